@@ -1,0 +1,55 @@
+# Helpers shared by every module's CMakeLists.txt.
+include_guard(GLOBAL)
+
+set(EGRESSLAB_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror)
+
+# egresslab_module(NAME SOURCES ... [DEPS ...]) — one library per module, alias egresslab::NAME.
+# Headers are included as "harness/NAME/foo.h" (or "mocks/NAME/foo.h") from the source root.
+function(egresslab_module name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(egresslab_${name} STATIC ${ARG_SOURCES})
+  add_library(egresslab::${name} ALIAS egresslab_${name})
+  target_include_directories(egresslab_${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}>)
+  target_compile_options(egresslab_${name} PRIVATE ${EGRESSLAB_WARNINGS})
+  target_link_libraries(egresslab_${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# egresslab_unit_test(NAME SOURCES ... DEPS ...) — a GoogleTest binary, label `unit`.
+function(egresslab_unit_test name)
+  if(NOT EGRESSLAB_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE ${EGRESSLAB_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  set(labels unit ${ARG_LABELS})
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS "${labels}"
+    DISCOVERY_TIMEOUT 60)
+endfunction()
+
+# egresslab_fuzz_target(NAME SOURCES ... DEPS ... [CORPUS DIR]) — a libFuzzer entry point
+# (LLVMFuzzerTestOneInput). With clang it is a real libFuzzer binary; with g++ it links a
+# small driver that replays the corpus and then a bounded number of deterministic mutations,
+# so CI runs every parser's fuzz target on every compiler. ctest label `fuzz`.
+function(egresslab_fuzz_target name)
+  if(NOT EGRESSLAB_BUILD_TESTS)
+    return()
+  endif()
+  cmake_parse_arguments(ARG "" "CORPUS" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_compile_options(${name} PRIVATE ${EGRESSLAB_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+    add_test(NAME fuzz.${name}
+      COMMAND ${name} -runs=20000 -max_len=4096 ${ARG_CORPUS})
+  else()
+    target_sources(${name} PRIVATE ${PROJECT_SOURCE_DIR}/harness/core/fuzz_driver.cpp)
+    add_test(NAME fuzz.${name} COMMAND ${name} --runs=20000 ${ARG_CORPUS})
+  endif()
+  set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 300)
+endfunction()

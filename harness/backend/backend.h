@@ -1,0 +1,59 @@
+// The seam between the runner and a backend (sim or kind), and what one request observed.
+//
+// The runner owns the scenario's control flow (steps, expectations, retries with deadlines,
+// timeouts, reports); a backend owns the mesh: it brings it up, runs a curl line from the host
+// or from a pod, injects faults, and tears everything down. One contract test suite runs
+// against every implementation (STYLE.md: gMock cookbook, typed tests).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/core/error.h"
+#include "harness/curl/curl.h"
+#include "harness/model/scenario.h"
+#include "harness/report/results.h"
+
+namespace egresslab::backend {
+
+struct CurlRequest {
+  curl::CurlCommand command;        // parsed; `${ca}` already replaced by the backend's CA path
+  std::optional<std::string> from;  // "NS/POD" or absent for the host
+  std::string requestId;            // sent as x-request-id; used to find access-log lines
+};
+
+struct RunOptions {
+  double timeScale = 1.0;  // sim: probe clocks run this much faster (--time-scale)
+  bool keep = false;       // leave the mesh/cluster up after the run
+  bool verbose = false;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string_view name() const = 0;  // "sim" or "kind"
+
+  // Brings the scenario's mesh up and waits until it is ready. kBackendUnavailable when the
+  // backend itself cannot start (→ exit 3); other errors make the scenario `error`.
+  virtual Result<void> up(const model::Scenario& scenario, const RunOptions& options) = 0;
+
+  // Replaces `${ca}` in a curl line with the path of the run's scenario CA.
+  virtual std::string expandCurlLine(const std::string& line) const = 0;
+
+  // Runs one curl. Transport failures are observations (curl exit code), not errors; an error
+  // means the backend could not run the request at all (e.g. unknown pod).
+  virtual Result<report::Observation> curl(const CurlRequest& request) = 0;
+
+  virtual Result<void> fault(const model::FaultSpec& fault) = 0;
+
+  // Endpoints a user can reach while the mesh is kept up (--keep, sim up).
+  virtual std::vector<std::string> endpoints() const = 0;
+
+  // Releases everything up() created. Idempotent; always called, also after errors.
+  virtual void down() = 0;
+};
+
+}  // namespace egresslab::backend

@@ -1,0 +1,50 @@
+// The subcommand registry of the `egresslab` binary.
+//
+// Each subcommand lives in its own `*_command.cpp` beside main.cpp and registers itself with a
+// static CommandRegistration, so commands can be added without touching main. A command only
+// turns flags into an option struct and calls its module (DESIGN.md: cli holds no logic); the
+// action returns the process exit code.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <vector>
+
+namespace egresslab::cli {
+
+using CommandAction = std::function<int()>;
+
+// Collects, for every leaf subcommand, the action to run when it is the one selected.
+class CommandTable {
+ public:
+  void on(CLI::App* subcommand, CommandAction action) {
+    entries_.push_back({subcommand, std::move(action)});
+  }
+  // The action of the deepest parsed subcommand, or nullptr.
+  const CommandAction* selected() const {
+    const CommandAction* found = nullptr;
+    for (const auto& e : entries_) {
+      if (e.app->parsed()) found = &e.action;
+    }
+    return found;
+  }
+
+ private:
+  struct Entry {
+    CLI::App* app;
+    CommandAction action;
+  };
+  std::vector<Entry> entries_;
+};
+
+using CommandFactory = void (*)(CLI::App& root, CommandTable& table);
+
+// Registers a factory at static-initialisation time; `order` sorts `--help`.
+struct CommandRegistration {
+  CommandRegistration(int order, CommandFactory factory);
+};
+
+// Every registered factory, in order.
+std::vector<CommandFactory> registeredCommands();
+
+}  // namespace egresslab::cli

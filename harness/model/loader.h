@@ -1,0 +1,50 @@
+// Loading user files: multi-document Istio/Kubernetes manifests and scenario files.
+//
+// Every failure is an Error with kind kInvalidInput and a 1-based `FILE:LINE:COL` position:
+// YAML syntax, unknown fields (with a "did you mean"), wrong types, missing required fields
+// (per Istio's validation), invalid enum values, unresolved `<placeholders>`. Never throws.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/core/error.h"
+#include "harness/model/resources.h"
+#include "harness/model/scenario.h"
+
+namespace egresslab::model {
+
+using Vars = std::map<std::string, std::string>;
+
+struct LoadOptions {
+  Vars vars;
+  // When true (scenario manifests) every `<placeholder>` must be resolved by `vars`; when false
+  // (plain `analyze` of raw files) unresolved placeholders are kept as written.
+  bool requireAllPlaceholders = true;
+};
+
+// Replaces every `<key>` whose key is in `vars`. Unresolved placeholders are an error at their
+// position when `requireAll` is set. `where` is the position of text[0].
+Result<std::string> substitutePlaceholders(std::string_view text, const Vars& vars,
+                                           bool requireAll, SourcePos where);
+
+// Parses YAML text (possibly many documents) into typed resources. `file` names the source in
+// positions.
+Result<ResourceSet> parseManifests(std::string_view yaml, const std::string& file,
+                                   const LoadOptions& options = {});
+
+// Loads files and directories (*.yaml, *.yml, sorted by name, not recursive) in order.
+Result<ResourceSet> loadManifests(const std::vector<std::filesystem::path>& paths,
+                                  const LoadOptions& options = {});
+
+// Loads and validates a scenario file and the manifests it names.
+Result<Scenario> loadScenario(const std::filesystem::path& file);
+
+// True when the file looks like a scenario (has top-level `steps:` or `manifests:`), so
+// `analyze` can accept either kind of file.
+bool looksLikeScenario(const std::filesystem::path& file);
+
+}  // namespace egresslab::model

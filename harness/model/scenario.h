@@ -1,0 +1,143 @@
+// A scenario file (DESIGN.md "Scenario file"), loaded and validated.
+//
+// Paths are absolute (resolved against the scenario file's directory); `vars` are applied to
+// the scenario's own strings and to its manifests; `${ca}` in curl lines is left for the
+// backend, which knows where the run's scenario CA lives.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "harness/core/error.h"
+#include "harness/model/resources.h"
+#include "harness/model/version.h"
+
+namespace egresslab::model {
+
+// An exact value or a `/regex/` (ECMAScript, full match), as expectations allow.
+struct Matcher {
+  std::string text;  // the exact value, or the regex body without slashes
+  bool isRegex = false;
+
+  static Result<Matcher> parse(const std::string& written, SourcePos where = {});
+  [[nodiscard]] bool matches(const std::string& value) const;
+  [[nodiscard]] std::string str() const;  // as written: "x" or "/x/"
+};
+
+struct BodyExpectation {
+  std::vector<std::string> contains;    // `contains:` a string or a list of strings
+  std::optional<nlohmann::json> json;   // `json:` a subset the response JSON must contain
+};
+
+struct Expectation {
+  std::optional<int> exit;          // curl exit code; when absent: 0 unless stated otherwise
+  std::vector<int> status;          // acceptable HTTP codes; empty = not checked
+  std::map<std::string, Matcher> headers;  // lower-cased name → value
+  std::optional<BodyExpectation> body;
+  std::optional<std::vector<std::string>> via;  // proxies crossed, in order
+  std::map<std::string, Matcher> flags;         // proxy → response flags (exact or regex)
+  SourcePos pos;
+};
+
+struct Eventually {
+  std::chrono::milliseconds within{30000};
+  std::chrono::milliseconds every{1000};
+  int successes = 1;  // consecutive passing attempts required
+};
+
+struct FaultSpec {
+  enum class TargetKind { kUpstream, kGateway };
+  TargetKind targetKind = TargetKind::kUpstream;
+  std::string target;      // as written: "upstream/httpbin.org[:443]" or "gateway/NS/NAME"
+  std::string upstreamHost;  // kUpstream
+  std::optional<std::uint32_t> upstreamPort;
+  std::string gatewayNamespace;  // kGateway
+  std::string gatewayName;
+  // upstream: down|up|latency|status|reset|bad-cert; gateway: kill|restore
+  std::string action;
+  int ms = 0;        // latency
+  int code = 0;      // status
+  int percent = 100;  // status
+  SourcePos pos;
+};
+
+struct Step {
+  std::string name;
+  SourcePos pos;
+  std::optional<std::string> curl;  // the command line, vars applied
+  SourcePos curlPos;
+  std::optional<std::string> from;  // "NS/POD"; absent = the host
+  std::optional<Expectation> expect;
+  std::optional<Eventually> eventually;
+  std::optional<FaultSpec> fault;
+  std::optional<std::chrono::milliseconds> timeout;
+};
+
+struct SecretSpec {
+  std::string name;
+  std::string ns;
+  std::vector<std::string> hosts;
+  std::filesystem::path certFile;  // when given, used instead of minting
+  std::filesystem::path keyFile;
+  SourcePos pos;
+};
+
+struct UpstreamSpec {
+  std::string host;
+  std::uint32_t port = 443;
+  bool tls = true;
+  std::string name;  // what /hostname answers; default: host
+  SourcePos pos;
+};
+
+struct WorkloadSpec {
+  std::string name;
+  std::string ns;
+  std::optional<bool> injected;  // absent: the namespace's istio-injection label decides
+  Labels labels;                  // default {app: name}
+  std::string serviceAccount;     // default: name
+  SourcePos pos;
+};
+
+struct PortForwardSpec {
+  std::string serviceNamespace;
+  std::string serviceName;
+  std::uint32_t local = 0;
+  std::uint32_t remote = 0;
+  SourcePos pos;
+};
+
+struct ClusterSpec {
+  std::string name = "egresslab";
+  std::filesystem::path config;  // kind config; empty = kind's default
+};
+
+struct Scenario {
+  std::filesystem::path file;  // absolute
+  std::string name;
+  std::string description;
+  std::vector<std::string> labels;
+  IstioVersion istioVersion;
+  bool istioVersionFromFile = false;  // written in `istio.version` (else derived)
+  std::map<std::string, std::string> vars;
+  ClusterSpec cluster;
+  std::vector<std::filesystem::path> manifests;  // absolute, in apply order
+  std::vector<SecretSpec> secrets;
+  std::vector<UpstreamSpec> upstreams;
+  std::map<std::string, std::string> dns;  // host → IP
+  std::vector<WorkloadSpec> workloads;
+  std::vector<PortForwardSpec> portForwards;
+  std::vector<Step> steps;
+  std::optional<std::chrono::milliseconds> timeout;  // whole scenario
+  ResourceSet resources;  // the manifests, loaded with vars applied
+
+  [[nodiscard]] bool hasFaults() const;
+};
+
+}  // namespace egresslab::model
