@@ -3,7 +3,12 @@
 // It replays every file of the corpus directories given on the command line, then feeds
 // --runs=N deterministic mutations of them (byte flips, truncations, splices, inserted YAML
 // and curl metacharacters) to LLVMFuzzerTestOneInput. Deterministic so a CI failure
-// reproduces; the failing input is written to ./crash-input before the target runs it.
+// reproduces; on a crash (SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL) a signal handler writes the
+// input being run to ./crash-input before the process dies.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -72,12 +77,25 @@ std::string mutate(const std::vector<std::string>& corpus, std::mt19937& rng) {
   return s;
 }
 
-void runOne(const std::string& input) {
-  {
-    std::ofstream crash("crash-input", std::ios::binary | std::ios::trunc);
-    crash << input;
+// The input being run, for the crash handler (only async-signal-safe calls touch it there).
+const std::string* volatile gCurrentInput = nullptr;
+
+extern "C" void writeCrashInput(int sig) {
+  if (const std::string* input = gCurrentInput) {
+    const int fd = ::open("crash-input", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      [[maybe_unused]] const auto written = ::write(fd, input->data(), input->size());
+      ::close(fd);
+    }
   }
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
+void runOne(const std::string& input) {
+  gCurrentInput = &input;
   LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());
+  gCurrentInput = nullptr;
 }
 
 }  // namespace
@@ -93,11 +111,12 @@ int main(int argc, char** argv) {
       dirs.emplace_back(arg);
     }
   }
+  for (const int sig : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL})
+    std::signal(sig, writeCrashInput);
   const auto corpus = loadCorpus(dirs);
   for (const auto& input : corpus) runOne(input);
   std::mt19937 rng(0x5eed);
   for (long i = 0; i < runs; ++i) runOne(mutate(corpus, rng));
-  std::filesystem::remove("crash-input");
   std::cout << "fuzz: " << corpus.size() << " corpus inputs, " << runs << " mutations, no crash\n";
   return 0;
 }
