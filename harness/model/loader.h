@@ -28,8 +28,8 @@ struct LoadOptions {
 
 // Replaces every `<key>` whose key is in `vars`. Unresolved placeholders are an error at their
 // position when `requireAll` is set. `where` is the position of text[0].
-Result<std::string> substitutePlaceholders(std::string_view text, const Vars& vars,
-                                           bool requireAll, SourcePos where);
+Result<std::string> substitutePlaceholders(std::string_view text, const Vars& vars, bool requireAll,
+                                           SourcePos where);
 
 // Parses YAML text (possibly many documents) into typed resources. `file` names the source in
 // positions.
@@ -42,6 +42,11 @@ Result<ResourceSet> loadManifests(const std::vector<std::filesystem::path>& path
 
 // Loads and validates a scenario file and the manifests it names.
 Result<Scenario> loadScenario(const std::filesystem::path& file);
+
+// The same from text: `file` names the source in positions, and manifests, secrets' cert/key
+// files and cluster.config are resolved relative to its directory (a missing file is an error
+// at its entry). loadScenario reads the file and calls this.
+Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::path& file);
 
 // True when the file looks like a scenario (has top-level `steps:` or `manifests:`), so
 // `analyze` can accept either kind of file.

@@ -12,7 +12,7 @@ namespace egresslab::model {
 // The position of a YAML document's object and of each field inside it, keyed by path
 // ("spec.servers[0].tls.credentialName", "metadata.name"). Positions are 1-based.
 struct Origin {
-  SourcePos pos;                           // the object (its first line)
+  SourcePos pos;                            // the object (its first line)
   std::map<std::string, SourcePos> fields;  // every scalar/map/sequence node by path
 
   // The field's position, or the closest recorded parent's, or the object's.

@@ -40,11 +40,23 @@ struct ResourceBase {
 };
 
 // Port protocols, parsed case-insensitively as Istio's protocol.Parse does (§5).
-enum class Protocol { kHttp, kHttps, kHttp2, kGrpc, kGrpcWeb, kTls, kTcp, kMongo, kRedis, kMysql,
-                      kUdp, kUnsupported };
+enum class Protocol {
+  kHttp,
+  kHttps,
+  kHttp2,
+  kGrpc,
+  kGrpcWeb,
+  kTls,
+  kTcp,
+  kMongo,
+  kRedis,
+  kMysql,
+  kUdp,
+  kUnsupported
+};
 Protocol parseProtocol(std::string_view name);  // unknown → kUnsupported
-std::string_view protocolName(Protocol p);       // canonical upper-case name
-bool isHttpLike(Protocol p);                     // HTTP, HTTP2, GRPC, GRPC-WEB
+std::string_view protocolName(Protocol p);      // canonical upper-case name
+bool isHttpLike(Protocol p);                    // HTTP, HTTP2, GRPC, GRPC-WEB
 
 struct Port {
   std::uint32_t number = 0;
@@ -55,8 +67,14 @@ struct Port {
 };
 
 // ---------------------------------------------------------------- networking.istio.io Gateway
-enum class ServerTlsMode { kPassthrough, kSimple, kMutual, kAutoPassthrough, kIstioMutual,
-                           kOptionalMutual };
+enum class ServerTlsMode {
+  kPassthrough,
+  kSimple,
+  kMutual,
+  kAutoPassthrough,
+  kIstioMutual,
+  kOptionalMutual
+};
 
 struct ServerTls {
   bool httpsRedirect = false;
@@ -335,7 +353,7 @@ struct Probe {
 };
 
 struct K8sPatch {
-  std::string path;     // "spec.template.spec.containers[0].readinessProbe"
+  std::string path;      // "spec.template.spec.containers[0].readinessProbe"
   nlohmann::json value;  // the YAML value converted to JSON
   SourcePos pos;
 };
@@ -357,6 +375,10 @@ struct GatewayComponent {
   std::optional<std::int32_t> replicaCount;
   bool egress = false;
   std::string path;  // "spec.components.egressGateways[0]"
+  // The probe set by an overlay patch `spec.template.spec.containers[0].readinessProbe` on the
+  // Deployment overlay named like this component (validated at load; see gateway_workloads.h).
+  std::optional<Probe> overlayReadinessProbe;
+  nlohmann::json k8s;  // the component's whole `k8s` block as written
 };
 
 enum class OutboundTrafficPolicyMode { kAllowAny, kRegistryOnly };
@@ -367,6 +389,7 @@ struct MeshConfig {
   std::optional<std::string> accessLogFormat;
   std::optional<OutboundTrafficPolicyMode> outboundTrafficPolicy;
   std::optional<bool> enableAutoMtls;
+  nlohmann::json raw;  // spec.meshConfig as written (every field, typed or not)
 };
 
 struct IstioOperator : ResourceBase {
@@ -387,7 +410,7 @@ struct IstioOperator : ResourceBase {
 struct Namespace : ResourceBase {};
 
 struct Secret : ResourceBase {
-  std::string type;  // kubernetes.io/tls, Opaque
+  std::string type;                         // kubernetes.io/tls, Opaque
   std::map<std::string, std::string> data;  // key → decoded value (data base64-decoded, stringData)
 };
 

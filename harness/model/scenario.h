@@ -31,13 +31,13 @@ struct Matcher {
 };
 
 struct BodyExpectation {
-  std::vector<std::string> contains;    // `contains:` a string or a list of strings
-  std::optional<nlohmann::json> json;   // `json:` a subset the response JSON must contain
+  std::vector<std::string> contains;   // `contains:` a string or a list of strings
+  std::optional<nlohmann::json> json;  // `json:` a subset the response JSON must contain
 };
 
 struct Expectation {
-  std::optional<int> exit;          // curl exit code; when absent: 0 unless stated otherwise
-  std::vector<int> status;          // acceptable HTTP codes; empty = not checked
+  std::optional<int> exit;                 // curl exit code; when absent: 0 unless stated otherwise
+  std::vector<int> status;                 // acceptable HTTP codes; empty = not checked
   std::map<std::string, Matcher> headers;  // lower-cased name → value
   std::optional<BodyExpectation> body;
   std::optional<std::vector<std::string>> via;  // proxies crossed, in order
@@ -54,15 +54,15 @@ struct Eventually {
 struct FaultSpec {
   enum class TargetKind { kUpstream, kGateway };
   TargetKind targetKind = TargetKind::kUpstream;
-  std::string target;      // as written: "upstream/httpbin.org[:443]" or "gateway/NS/NAME"
+  std::string target;        // as written: "upstream/httpbin.org[:443]" or "gateway/NS/NAME"
   std::string upstreamHost;  // kUpstream
   std::optional<std::uint32_t> upstreamPort;
   std::string gatewayNamespace;  // kGateway
   std::string gatewayName;
   // upstream: down|up|latency|status|reset|bad-cert; gateway: kill|restore
   std::string action;
-  int ms = 0;        // latency
-  int code = 0;      // status
+  int ms = 0;         // latency
+  int code = 0;       // status
   int percent = 100;  // status
   SourcePos pos;
 };
@@ -100,8 +100,8 @@ struct WorkloadSpec {
   std::string name;
   std::string ns;
   std::optional<bool> injected;  // absent: the namespace's istio-injection label decides
-  Labels labels;                  // default {app: name}
-  std::string serviceAccount;     // default: name
+  Labels labels;                 // default {app: name}
+  std::string serviceAccount;    // default: name
   SourcePos pos;
 };
 
@@ -135,7 +135,7 @@ struct Scenario {
   std::vector<PortForwardSpec> portForwards;
   std::vector<Step> steps;
   std::optional<std::chrono::milliseconds> timeout;  // whole scenario
-  ResourceSet resources;  // the manifests, loaded with vars applied
+  ResourceSet resources;                             // the manifests, loaded with vars applied
 
   [[nodiscard]] bool hasFaults() const;
 };

@@ -1,0 +1,586 @@
+// Scenario files (DESIGN.md "Scenario file"): strict, every key known, every error positioned.
+#include <fmt/core.h>
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "harness/model/gateway_workloads.h"
+#include "harness/model/loader.h"
+#include "harness/model/schema.h"
+#include "harness/model/yaml_tree.h"
+
+namespace egresslab::model {
+
+using detail::Ctx;
+using detail::Fields;
+using detail::YNode;
+
+Result<Matcher> Matcher::parse(const std::string& written, SourcePos where) {
+  Matcher m;
+  if (written.size() >= 2 && written.front() == '/' && written.back() == '/') {
+    m.isRegex = true;
+    m.text = written.substr(1, written.size() - 2);
+    try {
+      std::regex re(m.text, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return invalidInput(fmt::format("invalid regular expression {}: {}", written, e.what()),
+                          std::move(where));
+    }
+    return m;
+  }
+  m.text = written;
+  return m;
+}
+
+bool Matcher::matches(const std::string& value) const {
+  if (!isRegex) return value == text;
+  try {
+    return std::regex_match(value, std::regex(text, std::regex::ECMAScript));
+  } catch (const std::regex_error&) {
+    // Validated at parse; a runaway match (error_complexity/error_stack) is a non-match.
+    return false;
+  }
+}
+
+std::string Matcher::str() const { return isRegex ? "/" + text + "/" : text; }
+
+bool Scenario::hasFaults() const {
+  return std::any_of(steps.begin(), steps.end(), [](const Step& s) { return s.fault.has_value(); });
+}
+
+namespace {
+
+bool isName(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+bool isIpv4(const std::string& s) {
+  int parts = 0;
+  std::size_t i = 0;
+  while (i <= s.size()) {
+    std::size_t j = i;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == i || j - i > 3) return false;
+    if (std::stoi(s.substr(i, j - i)) > 255) return false;
+    ++parts;
+    if (j == s.size()) break;
+    if (s[j] != '.') return false;
+    i = j + 1;
+  }
+  return parts == 4;
+}
+
+struct ScenarioReader {
+  Ctx& ctx;
+  std::filesystem::path dir;
+  std::string file;
+
+  std::filesystem::path resolve(const YNode& node, const std::string& written,
+                                std::string_view what, bool mustExist) {
+    std::filesystem::path p(written);
+    if (p.is_relative()) p = dir / p;
+    p = p.lexically_normal();
+    std::error_code ec;
+    if (mustExist && ctx.ok() && !std::filesystem::is_regular_file(p, ec)) {
+      ctx.fail(fmt::format("{} \"{}\" not found (looked for {})", what, written, p.string()),
+               node.pos);
+    }
+    return p;
+  }
+
+  std::optional<Matcher> matcher(const YNode& node, std::string_view field) {
+    const std::string text = detail::readStr(ctx, node, field);
+    if (!ctx.ok()) return std::nullopt;
+    auto m = Matcher::parse(text, node.pos);
+    if (!m) {
+      ctx.fail(m.error().message, node.pos);
+      return std::nullopt;
+    }
+    return *m;
+  }
+
+  std::map<std::string, Matcher> matcherMap(const YNode* node, std::string_view field,
+                                            bool lowerKeys) {
+    std::map<std::string, Matcher> out;
+    if (node == nullptr || node->isNull()) return out;
+    if (!node->isMap()) {
+      ctx.fail(fmt::format("{} must be a map, got {}", field, detail::describeKind(*node)),
+               node->pos);
+      return out;
+    }
+    for (const auto& entry : node->entries) {
+      std::string key = entry.key;
+      if (lowerKeys) {
+        for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      if (auto m = matcher(entry.value, fmt::format("{}.{}", field, entry.key))) out[key] = *m;
+    }
+    return out;
+  }
+
+  Expectation expectation(const YNode& node) {
+    Expectation e;
+    e.pos = node.pos;
+    Fields f(ctx, node, "expect");
+    if (auto v = f.integer("exit", 0, 255)) e.exit = static_cast<int>(*v);
+    if (const YNode* status = f.get("status")) {
+      if (status->isSequence()) {
+        for (const auto& item : status->items) {
+          if (auto v = detail::readInt(ctx, item, "expect.status", 100, 599)) {
+            e.status.push_back(static_cast<int>(*v));
+          }
+        }
+        if (e.status.empty() && ctx.ok()) ctx.fail("expect.status must not be empty", status->pos);
+      } else if (auto v = detail::readInt(ctx, *status, "expect.status", 100, 599)) {
+        e.status.push_back(static_cast<int>(*v));
+      }
+    }
+    e.headers = matcherMap(f.get("headers"), "expect.headers", true);
+    if (const YNode* body = f.get("body")) {
+      Fields bf(ctx, *body, "expect.body");
+      BodyExpectation b;
+      if (const YNode* contains = bf.get("contains")) {
+        if (contains->isSequence()) {
+          b.contains = detail::readStrList(ctx, *contains, "expect.body.contains");
+        } else {
+          b.contains.push_back(detail::readStr(ctx, *contains, "expect.body.contains"));
+        }
+      }
+      if (const YNode* json = bf.get("json")) b.json = detail::toJson(*json);
+      bf.finish();
+      e.body = b;
+    }
+    if (const YNode* via = f.get("via")) e.via = detail::readStrList(ctx, *via, "expect.via");
+    e.flags = matcherMap(f.get("flags"), "expect.flags", false);
+    f.finish();
+    return e;
+  }
+
+  Eventually eventually(const YNode& node) {
+    Eventually ev;
+    Fields f(ctx, node, "eventually");
+    if (auto d = f.duration("within")) ev.within = *d;
+    if (auto d = f.duration("every")) ev.every = *d;
+    if (auto n = f.integer("successes", 1, 1000000)) ev.successes = static_cast<int>(*n);
+    f.finish();
+    if (ctx.ok() && (ev.within.count() <= 0 || ev.every.count() <= 0)) {
+      ctx.fail("eventually.within and eventually.every must be positive durations", node.pos);
+    }
+    return ev;
+  }
+
+  FaultSpec fault(const YNode& node) {
+    FaultSpec fs;
+    fs.pos = node.pos;
+    Fields f(ctx, node, "fault");
+    fs.target = f.requiredStr("target");
+    const YNode* targetNode = f.get("target");
+    fs.action = f.requiredStr("action");
+    const YNode* actionNode = f.get("action");
+    const YNode* msNode = f.get("ms");
+    const YNode* codeNode = f.get("code");
+    if (auto v = f.integer("ms", 1, 3600000)) fs.ms = static_cast<int>(*v);
+    if (auto v = f.integer("code", 100, 599)) fs.code = static_cast<int>(*v);
+    if (auto v = f.integer("percent", 0, 100)) fs.percent = static_cast<int>(*v);
+    f.finish();
+    if (!ctx.ok()) return fs;
+    static const std::vector<std::string> kUpstreamActions = {"down",   "up",    "latency",
+                                                              "status", "reset", "bad-cert"};
+    static const std::vector<std::string> kGatewayActions = {"kill", "restore"};
+    const std::vector<std::string>* actions = nullptr;
+    if (fs.target.rfind("upstream/", 0) == 0) {
+      fs.targetKind = FaultSpec::TargetKind::kUpstream;
+      std::string hostPort = fs.target.substr(9);
+      if (auto colon = hostPort.rfind(':'); colon != std::string::npos) {
+        YNode portNode;
+        portNode.kind = YNode::Kind::kScalar;
+        portNode.scalar = hostPort.substr(colon + 1);
+        portNode.pos = targetNode->pos;
+        if (auto p = detail::readInt(ctx, portNode, "fault target port", 1, 65535)) {
+          fs.upstreamPort = static_cast<std::uint32_t>(*p);
+        }
+        hostPort.resize(colon);
+      }
+      fs.upstreamHost = hostPort;
+      actions = &kUpstreamActions;
+      if (fs.upstreamHost.empty() && ctx.ok()) {
+        ctx.fail("fault target upstream/HOST[:PORT] needs a host", targetNode->pos);
+      }
+    } else if (fs.target.rfind("gateway/", 0) == 0) {
+      fs.targetKind = FaultSpec::TargetKind::kGateway;
+      const std::string rest = fs.target.substr(8);
+      const auto slash = rest.find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size() ||
+          rest.find('/', slash + 1) != std::string::npos) {
+        ctx.fail(fmt::format("invalid fault target \"{}\": use gateway/NAMESPACE/NAME", fs.target),
+                 targetNode->pos);
+        return fs;
+      }
+      fs.gatewayNamespace = rest.substr(0, slash);
+      fs.gatewayName = rest.substr(slash + 1);
+      actions = &kGatewayActions;
+    } else {
+      ctx.fail(fmt::format("invalid fault target \"{}\": use upstream/HOST[:PORT] or "
+                           "gateway/NAMESPACE/NAME",
+                           fs.target),
+               targetNode->pos);
+      return fs;
+    }
+    if (std::find(actions->begin(), actions->end(), fs.action) == actions->end()) {
+      std::string list;
+      for (const auto& a : *actions) list += (list.empty() ? "" : ", ") + a;
+      ctx.fail(fmt::format("invalid fault action \"{}\" for {}; valid actions: {}", fs.action,
+                           fs.target, list),
+               actionNode->pos);
+      return fs;
+    }
+    if (fs.action == "latency" && msNode == nullptr) {
+      ctx.fail("fault action latency needs ms", node.pos);
+    } else if (fs.action == "status" && codeNode == nullptr) {
+      ctx.fail("fault action status needs code", node.pos);
+    } else if (msNode != nullptr && fs.action != "latency") {
+      ctx.fail(fmt::format("ms applies only to action latency, not {}", fs.action), msNode->pos);
+    } else if (codeNode != nullptr && fs.action != "status") {
+      ctx.fail(fmt::format("code applies only to action status, not {}", fs.action), codeNode->pos);
+    }
+    return fs;
+  }
+};
+
+void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
+                  std::vector<const YNode*>& manifestNodes) {
+  Fields f(ctx, doc, "scenario");
+  f.get("vars");  // read before substitution (see parseScenario)
+  const YNode* nameNode = f.get("name");
+  sc.name = f.requiredStr("name");
+  if (ctx.ok() && !isName(sc.name)) {
+    ctx.fail(fmt::format("invalid scenario name \"{}\": use lower-case letters, digits and '-'",
+                         sc.name),
+             nameNode->pos);
+  }
+  sc.description = f.str("description").value_or("");
+  sc.labels = f.strList("labels");
+  if (const YNode* istio = f.get("istio")) {
+    Fields ifs(ctx, *istio, "istio");
+    if (const YNode* version = ifs.get("version")) {
+      const std::string text = detail::readStr(ctx, *version, "istio.version");
+      if (ctx.ok()) {
+        auto v = IstioVersion::parse(text, version->pos);
+        if (!v) {
+          ctx.fail(v.error().message, version->pos);
+        } else {
+          sc.istioVersion = *v;
+          sc.istioVersionFromFile = true;
+        }
+      }
+    }
+    ifs.finish();
+  }
+  if (const YNode* cluster = f.get("cluster")) {
+    Fields cf(ctx, *cluster, "cluster");
+    if (auto name = cf.str("name")) sc.cluster.name = *name;
+    if (const YNode* config = cf.get("config")) {
+      sc.cluster.config = r.resolve(*config, detail::readStr(ctx, *config, "cluster.config"),
+                                    "cluster config", true);
+    }
+    cf.finish();
+  }
+  if (const YNode* manifests = f.get("manifests")) {
+    const auto list = detail::readStrList(ctx, *manifests, "manifests");
+    for (std::size_t i = 0; i < list.size() && ctx.ok(); ++i) {
+      const YNode& entry = manifests->items[i];
+      std::filesystem::path p(list[i]);
+      if (p.is_relative()) p = r.dir / p;
+      p = p.lexically_normal();
+      std::error_code ec;
+      if (!std::filesystem::exists(p, ec)) {
+        ctx.fail(fmt::format("manifest \"{}\" not found (looked for {})", list[i], p.string()),
+                 entry.pos);
+      }
+      sc.manifests.push_back(p);
+      manifestNodes.push_back(&entry);
+    }
+  }
+  const auto eachItem = [&](const YNode* node, std::string_view field, auto&& fn) {
+    if (node == nullptr || node->isNull()) return;
+    if (!node->isSequence()) {
+      ctx.fail(fmt::format("{} must be a list, got {}", field, detail::describeKind(*node)),
+               node->pos);
+      return;
+    }
+    for (std::size_t i = 0; i < node->items.size() && ctx.ok(); ++i) fn(node->items[i], i);
+  };
+  eachItem(f.get("secrets"), "secrets", [&](const YNode& item, std::size_t i) {
+    Fields sf(ctx, item, fmt::format("secrets[{}]", i));
+    SecretSpec s;
+    s.pos = item.pos;
+    s.name = sf.requiredStr("name");
+    s.ns = sf.requiredStr("namespace");
+    s.hosts = sf.strList("hosts");
+    const YNode* cert = sf.get("cert");
+    const YNode* key = sf.get("key");
+    if (cert != nullptr) {
+      s.certFile = r.resolve(*cert, detail::readStr(ctx, *cert, "cert"), "certificate file", true);
+    }
+    if (key != nullptr) {
+      s.keyFile = r.resolve(*key, detail::readStr(ctx, *key, "key"), "key file", true);
+    }
+    sf.finish();
+    if (!ctx.ok()) return;
+    if ((cert == nullptr) != (key == nullptr)) {
+      ctx.fail("a secret takes both cert and key files, or neither", item.pos);
+    } else if (cert == nullptr && s.hosts.empty()) {
+      ctx.fail("a minted secret needs hosts (or give cert and key files)", item.pos);
+    }
+    sc.secrets.push_back(std::move(s));
+  });
+  eachItem(f.get("upstreams"), "upstreams", [&](const YNode& item, std::size_t i) {
+    Fields uf(ctx, item, fmt::format("upstreams[{}]", i));
+    UpstreamSpec u;
+    u.pos = item.pos;
+    u.host = uf.requiredStr("host");
+    u.port = uf.port("port").value_or(443);
+    u.tls = uf.boolean("tls").value_or(u.port == 443);
+    u.name = uf.str("name").value_or(u.host);
+    uf.finish();
+    const bool duplicate =
+        std::any_of(sc.upstreams.begin(), sc.upstreams.end(),
+                    [&](const auto& o) { return o.host == u.host && o.port == u.port; });
+    if (duplicate && ctx.ok()) {
+      ctx.fail(fmt::format("duplicate upstream {}:{}", u.host, u.port), item.pos);
+    }
+    sc.upstreams.push_back(std::move(u));
+  });
+  if (const YNode* dns = f.get("dns")) {
+    for (const auto& [host, ip] : detail::readStrMap(ctx, *dns, "dns")) {
+      if (!isIpv4(ip) && ctx.ok()) {
+        const YNode* value = dns->find(host);
+        ctx.fail(fmt::format("dns.{}: \"{}\" is not an IPv4 address", host, ip),
+                 value != nullptr ? value->pos : dns->pos);
+      }
+      sc.dns[host] = ip;
+    }
+  }
+  eachItem(f.get("workloads"), "workloads", [&](const YNode& item, std::size_t i) {
+    Fields wf(ctx, item, fmt::format("workloads[{}]", i));
+    WorkloadSpec w;
+    w.pos = item.pos;
+    w.name = wf.requiredStr("name");
+    w.ns = wf.str("namespace").value_or("default");
+    w.injected = wf.boolean("injected");
+    const YNode* labels = wf.get("labels");
+    w.labels = wf.strMap("labels");
+    if (labels == nullptr) w.labels = {{"app", w.name}};
+    w.serviceAccount = wf.str("serviceAccount").value_or(w.name);
+    wf.finish();
+    const bool duplicate =
+        std::any_of(sc.workloads.begin(), sc.workloads.end(),
+                    [&](const auto& o) { return o.name == w.name && o.ns == w.ns; });
+    if (duplicate && ctx.ok()) {
+      ctx.fail(fmt::format("duplicate workload {}/{}", w.ns, w.name), item.pos);
+    }
+    sc.workloads.push_back(std::move(w));
+  });
+  eachItem(f.get("portForwards"), "portForwards", [&](const YNode& item, std::size_t i) {
+    Fields pf(ctx, item, fmt::format("portForwards[{}]", i));
+    PortForwardSpec p;
+    p.pos = item.pos;
+    const YNode* service = pf.get("service");
+    const std::string svc = pf.requiredStr("service");
+    const auto slash = svc.find('/');
+    if (ctx.ok() && (slash == std::string::npos || slash == 0 || slash + 1 == svc.size())) {
+      ctx.fail(fmt::format("portForwards service \"{}\" must be NAMESPACE/NAME", svc),
+               service->pos);
+    } else if (slash != std::string::npos) {
+      p.serviceNamespace = svc.substr(0, slash);
+      p.serviceName = svc.substr(slash + 1);
+    }
+    if (pf.get("local") == nullptr || pf.get("remote") == nullptr) {
+      if (ctx.ok()) ctx.fail("a port-forward needs service, local and remote", item.pos);
+    }
+    p.local = pf.port("local").value_or(0);
+    p.remote = pf.port("remote").value_or(0);
+    pf.finish();
+    sc.portForwards.push_back(std::move(p));
+  });
+  const YNode* steps = f.get("steps");
+  std::set<std::string> stepNames;
+  eachItem(steps, "steps", [&](const YNode& item, std::size_t i) {
+    Fields sf(ctx, item, fmt::format("steps[{}]", i));
+    Step step;
+    step.pos = item.pos;
+    const YNode* nameN = sf.get("name");
+    step.name = sf.requiredStr("name");
+    if (ctx.ok() && !stepNames.insert(step.name).second) {
+      ctx.fail(fmt::format("duplicate step name \"{}\"", step.name), nameN->pos);
+    }
+    const YNode* curl = sf.get("curl");
+    const YNode* fault = sf.get("fault");
+    if (curl != nullptr) {
+      step.curl = detail::readStr(ctx, *curl, "curl");
+      step.curlPos = curl->pos;
+    }
+    if (const YNode* from = sf.get("from")) {
+      step.from = detail::readStr(ctx, *from, "from");
+      const auto slash = step.from->find('/');
+      if (ctx.ok() &&
+          (slash == std::string::npos || slash == 0 || slash + 1 == step.from->size())) {
+        ctx.fail(fmt::format("from \"{}\" must be NAMESPACE/POD", *step.from), from->pos);
+      } else if (ctx.ok()) {
+        const std::string ns = step.from->substr(0, slash);
+        const std::string pod = step.from->substr(slash + 1);
+        const bool declared =
+            std::any_of(sc.workloads.begin(), sc.workloads.end(),
+                        [&](const auto& w) { return w.ns == ns && w.name == pod; });
+        if (!declared) {
+          ctx.fail(fmt::format("from \"{}\": no such pod in workloads", *step.from), from->pos);
+        }
+      }
+    }
+    const YNode* expect = sf.get("expect");
+    const YNode* eventually = sf.get("eventually");
+    if (expect != nullptr) step.expect = r.expectation(*expect);
+    if (eventually != nullptr) step.eventually = r.eventually(*eventually);
+    if (fault != nullptr) step.fault = r.fault(*fault);
+    step.timeout = sf.duration("timeout");
+    sf.finish();
+    if (!ctx.ok()) return;
+    if ((curl == nullptr) == (fault == nullptr)) {
+      ctx.fail(fmt::format("step \"{}\" needs exactly one of curl or fault", step.name), item.pos);
+    } else if (fault != nullptr &&
+               (expect != nullptr || eventually != nullptr || sf.get("from") != nullptr)) {
+      ctx.fail(
+          fmt::format("step \"{}\": a fault step takes no from, expect or eventually", step.name),
+          item.pos);
+    } else if (curl != nullptr && step.curl->empty()) {
+      ctx.fail(fmt::format("step \"{}\": curl is empty", step.name), curl->pos);
+    }
+    sc.steps.push_back(std::move(step));
+  });
+  sc.timeout = f.duration("timeout");
+  f.finish();
+  if (ctx.ok() && sc.steps.empty() && steps != nullptr) {
+    ctx.fail("steps must not be empty", steps->pos);
+  }
+}
+
+}  // namespace
+
+Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::path& file) {
+  const std::string fileName = file.string();
+  auto docs = detail::parseYamlDocuments(yaml, fileName);
+  if (!docs) return std::unexpected(docs.error());
+  std::vector<YNode*> nonEmpty;
+  for (auto& d : *docs) {
+    if (!d.isNull()) nonEmpty.push_back(&d);
+  }
+  if (nonEmpty.size() != 1) {
+    return invalidInput(nonEmpty.empty() ? "empty scenario file"
+                                         : "a scenario file holds exactly one YAML document",
+                        SourcePos{fileName, nonEmpty.empty() ? 0 : nonEmpty[1]->pos.line,
+                                  nonEmpty.empty() ? 0 : nonEmpty[1]->pos.column});
+  }
+  YNode& doc = *nonEmpty.front();
+  if (!doc.isMap()) {
+    return invalidInput(fmt::format("a scenario must be a map, got {}", detail::describeKind(doc)),
+                        doc.pos);
+  }
+  Scenario sc;
+  std::error_code ec;
+  sc.file = std::filesystem::absolute(file, ec);
+  if (ec) sc.file = file;
+  Ctx ctx;
+  // vars first: they apply to every other string of the file.
+  if (const YNode* vars = doc.find("vars")) {
+    for (const auto& [key, value] : detail::readStrMap(ctx, *vars, "vars")) {
+      const bool valid = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+      });
+      if (!valid && ctx.ok()) {
+        ctx.fail(
+            fmt::format("invalid var name \"{}\": use [a-z0-9-_.] so <{}> can name it", key, key),
+            vars->pos);
+      }
+      sc.vars[key] = value;
+    }
+  }
+  if (!ctx.ok()) return std::unexpected(ctx.error());
+  for (auto& entry : doc.entries) {
+    if (entry.key == "vars") continue;
+    if (auto r = detail::substituteTree(entry.value, sc.vars, true, yaml); !r) {
+      return std::unexpected(r.error());
+    }
+  }
+  ScenarioReader reader{ctx, sc.file.parent_path(), fileName};
+  std::vector<const YNode*> manifestNodes;
+  readScenario(ctx, reader, doc, sc, manifestNodes);
+  if (!ctx.ok()) return std::unexpected(ctx.error());
+
+  LoadOptions options{.vars = sc.vars, .requireAllPlaceholders = true};
+  auto resources = loadManifests(sc.manifests, options);
+  if (!resources) return std::unexpected(resources.error());
+  sc.resources = std::move(*resources);
+
+  if (!sc.istioVersionFromFile && !sc.resources.istioOperators.empty()) {
+    const IstioOperator& iop = sc.resources.istioOperators.front();
+    if (!iop.tag.empty()) {
+      auto v = IstioVersion::parse(iop.tag, iop.origin.at("spec.tag"));
+      if (!v) return std::unexpected(v.error());
+      sc.istioVersion = *v;
+    }
+  }
+  // Faults must name something the scenario has.
+  const auto workloads = deriveGatewayWorkloads(sc.resources, sc.istioVersion);
+  for (const auto& step : sc.steps) {
+    if (!step.fault) continue;
+    const FaultSpec& fault = *step.fault;
+    if (fault.targetKind == FaultSpec::TargetKind::kUpstream) {
+      const bool known = std::any_of(sc.upstreams.begin(), sc.upstreams.end(), [&](const auto& u) {
+        return u.host == fault.upstreamHost &&
+               (!fault.upstreamPort || u.port == *fault.upstreamPort);
+      });
+      if (!known) {
+        return invalidInput(
+            fmt::format("fault target \"{}\" is not one of the scenario's upstreams", fault.target),
+            fault.pos);
+      }
+    } else {
+      const bool known = std::any_of(workloads.begin(), workloads.end(), [&](const auto& w) {
+        return w.ns == fault.gatewayNamespace && w.name == fault.gatewayName;
+      });
+      if (!known) {
+        return invalidInput(
+            fmt::format("fault target \"{}\": no such gateway in the manifests", fault.target),
+            fault.pos);
+      }
+    }
+  }
+  return sc;
+}
+
+Result<Scenario> loadScenario(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return invalidInput("cannot read scenario file", SourcePos{file.string(), 0, 0});
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parseScenario(buffer.str(), file);
+}
+
+bool looksLikeScenario(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return false;
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  auto docs = detail::parseYamlDocuments(buffer.str(), file.string());
+  if (!docs || docs->empty()) return false;
+  const YNode& doc = docs->front();
+  return doc.isMap() && doc.find("apiVersion") == nullptr &&
+         (doc.find("steps") != nullptr || doc.find("manifests") != nullptr);
+}
+
+}  // namespace egresslab::model
