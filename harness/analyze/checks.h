@@ -1,0 +1,36 @@
+// The two families of checks and the reporter they share (internal to the analyzer).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/analyze/analyzer.h"
+#include "harness/analyze/registry.h"
+
+namespace egresslab::analyze::detail {
+
+// Turns findings into Messages with the level the analysed version gives each code; codes
+// the version does not have are dropped (§8).
+class Reporter {
+ public:
+  Reporter(const model::IstioVersion& version, std::vector<Message>& out)
+      : version_(version), out_(out) {}
+
+  [[nodiscard]] const model::IstioVersion& version() const { return version_; }
+
+  // An istioctl code at `path` of resource `r` (reference falls back to the object).
+  void ist(const std::string& code, const model::ResourceBase& r, const std::string& path,
+           std::string text);
+  // An EgressLab code with an explicit level, reference section and fix.
+  void egl(const std::string& code, Level level, const std::string& origin, const SourcePos& where,
+           std::string text, std::string section, std::string fix);
+
+ private:
+  const model::IstioVersion& version_;
+  std::vector<Message>& out_;
+};
+
+void runIstioctlChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+
+}  // namespace egresslab::analyze::detail

@@ -1,0 +1,529 @@
+// EgressLab's own checks (EGL codes): the traps of the egress-gateway pattern that
+// `istioctl analyze` does not catch. Each names the istio-semantics section that explains the
+// behaviour and gives a one-line fix; the simulator reproduces each failure.
+#include <fmt/format.h>
+#include <set>
+
+#include "harness/analyze/checks.h"
+
+namespace egresslab::analyze::detail {
+namespace {
+
+using model::ClientTls;
+using model::ClientTlsMode;
+using model::ResourceSet;
+
+std::string_view modeName(ClientTlsMode mode) {
+  switch (mode) {
+    case ClientTlsMode::kDisable:
+      return "DISABLE";
+    case ClientTlsMode::kSimple:
+      return "SIMPLE";
+    case ClientTlsMode::kMutual:
+      return "MUTUAL";
+    case ClientTlsMode::kIstioMutual:
+      return "ISTIO_MUTUAL";
+  }
+  return "DISABLE";
+}
+
+// The TLS settings a cluster for (host, subset, port) gets, and where they were written.
+// Precedence (§4): top-level → top-level port-level → subset → subset port-level; a matching
+// portLevelSettings entry replaces the block (unset fields fall back to defaults).
+struct EffectiveTls {
+  std::optional<ClientTls> tls;
+  std::string path;
+};
+
+const model::PortTrafficPolicy* portEntry(const model::TrafficPolicy& tp,
+                                          std::optional<std::uint32_t> port) {
+  if (!port) return nullptr;
+  for (const model::PortTrafficPolicy& p : tp.portLevelSettings) {
+    if (p.port == *port) return &p;
+  }
+  return nullptr;
+}
+
+EffectiveTls effectiveTls(const model::DestinationRule& dr, const std::string& subsetName,
+                          std::optional<std::uint32_t> port) {
+  EffectiveTls out;
+  if (dr.trafficPolicy) {
+    out = {dr.trafficPolicy->tls, dr.trafficPolicy->path + ".tls"};
+    if (const auto* p = portEntry(*dr.trafficPolicy, port)) out = {p->tls, p->path + ".tls"};
+  }
+  for (const model::Subset& s : dr.subsets) {
+    if (s.name != subsetName || !s.trafficPolicy) continue;
+    if (s.trafficPolicy->tls) out = {s.trafficPolicy->tls, s.trafficPolicy->path + ".tls"};
+    if (const auto* p = portEntry(*s.trafficPolicy, port)) out = {p->tls, p->path + ".tls"};
+  }
+  return out;
+}
+
+const model::DestinationRule* ruleFor(const ResourceSet& rs, const std::string& fqdnHost) {
+  for (const model::DestinationRule& dr : rs.destinationRules) {
+    if (fqdn(dr.host, namespaceOf(dr)) == fqdnHost) return &dr;
+  }
+  for (const model::DestinationRule& dr : rs.destinationRules) {
+    if (hostMatches(fqdn(dr.host, namespaceOf(dr)), fqdnHost)) return &dr;
+  }
+  return nullptr;
+}
+
+// EGL001 — TLS origination without `sni`, reached with another Host (§4).
+void checkSniTrap(const Cluster& cluster, Reporter& report) {
+  const model::IstioVersion& v = report.version();
+  const bool autoSni = v.atLeast(1, 21);
+  std::set<std::string> reported;
+  for (const model::VirtualService& vs : cluster.resources().virtualServices) {
+    const std::string vsNs = namespaceOf(vs);
+    for (const model::HttpRoute& route : vs.http) {
+      for (const model::RouteDestination& rd : route.route) {
+        const model::Destination& d = rd.destination;
+        if (d.host.empty() || hasPlaceholder(d.host)) continue;
+        const std::string destHost = fqdn(d.host, vsNs);
+        // The Host header the origination sees: a VS host other than the destination.
+        std::string otherHost;
+        for (const std::string& h : vs.hosts) {
+          if (!hostMatches(fqdn(h, vsNs), destHost)) {
+            otherHost = h;
+            break;
+          }
+        }
+        if (otherHost.empty()) continue;
+        const model::DestinationRule* dr = ruleFor(cluster.resources(), destHost);
+        if (dr == nullptr) continue;
+        std::optional<std::uint32_t> port = d.port;
+        if (!port) {
+          if (const RegistryService* svc = cluster.lookup(destHost);
+              svc && svc->ports.size() == 1) {
+            port = svc->ports.front().port;
+          }
+        }
+        const EffectiveTls eff = effectiveTls(*dr, d.subset, port);
+        if (!eff.tls || !eff.tls->sni.empty()) continue;
+        if (eff.tls->mode != ClientTlsMode::kSimple && eff.tls->mode != ClientTlsMode::kMutual) {
+          continue;
+        }
+        if (!reported.insert(fullName(*dr) + "|" + eff.path + "|" + otherHost).second) continue;
+        const std::string target = fmt::format(
+            "{}{}{}", d.host, d.subset.empty() ? "" : fmt::format(" (subset {})", d.subset),
+            port ? fmt::format(" port {}", *port) : "");
+        const std::string prefix = fmt::format(
+            "DestinationRule {} originates TLS ({}) to {} without sni, and VirtualService {} "
+            "routes requests with Host \"{}\" to it: ",
+            fullName(*dr), modeName(eff.tls->mode), target, fullName(vs), otherHost);
+        Level level = Level::kInfo;
+        std::string consequence;
+        if (autoSni) {
+          const bool skipVerify = eff.tls->insecureSkipVerify.value_or(false);
+          level = skipVerify ? Level::kWarning : Level::kError;
+          consequence = skipVerify
+                            ? fmt::format(
+                                  "since 1.21 auto SNI sends \"{}\" as the SNI (verification "
+                                  "is skipped), so the upstream sees the wrong server name",
+                                  otherHost)
+                            : fmt::format(
+                                  "since 1.21 auto SNI sends \"{}\" as the SNI and the server "
+                                  "certificate is verified against it, so the handshake fails and "
+                                  "the egress gateway answers 503 (CERTIFICATE_VERIFY_FAILED)",
+                                  otherHost);
+        } else {
+          consequence = fmt::format(
+              "on {}.{} no SNI is sent at all (servers that need SNI fail or serve a default "
+              "certificate), and upgrading to 1.21+ breaks it with a 503 (auto SNI and "
+              "certificate verification against \"{}\")",
+              v.major, v.minor, otherHost);
+        }
+        report.egl("EGL001", level, originOf(*dr), dr->origin.at(eff.path), prefix + consequence,
+                   "§4", fmt::format("set `sni: {}` in this tls block.", d.host));
+      }
+    }
+  }
+}
+
+// EGL002 — portLevelSettings replaces the enclosing policy as a block (§4).
+void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
+  const model::IstioVersion& v = report.version();
+  const std::string defaultLb = v.atLeast(1, 14) ? "LEAST_REQUEST" : "ROUND_ROBIN";
+  for (const model::DestinationRule& dr : cluster.resources().destinationRules) {
+    auto check = [&](const model::TrafficPolicy& tp, const std::string& where) {
+      for (const model::PortTrafficPolicy& p : tp.portLevelSettings) {
+        std::vector<std::string> dropped;
+        bool onlyDefaultLb = true;
+        if (tp.loadBalancer && !p.loadBalancer) {
+          const std::string lb =
+              tp.loadBalancer->simple.empty() ? "as written" : tp.loadBalancer->simple;
+          dropped.push_back(fmt::format("loadBalancer ({})", lb));
+          if (tp.loadBalancer->simple != defaultLb) onlyDefaultLb = false;
+        }
+        if (tp.connectionPool && !p.connectionPool) {
+          dropped.push_back("connectionPool");
+          onlyDefaultLb = false;
+        }
+        if (tp.outlierDetection && !p.outlierDetection) {
+          dropped.push_back("outlierDetection");
+          onlyDefaultLb = false;
+        }
+        if (tp.tls && !p.tls) {
+          dropped.push_back(fmt::format("tls ({})", modeName(tp.tls->mode)));
+          onlyDefaultLb = false;
+        }
+        if (dropped.empty()) continue;
+        // Dropping ROUND_ROBIN changes nothing where ROUND_ROBIN is the default (≤1.13).
+        const Level level = onlyDefaultLb ? Level::kInfo : Level::kWarning;
+        report.egl(
+            "EGL002", level, originOf(dr), dr.origin.at(p.path),
+            fmt::format("portLevelSettings for port {} in {} replaces that traffic policy as a "
+                        "block: {} set beside it do{} not apply to port {}, which falls back to "
+                        "the defaults (load balancer {} on {}.{})",
+                        p.port, where, fmt::join(dropped, ", "), dropped.size() == 1 ? "es" : "",
+                        p.port, defaultLb, v.major, v.minor),
+            "§4",
+            fmt::format("repeat {} inside the portLevelSettings entry for port {}, or drop "
+                        "portLevelSettings and set its fields beside them.",
+                        fmt::join(dropped, ", "), p.port));
+      }
+    };
+    if (dr.trafficPolicy) check(*dr.trafficPolicy, "the top-level trafficPolicy");
+    for (const model::Subset& s : dr.subsets) {
+      if (s.trafficPolicy) check(*s.trafficPolicy, fmt::format("subset {}", s.name));
+    }
+  }
+}
+
+bool ruleHasIstioMutual(const model::DestinationRule& dr) {
+  auto mutual = [](const std::optional<model::TrafficPolicy>& tp) {
+    if (!tp) return false;
+    if (tp->tls && tp->tls->mode == ClientTlsMode::kIstioMutual) return true;
+    for (const auto& p : tp->portLevelSettings) {
+      if (p.tls && p.tls->mode == ClientTlsMode::kIstioMutual) return true;
+    }
+    return false;
+  };
+  if (mutual(dr.trafficPolicy)) return true;
+  for (const model::Subset& s : dr.subsets) {
+    if (mutual(s.trafficPolicy)) return true;
+  }
+  return false;
+}
+
+// EGL003 — STRICT PeerAuthentication does not protect gateway listeners nor the
+// sidecar → egress-gateway hop, which stays plaintext (§6).
+void checkStrictDoesNotProtectEgress(const Cluster& cluster, Reporter& report) {
+  const ResourceSet& rs = cluster.resources();
+  for (const model::PeerAuthentication& pa : rs.peerAuthentications) {
+    if (pa.mode != model::MtlsMode::kStrict || !pa.selector.empty()) continue;
+    const std::string paNs = namespaceOf(pa);
+    const bool meshWide = paNs == "istio-system";  // the root namespace
+    for (const model::GatewayWorkload& gw : cluster.gatewayWorkloads()) {
+      if (!gw.egress || (!meshWide && gw.ns != paNs)) continue;
+      std::vector<std::string> plaintext;
+      for (const model::Gateway& g : rs.gateways) {
+        if (g.selector.empty() || !selectorMatches(g.selector, gw.podLabels)) continue;
+        for (const model::GatewayServer& s : g.servers) {
+          const bool istioMutual =
+              s.tls && s.tls->mode && *s.tls->mode == model::ServerTlsMode::kIstioMutual;
+          if (!istioMutual) {
+            plaintext.push_back(
+                fmt::format("port {} {}", s.port.number, model::protocolName(s.port.protocol)));
+          }
+        }
+      }
+      const std::string svcHost = fmt::format("{}.{}.svc.cluster.local", gw.name, gw.ns);
+      bool hopMutual = false;
+      for (const model::DestinationRule& dr : rs.destinationRules) {
+        if (fqdn(dr.host, namespaceOf(dr)) == svcHost && ruleHasIstioMutual(dr)) hopMutual = true;
+      }
+      if (plaintext.empty() && hopMutual) continue;
+      std::vector<std::string> gaps;
+      if (!plaintext.empty()) {
+        gaps.push_back(
+            fmt::format("its listeners are built from Gateway servers only, and {} "
+                        "accept{} plaintext",
+                        fmt::join(plaintext, ", "), plaintext.size() == 1 ? "s" : ""));
+      }
+      if (!hopMutual) {
+        gaps.push_back(fmt::format(
+            "no DestinationRule sets ISTIO_MUTUAL for {}, and gateway pods carry no istio "
+            "tlsMode label, so sidecars and the ingress gateway reach it in plaintext",
+            svcHost));
+      }
+      report.egl("EGL003", Level::kWarning, originOf(pa), pa.origin.at("spec.mtls.mode"),
+                 fmt::format("PeerAuthentication {} (STRICT) does not protect the egress gateway "
+                             "{}/{}: {}",
+                             fullName(pa), gw.ns, gw.name, fmt::join(gaps, "; ")),
+                 "§6",
+                 fmt::format("serve the egress Gateway as protocol HTTPS with tls.mode "
+                             "ISTIO_MUTUAL and add a DestinationRule for {} with tls.mode "
+                             "ISTIO_MUTUAL and sni set to the proxied host.",
+                             svcHost));
+    }
+  }
+}
+
+// ---- EGL004: a readiness probe's curl without -f (§7).
+
+std::vector<std::string> splitShellCommands(const std::string& script) {
+  std::vector<std::string> out;
+  std::string current;
+  char quote = 0;
+  for (std::size_t i = 0; i < script.size(); ++i) {
+    const char c = script[i];
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+      current += c;
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      current += c;
+      continue;
+    }
+    if (c == ';' || c == '\n' || c == '|' || c == '&') {
+      // `&&`, `||`, `|`, `;`, `&` all start a new simple command.
+      if (i + 1 < script.size() && (script[i + 1] == c)) ++i;
+      out.push_back(current);
+      current.clear();
+      continue;
+    }
+    current += c;
+  }
+  out.push_back(current);
+  return out;
+}
+
+std::vector<std::string> shellWords(const std::string& command) {
+  std::vector<std::string> words;
+  std::string word;
+  bool inWord = false;
+  char quote = 0;
+  for (const char c : command) {
+    if (quote != 0) {
+      if (c == quote) {
+        quote = 0;
+      } else {
+        word += c;
+      }
+      continue;
+    }
+    if (c == '\'' || c == '"') {
+      quote = c;
+      inWord = true;
+      continue;
+    }
+    if (c == ' ' || c == '\t') {
+      if (inWord) words.push_back(word);
+      word.clear();
+      inWord = false;
+      continue;
+    }
+    word += c;
+    inWord = true;
+  }
+  if (inWord) words.push_back(word);
+  return words;
+}
+
+std::string basename(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// True when curl's argv asks it to fail on HTTP errors: -f, --fail, --fail-with-body, or a
+// short-option cluster holding `f` before an option that takes an argument (-sSf, -fsS).
+bool curlHasFail(const std::vector<std::string>& argv) {
+  static const std::string kTakesArgument = "AbcCdDeEFHKmoPQrtTuUwxXyYz";
+  for (std::size_t i = 1; i < argv.size(); ++i) {
+    const std::string& a = argv[i];
+    if (a == "--fail" || a == "--fail-with-body") return true;
+    if (a.size() < 2 || a[0] != '-' || a[1] == '-') continue;
+    for (std::size_t j = 1; j < a.size(); ++j) {
+      if (a[j] == 'f') return true;
+      if (kTakesArgument.find(a[j]) != std::string::npos) break;
+    }
+  }
+  return false;
+}
+
+// Every curl invocation in a probe's exec command that lacks -f, as written.
+std::vector<std::string> curlsWithoutFail(const std::vector<std::string>& command) {
+  std::vector<std::vector<std::string>> invocations;
+  if (command.empty()) return {};
+  const std::string shell = basename(command[0]);
+  const bool viaShell = shell == "sh" || shell == "bash" || shell == "ash" || shell == "dash";
+  std::size_t scriptAt = command.size();
+  if (viaShell) {
+    for (std::size_t i = 1; i + 1 < command.size(); ++i) {
+      if (command[i] == "-c") scriptAt = i + 1;
+    }
+  }
+  if (scriptAt < command.size()) {
+    for (const std::string& simple : splitShellCommands(command[scriptAt])) {
+      invocations.push_back(shellWords(simple));
+    }
+  } else {
+    invocations.push_back(command);
+  }
+  std::vector<std::string> out;
+  for (std::vector<std::string>& words : invocations) {
+    // Skip `exec`, `timeout N` and VAR=value prefixes.
+    std::size_t start = 0;
+    while (start < words.size() &&
+           (words[start] == "exec" || words[start].find('=') != std::string::npos)) {
+      ++start;
+    }
+    if (start < words.size() && words[start] == "timeout") start += 2;
+    if (start >= words.size() || basename(words[start]) != "curl") continue;
+    const std::vector<std::string> argv(words.begin() + static_cast<std::ptrdiff_t>(start),
+                                        words.end());
+    if (!curlHasFail(argv)) out.push_back(fmt::format("{}", fmt::join(argv, " ")));
+  }
+  return out;
+}
+
+void reportProbe(Reporter& report, const model::Probe& probe, const std::string& workload,
+                 const std::string& origin, const SourcePos& fallback) {
+  if (probe.kind != model::Probe::Kind::kExec) return;
+  const SourcePos where = probe.pos.file.empty() ? fallback : probe.pos;
+  for (const std::string& curl : curlsWithoutFail(probe.command)) {
+    report.egl("EGL004", Level::kWarning, origin, where,
+               fmt::format("the readiness probe of {} runs \"{}\" without -f/--fail: curl exits 0 "
+                           "on any HTTP status, so the probe fails only on transport errors and "
+                           "a 503 from Envoy or the upstream keeps the pod Ready",
+                           workload, curl),
+               "§7", "add -f (or --fail) to every curl in the probe.");
+  }
+}
+
+void checkProbes(const Cluster& cluster, Reporter& report) {
+  for (const model::GatewayWorkload& gw : cluster.gatewayWorkloads()) {
+    const std::string workload = fmt::format("Deployment {}/{}", gw.ns, gw.name);
+    const std::string origin = gw.source != nullptr ? originOf(*gw.source) : workload;
+    const SourcePos fallback =
+        gw.source != nullptr ? gw.source->origin.at(gw.componentPath) : SourcePos{};
+    reportProbe(report, gw.readinessProbe, workload, origin, fallback);
+  }
+  const ResourceSet& rs = cluster.resources();
+  auto containers = [&](const model::ResourceBase& r, const model::PodSpec& pod) {
+    for (const model::Container& c : pod.containers) {
+      if (c.readinessProbe) {
+        reportProbe(report, *c.readinessProbe,
+                    fmt::format("{} {} (container {})", r.kind, fullName(r), c.name), originOf(r),
+                    r.origin.pos);
+      }
+    }
+  };
+  for (const model::Deployment& d : rs.deployments) containers(d, d.pod);
+  for (const model::Pod& p : rs.pods) containers(p, p.pod);
+}
+
+// EGL005 — a mesh-bound VirtualService host that nothing resolves: curl exit 6 (§3).
+void checkMeshHostResolution(const Cluster& cluster, const AnalysisInput& input, Reporter& report) {
+  for (const model::VirtualService& vs : cluster.resources().virtualServices) {
+    if (!boundToMesh(vs)) continue;
+    for (std::size_t i = 0; i < vs.hosts.size(); ++i) {
+      const std::string& host = vs.hosts[i];
+      if (host.empty() || host.front() == '*' || hasPlaceholder(host)) continue;
+      if (cluster.lookup(fqdn(host, namespaceOf(vs))) != nullptr) continue;
+      if (input.dns.contains(host)) continue;
+      const std::string known = input.dnsIsComplete
+                                    ? "the scenario's dns: has no record for it"
+                                    : "no DNS record for it is known (only manifests were "
+                                      "analysed; check that your DNS resolves it)";
+      report.egl("EGL005", input.dnsIsComplete ? Level::kError : Level::kInfo, originOf(vs),
+                 vs.origin.at(fmt::format("spec.hosts[{}]", i)),
+                 fmt::format("host \"{}\" of VirtualService {} is used from the mesh, but it is "
+                             "neither a Kubernetes Service nor a ServiceEntry host and {}: Istio "
+                             "does not resolve VirtualService hosts, so a pod's curl fails with "
+                             "exit 6 (Could not resolve host) before its sidecar sees a request",
+                             host, fullName(vs), known),
+                 "§3",
+                 fmt::format("publish a DNS record for {} (any IP: the sidecar routes by Host "
+                             "header), or declare it in a ServiceEntry.",
+                             host));
+    }
+  }
+}
+
+// EGL006 — REGISTRY_ONLY and a route destination no Service or ServiceEntry declares (§1).
+void checkRegistryOnly(const Cluster& cluster, Reporter& report) {
+  const ResourceSet& rs = cluster.resources();
+  const model::IstioOperator* registryOnly = nullptr;
+  for (const model::IstioOperator& iop : rs.istioOperators) {
+    if (iop.meshConfig.outboundTrafficPolicy == model::OutboundTrafficPolicyMode::kRegistryOnly) {
+      registryOnly = &iop;
+    }
+  }
+  if (registryOnly == nullptr) return;
+  for (const model::VirtualService& vs : rs.virtualServices) {
+    auto check = [&](const std::string& routePath,
+                     const std::vector<model::RouteDestination>& rds) {
+      for (std::size_t j = 0; j < rds.size(); ++j) {
+        const std::string& host = rds[j].destination.host;
+        if (host.empty() || hasPlaceholder(host)) continue;
+        if (cluster.lookup(fqdn(host, namespaceOf(vs))) != nullptr) continue;
+        report.egl("EGL006", Level::kError, originOf(vs),
+                   vs.origin.at(fmt::format("{}.route[{}].destination.host", routePath, j)),
+                   fmt::format("{} sets outboundTrafficPolicy REGISTRY_ONLY and destination "
+                               "\"{}\" of VirtualService {} is declared by no Service or "
+                               "ServiceEntry: sidecars answer HTTP for it with 502 (block_all) "
+                               "and reset TLS/TCP connections (BlackHoleCluster, UH)",
+                               originOf(*registryOnly), host, fullName(vs)),
+                   "§1",
+                   fmt::format("add a ServiceEntry for {} (location MESH_EXTERNAL, its ports, "
+                               "resolution DNS).",
+                               host));
+      }
+    };
+    for (const model::HttpRoute& r : vs.http) check(r.path, r.route);
+    for (const model::L4Route& r : vs.tls) check(r.path, r.route);
+    for (const model::L4Route& r : vs.tcp) check(r.path, r.route);
+  }
+}
+
+// EGL007 — install paths that changed: the in-cluster operator (deprecated 1.23, removed
+// 1.24) and nameless gateway IstioOperators under 1.24+ pruning (§10).
+void checkInstallPath(const Cluster& cluster, Reporter& report) {
+  const model::IstioVersion& v = report.version();
+  for (const model::IstioOperator& iop : cluster.resources().istioOperators) {
+    // The seed's flow: `istioctl operator init --watchedNamespaces=istio-operator`, then
+    // `kubectl apply` of an IstioOperator in the watched namespace.
+    if (iop.meta.ns == "istio-operator" && v.atLeast(1, 23)) {
+      const bool removed = v.atLeast(1, 24);
+      report.egl(
+          "EGL007", removed ? Level::kError : Level::kInfo, originOf(iop),
+          iop.origin.at("metadata.namespace"),
+          removed ? fmt::format("IstioOperator {} is written for the in-cluster operator "
+                                "(`istioctl operator init` + `kubectl apply`), which was removed "
+                                "in 1.24: applying it installs nothing",
+                                fullName(iop))
+                  : fmt::format("IstioOperator {} is written for the in-cluster operator "
+                                "(`istioctl operator init`), deprecated in 1.23 and removed in "
+                                "1.24",
+                                fullName(iop)),
+          "§10", "install it with `istioctl install -f` (or the Helm charts) instead.");
+    }
+    const bool hasGateways = !iop.ingressGateways.empty() || !iop.egressGateways.empty();
+    if (v.atLeast(1, 24) && hasGateways && iop.meta.name.empty()) {
+      report.egl("EGL007", Level::kWarning, originOf(iop), iop.origin.pos,
+                 "gateway IstioOperator without metadata.name: since 1.24 `istioctl install` "
+                 "prunes across all components by owner labels, and without a name they match "
+                 "other installs', so installing it can delete another install's resources",
+                 "§10", "give every IstioOperator its own metadata.name (e.g. the gateway name).");
+    }
+  }
+}
+
+}  // namespace
+
+void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report) {
+  checkSniTrap(cluster, report);
+  checkPortLevelReplacement(cluster, report);
+  checkStrictDoesNotProtectEgress(cluster, report);
+  checkProbes(cluster, report);
+  checkMeshHostResolution(cluster, input, report);
+  checkRegistryOnly(cluster, report);
+  checkInstallPath(cluster, report);
+}
+
+}  // namespace egresslab::analyze::detail

@@ -1,0 +1,81 @@
+// The cluster the analysed manifests would create, as the checks need it: the service
+// registry (Kubernetes Services, gateway Services derived from IstioOperators, ServiceEntry
+// hosts), pods with their labels, secrets, and Istio's host-name rules (§2, §5).
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/analyze/analyzer.h"
+#include "harness/model/gateway_workloads.h"
+#include "harness/model/resources.h"
+
+namespace egresslab::analyze::detail {
+
+// A metadata.namespace as Kubernetes applies it: empty means "default".
+std::string namespaceOf(const model::ResourceBase& r);
+// "ns/name" (istioctl's FullName).
+std::string fullName(const model::ResourceBase& r);
+// "Kind ns/name", "Namespace name" — istioctl's origin.
+std::string originOf(const model::ResourceBase& r);
+// True when the text still holds an unresolved `<placeholder>` (raw manifests).
+bool hasPlaceholder(std::string_view text);
+// A short host ("reviews") resolved in `ns` to "reviews.ns.svc.cluster.local"; anything with
+// a dot, or a wildcard, is already a fully-qualified name.
+std::string fqdn(const std::string& host, const std::string& ns);
+// istio host.Name.Matches: either side may be a wildcard ("*", "*.example.com").
+bool hostMatches(std::string_view a, std::string_view b);
+// Kubernetes label selector semantics: every selector label present with that value.
+bool selectorMatches(const model::Labels& selector, const model::Labels& labels);
+// True when the VirtualService applies to sidecars: `mesh` listed, or no gateways (§2).
+bool boundToMesh(const model::VirtualService& vs);
+// k8s labels.SelectorFromSet(...).String(): "k1=v1,k2=v2", sorted by key.
+std::string selectorString(const model::Labels& selector);
+
+struct RegistryService {
+  std::string host;  // fully qualified
+  std::string ns;
+  model::Labels selector;  // Service selector / ServiceEntry workloadSelector
+  std::vector<model::ServicePort> ports;
+  bool serviceEntry = false;
+};
+
+struct PodInfo {
+  std::string name;
+  std::string ns;
+  model::Labels labels;
+  bool gateway = false;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(const AnalysisInput& input);
+
+  [[nodiscard]] const model::ResourceSet& resources() const { return *resources_; }
+  [[nodiscard]] const std::vector<model::GatewayWorkload>& gatewayWorkloads() const {
+    return gatewayWorkloads_;
+  }
+  [[nodiscard]] const std::vector<PodInfo>& pods() const { return pods_; }
+  [[nodiscard]] const std::vector<RegistryService>& services() const { return services_; }
+
+  // The registry entry for a fully-qualified host: an exact host first, then a wildcard
+  // ServiceEntry host that matches it; nullptr when none.
+  [[nodiscard]] const RegistryService* lookup(const std::string& fqdnHost) const;
+  [[nodiscard]] bool secretExists(const std::string& ns, const std::string& name) const;
+  // Pods a Gateway selector picks, in every namespace (istiod's default).
+  [[nodiscard]] std::vector<const PodInfo*> podsSelectedBy(const model::Labels& selector) const;
+  // Ports of the Services (input or derived) that select `pod`, in the pod's namespace.
+  [[nodiscard]] std::vector<model::ServicePort> servicePortsFor(const PodInfo& pod) const;
+
+ private:
+  const model::ResourceSet* resources_;
+  std::vector<model::GatewayWorkload> gatewayWorkloads_;
+  std::vector<PodInfo> pods_;
+  std::vector<RegistryService> services_;
+  std::set<std::pair<std::string, std::string>> secrets_;
+};
+
+}  // namespace egresslab::analyze::detail
