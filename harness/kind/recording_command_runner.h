@@ -1,0 +1,144 @@
+// A CommandRunner test double for the kind backend's unit tests: runs nothing, records every
+// command it is given (pipelines as their stages, flagged), and answers from rules.
+//
+// Rules are checked newest first; a rule matches when the command's argv starts with the
+// rule's prefix. Unmatched commands succeed with empty output. `locate` answers from the set
+// of installed programs (all programs by default), so a test can say "kubectl is missing".
+//
+//   RecordingCommandRunner runner;
+//   runner.answer({"kubectl", "get", "ns"}, {.exitCode = 1, .err = "forbidden"});
+//   runner.uninstall("istioctl");
+//   ... backend under test ...
+//   EXPECT_THAT(runner.displays(), ElementsAre("kind create cluster --name x", ...));
+#pragma once
+
+#include <algorithm>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "harness/kind/command_runner.h"
+
+namespace egresslab::kind {
+
+class RecordingCommandRunner final : public CommandRunner {
+ public:
+  // What a matching command "did". argv/duration are filled in from the command.
+  struct Answer {
+    int exitCode = 0;
+    int signal = 0;
+    bool timedOut = false;
+    std::string out{};
+    std::string err{};
+  };
+
+  struct Recorded {
+    Command command;
+    bool inPipeline = false;        // a stage of runPipeline
+    std::size_t pipelineIndex = 0;  // its position in the pipeline
+  };
+
+  // Commands whose argv starts with `prefix` get `answer` (newest rule wins).
+  void answer(std::vector<std::string> prefix, Answer result) {
+    std::lock_guard lock(mutex_);
+    rules_.push_back({std::move(prefix), std::move(result), false});
+  }
+  // Commands whose argv starts with `prefix` fail to start (as if the exec failed).
+  void failToStart(std::vector<std::string> prefix) {
+    std::lock_guard lock(mutex_);
+    rules_.push_back({std::move(prefix), {}, true});
+  }
+  // Makes `locate(program)` and running it fail with kBackendUnavailable.
+  void uninstall(const std::string& program) {
+    std::lock_guard lock(mutex_);
+    missing_.insert(program);
+  }
+
+  Result<CommandResult> run(const Command& command) override {
+    std::lock_guard lock(mutex_);
+    recorded_.push_back({command, false, 0});
+    return answerFor(command);
+  }
+
+  Result<PipelineResult> runPipeline(const std::vector<Command>& stages) override {
+    std::lock_guard lock(mutex_);
+    PipelineResult result;
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      recorded_.push_back({stages[i], true, i});
+    }
+    for (const Command& stage : stages) {
+      auto one = answerFor(stage);
+      if (!one) return std::unexpected(std::move(one.error()));
+      result.stages.push_back(std::move(*one));
+    }
+    // A real pipeline sends a stage's stdout onward, not into its result.
+    for (std::size_t i = 0; i + 1 < result.stages.size(); ++i) result.stages[i].out.clear();
+    return result;
+  }
+
+  Result<std::filesystem::path> locate(std::string_view program) const override {
+    std::lock_guard lock(mutex_);
+    if (missing_.contains(std::string(program))) {
+      return backendUnavailable("`" + std::string(program) + "` not found on PATH (recorded)");
+    }
+    return std::filesystem::path("/fake/bin") / program;
+  }
+
+  // Every command so far, in order.
+  [[nodiscard]] std::vector<Recorded> recorded() const {
+    std::lock_guard lock(mutex_);
+    return recorded_;
+  }
+  // Every command so far as argv joined by spaces.
+  [[nodiscard]] std::vector<std::string> displays() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const auto& r : recorded_) out.push_back(r.command.display());
+    return out;
+  }
+
+ private:
+  struct Rule {
+    std::vector<std::string> prefix;
+    Answer answer;
+    bool failToStart = false;
+  };
+
+  Result<CommandResult> answerFor(const Command& command) const {
+    if (command.argv.empty()) return invalidInput("a command needs a program name (argv is empty)");
+    if (missing_.contains(command.argv.front())) {
+      return backendUnavailable("cannot run `" + command.display() + "`: `" + command.argv.front() +
+                                "` not found on PATH (recorded)");
+    }
+    for (auto rule = rules_.rbegin(); rule != rules_.rend(); ++rule) {
+      const bool matches =
+          rule->prefix.size() <= command.argv.size() &&
+          std::equal(rule->prefix.begin(), rule->prefix.end(), command.argv.begin());
+      if (!matches) continue;
+      if (rule->failToStart) {
+        return environmentError("cannot start `" + command.display() + "` (recorded)");
+      }
+      return resultOf(command, rule->answer);
+    }
+    return resultOf(command, Answer{});
+  }
+
+  static CommandResult resultOf(const Command& command, const Answer& answer) {
+    CommandResult result;
+    result.argv = command.argv;
+    result.exitCode = answer.signal != 0 ? -1 : answer.exitCode;
+    result.signal = answer.signal;
+    result.timedOut = answer.timedOut;
+    result.out = answer.out;
+    result.err = answer.err;
+    return result;
+  }
+
+  mutable std::mutex mutex_;
+  std::vector<Rule> rules_;
+  std::set<std::string> missing_;
+  std::vector<Recorded> recorded_;
+};
+
+}  // namespace egresslab::kind
