@@ -6,13 +6,14 @@
 // against every implementation (STYLE.md: gMock cookbook, typed tests).
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "harness/core/error.h"
-#include "harness/curl/curl.h"
+#include "harness/curl/command.h"
 #include "harness/model/scenario.h"
 #include "harness/report/results.h"
 
@@ -22,12 +23,20 @@ struct CurlRequest {
   curl::CurlCommand command;        // parsed; `${ca}` already replaced by the backend's CA path
   std::optional<std::string> from;  // "NS/POD" or absent for the host
   std::string requestId;            // sent as x-request-id; used to find access-log lines
+  std::string line;                 // the line as written, `${ca}` expanded (logs, kind's argv)
+  // The most this request may take: what is left of the step's (or scenario's) timeout. A
+  // backend caps curl's own -m/--connect-timeout with it so a hung request cannot outlive its
+  // step. Absent = no limit beyond the curl line's own.
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct RunOptions {
   double timeScale = 1.0;  // sim: probe clocks run this much faster (--time-scale)
   bool keep = false;       // leave the mesh/cluster up after the run
   bool verbose = false;
+  // Plan only: up/curl/fault/down record what they would do (kind: every command, argv joined
+  // by spaces) and run nothing; plan() returns the record. DESIGN.md `run --dry-run`.
+  bool dryRun = false;
 };
 
 class Backend {
@@ -51,6 +60,10 @@ class Backend {
 
   // Endpoints a user can reach while the mesh is kept up (--keep, sim up).
   virtual std::vector<std::string> endpoints() const = 0;
+
+  // With RunOptions::dryRun: every command the backend would have run, one per line, in order.
+  // Backends with nothing to plan (sim runs in-process) may describe their steps instead.
+  virtual std::vector<std::string> plan() const { return {}; }
 
   // Releases everything up() created. Idempotent; always called, also after errors.
   virtual void down() = 0;

@@ -1,0 +1,234 @@
+// `egresslab run [--backend sim|kind] [--istio-version V] [--report FORMAT=PATH]...
+//                [--parallel N] [--filter REGEX] [--keep] [--time-scale F] [--dry-run] [-v]
+//                SCENARIO_OR_DIR...`
+// Flags → runner options; the runner does the work. Exit codes (DESIGN.md): 0 every scenario
+// passed, 1 a scenario failed or errored, 2 invalid input or usage (`FILE:LINE:COL: message`
+// on stderr), 3 a backend could not start.
+//
+// Backends come from a factory map. A backend module that is not part of this build (its
+// header is absent) is simply not in the map, and asking for it is exit 3 with "backend X is
+// not available in this build" — so the command works before the simulator or the kind
+// backend lands, and picks them up when they do.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "harness/cli/command.h"
+#include "harness/cli/version.h"
+#include "harness/report/report.h"
+#include "harness/runner/console_listener.h"
+#include "harness/runner/runner.h"
+#include "harness/runner/scenario_set.h"
+
+#if __has_include("harness/sim/sim_backend.h")
+#include "harness/sim/sim_backend.h"
+#define EGRESSLAB_HAS_SIM_BACKEND 1
+#endif
+#if __has_include("harness/kind/kind_backend.h")
+#include "harness/kind/kind_backend.h"
+#define EGRESSLAB_HAS_KIND_BACKEND 1
+#endif
+
+namespace egresslab::cli {
+namespace {
+
+struct RunFlags {
+  std::string backend = "sim";
+  std::string istioVersion;
+  std::vector<std::string> reports;
+  int parallel = 1;
+  std::string filter;
+  bool keep = false;
+  double timeScale = 1.0;
+  bool dryRun = false;
+  bool verbose = false;
+  std::vector<std::string> inputs;
+};
+
+struct ReportTarget {
+  std::string format;  // json | junit | html
+  std::filesystem::path path;
+};
+
+// Set by SIGINT/SIGTERM; the runner stops after the current request and tears down. The
+// handler re-arms the default action, so a second Ctrl-C ends the process at once.
+runner::CancelFlag gCancelled{false};
+
+extern "C" void onTerminationSignal(int signo) {
+  gCancelled.store(true);
+  ::signal(signo, SIG_DFL);
+}
+
+void installSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = onTerminationSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+std::map<std::string, runner::BackendFactory> availableBackends() {
+  std::map<std::string, runner::BackendFactory> factories;
+#ifdef EGRESSLAB_HAS_SIM_BACKEND
+  factories["sim"] = []() -> Result<std::unique_ptr<backend::Backend>> {
+    return sim::makeSimBackend();
+  };
+#endif
+#ifdef EGRESSLAB_HAS_KIND_BACKEND
+  factories["kind"] = []() -> Result<std::unique_ptr<backend::Backend>> {
+    return kind::makeKindBackend();
+  };
+#endif
+  return factories;
+}
+
+Result<std::vector<ReportTarget>> parseReports(const std::vector<std::string>& specs) {
+  std::vector<ReportTarget> targets;
+  for (const auto& spec : specs) {
+    const auto eq = spec.find('=');
+    const std::string format = spec.substr(0, eq);
+    if (eq == std::string::npos || eq + 1 == spec.size() ||
+        (format != "json" && format != "junit" && format != "html")) {
+      return invalidInput("--report " + spec +
+                          ": expected FORMAT=PATH with FORMAT json, junit or html");
+    }
+    ReportTarget target{format, std::filesystem::path(spec.substr(eq + 1))};
+    const auto parent = std::filesystem::absolute(target.path).parent_path();
+    if (std::error_code ec; !std::filesystem::is_directory(parent, ec)) {
+      return invalidInput("--report " + spec + ": the directory " + parent.string() +
+                          " does not exist");
+    }
+    targets.push_back(std::move(target));
+  }
+  return targets;
+}
+
+bool writeReport(const ReportTarget& target, const report::RunReport& run) {
+  std::ofstream out(target.path, std::ios::binary | std::ios::trunc);
+  if (target.format == "json") {
+    out << report::toJson(run);
+  } else if (target.format == "junit") {
+    out << report::toJUnit(run);
+  } else {
+    out << report::toHtml(run);
+  }
+  out.close();
+  if (!out) {
+    std::cerr << "egresslab run: could not write the " << target.format << " report to "
+              << target.path.string() << "\n";
+    return false;
+  }
+  return true;
+}
+
+int runScenarios(const RunFlags& flags) {
+  auto reports = parseReports(flags.reports);
+  if (!reports) {
+    std::cerr << reports.error().str() << "\n";
+    return 2;
+  }
+  if (flags.backend != "sim" && flags.timeScale != 1.0) {
+    std::cerr << "--time-scale: only the sim backend can run mesh time faster; a real cluster "
+                 "runs in real time\n";
+    return 2;
+  }
+
+  runner::ScenarioSelection selection;
+  for (const auto& input : flags.inputs) selection.inputs.emplace_back(input);
+  selection.filter = flags.filter;
+  if (!flags.istioVersion.empty()) {
+    auto version = model::IstioVersion::parse(flags.istioVersion, SourcePos{"--istio-version"});
+    if (!version) {
+      std::cerr << version.error().str() << "\n";
+      return 2;
+    }
+    selection.istioVersion = *version;
+  }
+  auto scenarios = runner::loadScenarios(selection);
+  if (!scenarios) {
+    std::cerr << scenarios.error().str() << "\n";
+    return exitCodeFor(scenarios.error().kind);
+  }
+
+  const auto backends = availableBackends();
+  const auto factory = backends.find(flags.backend);
+  if (factory == backends.end()) {
+    std::cerr << "egresslab run: backend " << flags.backend << " is not available in this build\n";
+    return 3;
+  }
+
+  installSignalHandlers();
+  // With --dry-run stdout carries only the plan, so progress goes to stderr.
+  std::ostream& progressOut = flags.dryRun ? std::cerr : std::cout;
+  report::ConsoleReporter console(progressOut, flags.verbose, flags.parallel > 1);
+  runner::ConsoleListener listener(console);
+  runner::SteadyClock clock;
+
+  runner::RunnerOptions options;
+  options.backendName = flags.backend;
+  options.toolVersion = std::string(kVersion);
+  options.parallel = flags.parallel;
+  options.backend.timeScale = flags.timeScale;
+  options.backend.keep = flags.keep;
+  options.backend.verbose = flags.verbose;
+  options.backend.dryRun = flags.dryRun;
+  runner::Runner runner(factory->second, options, clock, listener, gCancelled);
+  const runner::RunResult result = runner.run(*scenarios);
+
+  if (flags.dryRun) {
+    for (const auto& line : result.plan) std::cout << line << "\n";
+    std::cout.flush();
+    return result.backendUnavailable ? 3 : 0;
+  }
+  console.summary(result.report);
+  int code = runner::exitCodeFor(result);
+  for (const auto& target : *reports) {
+    if (!writeReport(target, result.report) && code == 0) code = 2;
+  }
+  return code;
+}
+
+void addRunCommand(CLI::App& root, CommandTable& table) {
+  auto flags = std::make_shared<RunFlags>();
+  CLI::App* cmd = root.add_subcommand(
+      "run", "Run scenarios against the simulated mesh (sim) or a kind cluster (kind)");
+  cmd->add_option("--backend", flags->backend, "sim (default) or kind")
+      ->check(CLI::IsMember({"sim", "kind"}));
+  cmd->add_option("--istio-version", flags->istioVersion,
+                  "Istio version to run every scenario with (overrides istio.version)");
+  cmd->add_option("--report", flags->reports,
+                  "write a report: json=PATH, junit=PATH or html=PATH (repeatable)")
+      ->type_name("FORMAT=PATH")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--parallel,-j", flags->parallel,
+                  "scenarios to run at once, each on its own isolated backend")
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--filter", flags->filter, "run only scenarios whose name matches REGEX")
+      ->type_name("REGEX");
+  cmd->add_flag("--keep", flags->keep,
+                "keep the mesh up after the steps, print its endpoints, tear down on Ctrl-C");
+  cmd->add_option("--time-scale", flags->timeScale,
+                  "sim: run probe clocks (readiness, warming) F times faster; `eventually` "
+                  "deadlines shrink with them")
+      ->type_name("F")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--dry-run", flags->dryRun,
+                "print what the backend would do (kind: every command), run nothing");
+  cmd->add_flag("-v,--verbose", flags->verbose, "show every request and its observation");
+  cmd->add_option("scenarios", flags->inputs, "scenario files or directories of *.yaml")
+      ->type_name("SCENARIO_OR_DIR")
+      ->required();
+  table.on(cmd, [flags] { return runScenarios(*flags); });
+}
+
+const CommandRegistration kRunRegistration{10, addRunCommand};
+
+}  // namespace
+}  // namespace egresslab::cli

@@ -1,0 +1,62 @@
+// Runs one scenario on one backend: up → steps in order → down, always.
+//
+// Teardown runs whatever happens: a step error, a failed expectation, the scenario's timeout,
+// SIGINT/SIGTERM (the CancelFlag). Steps:
+// - curl + expect: one attempt, or an `eventually` deadline loop (retry every `every` while the
+//   expectation fails, no wait after a success, `successes: N` in a row, never a fixed sleep);
+//   every attempt sends a fresh x-request-id.
+// - fault: handed to the backend.
+// A failed expectation is a `failed` step (and later steps still run: they are usually
+// independent checks); a backend error is an `error` step and the rest are skipped.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/backend/backend.h"
+#include "harness/model/scenario.h"
+#include "harness/report/results.h"
+#include "harness/runner/clock.h"
+#include "harness/runner/run_listener.h"
+
+namespace egresslab::runner {
+
+struct ScenarioRun {
+  report::ScenarioResult result;
+  bool backendUnavailable = false;  // up() said the backend cannot start (→ exit 3)
+  std::vector<std::string> plan;    // --dry-run: the backend's plan
+};
+
+class ScenarioRunner {
+ public:
+  ScenarioRunner(const backend::RunOptions& options, Clock& clock, RunListener& listener,
+                 const CancelFlag& cancel)
+      : options_(options), clock_(clock), listener_(listener), cancel_(cancel) {}
+
+  ScenarioRun run(const model::Scenario& scenario, backend::Backend& backend);
+
+  // --time-scale compresses mesh time: an `eventually` written for real probe periods
+  // (within: 90s) waits within/F. Floors keep a compressed wait meaningful on a loaded machine
+  // (within never below min(within, 5s); every never below min(every, 10ms)).
+  static std::chrono::milliseconds scaledWithin(std::chrono::milliseconds within, double scale);
+  static std::chrono::milliseconds scaledEvery(std::chrono::milliseconds every, double scale);
+
+ private:
+  struct StepContext;
+  report::StepResult runCurlStep(const model::Step& step, backend::Backend& backend,
+                                 const StepContext& context);
+  report::StepResult runFaultStep(const model::Step& step, backend::Backend& backend,
+                                  const StepContext& context);
+  std::int64_t msSince(Clock::TimePoint start) const;
+
+  backend::RunOptions options_;
+  Clock& clock_;
+  RunListener& listener_;
+  const CancelFlag& cancel_;
+  std::string scenarioName_;
+};
+
+// "upstream/httpbin.org down", "upstream/httpbin.org:443 latency 300ms", "gateway/ns/gw kill".
+std::string describeFault(const model::FaultSpec& fault);
+
+}  // namespace egresslab::runner
