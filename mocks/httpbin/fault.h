@@ -1,0 +1,46 @@
+// Faults the httpbin mock can be told to inject, as the legacy upstream of a failover rehearsal
+// (DESIGN.md "Failover rehearsals"; the scenario step `fault: {target: upstream/…, action: …}`).
+//
+// One Fault value is one operation. The same values are applied in-process by the simulator and
+// over the mock's control listener (`POST /faults` with the JSON form below), so parseFault is the
+// single parser both use.
+//
+//   {"action":"down"}                          data port refuses connections (listener closed)
+//   {"action":"up"}                            clears every fault; listener back on the same port
+//   {"action":"latency","ms":N}                every request waits N ms before being handled
+//   {"action":"status","code":N,"percent":P}   P% of requests (default 100) answer N instead
+//   {"action":"reset"}                         connections are accepted, then reset unanswered
+//   {"action":"bad-cert"}                      TLS serves a certificate from an unrelated CA
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "harness/core/error.h"
+
+namespace egresslab::httpbin {
+
+struct Fault {
+  enum class Action { kDown, kUp, kLatency, kStatus, kReset, kBadCert };
+  Action action = Action::kUp;
+  int ms = 0;         // kLatency: added delay, [0, 600000]
+  int code = 0;       // kStatus: the status to answer, [200, 599]
+  int percent = 100;  // kStatus: share of requests affected, [0, 100]
+
+  friend bool operator==(const Fault&, const Fault&) = default;
+};
+
+// Limits parseFault enforces.
+inline constexpr int kMaxFaultLatencyMs = 600000;
+
+// "down", "up", "latency", "status", "reset", "bad-cert".
+std::string_view actionName(Fault::Action action);
+
+// Parses the JSON form above. Keys other than action/ms/code/percent are an error, except
+// "target" (the caller's routing key, as in a scenario step), which is ignored. Errors are
+// invalidInput with a reason a user can act on ("latency needs \"ms\": an integer in …").
+Result<Fault> parseFault(const nlohmann::json& spec);
+// The JSON form of a fault (only the keys its action uses).
+nlohmann::json toJson(const Fault& fault);
+
+}  // namespace egresslab::httpbin

@@ -1,0 +1,51 @@
+// go-httpbin's endpoints for the httpbin mock (internal to mocks/httpbin; the public API is
+// httpbin_server.h). `serveRequest` answers one request the way go-httpbin v2.25 does
+// (reference/httpbin-api.md §0–§1, the GO column), with limits of 1 MiB bodies and 10 s delays.
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+namespace egresslab::httpbin::detail {
+
+inline constexpr size_t kMaxBodySize = 1024 * 1024;
+inline constexpr std::chrono::seconds kMaxDuration{10};
+
+// Request headers the server renames before httplib reads the body, so that httplib neither
+// parses multipart/form bodies itself (we need the raw body, and its 8 KiB form limit is not
+// go-httpbin's 1 MiB) nor compresses responses on its own (go-httpbin never does). Echo
+// endpoints map them back to their real names.
+inline constexpr const char* kContentTypeHeader = "X-Egresslab-Internal-Content-Type";
+inline constexpr const char* kAcceptEncodingHeader = "X-Egresslab-Internal-Accept-Encoding";
+// Marks a "Content-Length: 0" the server added itself to a request without one: a request with
+// neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3), but cpp-httplib would
+// read a POST's body until the client closes (`curl -X POST` stalls 5 s, then 400). Echo
+// endpoints hide both headers.
+inline constexpr const char* kSyntheticLengthHeader = "X-Egresslab-Internal-Synthetic-Length";
+
+// What a handler needs from the server instance.
+struct ServeContext {
+  std::string hostname;  // /hostname answers this
+  bool tls = false;      // the data port speaks HTTPS
+  // Sleeps up to `d`; false when the server is stopping (the handler should give up).
+  std::function<bool(std::chrono::nanoseconds)> wait;
+};
+
+// Runs in the pre-routing hook, before httplib reads the body: renames the headers above, drops
+// httplib's parsed Range (only /range honours it, by parsing the header itself) and points
+// req.path at "/" so httplib's regex routing stays O(1); handlers route on req.target.
+void normaliseRequest(httplib::Request& req);
+
+// Answers one request: CORS preflight for OPTIONS on any path, else the endpoint.
+void serveRequest(const ServeContext& ctx, const httplib::Request& req, httplib::Response& res);
+
+// go-httpbin's JSON error body: {"status_code":N,"error":"<status text>"[,"detail":"…"]}.
+void writeError(httplib::Response& res, int code, const std::string& detail = {});
+
+// Access-Control-Allow-Origin/-Credentials, added to every response (§0.7).
+void addCorsHeaders(const httplib::Request& req, httplib::Response& res);
+
+}  // namespace egresslab::httpbin::detail

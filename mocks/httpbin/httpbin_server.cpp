@@ -1,0 +1,549 @@
+#include "mocks/httpbin/httpbin_server.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <httplib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "mocks/httpbin/handlers.h"
+
+namespace egresslab::httpbin {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Sleeps that end early when the listener generation that started them is being torn down, so
+// `down` never waits for a /delay/10 to finish.
+class StopSignal {
+ public:
+  bool waitFor(std::chrono::nanoseconds d) {
+    std::unique_lock lock(mutex_);
+    return !cv_.wait_for(lock, d, [&] { return stopped_; });
+  }
+  void trigger() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopped_ = false;
+};
+
+// Exposes the listening socket cpp-httplib keeps protected, to learn the bound address.
+template <class Base>
+class ListeningServer : public Base {
+ public:
+  using Base::Base;
+  int listenSocket() const { return this->svr_sock_; }
+};
+
+// Per-request bookkeeping shared by the hooks cpp-httplib calls on the worker thread that
+// serves the request (pre-routing → handler → error handler → logger).
+struct RequestTrace {
+  Clock::time_point start;
+  bool handled = false;  // our handler produced the response (the error handler keeps off)
+  std::string fault;     // faults that shaped the response, for the access log
+};
+thread_local RequestTrace trace;
+
+double percentRoll() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::uniform_real_distribution<double>(0.0, 100.0)(rng);
+}
+
+std::string endpointText(const sockaddr_storage& addr) {
+  char buf[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    port = ntohs(in->sin_port);
+    return fmt::format("{}:{}", buf, port);
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+    port = ntohs(in6->sin6_port);
+    return fmt::format("[{}]:{}", buf, port);
+  }
+  return "?";
+}
+
+// Whether a connected socket's local address belongs to a listener bound to `listen`.
+bool acceptedBy(const sockaddr_storage& local, const sockaddr_storage& listen) {
+  if (local.ss_family != listen.ss_family) return false;
+  if (listen.ss_family == AF_INET) {
+    const auto* l = reinterpret_cast<const sockaddr_in*>(&local);
+    const auto* b = reinterpret_cast<const sockaddr_in*>(&listen);
+    return l->sin_port == b->sin_port &&
+           (b->sin_addr.s_addr == htonl(INADDR_ANY) || b->sin_addr.s_addr == l->sin_addr.s_addr);
+  }
+  if (listen.ss_family == AF_INET6) {
+    const auto* l = reinterpret_cast<const sockaddr_in6*>(&local);
+    const auto* b = reinterpret_cast<const sockaddr_in6*>(&listen);
+    return l->sin6_port == b->sin6_port &&
+           (IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) ||
+            std::memcmp(&b->sin6_addr, &l->sin6_addr, sizeof(in6_addr)) == 0);
+  }
+  return false;
+}
+
+// cpp-httplib closes its listener on stop() but lets idle keep-alive connections live until
+// their timeout, and a pooled connection would still be answered after `down`. Shut down every
+// established connection this listener accepted, found through /proc/self/fd, so the fault is
+// visible at once; the worker threads then see EOF and exit.
+void shutdownAcceptedConnections(const sockaddr_storage& listen) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return;
+  while (const dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
+    struct stat st {};
+    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &len) != 0) {
+      continue;
+    }
+    sockaddr_storage peer{};
+    len = sizeof peer;
+    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
+      continue;  // the listener itself, or not connected
+    }
+    if (acceptedBy(local, listen)) shutdown(static_cast<int>(fd), SHUT_RDWR);
+  }
+  closedir(dir);
+}
+
+std::string opensslErrors() {
+  std::string out;
+  while (const unsigned long code = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    out += out.empty() ? "" : "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+// Loads a certificate chain (leaf first) and key into `ctx`, TLS 1.2 minimum. Returns an error
+// message, empty on success.
+std::string configureTls(SSL_CTX& ctx, const pki::KeyPair& pair) {
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(&ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+  const std::string& chain = pair.chainPem.empty() ? pair.certPem : pair.chainPem;
+  BIO* bio = BIO_new_mem_buf(chain.data(), static_cast<int>(chain.size()));
+  bool first = true;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    const long ok =
+        first ? SSL_CTX_use_certificate(&ctx, cert) : SSL_CTX_add1_chain_cert(&ctx, cert);
+    X509_free(cert);
+    if (ok != 1) {
+      BIO_free(bio);
+      return "cannot use the TLS certificate: " + opensslErrors();
+    }
+    first = false;
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // PEM_read_bio_X509 leaves "no start line" at the end of the chain
+  if (first) return "no PEM certificate found in the TLS certificate";
+  BIO* keyBio = BIO_new_mem_buf(pair.keyPem.data(), static_cast<int>(pair.keyPem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(keyBio, nullptr, nullptr, nullptr);
+  BIO_free(keyBio);
+  if (key == nullptr) return "cannot read the TLS private key: " + opensslErrors();
+  const int ok = SSL_CTX_use_PrivateKey(&ctx, key);
+  EVP_PKEY_free(key);
+  if (ok != 1 || SSL_CTX_check_private_key(&ctx) != 1) {
+    return "the TLS private key does not match the certificate: " + opensslErrors();
+  }
+  return {};
+}
+
+// The listener of a `reset` fault: accepts every connection and closes it at once with
+// SO_LINGER 0, so the client sees a TCP RST and no HTTP response.
+class ResetListener {
+ public:
+  static Result<std::unique_ptr<ResetListener>> start(const sockaddr_storage& addr,
+                                                      std::function<void(std::string)> log) {
+    const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return environmentError(fmt::format("socket: {}", std::strerror(errno)));
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    const socklen_t len = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0 || listen(fd, 1024) != 0) {
+      const int err = errno;
+      close(fd);
+      return environmentError(
+          fmt::format("cannot listen on {}: {}", endpointText(addr), std::strerror(err)));
+    }
+    const int wake = eventfd(0, EFD_CLOEXEC);
+    return std::unique_ptr<ResetListener>(new ResetListener(fd, wake, std::move(log)));
+  }
+  ~ResetListener() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const auto n = write(wake_, &one, sizeof one);
+    thread_.join();
+    close(fd_);
+    close(wake_);
+  }
+
+ private:
+  ResetListener(int fd, int wake, std::function<void(std::string)> log)
+      : fd_(fd), wake_(wake), log_(std::move(log)), thread_([this] { run(); }) {}
+
+  void run() {
+    while (true) {
+      pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
+      if (poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (fds[1].revents != 0) return;
+      sockaddr_storage peer{};
+      socklen_t len = sizeof peer;
+      const int conn = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+      if (conn < 0) continue;
+      const linger hard{.l_onoff = 1, .l_linger = 0};
+      setsockopt(conn, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+      close(conn);
+      if (log_) log_(endpointText(peer));
+    }
+  }
+
+  int fd_;
+  int wake_;
+  std::function<void(std::string)> log_;
+  std::thread thread_;
+};
+
+std::string bracketed(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+struct HttpbinServer::Impl {
+  enum class Mode { kServe, kDown, kReset };
+
+  HttpbinOptions options;
+  int port = 0;
+
+  mutable std::mutex mutex;  // listener state and fault bookkeeping; never taken by handlers
+  Mode mode = Mode::kDown;
+  bool badCert = false;
+  bool stopped = false;
+  std::unique_ptr<httplib::Server> server;
+  std::thread serverThread;
+  std::shared_ptr<StopSignal> signal;
+  sockaddr_storage boundAddr{};
+  std::unique_ptr<ResetListener> resetListener;
+  std::optional<pki::KeyPair> badCertPair;
+
+  // Read by handlers on every request.
+  std::atomic<int> latencyMs{-1};  // -1 = no latency fault
+  std::atomic<int> statusCode{0};  // 0 = no status fault
+  std::atomic<int> statusPercent{100};
+
+  void log(const std::string& line) const {
+    if (options.accessLog) options.accessLog(line);
+  }
+
+  void configure(httplib::Server& svr, const std::shared_ptr<StopSignal>& stopSignal) {
+    svr.set_tcp_nodelay(true);  // ~44 ms per keep-alive request otherwise (cpp-stack-notes)
+    svr.set_socket_options([](int sock) {
+      const int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+      fcntl(sock, F_SETFD, FD_CLOEXEC);
+    });
+    const auto threads = static_cast<size_t>(std::max(1, options.threads));
+    svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    svr.set_keep_alive_max_count(1000000);
+    svr.set_payload_max_length(detail::kMaxBodySize);
+    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+      trace.start = Clock::now();
+      trace.handled = false;
+      trace.fault.clear();
+      // The Request object is cpp-httplib's non-const local; the hook only hands it out const.
+      detail::normaliseRequest(const_cast<httplib::Request&>(req));
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    auto context = std::make_shared<detail::ServeContext>();
+    context->hostname = options.hostname;
+    context->tls = options.tls.has_value();
+    context->wait = [stopSignal](std::chrono::nanoseconds d) { return stopSignal->waitFor(d); };
+    const httplib::Server::Handler handler =
+        [this, context, stopSignal](const httplib::Request& req, httplib::Response& res) {
+          trace.handled = true;
+          serveWithFaults(*context, *stopSignal, req, res);
+          detail::addCorsHeaders(req, res);
+        };
+    svr.Get("/", handler);
+    svr.Post("/", handler);
+    svr.Put("/", handler);
+    svr.Patch("/", handler);
+    svr.Delete("/", handler);
+    svr.Options("/", handler);
+    // Responses cpp-httplib produces itself (malformed request, body over the limit, bad Range):
+    // go-httpbin's JSON error shape, and 400 rather than 413 for a large body.
+    svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
+                                                                  httplib::Response& res) {
+      if (trace.handled) return httplib::Server::HandlerResponse::Unhandled;
+      if (res.status == 413) {
+        detail::writeError(res, 400, "error parsing request body: http: request body too large");
+      } else {
+        detail::writeError(res, res.status);
+      }
+      detail::addCorsHeaders(req, res);
+      return httplib::Server::HandlerResponse::Handled;
+    }));
+    svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+      trace.handled = false;
+      if (!options.accessLog) return;
+      const double ms =
+          std::chrono::duration<double, std::milli>(Clock::now() - trace.start).count();
+      const char* sni =
+          req.ssl != nullptr ? SSL_get_servername(req.ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
+      const size_t bytes = res.body.empty() ? res.content_length_ : res.body.size();
+      const std::string ua = req.get_header_value("User-Agent");
+      log(fmt::format("{} {}:{} \"{} {} {}\" {} {} {:.1f}ms sni={} fault={} ua=\"{}\"",
+                      options.hostname, req.remote_addr, req.remote_port,
+                      req.method.empty() ? "-" : req.method, req.target.empty() ? "-" : req.target,
+                      req.version.empty() ? "HTTP/1.1" : req.version, res.status, bytes, ms,
+                      sni != nullptr ? sni : "-", trace.fault.empty() ? "-" : trace.fault,
+                      ua.empty() ? "-" : ua));
+    });
+  }
+
+  void serveWithFaults(const detail::ServeContext& context, StopSignal& stopSignal,
+                       const httplib::Request& req, httplib::Response& res) {
+    if (const int ms = latencyMs.load(); ms >= 0) {
+      trace.fault = "latency";
+      if (ms > 0 && !stopSignal.waitFor(std::chrono::milliseconds(ms))) {
+        return detail::writeError(res, 503, "server is stopping");
+      }
+    }
+    if (const int code = statusCode.load(); code > 0 && percentRoll() < statusPercent.load()) {
+      trace.fault += trace.fault.empty() ? "status" : ",status";
+      return detail::writeError(res, code, "injected by the mock's status fault");
+    }
+    detail::serveRequest(context, req, res);
+  }
+
+  template <class S>
+  Result<void> launch(std::unique_ptr<S> svr, const std::shared_ptr<StopSignal>& stopSignal) {
+    configure(*svr, stopSignal);
+    errno = 0;
+    bool bound = false;
+    if (port == 0) {
+      const int chosen = svr->bind_to_any_port(options.host);
+      bound = chosen > 0;
+      if (bound) port = chosen;
+    } else {
+      bound = svr->bind_to_port(options.host, port);
+    }
+    if (!bound) {
+      return environmentError(fmt::format("cannot listen on {}:{}: {}", options.host, port,
+                                          errno != 0 ? std::strerror(errno) : "bind failed"));
+    }
+    // cpp-httplib 0.11 listens with a backlog of 5: a proxy opening a burst of connections
+    // overflows it and each dropped SYN costs the client a 1 s retransmit. Linux lets listen()
+    // be called again to raise the backlog.
+    ::listen(svr->listenSocket(), 1024);
+    socklen_t len = sizeof boundAddr;
+    getsockname(svr->listenSocket(), reinterpret_cast<sockaddr*>(&boundAddr), &len);
+    httplib::Server* raw = svr.get();
+    serverThread = std::thread([raw] { raw->listen_after_bind(); });
+    // stop() is a no-op until listen_after_bind has marked the server running.
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    while (!raw->is_running() && Clock::now() < deadline) std::this_thread::yield();
+    server = std::move(svr);
+    signal = stopSignal;
+    return {};
+  }
+
+  Result<void> startServing(bool withBadCert) {
+    auto stopSignal = std::make_shared<StopSignal>();
+    if (!options.tls)
+      return launch(std::make_unique<ListeningServer<httplib::Server>>(), stopSignal);
+    const pki::KeyPair& pair = withBadCert ? *badCertPair : *options.tls;
+    std::string error;
+    auto svr = std::make_unique<ListeningServer<httplib::SSLServer>>([&](SSL_CTX& ctx) {
+      error = configureTls(ctx, pair);
+      return error.empty();
+    });
+    if (!svr->is_valid()) {
+      return invalidInput(error.empty() ? "cannot create the TLS context: " + opensslErrors()
+                                        : error);
+    }
+    return launch(std::move(svr), stopSignal);
+  }
+
+  void stopListener() {
+    if (server) {
+      server->stop();
+      signal->trigger();
+      shutdownAcceptedConnections(boundAddr);
+      serverThread.join();
+      server.reset();
+      signal.reset();
+    }
+    resetListener.reset();
+  }
+
+  // Puts the data port into `next` (restarting the listener only when something changed).
+  Result<void> setListener(Mode next, bool nextBadCert) {
+    if (next == mode && nextBadCert == badCert) return {};
+    stopListener();
+    mode = Mode::kDown;
+    badCert = nextBadCert;
+    if (next == Mode::kServe) {
+      if (auto started = startServing(nextBadCert); !started) return started;
+    } else if (next == Mode::kReset) {
+      auto listener = ResetListener::start(boundAddr, [this](const std::string& peer) {
+        log(fmt::format("{} {} \"-\" 000 0 0.0ms sni=- fault=reset ua=\"-\"", options.hostname,
+                        peer));
+      });
+      if (!listener) return std::unexpected(listener.error());
+      resetListener = std::move(*listener);
+    }
+    mode = next;
+    return {};
+  }
+
+  Result<void> ensureBadCert() {
+    if (badCertPair) return {};
+    auto ca = pki::CertificateAuthority::create("EgressLab unrelated CA (bad-cert fault)");
+    if (!ca) return std::unexpected(ca.error());
+    std::vector<std::string> names{options.hostname, "localhost", "127.0.0.1"};
+    if (options.host != "127.0.0.1" && options.host != "localhost") names.push_back(options.host);
+    auto leaf = ca->issueServer(names);
+    if (!leaf) return std::unexpected(leaf.error());
+    badCertPair = std::move(*leaf);
+    return {};
+  }
+};
+
+HttpbinServer::HttpbinServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpbinServer::~HttpbinServer() { stop(); }
+
+Result<std::unique_ptr<HttpbinServer>> HttpbinServer::start(HttpbinOptions options) {
+  if (options.port < 0 || options.port > 65535) {
+    return invalidInput(fmt::format("port {} is not in [0, 65535]", options.port));
+  }
+  if (options.threads < 1) return invalidInput("threads must be at least 1");
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->port = impl->options.port;
+  impl->badCertPair = impl->options.badCert;
+  {
+    std::lock_guard lock(impl->mutex);
+    if (auto started = impl->setListener(Impl::Mode::kServe, false); !started) {
+      return std::unexpected(started.error());
+    }
+  }
+  return std::unique_ptr<HttpbinServer>(new HttpbinServer(std::move(impl)));
+}
+
+std::string HttpbinServer::host() const { return impl_->options.host; }
+int HttpbinServer::port() const { return impl_->port; }
+bool HttpbinServer::tls() const { return impl_->options.tls.has_value(); }
+const std::string& HttpbinServer::hostname() const { return impl_->options.hostname; }
+
+std::string HttpbinServer::url() const {
+  return fmt::format("{}://{}:{}", tls() ? "https" : "http", bracketed(host()), port());
+}
+
+Result<void> HttpbinServer::applyFault(const Fault& fault) {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->stopped) return environmentError("the httpbin mock has been stopped");
+  using Action = Fault::Action;
+  switch (fault.action) {
+    case Action::kUp:
+      impl_->latencyMs = -1;
+      impl_->statusCode = 0;
+      return impl_->setListener(Impl::Mode::kServe, false);
+    case Action::kDown:
+      return impl_->setListener(Impl::Mode::kDown, impl_->badCert);
+    case Action::kReset:
+      return impl_->setListener(Impl::Mode::kReset, impl_->badCert);
+    case Action::kBadCert:
+      if (!impl_->options.tls) {
+        return invalidInput("bad-cert needs an HTTPS upstream; this mock serves plain HTTP");
+      }
+      if (auto minted = impl_->ensureBadCert(); !minted) return minted;
+      return impl_->setListener(impl_->mode, true);
+    case Action::kLatency:
+      if (fault.ms < 0 || fault.ms > kMaxFaultLatencyMs) {
+        return invalidInput(fmt::format("latency ms must be in [0, {}]", kMaxFaultLatencyMs));
+      }
+      impl_->latencyMs = fault.ms;
+      return {};
+    case Action::kStatus:
+      if (fault.code < 200 || fault.code > 599 || fault.percent < 0 || fault.percent > 100) {
+        return invalidInput("status fault needs code in [200, 599] and percent in [0, 100]");
+      }
+      impl_->statusPercent = fault.percent;
+      impl_->statusCode = fault.code;
+      return {};
+  }
+  return invalidInput("unknown fault action");
+}
+
+void HttpbinServer::clearFaults() {
+  [[maybe_unused]] auto ignored = applyFault(Fault{.action = Fault::Action::kUp});
+}
+
+std::vector<Fault> HttpbinServer::activeFaults() const {
+  std::lock_guard lock(impl_->mutex);
+  std::vector<Fault> out;
+  if (impl_->mode == Impl::Mode::kDown) out.push_back({.action = Fault::Action::kDown});
+  if (impl_->mode == Impl::Mode::kReset) out.push_back({.action = Fault::Action::kReset});
+  if (impl_->badCert) out.push_back({.action = Fault::Action::kBadCert});
+  if (const int ms = impl_->latencyMs.load(); ms >= 0) {
+    out.push_back({.action = Fault::Action::kLatency, .ms = ms});
+  }
+  if (const int code = impl_->statusCode.load(); code > 0) {
+    out.push_back(
+        {.action = Fault::Action::kStatus, .code = code, .percent = impl_->statusPercent.load()});
+  }
+  return out;
+}
+
+void HttpbinServer::stop() {
+  if (!impl_) return;
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->stopListener();
+  impl_->mode = Impl::Mode::kDown;
+}
+
+}  // namespace egresslab::httpbin
