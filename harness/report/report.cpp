@@ -342,7 +342,13 @@ void ConsoleReporter::stepFinished(const std::string& scenario, const StepResult
     if (step.kind != "fault") {
       line += fmt::format("{}observed: {}\n", indent, describeObservation(step.observed));
     }
-    if (failed && !step.message.empty()) line += fmt::format("{}{}\n", indent, step.message);
+    if (failed && !step.message.empty()) {
+      // Every line of a multi-line message keeps the step's indentation.
+      std::istringstream message(step.message);
+      for (std::string part; std::getline(message, part);) {
+        line += fmt::format("{}{}\n", indent, part);
+      }
+    }
     for (const auto& log : step.observed.accessLog) line += fmt::format("{}| {}\n", indent, log);
   }
   out_ << line << std::flush;
@@ -355,9 +361,11 @@ void ConsoleReporter::progress(const std::string& scenario, const std::string& t
 
 void ConsoleReporter::scenarioFinished(const ScenarioResult& scenario) {
   std::lock_guard lock(mu_);
-  std::string line =
-      fmt::format("{} {} {} in {} ms\n", scenario.outcome == Outcome::kPassed ? "✓" : "✗",
-                  scenario.name, outcomeName(scenario.outcome), scenario.durationMs);
+  const char* mark = scenario.outcome == Outcome::kPassed    ? "✓"
+                     : scenario.outcome == Outcome::kSkipped ? "-"
+                                                             : "✗";
+  std::string line = fmt::format("{} {} {} in {} ms\n", mark, scenario.name,
+                                 outcomeName(scenario.outcome), scenario.durationMs);
   if (!scenario.message.empty()) line += fmt::format("  {}\n", scenario.message);
   out_ << line << std::flush;
 }

@@ -120,7 +120,9 @@ TEST(JUnitReportTest, OneSuitePerScenarioOneCasePerStep) {
 TEST(JUnitReportTest, DropsControlCharactersXmlForbids) {
   RunReport run = sampleRun();
   run.scenarios[0].steps[0].outcome = Outcome::kFailed;
-  run.scenarios[0].steps[0].message = std::string("bad\x01" "byte");
+  run.scenarios[0].steps[0].message = std::string(
+      "bad\x01"
+      "byte");
   const std::string xml = toJUnit(run);
   EXPECT_EQ(xml.find('\x01'), std::string::npos);
   EXPECT_NE(xml.find("badbyte"), std::string::npos);
@@ -161,6 +163,28 @@ TEST(ConsoleReporterTest, FailingStepShowsExpectedObservedAndLog) {
   EXPECT_NE(text.find("expected: status 503, flags {sleep=UH}"), std::string::npos);
   EXPECT_NE(text.find("observed: exit 0, status 200"), std::string::npos);
   EXPECT_NE(text.find("| sleep: [2026-11-26T07:00:00.000Z]"), std::string::npos);
+}
+
+TEST(ConsoleReporterTest, IndentsEveryLineOfAMultiLineMessage) {
+  std::ostringstream out;
+  ConsoleReporter console(out);
+  StepResult step = sampleRun().scenarios[1].steps[1];
+  step.observed.accessLog.clear();
+  step.message = "status: expected 503, observed 200\nflags: expected UH, observed -";
+  console.stepFinished(step);
+  EXPECT_NE(out.str().find("      status: expected 503, observed 200\n      flags: expected UH"),
+            std::string::npos)
+      << out.str();
+}
+
+TEST(ConsoleReporterTest, SkippedScenarioIsNotMarkedFailed) {
+  std::ostringstream out;
+  ConsoleReporter console(out);
+  ScenarioResult skipped;
+  skipped.name = "planned";
+  skipped.outcome = Outcome::kSkipped;
+  console.scenarioFinished(skipped);
+  EXPECT_EQ(out.str(), "- planned skipped in 0 ms\n");
 }
 
 TEST(ConsoleReporterTest, SummaryTableCountsScenarios) {
