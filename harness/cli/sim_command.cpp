@@ -1,0 +1,117 @@
+// `egresslab sim up SCENARIO [--time-scale F] [--istio-version V]`: runs the scenario's simulated
+// mesh (harness/sim) with the scenario's port-forwards bound on their LITERAL local ports of
+// 127.0.0.1, prints the endpoints, the scenario CA and a sample curl, and serves until SIGINT or
+// SIGTERM — so users can poke the simulated mesh with their own curl (DESIGN.md).
+#include <pthread.h>
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "harness/cli/command.h"
+#include "harness/model/loader.h"
+#include "harness/model/version.h"
+#include "harness/sim/sim_mesh.h"
+
+namespace egresslab::cli {
+namespace {
+
+struct SimUpFlags {
+  std::string scenario;
+  double timeScale = 1.0;
+  std::string istioVersion;
+};
+
+int simUpFail(const Error& error, int code) {
+  std::cerr << "egresslab sim up: " << error.str() << "\n";
+  return code;
+}
+
+// A curl line that exercises the first HTTPS (else HTTP) port-forward, using the first step's
+// Host when the scenario has none better to offer.
+std::string sampleCurl(const model::Scenario& sc, const std::string& caPath) {
+  if (sc.portForwards.empty()) return {};
+  const model::PortForwardSpec* pick = &sc.portForwards.front();
+  for (const auto& pf : sc.portForwards) {
+    if (pf.remote == 443) pick = &pf;
+  }
+  std::string host = "localhost";
+  if (!sc.secrets.empty() && !sc.secrets.front().hosts.empty()) host = sc.secrets.front().hosts[0];
+  if (pick->remote == 443) {
+    return "curl -sS --resolve " + host + ":" + std::to_string(pick->local) +
+           ":127.0.0.1 --cacert " + caPath + " https://" + host + ":" +
+           std::to_string(pick->local) + "/status/200";
+  }
+  return "curl -sS -H 'Host: " + host + "' http://127.0.0.1:" + std::to_string(pick->local) +
+         "/status/200";
+}
+
+int runSimUp(const SimUpFlags& flags) {
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGINT);
+  sigaddset(&stopSignals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+
+  auto scenario = model::loadScenario(flags.scenario);
+  if (!scenario) return simUpFail(scenario.error(), exitCodeFor(scenario.error().kind));
+  if (!flags.istioVersion.empty()) {
+    auto v = model::IstioVersion::parse(flags.istioVersion);
+    if (!v) return simUpFail(v.error(), 2);
+    scenario->istioVersion = *v;
+  }
+  sim::SimOptions options;
+  options.timeScale = flags.timeScale;
+  options.bindLiteralPortForwards = true;
+  const auto started = std::chrono::steady_clock::now();
+  auto mesh = sim::SimMesh::start(*scenario, options);
+  const auto startMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - started)
+                           .count();
+  if (!mesh) {
+    const int code = mesh.error().kind == ErrorKind::kInvalidInput ? 2 : 3;
+    return simUpFail(mesh.error(), code);
+  }
+  std::cout << "simulated mesh \"" << scenario->name << "\" (Istio " << scenario->istioVersion.str()
+            << ") is up (mesh start " << startMs << " ms)\n";
+  for (const auto& e : (*mesh)->endpoints()) std::cout << "  " << e << "\n";
+  const std::string sample = sampleCurl(*scenario, (*mesh)->scenarioCaPath().string());
+  if (!sample.empty()) std::cout << "try:\n  " << sample << "\n";
+  std::cout << "Ctrl-C to stop\n" << std::flush;
+
+  int signal = 0;
+  sigwait(&stopSignals, &signal);
+  std::cerr << "egresslab sim up: " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping\n";
+  (*mesh)->stop();
+  return 0;
+}
+
+// `sim` is shared with `sim config-dump` (another file): get it or create it.
+CLI::App* simParent(CLI::App& root) {
+  for (CLI::App* sub : root.get_subcommands([](CLI::App* a) { return a->get_name() == "sim"; })) {
+    return sub;
+  }
+  CLI::App* sim =
+      root.add_subcommand("sim", "The loopback simulator: run a mesh, inspect its config");
+  sim->require_subcommand(1);
+  return sim;
+}
+
+void addSimUpCommand(CLI::App& root, CommandTable& table) {
+  auto flags = std::make_shared<SimUpFlags>();
+  CLI::App* up = simParent(root)->add_subcommand(
+      "up", "Keep the simulated mesh running on the scenario's literal port-forward ports");
+  up->add_option("scenario", flags->scenario, "scenario file")->required();
+  up->add_option("--time-scale", flags->timeScale,
+                 "run probe clocks and Envoy's warming this many times faster")
+      ->capture_default_str();
+  up->add_option("--istio-version", flags->istioVersion, "simulate this Istio version instead");
+  table.on(up, [flags] { return runSimUp(*flags); });
+}
+
+const CommandRegistration kSimUpRegistration{61, addSimUpCommand};
+
+}  // namespace
+}  // namespace egresslab::cli

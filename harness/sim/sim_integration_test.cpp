@@ -1,0 +1,535 @@
+// Integration tests of the simulated data plane over real sockets and real TLS: every path of
+// the seed setup (fixtures/seed, the blog's manifests verbatim) on Istio 1.8, 1.18, 1.22 and
+// 1.24, as reference/istio-semantics.md says real Istio behaves.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "harness/curl/command.h"
+#include "harness/curl/execute.h"
+#include "harness/mesh/decisions.h"
+#include "harness/model/loader.h"
+#include "harness/sim/net.h"
+#include "harness/sim/sim_backend.h"
+#include "harness/sim/sim_mesh.h"
+
+namespace egresslab::sim {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kSeed = fs::path(EGRESSLAB_SOURCE_DIR) / "fixtures" / "seed";
+
+// A scratch directory for scenario files built by a test.
+struct TempDir {
+  TempDir() {
+    char tmpl[] = "/tmp/egresslab-simtest-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  fs::path write(const std::string& name, const std::string& text) const {
+    std::ofstream(path / name) << text;
+    return path / name;
+  }
+  fs::path path;
+};
+
+struct SeedOptions {
+  std::string version = "1.8.0";
+  std::string destinationRule;  // replaces fixtures/seed/destination-rule.yaml when set
+  bool withSecret = true;
+};
+
+SeedOptions seedOn(const std::string& version, const std::string& destinationRule = {}) {
+  SeedOptions o;
+  o.version = version;
+  o.destinationRule = destinationRule;
+  return o;
+}
+
+std::string seedScenarioYaml(const TempDir& dir, const SeedOptions& o) {
+  fs::path dr = kSeed / "destination-rule.yaml";
+  if (!o.destinationRule.empty()) dr = dir.write("destination-rule.yaml", o.destinationRule);
+  std::string manifests;
+  for (const auto& f :
+       {kSeed / "operator.yaml", kSeed / "egress.yaml", kSeed / "ingress-gateway.yaml",
+        kSeed / "egress-gateway.yaml", kSeed / "virtual-service.yaml", kSeed / "service-entry.yaml",
+        dr, kSeed / "peer-authentication.yaml"}) {
+    manifests += fmt::format("  - {}\n", f.string());
+  }
+  return fmt::format(R"(name: seed-sim-test
+istio: {{version: "{}"}}
+vars:
+  my-proxied-service-hostname: httpbin.example.com
+  my-secret-name: httpbin-credential
+manifests:
+{}{}
+upstreams:
+  - {{host: httpbin.org, port: 443, tls: true}}
+dns:
+  httpbin.example.com: 203.0.113.10
+  blocked.example.org: 203.0.113.20
+workloads:
+  - {{name: sleep, namespace: httpbin, injected: true}}
+portForwards:
+  - {{service: istio-system/istio-ingressgateway, local: 15443, remote: 443}}
+  - {{service: istio-system/istio-ingressgateway, local: 15080, remote: 80}}
+)",
+                     o.version, manifests,
+                     o.withSecret
+                         ? "secrets:\n  - {name: <my-secret-name>, namespace: istio-system, "
+                           "hosts: [<my-proxied-service-hostname>]}\n"
+                         : "");
+}
+
+const char* kDrWithSni = R"(apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: "httpbin-egress"
+  namespace: "httpbin"
+spec:
+  host: "httpbin.org"
+  subsets:
+  - name: "http-egress-subset"
+    trafficPolicy:
+      loadBalancer:
+        simple: ROUND_ROBIN
+      portLevelSettings:
+      - port:
+          number: 443
+        tls:
+          mode: SIMPLE
+          sni: httpbin.org
+)";
+
+const char* kDrSubsetSelectsNothing = R"(apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: "httpbin-egress"
+  namespace: "httpbin"
+spec:
+  host: "httpbin.org"
+  subsets:
+  - name: "http-egress-subset"
+    labels:
+      version: v1
+    trafficPolicy:
+      portLevelSettings:
+      - port:
+          number: 443
+        tls:
+          mode: SIMPLE
+          sni: httpbin.org
+)";
+
+class Seed {
+ public:
+  explicit Seed(const SeedOptions& o = {}, SimOptions sim = {}) {
+    const fs::path file = dir_.write("scenario.yaml", seedScenarioYaml(dir_, o));
+    auto sc = model::loadScenario(file);
+    if (!sc) {
+      ADD_FAILURE() << sc.error().str();
+      return;
+    }
+    scenario_ = std::move(*sc);
+    auto m = SimMesh::start(scenario_, sim);
+    if (!m) {
+      ADD_FAILURE() << m.error().str();
+      return;
+    }
+    mesh_ = std::move(*m);
+  }
+  SimMesh& mesh() { return *mesh_; }
+  bool ok() const { return mesh_ != nullptr; }
+
+  // Runs a curl line from the host (from == "") or a pod, as the backend does.
+  report::Observation curl(const std::string& from, std::string line) {
+    const std::string ca = mesh_->scenarioCaPath().string();
+    for (auto at = line.find("${ca}"); at != std::string::npos; at = line.find("${ca}")) {
+      line.replace(at, 5, ca);
+    }
+    auto cmd = curl::parseCurlCommandLine(line);
+    EXPECT_TRUE(cmd.has_value()) << line;
+    auto opts = mesh_->execOptionsFor(from.empty() ? std::nullopt : std::optional(from));
+    EXPECT_TRUE(opts.has_value());
+    const std::string id = fmt::format("test-{}", ++n_);
+    opts->extraHeaders.emplace_back("x-request-id", id);
+    opts->defaultTimeout = std::chrono::seconds(10);
+    const curl::CurlResult r = curl::execute(*cmd, *opts);
+    return observationFrom(r, id, mesh_->logsFor(id));
+  }
+
+  // Waits (bounded) until `pred` holds, re-evaluating it; returns whether it did.
+  template <typename Pred>
+  bool eventually(Pred pred, std::chrono::milliseconds within = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return pred();
+  }
+
+ private:
+  TempDir dir_;
+  model::Scenario scenario_;
+  std::unique_ptr<SimMesh> mesh_;
+  int n_ = 0;
+};
+
+const char* kExternal =
+    "-sS --resolve httpbin.example.com:15443:127.0.0.1 --cacert ${ca} "
+    "https://httpbin.example.com:15443/status/200";
+const char* kInMesh = "-sS http://httpbin.example.com/status/200";
+
+std::string describe(const report::Observation& o) {
+  std::string s = fmt::format("exit={} status={} err={} body={}\n", o.exit.value_or(-1),
+                              o.status.value_or(0), o.curlError, o.body.substr(0, 300));
+  for (const auto& l : o.accessLog) s += "  " + l + "\n";
+  return s;
+}
+
+bool atLeast121(const std::string& v) { return v == "1.22.0" || v == "1.24.0"; }
+
+class SeedByVersion : public ::testing::TestWithParam<std::string> {};
+
+// §4: the seed's DR works on 1.8–1.20 (no SNI, no verification) and fails on 1.21+ (auto SNI +
+// auto SAN against the proxied Host) with 503 at the egress gateway.
+TEST_P(SeedByVersion, ExternalHttpsThroughIngressAndEgress_S4) {
+  Seed seed(seedOn(GetParam()));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("", kExternal);
+  const std::vector<std::string> via{"istio-ingressgateway", "httpbin-egress"};
+  EXPECT_EQ(o.via, via) << describe(o);
+  if (!atLeast121(GetParam())) {
+    EXPECT_EQ(o.exit, 0) << describe(o);
+    EXPECT_EQ(o.status, 200) << describe(o);
+    EXPECT_EQ(o.flags.at("httpbin-egress"), "-");
+    EXPECT_EQ(o.flags.at("istio-ingressgateway"), "-");
+  } else {
+    EXPECT_EQ(o.status, 503) << describe(o);
+    // §11.1: UF+URX, order by version (treat as a set).
+    const auto parsed = mesh::parseResponseFlags(o.flags.at("httpbin-egress"));
+    EXPECT_TRUE(parsed.has(mesh::ResponseFlag::kUF)) << describe(o);
+    EXPECT_TRUE(parsed.has(mesh::ResponseFlag::kURX)) << describe(o);
+    EXPECT_NE(o.body.find("CERTIFICATE_VERIFY_FAILED"), std::string::npos) << describe(o);
+    // §11.6: the ingress retries the 503 through 1.23, not on 1.24+.
+    EXPECT_EQ(o.flags.at("istio-ingressgateway"), GetParam() == "1.22.0" ? "URX" : "-")
+        << describe(o);
+  }
+}
+
+// §5: httpsRedirect → 301 with Location from the Host as received.
+TEST_P(SeedByVersion, PlainHttpOnPort80Redirects_S5) {
+  Seed seed(seedOn(GetParam()));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("",
+                           "-sS --resolve httpbin.example.com:15080:127.0.0.1 "
+                           "http://httpbin.example.com:15080/status/200");
+  EXPECT_EQ(o.status, 301) << describe(o);
+  ASSERT_TRUE(o.headers.contains("location"));
+  EXPECT_EQ(o.headers.at("location").front(), "https://httpbin.example.com:15080/status/200");
+  EXPECT_EQ(o.via, std::vector<std::string>{"istio-ingressgateway"});
+}
+
+// §3: the proxied host resolves through the scenario's DNS record, the sidecar routes by Host
+// to the egress gateway (plaintext, §6), which originates TLS (§4).
+TEST_P(SeedByVersion, InMeshThroughSidecarAndEgress_S3) {
+  Seed seed(seedOn(GetParam()));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(o.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(o);
+  EXPECT_EQ(o.status, atLeast121(GetParam()) ? 503 : 200) << describe(o);
+}
+
+// §1: REGISTRY_ONLY: HTTP to an unknown host → block_all 502 from the sidecar itself.
+TEST_P(SeedByVersion, RegistryOnlyHttpIsBlockAll502_S1) {
+  Seed seed(seedOn(GetParam()));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("httpbin/sleep", "-sS http://blocked.example.org/get");
+  EXPECT_EQ(o.exit, 0);
+  EXPECT_EQ(o.status, 502) << describe(o);
+  EXPECT_EQ(o.via, std::vector<std::string>{"sleep"});
+  EXPECT_EQ(o.flags.at("sleep"), "-");
+  ASSERT_EQ(o.accessLog.size(), 1u);
+  EXPECT_NE(o.accessLog[0].find("block_all"), std::string::npos) << describe(o);
+}
+
+// §1: TLS to an unknown destination → BlackHoleCluster: accepted and reset → curl 35.
+TEST_P(SeedByVersion, RegistryOnlyTlsIsReset35_S1) {
+  Seed seed(seedOn(GetParam()));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("httpbin/sleep", "-sS https://blocked.example.org/get");
+  EXPECT_EQ(o.exit, 35) << describe(o);
+  bool logged = false;
+  for (const auto& r : seed.mesh().allLogs()) {
+    logged |= r.proxy == "sleep" && r.line.find("BlackHoleCluster") != std::string::npos &&
+              r.flags == "UH";
+  }
+  EXPECT_TRUE(logged);
+}
+
+// §3: DNS capture is off: a name nothing resolves → curl exit 6, no request reaches Envoy.
+TEST_P(SeedByVersion, UnresolvableHostExits6_S3) {
+  Seed seed(seedOn(GetParam()));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("httpbin/sleep", "-sS http://nowhere.example.net/get");
+  EXPECT_EQ(o.exit, 6) << describe(o);
+  EXPECT_TRUE(o.via.empty());
+  // The host resolves only public names (the upstreams): the proxied name is not one.
+  const auto h = seed.curl("", "-sS https://httpbin.example.com/status/200");
+  EXPECT_EQ(h.exit, 6) << describe(h);
+}
+
+// §4: `sni: httpbin.org` fixes the 1.21+ trap (and changes nothing before).
+TEST_P(SeedByVersion, SniInDestinationRuleFixesTheTrap_S4) {
+  Seed seed(seedOn(GetParam(), kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("", kExternal);
+  EXPECT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, (std::vector<std::string>{"istio-ingressgateway", "httpbin-egress"}));
+  const auto m = seed.curl("httpbin/sleep", kInMesh + std::string(" -o /dev/null"));
+  EXPECT_EQ(m.status, 200) << describe(m);
+}
+
+// §11.6: a subset that selects no endpoint → 503 NC at the egress (NR before 1.10); the caller
+// logs URX through 1.23 (it retried the 503) and `-` on 1.24+.
+TEST_P(SeedByVersion, SubsetSelectingNothingIsNcAtTheEgress_S11_6) {
+  Seed seed(seedOn(GetParam(), kDrSubsetSelectsNothing));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(o.status, 503) << describe(o);
+  EXPECT_EQ(o.flags.at("httpbin-egress"), GetParam() == "1.8.0" ? "NR" : "NC") << describe(o);
+  EXPECT_EQ(o.flags.at("sleep"), GetParam() == "1.24.0" ? "-" : "URX") << describe(o);
+  EXPECT_TRUE(o.body.empty()) << describe(o);
+}
+
+// §7, §11.7: upstream down → 503 UF at the egress; the exec probe's `curl https://httpbin.org`
+// then fails (transport error) → after failureThreshold the gateway is NotReady → callers get
+// 503 UH; the upstream comes back → the probe passes → 200.
+TEST_P(SeedByVersion, UpstreamDownThenReadinessThenRecovery_S7) {
+  SimOptions sim;
+  sim.timeScale = 200;  // period 2 s → 10 ms; 30 failures → ~300 ms
+  Seed seed(seedOn(GetParam(), kDrWithSni), sim);
+  ASSERT_TRUE(seed.ok());
+  EXPECT_TRUE(seed.mesh().gatewayReady("httpbin/httpbin-egress"));
+  model::FaultSpec down;
+  down.target = "upstream/httpbin.org";
+  down.upstreamHost = "httpbin.org";
+  down.action = "down";
+  ASSERT_TRUE(seed.mesh().fault(down).has_value());
+  const auto uf = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(uf.status, 503) << describe(uf);
+  if (seed.mesh().gatewayReady("httpbin/httpbin-egress")) {
+    const auto flags = mesh::parseResponseFlags(uf.flags.at("httpbin-egress"));
+    EXPECT_TRUE(flags.has(mesh::ResponseFlag::kUF)) << describe(uf);
+  }
+  EXPECT_TRUE(seed.eventually([&] { return !seed.mesh().gatewayReady("httpbin/httpbin-egress"); }));
+  const auto uh = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(uh.status, 503) << describe(uh);
+  EXPECT_EQ(uh.flags.at("sleep"), "UH") << describe(uh);
+  EXPECT_EQ(uh.body, "no healthy upstream");
+  EXPECT_EQ(uh.via, std::vector<std::string>{"sleep"});
+  model::FaultSpec up = down;
+  up.action = "up";
+  ASSERT_TRUE(seed.mesh().fault(up).has_value());
+  EXPECT_TRUE(seed.eventually([&] { return seed.curl("httpbin/sleep", kInMesh).status == 200; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, SeedByVersion,
+                         ::testing::Values("1.8.0", "1.18.0", "1.22.0", "1.24.0"),
+                         [](const auto& param) {
+                           std::string n = param.param;
+                           std::replace(n.begin(), n.end(), '.', '_');
+                           return "Istio_" + n;
+                         });
+
+// §6: STRICT PeerAuthentication in httpbin: a plaintext client is rejected by sleep's sidecar
+// inbound (curl 56 / reset); the hop sidecar → sidecar uses auto mTLS and works.
+TEST(SimMesh, StrictPeerAuthenticationRejectsPlaintextToSidecarInbound_S6) {
+  Seed seed;
+  ASSERT_TRUE(seed.ok());
+  const mesh::WorkloadInstance* sleep = seed.mesh().compiled().findWorkload("httpbin", "sleep");
+  ASSERT_NE(sleep, nullptr);
+  // A non-injected pod talks directly: from the ingress gateway pod (gateways are not captured).
+  const auto o = seed.curl("istio-system/istio-ingressgateway",
+                           fmt::format("-sS http://{}:80/hostname", sleep->ip));
+  EXPECT_NE(o.exit, 0) << describe(o);
+  EXPECT_FALSE(o.status.has_value()) << describe(o);
+}
+
+TEST(SimMesh, GatewayKillGivesUhAndRestoreRecovers_S7) {
+  Seed seed(seedOn("1.8.0"));
+  ASSERT_TRUE(seed.ok());
+  model::FaultSpec kill;
+  kill.targetKind = model::FaultSpec::TargetKind::kGateway;
+  kill.target = "gateway/httpbin/httpbin-egress";
+  kill.gatewayNamespace = "httpbin";
+  kill.gatewayName = "httpbin-egress";
+  kill.action = "kill";
+  ASSERT_TRUE(seed.mesh().fault(kill).has_value());
+  const auto o = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(o.status, 503) << describe(o);
+  EXPECT_EQ(o.flags.at("sleep"), "UH");
+  const auto viaIngress = seed.curl("", kExternal);
+  EXPECT_EQ(viaIngress.status, 503);
+  EXPECT_EQ(viaIngress.flags.at("istio-ingressgateway"), "UH");
+  kill.action = "restore";
+  ASSERT_TRUE(seed.mesh().fault(kill).has_value());
+  EXPECT_TRUE(seed.eventually([&] { return seed.curl("httpbin/sleep", kInMesh).status == 200; }));
+}
+
+// §11.2: no credential: the gateway refuses (curl 7) while warming, then resets the handshake
+// (curl 35).
+TEST(SimMesh, MissingCredentialRefusesThenResets_S11_2) {
+  SeedOptions o;
+  o.withSecret = false;
+  SimOptions sim;
+  sim.warmingTimeout = std::chrono::milliseconds(400);
+  Seed seed(o, sim);
+  ASSERT_TRUE(seed.ok());
+  const auto warming = seed.curl("", kExternal);
+  EXPECT_EQ(warming.exit, 7) << describe(warming);
+  EXPECT_TRUE(seed.eventually([&] { return seed.curl("", kExternal).exit == 35; }));
+}
+
+// Upstream faults through the mock: status and bad-cert (verification on, §4).
+TEST(SimMesh, UpstreamStatusAndBadCertFaults) {
+  Seed seed(seedOn("1.24.0", kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  model::FaultSpec f;
+  f.target = "upstream/httpbin.org";
+  f.upstreamHost = "httpbin.org";
+  f.action = "status";
+  f.code = 500;
+  ASSERT_TRUE(seed.mesh().fault(f).has_value());
+  auto o = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(o.status, 500) << describe(o);
+  f.action = "up";
+  ASSERT_TRUE(seed.mesh().fault(f).has_value());
+  f.action = "bad-cert";
+  ASSERT_TRUE(seed.mesh().fault(f).has_value());
+  o = seed.curl("httpbin/sleep", kInMesh);
+  EXPECT_EQ(o.status, 503) << describe(o);
+  EXPECT_TRUE(mesh::parseResponseFlags(o.flags.at("httpbin-egress")).has(mesh::ResponseFlag::kUF));
+}
+
+// §7: the seed's exec probe has no `-f`: an upstream answering 503 keeps the gateway Ready (only
+// transport errors fail); the upstream down (connection refused) fails it after
+// failureThreshold (30) consecutive probes. Probes driven by hand, no clock involved.
+TEST(SimMesh, ExecProbeFailsOnlyOnTransportErrors_S7) {
+  SimOptions sim;
+  sim.periodicProbes = false;
+  Seed seed(seedOn("1.8.0"), sim);
+  ASSERT_TRUE(seed.ok());
+  ASSERT_TRUE(seed.mesh().gatewayReady("httpbin/httpbin-egress"));
+  model::FaultSpec f;
+  f.target = "upstream/httpbin.org";
+  f.upstreamHost = "httpbin.org";
+  f.action = "status";
+  f.code = 503;
+  ASSERT_TRUE(seed.mesh().fault(f).has_value());
+  for (int i = 0; i < 35; ++i) seed.mesh().probeNow();
+  EXPECT_TRUE(seed.mesh().gatewayReady("httpbin/httpbin-egress"));
+  f.action = "down";
+  ASSERT_TRUE(seed.mesh().fault(f).has_value());
+  for (int i = 0; i < 29; ++i) seed.mesh().probeNow();
+  EXPECT_TRUE(seed.mesh().gatewayReady("httpbin/httpbin-egress")) << "29 failures < threshold 30";
+  seed.mesh().probeNow();
+  EXPECT_FALSE(seed.mesh().gatewayReady("httpbin/httpbin-egress"));
+  f.action = "up";
+  ASSERT_TRUE(seed.mesh().fault(f).has_value());
+  seed.mesh().probeNow();  // successThreshold 1
+  EXPECT_TRUE(seed.mesh().gatewayReady("httpbin/httpbin-egress"));
+  // The ingress uses the chart default httpGet :15021/healthz/ready and stays Ready throughout.
+  EXPECT_TRUE(seed.mesh().gatewayReady("istio-system/istio-ingressgateway"));
+}
+
+// /hostname proves which upstream answered.
+TEST(SimMesh, HostnameNamesTheUpstream) {
+  Seed seed;
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("", std::string(kExternal).replace(
+                                   std::string(kExternal).find("/status/200"), 11, "/hostname"));
+  EXPECT_EQ(o.status, 200) << describe(o);
+  EXPECT_NE(o.body.find("httpbin.org"), std::string::npos) << describe(o);
+}
+
+// Hostile clients never crash or wedge a proxy (DESIGN.md reliability rules).
+TEST(SimMesh, HostileInputLeavesProxiesServing) {
+  Seed seed;
+  ASSERT_TRUE(seed.ok());
+  const auto tlsPort = seed.mesh().portForwardTarget(15443);
+  const auto httpPort = seed.mesh().portForwardTarget(15080);
+  ASSERT_TRUE(tlsPort && httpPort);
+  auto send = [](const curl::SocketAddress& a, const std::string& bytes, bool waitReply) {
+    auto fd = connectTcp(a.ip, static_cast<std::uint16_t>(a.port), std::chrono::seconds(2));
+    ASSERT_TRUE(fd.has_value());
+    ::send(fd->get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (waitReply) {
+      setSocketTimeouts(fd->get(), std::chrono::seconds(5), std::chrono::seconds(5));
+      char buf[256];
+      const auto n = ::recv(fd->get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        const std::string reply(buf, static_cast<std::size_t>(n));
+        EXPECT_EQ(reply.rfind("HTTP/1.1 4", 0), 0u) << reply;
+      }
+    }
+  };
+  // TLS garbage, a truncated ClientHello, random bytes on the TLS port.
+  send(*tlsPort, std::string("\x16\x03\x01\xff\xff garbage", 14), false);
+  send(*tlsPort, std::string(5000, '\x17'), false);
+  // Malformed and oversized HTTP on the plaintext port.
+  send(*httpPort, "BLAH\r\n\r\n", true);
+  send(*httpPort, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n",
+       true);
+  send(*httpPort, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n", true);
+  // A slow client that never finishes its headers holds only its own connection.
+  auto slow =
+      connectTcp(httpPort->ip, static_cast<std::uint16_t>(httpPort->port), std::chrono::seconds(2));
+  ASSERT_TRUE(slow.has_value());
+  ::send(slow->get(), "GET / HTTP/1.1\r\nHo", 18, MSG_NOSIGNAL);
+  const auto o = seed.curl("", kExternal);
+  EXPECT_EQ(o.status, 200) << describe(o);
+}
+
+// The Backend contract: up → curl (via/flags from the access log) → fault → down.
+TEST(SimBackend, ObservationCarriesViaFlagsAndLogLines) {
+  TempDir dir;
+  const fs::path file = dir.write("scenario.yaml", seedScenarioYaml(dir, SeedOptions{}));
+  auto sc = model::loadScenario(file);
+  ASSERT_TRUE(sc.has_value()) << sc.error().str();
+  auto b = makeSimBackend();
+  EXPECT_EQ(b->name(), "sim");
+  ASSERT_TRUE(b->up(*sc, {}).has_value());
+  const std::string line = b->expandCurlLine(kExternal);
+  EXPECT_EQ(line.find("${ca}"), std::string::npos);
+  backend::CurlRequest req;
+  req.line = line;
+  req.command = *curl::parseCurlCommandLine(line);
+  req.requestId = "contract-1";
+  auto o = b->curl(req);
+  ASSERT_TRUE(o.has_value());
+  EXPECT_EQ(o->status, 200);
+  EXPECT_EQ(o->via, (std::vector<std::string>{"istio-ingressgateway", "httpbin-egress"}));
+  EXPECT_EQ(o->flags.at("httpbin-egress"), "-");
+  ASSERT_EQ(o->accessLog.size(), 2u);
+  EXPECT_EQ(o->accessLog[0].rfind("istio-ingressgateway: [", 0), 0u) << o->accessLog[0];
+  EXPECT_NE(o->accessLog[1].find("\"contract-1\""), std::string::npos) << o->accessLog[1];
+  EXPECT_NE(o->accessLog[1].find("outbound|443|http-egress-subset|httpbin.org"), std::string::npos)
+      << o->accessLog[1];
+  backend::CurlRequest bad = req;
+  bad.from = "nope/nothing";
+  EXPECT_FALSE(b->curl(bad).has_value());
+  EXPECT_FALSE(b->endpoints().empty());
+  b->down();
+  b->down();  // idempotent
+}
+
+}  // namespace
+}  // namespace egresslab::sim

@@ -1,0 +1,107 @@
+// The loopback data plane of one simulated run (DESIGN.md "Networking inside sim"): every proxy
+// of a compiled mesh (ingress/egress gateways, sidecars) as real listeners on 127.0.0.1 with
+// real TLS, one httpbin mock per `upstreams:` entry, pod DNS, the virtual network that maps the
+// scenario's logical addresses (pod IPs, ClusterIPs, DNS answers, port-forwards) onto the
+// ephemeral listeners this run bound, readiness probes, access logs and faults.
+//
+// Routing, cluster, TLS, retry and flag decisions are all made by harness/mesh (decisions.h);
+// this module only moves bytes the way those decisions say.
+//
+// Thread safety: public members may be called from any thread once start() returned.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "harness/core/error.h"
+#include "harness/curl/execute.h"
+#include "harness/mesh/config.h"
+#include "harness/model/scenario.h"
+
+namespace egresslab::sim {
+
+// Simulated time: probe periods, initial delays and Envoy's 15 s warming run `timeScale` times
+// faster than the wall clock (--time-scale). A seam so tests can speed time up.
+class SimClock {
+ public:
+  explicit SimClock(double timeScale = 1.0);
+  // Real duration of a simulated one.
+  [[nodiscard]] std::chrono::steady_clock::duration real(std::chrono::milliseconds simulated) const;
+  [[nodiscard]] double timeScale() const { return scale_; }
+
+ private:
+  double scale_;
+};
+
+struct SimOptions {
+  double timeScale = 1.0;
+  // Envoy's default initial_fetch_timeout for SDS (§5, §11.2), in simulated time.
+  std::chrono::milliseconds warmingTimeout{15000};
+  // Run readiness probes after start (periodic). Off in tests that drive probes by hand.
+  bool periodicProbes = true;
+  // Bind the literal local ports of the scenario's portForwards on 127.0.0.1 (`sim up`).
+  bool bindLiteralPortForwards = false;
+};
+
+// One access-log line of one proxy.
+struct LogRecord {
+  std::uint64_t seq = 0;  // order of request arrival (hop order)
+  std::string proxy;      // display name: "istio-ingressgateway", or "NS/NAME" when ambiguous
+  std::string requestId;  // "" for TCP lines
+  std::string flags;      // formatted response flags ("-", "UF,URX", …)
+  std::string line;       // the line in the version's format (§9)
+};
+
+class SimMesh {
+ public:
+  // Compiles, mints the run's PKI, starts mocks and proxies, runs the first readiness probes.
+  static Result<std::unique_ptr<SimMesh>> start(const model::Scenario& scenario,
+                                                const SimOptions& options);
+  ~SimMesh();
+  SimMesh(const SimMesh&) = delete;
+  SimMesh& operator=(const SimMesh&) = delete;
+
+  // Stops every listener, connection, prober and mock; idempotent.
+  void stop();
+
+  const mesh::CompiledMesh& compiled() const;
+
+  // The run's "system" trust store (public CA) and the scenario CA file for `${ca}`.
+  const std::string& publicCaPem() const;
+  const std::filesystem::path& scenarioCaPath() const;
+
+  // curl placement: the host's or a pod's DNS and network (ExecOptions hooks), §3.
+  // `from` = "NS/POD"; error when the pod is unknown.
+  Result<curl::ExecOptions> execOptionsFor(const std::optional<std::string>& from) const;
+
+  // Access-log lines with this x-request-id, in hop order.
+  std::vector<LogRecord> logsFor(const std::string& requestId) const;
+  std::vector<LogRecord> allLogs() const;
+
+  Result<void> fault(const model::FaultSpec& fault);
+
+  // Readiness of a gateway pod ("NS/NAME"), as endpoints see it (§7).
+  bool gatewayReady(std::string_view nsName) const;
+  // Runs one probe round for every gateway now (tests; `up`).
+  void probeNow();
+
+  // Human-readable endpoints (port-forwards, gateways, upstream mocks), for --keep / sim up.
+  std::vector<std::string> endpoints() const;
+  // Where a port-forward's local port really is ("127.0.0.1:PORT"); nullopt if none.
+  std::optional<curl::SocketAddress> portForwardTarget(std::uint32_t localPort) const;
+
+  struct Impl;
+
+ private:
+  explicit SimMesh(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace egresslab::sim

@@ -1,0 +1,257 @@
+#include "harness/sim/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+namespace egresslab::sim {
+
+std::optional<ClientHelloInfo> inspectClientHello(std::string_view b) {
+  auto u8 = [&](std::size_t i) { return static_cast<unsigned>(static_cast<unsigned char>(b[i])); };
+  if (b.empty()) return std::nullopt;
+  if (u8(0) != 0x16) return ClientHelloInfo{false, ""};  // not a handshake record
+  if (b.size() < 3) return std::nullopt;
+  if (u8(1) != 0x03) return ClientHelloInfo{false, ""};
+  if (b.size() < 5) return std::nullopt;
+  const std::size_t recordLen = (u8(3) << 8) | u8(4);
+  ClientHelloInfo info{true, ""};
+  // Only the first record is inspected; a ClientHello split over records keeps an empty SNI.
+  if (b.size() < 5 + std::min<std::size_t>(recordLen, 4)) return std::nullopt;
+  if (u8(5) != 0x01) return info;  // not a ClientHello: TLS, but nothing to read
+  if (b.size() < 5 + recordLen) return std::nullopt;
+  std::size_t p = 5 + 4;  // handshake header
+  const std::size_t end = 5 + recordLen;
+  auto need = [&](std::size_t n) { return p + n <= end; };
+  if (!need(2 + 32)) return info;
+  p += 2 + 32;  // version, random
+  if (!need(1)) return info;
+  p += 1 + u8(p);  // session id
+  if (!need(2)) return info;
+  p += 2 + ((u8(p) << 8) | u8(p + 1));  // cipher suites
+  if (!need(1)) return info;
+  p += 1 + u8(p);  // compression methods
+  if (!need(2)) return info;
+  const std::size_t extEnd = std::min(end, p + 2 + ((u8(p) << 8) | u8(p + 1)));
+  p += 2;
+  while (p + 4 <= extEnd) {
+    const unsigned type = (u8(p) << 8) | u8(p + 1);
+    const std::size_t len = (u8(p + 2) << 8) | u8(p + 3);
+    p += 4;
+    if (p + len > extEnd) return info;
+    if (type == 0 && len >= 5) {  // server_name
+      std::size_t q = p + 2;
+      if (u8(q) == 0) {
+        const std::size_t nameLen = (u8(q + 1) << 8) | u8(q + 2);
+        if (q + 3 + nameLen <= p + len) info.sni = std::string(b.substr(q + 3, nameLen));
+      }
+      return info;
+    }
+    p += len;
+  }
+  return info;
+}
+
+ClientHelloInfo peekClientHello(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      if (auto info = inspectClientHello(std::string_view(buf, static_cast<std::size_t>(n)))) {
+        return *info;
+      }
+      if (static_cast<std::size_t>(n) == sizeof buf) return ClientHelloInfo{true, ""};
+    } else if (n == 0) {
+      return {};
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return {};
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return {};
+    // Wait for more bytes than the ones already peeked: poll says readable as long as any
+    // byte is queued, so back off briefly when bytes are present but incomplete.
+    if (n > 0) {
+      ::poll(nullptr, 0, 1);
+    } else {
+      pollfd p{fd, POLLIN, 0};
+      ::poll(&p, 1, static_cast<int>(left.count()));
+    }
+  }
+}
+
+namespace {
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+
+Result<void> addCertsToStore(X509_STORE* store, const std::string& pem) {
+  std::unique_ptr<BIO, BioDeleter> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  int added = 0;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store, cert);
+    X509_free(cert);
+    ++added;
+  }
+  ERR_clear_error();
+  if (added == 0) return invalidInput("no certificate in the CA bundle");
+  return {};
+}
+
+Result<void> useIdentity(SSL_CTX* ctx, const pki::KeyPair& id) {
+  const std::string& chain = id.chainPem.empty() ? id.certPem : id.chainPem;
+  std::unique_ptr<BIO, BioDeleter> bio(
+      BIO_new_mem_buf(chain.data(), static_cast<int>(chain.size())));
+  X509* leaf = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  if (leaf == nullptr) return invalidInput("unreadable certificate: " + drainSslErrors());
+  int ok = SSL_CTX_use_certificate(ctx, leaf);
+  X509_free(leaf);
+  if (ok != 1) return invalidInput("unusable certificate: " + drainSslErrors());
+  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    SSL_CTX_add_extra_chain_cert(ctx, extra);  // takes ownership
+  }
+  ERR_clear_error();
+  std::unique_ptr<BIO, BioDeleter> kbio(
+      BIO_new_mem_buf(id.keyPem.data(), static_cast<int>(id.keyPem.size())));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr);
+  if (key == nullptr) return invalidInput("unreadable private key: " + drainSslErrors());
+  ok = SSL_CTX_use_PrivateKey(ctx, key);
+  EVP_PKEY_free(key);
+  if (ok != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    return invalidInput("private key does not match: " + drainSslErrors());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity, const std::string& clientCaPem) {
+  ignoreSigpipe();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx) return environmentError("SSL_CTX_new: " + drainSslErrors());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  static const unsigned char kSidCtx[] = "egresslab-sim";
+  SSL_CTX_set_session_id_context(ctx.get(), kSidCtx, sizeof kSidCtx - 1);
+  if (auto ok = useIdentity(ctx.get(), identity); !ok) return std::unexpected(ok.error());
+  if (!clientCaPem.empty()) {
+    if (auto ok = addCertsToStore(SSL_CTX_get_cert_store(ctx.get()), clientCaPem); !ok) {
+      return std::unexpected(ok.error());
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return ctx;
+}
+
+Result<SslCtxPtr> makeClientContext(const std::string& trustPem,
+                                    const std::optional<pki::KeyPair>& clientIdentity) {
+  ignoreSigpipe();
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx) return environmentError("SSL_CTX_new: " + drainSslErrors());
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!trustPem.empty()) {
+    if (auto ok = addCertsToStore(SSL_CTX_get_cert_store(ctx.get()), trustPem); !ok) {
+      return std::unexpected(ok.error());
+    }
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  } else {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_NONE, nullptr);
+  }
+  if (clientIdentity) {
+    if (auto ok = useIdentity(ctx.get(), *clientIdentity); !ok) return std::unexpected(ok.error());
+  }
+  return ctx;
+}
+
+std::unique_ptr<TlsStream> acceptTls(Fd fd, SSL_CTX* ctx, std::chrono::milliseconds timeout) {
+  SslPtr ssl(SSL_new(ctx));
+  if (!ssl) return nullptr;
+  const int raw = fd.get();
+  setSocketTimeouts(raw, timeout, timeout);
+  SSL_set_fd(ssl.get(), raw);
+  if (SSL_accept(ssl.get()) != 1) {
+    ERR_clear_error();
+    return nullptr;
+  }
+  return std::make_unique<TlsStream>(std::move(fd), std::move(ssl));
+}
+
+ClientHandshake connectTls(Fd fd, SSL_CTX* ctx, const std::string& sni,
+                           const std::vector<std::string>& verifyNames,
+                           const std::vector<std::string>& spiffeIds,
+                           std::chrono::milliseconds timeout) {
+  ClientHandshake out;
+  SslPtr ssl(SSL_new(ctx));
+  if (!ssl) {
+    out.failureReason = "TLS_error:|" + drainSslErrors() + ":TLS_error_end";
+    return out;
+  }
+  const int raw = fd.get();
+  setSocketTimeouts(raw, timeout, timeout);
+  SSL_set_fd(ssl.get(), raw);
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
+  const bool verifying = SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE;
+  if (verifying && !verifyNames.empty()) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    bool first = true;
+    for (const auto& n : verifyNames) {
+      if (first) {
+        X509_VERIFY_PARAM_set1_host(param, n.c_str(), n.size());
+      } else {
+        X509_VERIFY_PARAM_add1_host(param, n.c_str(), n.size());
+      }
+      first = false;
+    }
+  }
+  if (SSL_connect(ssl.get()) != 1) {
+    const long verify = SSL_get_verify_result(ssl.get());
+    ERR_clear_error();
+    // Envoy (BoringSSL) reports verification failures as 268435581 CERTIFICATE_VERIFY_FAILED
+    // (§4 example body); other handshake failures as a generic TLS error.
+    if (verify != X509_V_OK) {
+      out.failureReason =
+          "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:"
+          "TLS_error_end";
+    } else {
+      out.failureReason =
+          "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_"
+          "NUMBER:TLS_error_end";
+    }
+    return out;
+  }
+  if (verifying && !spiffeIds.empty()) {
+    bool matched = false;
+    if (X509* peer = SSL_get1_peer_certificate(ssl.get())) {
+      auto* names = static_cast<GENERAL_NAMES*>(
+          X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+      for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+        if (g->type != GEN_URI) continue;
+        std::string uri(
+            reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)),
+            static_cast<std::size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+        for (const auto& want : spiffeIds) matched = matched || uri == want;
+      }
+      GENERAL_NAMES_free(names);
+      X509_free(peer);
+    }
+    if (!matched) {
+      out.failureReason =
+          "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:"
+          "TLS_error_end";
+      return out;
+    }
+  }
+  out.stream = std::make_unique<TlsStream>(std::move(fd), std::move(ssl));
+  return out;
+}
+
+}  // namespace egresslab::sim

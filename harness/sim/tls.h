@@ -1,0 +1,61 @@
+// TLS pieces of the simulated proxies: a TLS inspector (is this a ClientHello, which SNI does it
+// carry — Envoy's tls_inspector listener filter, used to pick a filter chain before the
+// handshake, §5), server contexts from PEM key pairs (optionally requiring a client certificate
+// from a CA: ISTIO_MUTUAL, §6), and client handshakes that verify the way Envoy's upstream TLS
+// does (§4: no verification, or a CA bundle plus SAN names / SPIFFE URIs).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/core/error.h"
+#include "harness/pki/pki.h"
+#include "harness/sim/net.h"
+
+namespace egresslab::sim {
+
+struct ClientHelloInfo {
+  bool tls = false;  // the first bytes are a TLS handshake record
+  std::string sni;   // server_name extension, "" = none
+};
+
+// Parses the start of a connection's byte stream. Returns nullopt while more bytes are needed
+// to decide (a partial ClientHello). Anything that is not a TLS handshake record is plaintext.
+std::optional<ClientHelloInfo> inspectClientHello(std::string_view bytes);
+
+// Peeks (MSG_PEEK) at a new connection until inspectClientHello decides, the peer closes or
+// `timeout` passes (then: plaintext, no SNI — as Envoy's inspector times out).
+ClientHelloInfo peekClientHello(int fd, std::chrono::milliseconds timeout);
+
+// A server-side context presenting `identity`; when `clientCaPem` is set a client certificate
+// signed by it is required.
+Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity,
+                                    const std::string& clientCaPem = {});
+
+// A client-side context. `trustPem` empty = no verification; otherwise the chain must verify
+// against it. `clientIdentity` is presented when set (mesh certificates for ISTIO_MUTUAL).
+Result<SslCtxPtr> makeClientContext(const std::string& trustPem,
+                                    const std::optional<pki::KeyPair>& clientIdentity);
+
+// Server handshake on an accepted socket. Null on failure (garbage, no certificate, …).
+std::unique_ptr<TlsStream> acceptTls(Fd fd, SSL_CTX* ctx, std::chrono::milliseconds timeout);
+
+struct ClientHandshake {
+  std::unique_ptr<TlsStream> stream;  // null on failure
+  // Envoy-style transport failure reason on failure, e.g.
+  // "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end".
+  std::string failureReason;
+};
+
+// Client handshake. `sni` empty = no SNI extension (§4, 1.8–1.20 defaults). `verifyNames`: the
+// certificate must match one DNS name (checked only when the context verifies); `spiffeIds`: one
+// URI SAN must equal one of them.
+ClientHandshake connectTls(Fd fd, SSL_CTX* ctx, const std::string& sni,
+                           const std::vector<std::string>& verifyNames,
+                           const std::vector<std::string>& spiffeIds,
+                           std::chrono::milliseconds timeout);
+
+}  // namespace egresslab::sim

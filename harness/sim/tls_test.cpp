@@ -1,0 +1,126 @@
+#include "harness/sim/tls.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+namespace egresslab::sim {
+namespace {
+
+// Captures the ClientHello an OpenSSL client sends with `sni`.
+std::string clientHelloBytes(const std::string& sni) {
+  auto ctx = makeClientContext("", std::nullopt);
+  EXPECT_TRUE(ctx.has_value());
+  SslPtr ssl(SSL_new(ctx->get()));
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl.get(), rbio, wbio);
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
+  SSL_connect(ssl.get());  // wants to read: the hello is in wbio
+  char* data = nullptr;
+  long n = BIO_get_mem_data(wbio, &data);
+  return std::string(data, static_cast<std::size_t>(n));
+}
+
+TEST(TlsInspector, ReadsSniFromARealClientHello) {
+  const std::string hello = clientHelloBytes("httpbin.example.com");
+  auto info = inspectClientHello(hello);
+  ASSERT_TRUE(info.has_value());
+  EXPECT_TRUE(info->tls);
+  EXPECT_EQ(info->sni, "httpbin.example.com");
+}
+
+TEST(TlsInspector, NoSniWhenClientSendsNone) {
+  // §4: 1.8–1.20 originate TLS without SNI when the DR has no `sni`.
+  auto info = inspectClientHello(clientHelloBytes(""));
+  ASSERT_TRUE(info.has_value());
+  EXPECT_TRUE(info->tls);
+  EXPECT_EQ(info->sni, "");
+}
+
+TEST(TlsInspector, PartialHelloNeedsMoreBytesAndPlaintextIsDecidedAtOnce) {
+  const std::string hello = clientHelloBytes("a.example");
+  EXPECT_FALSE(inspectClientHello(hello.substr(0, 20)).has_value());
+  auto plain = inspectClientHello("GET / HTTP/1.1\r\n");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->tls);
+}
+
+TEST(TlsInspector, GarbageNeverCrashes) {
+  std::string bytes = "\x16\x03\x01\x00\x30\x01";
+  for (int i = 0; i < 2000; ++i) {
+    bytes.push_back(static_cast<char>((i * 131) & 0xff));
+    (void)inspectClientHello(bytes);
+  }
+  SUCCEED();
+}
+
+struct Handshake {
+  bool serverOk = false;
+  std::string clientFailure;
+  bool clientOk = false;
+};
+
+Handshake handshake(const pki::KeyPair& serverId, const std::string& clientCa,
+                    const std::string& trust, const std::string& sni,
+                    const std::vector<std::string>& names,
+                    const std::optional<pki::KeyPair>& clientId = std::nullopt) {
+  Handshake out;
+  auto lfd = bindLoopback(0, true);
+  EXPECT_TRUE(lfd.has_value());
+  const auto port = localPort(lfd->get());
+  auto sctx = makeServerContext(serverId, clientCa);
+  EXPECT_TRUE(sctx.has_value());
+  std::thread server([&] {
+    Fd c(::accept(lfd->get(), nullptr, nullptr));
+    auto s = acceptTls(std::move(c), sctx->get(), std::chrono::seconds(5));
+    out.serverOk = s != nullptr;
+    if (s) {
+      char b[8];
+      s->read(b, sizeof b);  // wait for the client to finish
+    }
+  });
+  auto cctx = makeClientContext(trust, clientId);
+  EXPECT_TRUE(cctx.has_value());
+  auto fd = connectTcp("127.0.0.1", port, std::chrono::seconds(5));
+  EXPECT_TRUE(fd.has_value());
+  auto hs = connectTls(std::move(*fd), cctx->get(), sni, names, {}, std::chrono::seconds(5));
+  out.clientOk = hs.stream != nullptr;
+  out.clientFailure = hs.failureReason;
+  hs.stream.reset();
+  server.join();
+  return out;
+}
+
+TEST(UpstreamTls, VerifiesAgainstTrustAndHostname) {
+  auto ca = pki::CertificateAuthority::create("public");
+  auto other = pki::CertificateAuthority::create("other");
+  ASSERT_TRUE(ca && other);
+  auto cert = ca->issueServer({"httpbin.org"});
+  ASSERT_TRUE(cert);
+  // §4 1.8–1.20 default: no verification → anything goes.
+  EXPECT_TRUE(handshake(*cert, "", "", "", {}).clientOk);
+  // System CA + matching name.
+  EXPECT_TRUE(handshake(*cert, "", ca->certPem(), "httpbin.org", {"httpbin.org"}).clientOk);
+  // §4 1.21+ trap: auto SAN against the proxied host fails with CERTIFICATE_VERIFY_FAILED.
+  auto trap = handshake(*cert, "", ca->certPem(), "httpbin.example.com", {"httpbin.example.com"});
+  EXPECT_FALSE(trap.clientOk);
+  EXPECT_NE(trap.clientFailure.find("CERTIFICATE_VERIFY_FAILED"), std::string::npos);
+  // Untrusted issuer (bad-cert fault).
+  EXPECT_FALSE(handshake(*cert, "", other->certPem(), "httpbin.org", {}).clientOk);
+}
+
+TEST(UpstreamTls, MutualRequiresAClientCertificateFromTheMeshCa) {
+  auto mesh = pki::CertificateAuthority::create("cluster.local");
+  ASSERT_TRUE(mesh);
+  auto server = mesh->issueWorkload("httpbin", "sleep");
+  auto client = mesh->issueWorkload("httpbin", "httpbin-egress");
+  ASSERT_TRUE(server && client);
+  EXPECT_TRUE(handshake(*server, mesh->certPem(), mesh->certPem(), "", {}, *client).serverOk);
+  // §6 STRICT: no client certificate → the server rejects the handshake.
+  EXPECT_FALSE(handshake(*server, mesh->certPem(), mesh->certPem(), "", {}).serverOk);
+}
+
+}  // namespace
+}  // namespace egresslab::sim
