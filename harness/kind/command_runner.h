@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,20 @@ struct PipelineResult {
   [[nodiscard]] const CommandResult* firstFailure() const;
 };
 
+// A long-running child (`kubectl port-forward`) started by CommandRunner::startBackground. It
+// leads its own process group, listed in the ProcessGroupRegistry while it runs, so SIGINT/
+// SIGTERM and stop() end the whole tree. The owner checks running() and restarts it if it
+// dropped (docs/kind.md "Port-forwards").
+class BackgroundProcess {
+ public:
+  virtual ~BackgroundProcess() = default;
+  // False once the child has exited (it is reaped then).
+  virtual bool running() = 0;
+  // SIGTERM to the group, SIGKILL after `grace`; idempotent. The destructor calls it.
+  virtual void stop(std::chrono::milliseconds grace = std::chrono::milliseconds(3000)) = 0;
+  [[nodiscard]] virtual std::string display() const = 0;
+};
+
 // The seam the kind backend (and preflight) talks to; tests substitute RecordingCommandRunner.
 class CommandRunner {
  public:
@@ -97,6 +112,12 @@ class CommandRunner {
 
   // Where `program` would be found, or a kBackendUnavailable error naming it.
   virtual Result<std::filesystem::path> locate(std::string_view program) const = 0;
+
+  // Starts `command` without waiting for it (stdin /dev/null; stdout and stderr appended to
+  // `logFile` when given, else dropped). Command::timeout does not apply. Error only if it
+  // could not start.
+  virtual Result<std::unique_ptr<BackgroundProcess>> startBackground(
+      const Command& command, const std::filesystem::path& logFile = {}) = 0;
 };
 
 // Looks `program` up in a PATH-style list (':'-separated; empty entries mean "."), returning
@@ -124,6 +145,8 @@ class ProcessCommandRunner final : public CommandRunner {
   Result<CommandResult> run(const Command& command) override;
   Result<PipelineResult> runPipeline(const std::vector<Command>& stages) override;
   Result<std::filesystem::path> locate(std::string_view program) const override;
+  Result<std::unique_ptr<BackgroundProcess>> startBackground(
+      const Command& command, const std::filesystem::path& logFile = {}) override;
 
  private:
   [[nodiscard]] std::string effectiveSearchPath() const;

@@ -13,6 +13,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -37,6 +39,7 @@ class RecordingCommandRunner final : public CommandRunner {
     Command command;
     bool inPipeline = false;        // a stage of runPipeline
     std::size_t pipelineIndex = 0;  // its position in the pipeline
+    bool background = false;        // started with startBackground
   };
 
   // Commands whose argv starts with `prefix` get `answer` (newest rule wins).
@@ -57,7 +60,7 @@ class RecordingCommandRunner final : public CommandRunner {
 
   Result<CommandResult> run(const Command& command) override {
     std::lock_guard lock(mutex_);
-    recorded_.push_back({command, false, 0});
+    recorded_.push_back({command, false, 0, false});
     return answerFor(command);
   }
 
@@ -65,7 +68,7 @@ class RecordingCommandRunner final : public CommandRunner {
     std::lock_guard lock(mutex_);
     PipelineResult result;
     for (std::size_t i = 0; i < stages.size(); ++i) {
-      recorded_.push_back({stages[i], true, i});
+      recorded_.push_back({stages[i], true, i, false});
     }
     for (const Command& stage : stages) {
       auto one = answerFor(stage);
@@ -85,6 +88,32 @@ class RecordingCommandRunner final : public CommandRunner {
     return std::filesystem::path("/fake/bin") / program;
   }
 
+  // Background processes are recorded like commands (flag `background`) and "run" until
+  // dropBackground() makes every live one exit, so a test can prove a restart.
+  Result<std::unique_ptr<BackgroundProcess>> startBackground(
+      const Command& command, const std::filesystem::path& /*logFile*/ = {}) override {
+    std::lock_guard lock(mutex_);
+    if (missing_.contains(command.argv.empty() ? std::string() : command.argv.front())) {
+      return backendUnavailable("`" + command.argv.front() + "` not found on PATH (recorded)");
+    }
+    recorded_.push_back({command, false, 0, true});
+    auto state = std::make_shared<FakeBackground::Shared>();
+    backgrounds_.push_back(state);
+    return std::unique_ptr<BackgroundProcess>(new FakeBackground(command.display(), state));
+  }
+  // Every background process started so far exits (running() turns false).
+  void dropBackground() {
+    std::lock_guard lock(mutex_);
+    for (auto& b : backgrounds_) b->exited = true;
+  }
+  // How many background processes are running (started, not stopped, not dropped).
+  [[nodiscard]] int liveBackground() const {
+    std::lock_guard lock(mutex_);
+    int n = 0;
+    for (const auto& b : backgrounds_) n += (!b->exited && !b->stopped) ? 1 : 0;
+    return n;
+  }
+
   // Every command so far, in order.
   [[nodiscard]] std::vector<Recorded> recorded() const {
     std::lock_guard lock(mutex_);
@@ -99,6 +128,23 @@ class RecordingCommandRunner final : public CommandRunner {
   }
 
  private:
+  class FakeBackground final : public BackgroundProcess {
+   public:
+    struct Shared {
+      std::atomic<bool> exited{false};
+      std::atomic<bool> stopped{false};
+    };
+    FakeBackground(std::string display, std::shared_ptr<Shared> shared)
+        : display_(std::move(display)), shared_(std::move(shared)) {}
+    bool running() override { return !shared_->exited && !shared_->stopped; }
+    void stop(std::chrono::milliseconds /*grace*/) override { shared_->stopped = true; }
+    [[nodiscard]] std::string display() const override { return display_; }
+
+   private:
+    std::string display_;
+    std::shared_ptr<Shared> shared_;
+  };
+
   struct Rule {
     std::vector<std::string> prefix;
     Answer answer;
@@ -139,6 +185,7 @@ class RecordingCommandRunner final : public CommandRunner {
   std::vector<Rule> rules_;
   std::set<std::string> missing_;
   std::vector<Recorded> recorded_;
+  std::vector<std::shared_ptr<FakeBackground::Shared>> backgrounds_;
 };
 
 }  // namespace egresslab::kind

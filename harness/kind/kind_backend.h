@@ -1,0 +1,176 @@
+// The `kind` backend: runs a scenario on a real kind cluster with Istio installed by istioctl
+// (issue 6, docs/kind.md). Everything it does to the cluster is a command through the
+// CommandRunner seam, so tests substitute RecordingCommandRunner or the fakes in mocks/fakes.
+//
+// The work is split in two:
+//   buildPlan()  — pure: scenario + options → the ordered commands of `up` (argv, stdin, what
+//                  each waits for). `--dry-run` prints exactly this list (plus the step and
+//                  teardown commands), and up() executes exactly this list.
+//   KindBackend  — executes the plan, runs the upstream mocks in-process on the kind network's
+//                  gateway address, keeps port-forwards alive, runs steps, tears down.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/backend/backend.h"
+#include "harness/core/error.h"
+#include "harness/kind/command_runner.h"
+#include "harness/model/scenario.h"
+
+namespace egresslab::kind {
+
+// Where each planned command belongs; up() treats some phases specially.
+enum class Phase {
+  kPreflight,    // doctor checks: up() runs runPreflight() instead of these lines
+  kCluster,      // kind create / export kubeconfig, CoreDNS wait
+  kIstio,        // control plane by version (istio-semantics.md §10)
+  kNamespaces,   // kubectl create ns (AlreadyExists is fine)
+  kGateways,     // istioctl manifest generate -f X | kubectl apply -f -
+  kSecrets,      // kubectl create secret tls
+  kManifests,    // kubectl apply -f - with vars applied
+  kInjection,    // kubectl label namespace … istio-injection=enabled
+  kWorkloads,    // fixtures/kind/sleep.yaml per workload
+  kUpstreams,    // kind network gateway address, CoreDNS hosts block
+  kReadiness,    // rollout status / wait with deadlines
+  kAnalyze,      // istioctl analyze --all-namespaces (output kept, never fatal)
+  kPortForward,  // long-running kubectl port-forward
+};
+
+// How up() builds a command's stdin when it depends on what an earlier command printed.
+enum class StdinSource {
+  kLiteral,          // Command::stdinData as planned
+  kPatchedCorefile,  // the captured Corefile with the scenario's hosts block (docs/kind.md)
+};
+
+struct PlannedCommand {
+  Phase phase = Phase::kCluster;
+  // One command, or the stages of a pipeline (`istioctl manifest generate … | kubectl apply`).
+  std::vector<Command> stages;
+  std::string stdinDescription;  // what stdin carries, e.g. "fixtures/seed/operator.yaml"
+  std::string waitsFor;          // what the command waits for, empty when it does not wait
+  StdinSource stdinSource = StdinSource::kLiteral;
+  // up() stores the (trimmed) stdout under this name; later argv/stdin may say ${NAME}.
+  std::string captureAs;
+  // A failure whose stderr contains this is fine (`kubectl create ns` → "AlreadyExists").
+  std::string okIfStderrContains;
+  bool fatal = true;  // false: a failure is recorded, the run goes on (istioctl analyze)
+
+  // argv joined by spaces; pipeline stages joined by " | ".
+  [[nodiscard]] std::string display() const;
+};
+
+struct KindOptions {
+  std::string clusterName;              // empty: the scenario's cluster.name
+  std::filesystem::path clusterConfig;  // empty: the scenario's cluster.config
+  std::optional<std::string> context;   // reuse the cluster behind this kubeconfig context
+  bool reuseCluster = false;            // reuse an existing kind cluster of that name
+  bool keep = false;                    // do not delete the cluster at teardown
+  // The run's private directory: kubeconfig, IstioOperators with vars applied, secrets' keys.
+  std::filesystem::path runDir = "${RUN_DIR}";
+  // Where sleep.yaml lives (fixtures/kind in the source tree).
+  std::filesystem::path fixturesDir;
+  std::string kindGatewayPlaceholder = "${KIND_GATEWAY}";
+  std::chrono::seconds clusterWait{120};
+  std::chrono::seconds readinessTimeout{300};
+  std::chrono::seconds commandTimeout{120};
+  // Added to a waiting command's own --timeout/--wait, so kubectl can report the expiry itself
+  // before the runner kills it.
+  std::chrono::seconds waitSlack{30};
+  // After starting the port-forwards, wait (with this deadline) until each local port accepts
+  // connections; zero = do not wait (tests with the recording runner have no listener).
+  std::chrono::milliseconds portForwardReady{15000};
+};
+
+// The fixtures/kind directory of this build (compile-time default, EGRESSLAB_FIXTURES_DIR wins).
+std::filesystem::path defaultFixturesDir();
+
+// The kubeconfig every kubectl/istioctl call of a run uses (KUBECONFIG, not shown in argv).
+std::filesystem::path kubeconfigPath(const KindOptions& options);
+
+// Pure: the commands of up() in order (issue 6 §2). Reads manifests and fixtures from disk
+// (vars applied to their text); no process is started.
+Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
+                                              const KindOptions& options);
+
+// The proxies whose access logs tell `via` and `flags`: gateways from the IstioOperators
+// (deployment name = component name) and injected workloads' sidecars.
+struct ProxyRef {
+  std::string ns;
+  std::string deployment;  // also the proxy's name in `via`
+  bool sidecar = false;    // logs of container istio-proxy
+};
+std::vector<ProxyRef> proxiesOf(const model::Scenario& scenario);
+
+// The argv of a pod curl: kubectl exec -n NS deploy/NAME -c NAME -- curl … -H x-request-id:ID
+// -w '\n%{http_code} %{exitcode}'.
+std::vector<std::string> podCurlArgv(const curl::CurlCommand& command, const std::string& from,
+                                     const std::string& requestId);
+
+// The status and exit code a pod curl printed with podCurlArgv's -w suffix; the body is the
+// output before it. nullopt when the suffix is missing (kubectl itself failed).
+struct PodCurlOutput {
+  int status = 0;
+  int exitCode = 0;
+  std::string body;
+};
+std::optional<PodCurlOutput> parsePodCurlOutput(const std::string& out);
+
+// One access-log line of Envoy's TEXT format (1.8 … 1.28, §9): flags and start time, if the
+// line carries `requestId` in its quoted x-request-id field.
+struct AccessLogMatch {
+  std::string startTime;  // "2020-12-16T10:00:00.000Z"
+  int responseCode = 0;
+  std::string flags;  // RESPONSE_FLAGS column ("-" when none)
+  std::string line;
+};
+std::optional<AccessLogMatch> matchAccessLogLine(const std::string& line,
+                                                 const std::string& requestId);
+
+// The kind backend. Not thread-safe: one backend per scenario (the runner makes one each).
+class KindBackend final : public backend::Backend {
+ public:
+  KindBackend(std::shared_ptr<CommandRunner> runner, KindOptions options);
+  ~KindBackend() override;
+
+  std::string_view name() const override { return "kind"; }
+  Result<void> up(const model::Scenario& scenario, const backend::RunOptions& options) override;
+  std::string expandCurlLine(const std::string& line) const override;
+  Result<report::Observation> curl(const backend::CurlRequest& request) override;
+  Result<void> fault(const model::FaultSpec& fault) override;
+  std::vector<std::string> endpoints() const override;
+  std::vector<std::string> plan() const override { return planLines_; }
+  void down() override;
+
+  // Commands run for diagnosis and their output (istioctl analyze, and on failure pods,
+  // events, logs, proxy-config dumps); also written under runDir/diagnostics/.
+  struct Diagnostic {
+    std::string command;
+    std::string output;
+  };
+  [[nodiscard]] const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+  [[nodiscard]] const KindOptions& options() const { return options_; }
+  // How long curl() looks for a request's access-log lines (Envoy flushes about every 1 s).
+  void setAccessLogWait(std::chrono::milliseconds wait);
+
+ private:
+  void collectDiagnosticsOnFailure();
+  struct State;
+  std::shared_ptr<CommandRunner> runner_;
+  KindOptions options_;
+  std::vector<std::string> planLines_;
+  std::vector<Diagnostic> diagnostics_;
+  std::unique_ptr<State> state_;
+};
+
+// The factory run_command.cpp calls: a ProcessCommandRunner on PATH, default options.
+Result<std::unique_ptr<backend::Backend>> makeKindBackend();
+
+}  // namespace egresslab::kind

@@ -1,0 +1,579 @@
+// The kind backend against RecordingCommandRunner and the stand-in tools (issue 6 §3).
+#include "harness/kind/kind_backend.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "harness/kind/process_groups.h"
+#include "harness/kind/recording_command_runner.h"
+#include "harness/kind/test_support.h"
+#include "harness/mesh/decisions.h"
+#include "harness/model/loader.h"
+
+namespace egresslab::kind {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const std::filesystem::path kSource = EGRESSLAB_SOURCE_DIR;
+
+model::Scenario seedScenario(const std::string& version = "") {
+  auto scenario = model::loadScenario(kSource / "scenarios" / "seed-httpbin.yaml");
+  EXPECT_TRUE(scenario.has_value()) << (scenario ? "" : scenario.error().str());
+  if (!version.empty()) scenario->istioVersion = *model::IstioVersion::parse(version);
+  return *scenario;
+}
+
+KindOptions testOptions() {
+  KindOptions o;
+  o.runDir = "/run";
+  o.fixturesDir = kSource / "fixtures" / "kind";
+  o.portForwardReady = std::chrono::milliseconds(0);  // no listener behind recorded commands
+  return o;
+}
+
+std::vector<std::string> displays(const std::vector<PlannedCommand>& plan) {
+  std::vector<std::string> out;
+  for (const auto& p : plan) out.push_back(p.display());
+  return out;
+}
+
+const std::string kConfig = (kSource / "fixtures/kind/config.yaml").string();
+
+// §10: ≤1.23 installs with the in-cluster operator, as the post does.
+TEST(KindPlanTest, SeedOn18FollowsThePostsOperatorFlow_S10) {
+  auto plan = buildPlan(seedScenario(), testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  EXPECT_THAT(
+      displays(*plan),
+      ElementsAre(
+          "docker info --format {{.ServerVersion}}", "kind version",
+          "kubectl version --client -o json", "istioctl version --remote=false",
+          "kind create cluster --name egresslab --config " + kConfig +
+              " --wait 120s --kubeconfig /run/kubeconfig",
+          "kubectl -n kube-system rollout status deploy/coredns --timeout=120s",
+          "istioctl operator init --watchedNamespaces=istio-operator",
+          "kubectl create ns istio-system", "kubectl apply -f -",
+          "kubectl -n istio-operator wait --for=jsonpath={.status.status}=HEALTHY "
+          "istiooperator/istio-operator --timeout=300s",
+          "kubectl -n istio-system rollout status deploy/istiod --timeout=300s",
+          "kubectl create ns httpbin",
+          "istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply -f -",
+          "kubectl create -n istio-system secret tls httpbin-credential "
+          "--key=/run/secrets/istio-system/httpbin-credential.key "
+          "--cert=/run/secrets/istio-system/httpbin-credential.crt",
+          "kubectl apply -f -", "kubectl apply -f -", "kubectl apply -f -", "kubectl apply -f -",
+          "kubectl apply -f -", "kubectl apply -f -",
+          "kubectl label namespace httpbin istio-injection=enabled --overwrite",
+          "kubectl apply -n httpbin -f -",
+          "docker network inspect kind -f {{range .IPAM.Config}}{{.Gateway}} {{end}}",
+          "kubectl -n kube-system get configmap coredns -o jsonpath={.data.Corefile}",
+          "kubectl -n kube-system apply -f -",
+          "kubectl -n kube-system rollout restart deploy/coredns",
+          "kubectl -n kube-system rollout status deploy/coredns --timeout=300s",
+          "kubectl -n istio-system rollout status deploy/istio-ingressgateway --timeout=300s",
+          "kubectl -n httpbin rollout status deploy/httpbin-egress --timeout=300s",
+          "kubectl -n httpbin rollout status deploy/sleep --timeout=300s",
+          "kubectl -n httpbin wait --for=condition=Ready pod -l app=sleep --timeout=300s",
+          "istioctl analyze --all-namespaces",
+          "kubectl -n istio-system port-forward svc/istio-ingressgateway 15443:443",
+          "kubectl -n istio-system port-forward svc/istio-ingressgateway 18080:80"));
+  // The control-plane IOP goes in on stdin with vars applied; the gateway IOP never does.
+  EXPECT_THAT((*plan)[8].stages[0].stdinData, HasSubstr("kind: IstioOperator"));
+  EXPECT_THAT((*plan)[8].stages[0].stdinData, HasSubstr("REGISTRY_ONLY"));
+  for (std::size_t i = 14; i < 20; ++i) {
+    EXPECT_THAT((*plan)[i].stages[0].stdinData, ::testing::Not(HasSubstr("IstioOperator")));
+    EXPECT_THAT((*plan)[i].stages[0].stdinData, ::testing::Not(HasSubstr("<my-")));
+  }
+  EXPECT_THAT((*plan)[21].stages[0].stdinData, HasSubstr("image: curlimages/curl"));
+  EXPECT_THAT((*plan)[21].stages[0].stdinData, HasSubstr("sidecar.istio.io/inject: \"true\""));
+  EXPECT_THAT((*plan)[21].stages[0].stdinData, ::testing::Not(HasSubstr("<")));
+  EXPECT_FALSE((*plan)[4].stages[0].env.contains("KUBECONFIG"));  // kind takes --kubeconfig
+  EXPECT_EQ((*plan)[5].stages[0].env.at("KUBECONFIG"), "/run/kubeconfig");
+}
+
+// §10: 1.24 removed the operator: `istioctl install -y -f`, gateways still generate | apply.
+TEST(KindPlanTest, SeedOn124UsesIstioctlInstall_S10) {
+  auto plan = buildPlan(seedScenario("1.24.0"), testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const auto lines = displays(*plan);
+  ASSERT_GE(lines.size(), 12u);
+  EXPECT_EQ(lines[6], "istioctl install -y -f /run/manifests/operator.yaml");
+  EXPECT_EQ(lines[7], "kubectl -n istio-system rollout status deploy/istiod --timeout=300s");
+  EXPECT_EQ(lines[8], "kubectl create ns httpbin");
+  EXPECT_EQ(lines[9],
+            "istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply -f -");
+  for (const auto& line : lines) EXPECT_THAT(line, ::testing::Not(HasSubstr("operator init")));
+}
+
+TEST(KindPlanTest, ReuseAndContextSkipClusterCreation) {
+  auto options = testOptions();
+  options.reuseCluster = true;
+  auto plan = buildPlan(seedScenario(), options);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ((*plan)[4].display(),
+            "kind export kubeconfig --name egresslab --kubeconfig /run/kubeconfig");
+  options.reuseCluster = false;
+  options.context = "prod-like";
+  plan = buildPlan(seedScenario(), options);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ((*plan)[4].display(),
+            "kubectl --context prod-like -n kube-system rollout status deploy/coredns "
+            "--timeout=120s");
+}
+
+TEST(KindPodCurlTest, ArgvCarriesRequestIdAndStatusSuffix) {
+  auto command = curl::parseCurlCommandLine("-sS http://httpbin.example.com/status/200");
+  ASSERT_TRUE(command);
+  EXPECT_EQ(fmt::format("{}", fmt::join(podCurlArgv(*command, "httpbin/sleep", "id-1"), " ")),
+            "kubectl exec -n httpbin deploy/sleep -c sleep -- curl -s -S "
+            "http://httpbin.example.com/status/200 -H x-request-id:id-1 -w \\n%{http_code} "
+            "%{exitcode}");
+}
+
+TEST(KindPodCurlTest, ParsesStatusAndExitFromOutput) {
+  auto ok = parsePodCurlOutput("{\"ok\":true}\n200 0");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->exitCode, 0);
+  EXPECT_EQ(ok->body, "{\"ok\":true}");
+  auto failed = parsePodCurlOutput("\n000 35");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 0);
+  EXPECT_EQ(failed->exitCode, 35);
+  EXPECT_FALSE(parsePodCurlOutput("error: unable to upgrade connection"));
+}
+
+std::string logLine(mesh::AccessLogFormatVersion format, const std::string& version,
+                    const std::string& id, mesh::ResponseFlags flags, std::uint32_t code) {
+  mesh::AccessLogEntry e;
+  e.startTime = std::chrono::system_clock::time_point(std::chrono::seconds(1608112800));
+  e.method = "GET";
+  e.path = "/status/200";
+  e.responseCode = code;
+  e.flags = flags;
+  e.requestId = id;
+  e.authority = "httpbin.example.com";
+  return mesh::formatAccessLog(format, e, *model::IstioVersion::parse(version));
+}
+
+// §9: the flags column sits after the response code in the 1.8 and 1.23 TEXT formats.
+TEST(KindAccessLogTest, FlagsFromThe18And123Formats_S9) {
+  for (auto [format, version] : {std::pair{mesh::AccessLogFormatVersion::kIstio18, "1.8.0"},
+                                 std::pair{mesh::AccessLogFormatVersion::kIstio123, "1.23.0"}}) {
+    const auto nr = logLine(format, version, "req-7", mesh::ResponseFlag::kNR, 404);
+    auto m = matchAccessLogLine(nr, "req-7");
+    ASSERT_TRUE(m) << nr;
+    EXPECT_EQ(m->flags, "NR") << nr;
+    EXPECT_EQ(m->responseCode, 404);
+    EXPECT_FALSE(matchAccessLogLine(nr, "req-8"));
+    const auto none = logLine(format, version, "req-9", {}, 200);
+    ASSERT_TRUE(matchAccessLogLine(none, "req-9"));
+    EXPECT_EQ(matchAccessLogLine(none, "req-9")->flags, "-");
+  }
+}
+
+class KindBackendTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<RecordingCommandRunner> runner = std::make_shared<RecordingCommandRunner>();
+  void answerUpstreams() {
+    runner->answer({"docker", "network", "inspect"}, {.out = "127.0.0.1 \n"});
+  }
+};
+
+TEST_F(KindBackendTest, DryRunPlansEverythingAndRunsNothing) {
+  runner->uninstall("kind");
+  runner->uninstall("kubectl");
+  KindBackend backend(runner, testOptions());
+  backend::RunOptions options;
+  options.dryRun = true;
+  ASSERT_TRUE(backend.up(seedScenario(), options));
+  backend::CurlRequest pod;
+  pod.command = *curl::parseCurlCommandLine("-sS http://httpbin.example.com/status/200");
+  pod.from = "httpbin/sleep";
+  pod.requestId = "ignored";
+  ASSERT_TRUE(backend.curl(pod));
+  backend.down();
+  EXPECT_TRUE(runner->recorded().empty());
+  const auto plan = backend.plan();
+  EXPECT_EQ(plan.front(), "docker info --format {{.ServerVersion}}");
+  EXPECT_THAT(plan, ::testing::Contains(
+                        HasSubstr("kubectl exec -n httpbin deploy/sleep -c sleep -- curl -s -S")));
+  EXPECT_THAT(
+      plan, ::testing::Contains("kubectl -n httpbin logs deploy/sleep -c istio-proxy --since=10m"));
+  EXPECT_EQ(plan.back(), "kind delete cluster --name egresslab --kubeconfig /run/kubeconfig");
+}
+
+TEST_F(KindBackendTest, MissingToolIsBackendUnavailableNamingIt) {
+  runner->answer({"istioctl", "version"}, {.out = "1.8.0\n"});
+  runner->answer({"docker", "info"}, {.out = "24.0.5\n"});
+  runner->answer({"kind", "version"}, {.out = "kind v0.20.0 go1.20.4 linux/amd64\n"});
+  runner->answer({"kubectl", "version"},
+                 {.out = R"({"clientVersion":{"gitVersion":"v1.27.3","major":"1","minor":"27"}})"});
+  runner->uninstall("kind");
+  KindBackend backend(runner, testOptions());
+  auto up = backend.up(seedScenario(), {});
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().kind, ErrorKind::kBackendUnavailable);
+  EXPECT_THAT(up.error().message, HasSubstr("kind"));
+  backend.down();
+  for (const auto& line : runner->displays())
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("create")));
+}
+
+void answerPreflight(RecordingCommandRunner& runner, const std::string& istio = "1.8.0") {
+  runner.answer({"istioctl", "version"}, {.out = istio + "\n"});
+  runner.answer({"docker", "info"}, {.out = "24.0.5\n"});
+  runner.answer({"kind", "version"}, {.out = "kind v0.20.0 go1.20.4 linux/amd64\n"});
+  runner.answer({"kubectl", "version"},
+                {.out = R"({"clientVersion":{"gitVersion":"v1.27.3","major":"1","minor":"27"}})"});
+}
+
+TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
+  answerPreflight(*runner);
+  answerUpstreams();
+  runner->answer({"istioctl", "analyze"},
+                 {.exitCode = 79,
+                  .out = "Error [IST0101] (Gateway istio-system/my-ingressgateway) Referenced "
+                         "credentialName not found\n"});
+  runner->answer({"kubectl", "-n", "kube-system", "get", "configmap"},
+                 {.out = ".:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n"});
+  KindBackend backend(runner, testOptions());
+  auto scenario = seedScenario();
+  scenario.upstreams[0].port = 0;  // the mock on an ephemeral port of 127.0.0.1
+  auto up = backend.up(scenario, {});
+  ASSERT_TRUE(up) << up.error().str();
+  std::vector<std::string> seen;
+  for (const auto& r : runner->recorded()) seen.push_back(r.command.display());
+  // Exactly the plan, in order: preflight's four queries, then every planned command (a
+  // pipeline recorded as its two stages), port-forwards started in the background.
+  auto plan = buildPlan(scenario, backend.options());
+  ASSERT_TRUE(plan);
+  std::vector<std::string> expected;
+  for (const auto& p : *plan) {
+    for (const auto& stage : p.stages) expected.push_back(stage.display());
+  }
+  EXPECT_EQ(seen, expected);
+  EXPECT_THAT(seen, ::testing::Contains(HasSubstr("kind create cluster --name egresslab")));
+  EXPECT_THAT(seen,
+              ::testing::Contains("istioctl manifest generate -f " +
+                                  (backend.options().runDir / "manifests/egress.yaml").string()));
+  const auto dir = backend.options().runDir;
+  EXPECT_TRUE(std::filesystem::exists(dir / "manifests/egress.yaml"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "secrets/istio-system/httpbin-credential.key"));
+  // The Corefile patch carries the hosts block.
+  bool patched = false;
+  for (const auto& r : runner->recorded()) {
+    if (r.command.display() == "kubectl -n kube-system apply -f -") {
+      patched = r.command.stdinData.find("203.0.113.10 httpbin.example.com") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(patched);
+  EXPECT_EQ(runner->liveBackground(), 2);
+  // istioctl analyze's findings are attached, never fatal.
+  ASSERT_FALSE(backend.diagnostics().empty());
+  EXPECT_EQ(backend.diagnostics().front().command, "istioctl analyze --all-namespaces");
+  EXPECT_THAT(backend.diagnostics().front().output, HasSubstr("IST0101"));
+  backend.down();
+  EXPECT_EQ(runner->liveBackground(), 0);
+  EXPECT_THAT(runner->displays().back(), HasSubstr("kind delete cluster --name egresslab"));
+}
+
+// Brings the seed up on the recording runner (mock upstream on an ephemeral port).
+model::Scenario upSeed(KindBackend& backend, RecordingCommandRunner& runner,
+                       const std::string& version = "1.8.0") {
+  answerPreflight(runner, version);
+  runner.answer({"docker", "network", "inspect"}, {.out = "127.0.0.1 \n"});
+  auto scenario = seedScenario(version);
+  scenario.upstreams[0].port = 0;
+  auto up = backend.up(scenario, {});
+  EXPECT_TRUE(up) << up.error().str();
+  return scenario;
+}
+
+TEST_F(KindBackendTest, UpOn124RunsIstioctlInstallWithTheWrittenOperator_S10) {
+  KindBackend backend(runner, testOptions());
+  upSeed(backend, *runner, "1.24.2");
+  const auto seen = runner->displays();
+  const auto file = backend.options().runDir / "manifests" / "operator.yaml";
+  ASSERT_GE(seen.size(), 8u);
+  EXPECT_EQ(seen[6], "istioctl install -y -f " + file.string());
+  EXPECT_THAT(testing::readFile(file), HasSubstr("REGISTRY_ONLY"));
+  for (const auto& line : seen) EXPECT_THAT(line, ::testing::Not(HasSubstr("operator init")));
+  backend.down();
+}
+
+TEST_F(KindBackendTest, FailingCommandIsAnErrorWithItsStderrAndTeardownStillRuns) {
+  runner->answer({"istioctl", "operator", "init"},
+                 {.exitCode = 1, .err = "Error: failed to install operator: etcdserver timeout\n"});
+  answerPreflight(*runner);
+  KindBackend backend(runner, testOptions());
+  auto up = backend.up(seedScenario(), {});
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().kind, ErrorKind::kEnvironment);
+  EXPECT_THAT(up.error().message, HasSubstr("istioctl operator init"));
+  EXPECT_THAT(up.error().message, HasSubstr("etcdserver timeout"));
+  // Diagnostics were collected: pods, events, logs and proxy-config dumps.
+  std::vector<std::string> diagnosed;
+  for (const auto& d : backend.diagnostics()) diagnosed.push_back(d.command);
+  EXPECT_THAT(diagnosed, ::testing::Contains("kubectl get pods -A -o wide"));
+  EXPECT_THAT(diagnosed, ::testing::Contains(
+                             "istioctl proxy-config all deploy/httpbin-egress -n httpbin -o json"));
+  backend.down();
+  EXPECT_THAT(runner->displays().back(), HasSubstr("kind delete cluster --name egresslab"));
+  EXPECT_TRUE(std::filesystem::exists(backend.options().runDir / "diagnostics" / "00.txt"));
+  std::filesystem::remove_all(backend.options().runDir);  // kept for the user after a failure
+}
+
+TEST_F(KindBackendTest, AlreadyExistingNamespaceIsFine) {
+  runner->answer({"kubectl", "create", "ns"},
+                 {.exitCode = 1, .err = "Error from server (AlreadyExists): namespaces exists\n"});
+  KindBackend backend(runner, testOptions());
+  upSeed(backend, *runner);
+  backend.down();
+}
+
+TEST_F(KindBackendTest, KeepAndReuseLeaveTheClusterStanding) {
+  for (int variant = 0; variant < 2; ++variant) {
+    auto recording = std::make_shared<RecordingCommandRunner>();
+    auto options = testOptions();
+    (variant == 0 ? options.keep : options.reuseCluster) = true;
+    KindBackend backend(recording, options);
+    upSeed(backend, *recording);
+    backend.down();
+    for (const auto& line : recording->displays()) {
+      EXPECT_THAT(line, ::testing::Not(HasSubstr("kind delete"))) << variant;
+    }
+    EXPECT_EQ(recording->liveBackground(), 0);
+    if (variant == 0) {
+      // --keep keeps the run directory (kubeconfig, keys) for the user.
+      EXPECT_TRUE(std::filesystem::exists(kubeconfigPath(backend.options()).parent_path()));
+      std::filesystem::remove_all(backend.options().runDir);
+    }
+  }
+}
+
+TEST_F(KindBackendTest, ContextModeTouchesNoKindClusterAndPassesTheContext) {
+  auto options = testOptions();
+  options.context = "staging";
+  KindBackend backend(runner, options);
+  upSeed(backend, *runner);
+  backend.down();
+  for (const auto& r : runner->recorded()) {
+    const auto& argv = r.command.argv;
+    EXPECT_FALSE(argv.front() == "kind" && argv.size() > 1 && argv[1] != "version")
+        << r.command.display();
+    if (argv.front() == "kubectl" && argv[1] != "version") {
+      EXPECT_EQ(argv[1], "--context") << r.command.display();
+    }
+  }
+  EXPECT_TRUE(std::filesystem::exists(backend.options().runDir / "secrets" / "istio-system" /
+                                      "httpbin-credential.crt"));
+}
+
+TEST_F(KindBackendTest, PodCurlReadsStatusExitAndViaFlagsFromLogs_S9) {
+  KindBackend backend(runner, testOptions());
+  backend.setAccessLogWait(std::chrono::milliseconds(0));
+  upSeed(backend, *runner);
+  const std::string id = "0b7c3d1e-1111-4222-8333-444455556666";
+  using mesh::AccessLogFormatVersion;
+  runner->answer({"kubectl", "exec", "-n", "httpbin", "deploy/sleep"},
+                 {.out = "{\"url\": \"x\"}\n200 0"});
+  runner->answer({"kubectl", "-n", "httpbin", "logs", "deploy/sleep", "-c", "istio-proxy"},
+                 {.out = "other line\n" +
+                         logLine(AccessLogFormatVersion::kIstio18, "1.8.0", id, {}, 200) + "\n"});
+  auto egress = logLine(AccessLogFormatVersion::kIstio18, "1.8.0", id, {}, 200);
+  runner->answer({"kubectl", "-n", "httpbin", "logs", "deploy/httpbin-egress"}, {.out = egress});
+  backend::CurlRequest request;
+  request.command = *curl::parseCurlCommandLine("-sS http://httpbin.example.com/status/200");
+  request.from = "httpbin/sleep";
+  request.requestId = id;
+  auto observed = backend.curl(request);
+  ASSERT_TRUE(observed) << observed.error().str();
+  EXPECT_EQ(observed->status, 200);
+  EXPECT_EQ(observed->exit, 0);
+  EXPECT_EQ(observed->body, "{\"url\": \"x\"}");
+  EXPECT_THAT(observed->via, ElementsAre("sleep", "httpbin-egress"));
+  EXPECT_EQ(observed->flags.at("sleep"), "-");
+  EXPECT_EQ(observed->accessLog.size(), 2u);
+  // The exec carried the request id; the fake's exit-code line was read, not curl's stderr.
+  bool sent = false;
+  for (const auto& line : runner->displays()) {
+    sent = sent || line.find("-H x-request-id:" + id) != std::string::npos;
+  }
+  EXPECT_TRUE(sent);
+
+  runner->answer({"kubectl", "exec"}, {.out = "\n000 35", .err = "curl: (35) SSL_ERROR"});
+  request.command = *curl::parseCurlCommandLine("-sS https://unregistered.example.com/");
+  observed = backend.curl(request);
+  ASSERT_TRUE(observed);
+  EXPECT_EQ(observed->exit, 35);
+  EXPECT_FALSE(observed->status.has_value());
+  EXPECT_THAT(observed->curlError, HasSubstr("(35)"));
+
+  runner->answer({"kubectl", "exec"}, {.exitCode = 1, .err = "error: pod not found"});
+  EXPECT_FALSE(backend.curl(request));
+  backend.down();
+}
+
+TEST_F(KindBackendTest, DroppedPortForwardIsRestartedBeforeAHostCurl) {
+  KindBackend backend(runner, testOptions());
+  backend.setAccessLogWait(std::chrono::milliseconds(0));
+  upSeed(backend, *runner);
+  EXPECT_EQ(runner->liveBackground(), 2);
+  runner->dropBackground();
+  EXPECT_EQ(runner->liveBackground(), 0);
+  backend::CurlRequest request;
+  // A closed loopback port: curl exits 7 at once, nothing leaves 127.0.0.0/8.
+  request.command = *curl::parseCurlCommandLine("-sS http://127.0.0.1:1/status/200");
+  request.requestId = "id-host";
+  auto observed = backend.curl(request);
+  ASSERT_TRUE(observed) << observed.error().str();
+  EXPECT_EQ(observed->exit, 7);
+  EXPECT_EQ(runner->liveBackground(), 2);
+  backend.down();
+  EXPECT_EQ(runner->liveBackground(), 0);
+}
+
+TEST_F(KindBackendTest, GatewayKillScalesToZeroAndRestoreWaits) {
+  KindBackend backend(runner, testOptions());
+  upSeed(backend, *runner);
+  const auto before = runner->displays().size();
+  model::FaultSpec kill;
+  kill.targetKind = model::FaultSpec::TargetKind::kGateway;
+  kill.gatewayNamespace = "httpbin";
+  kill.gatewayName = "httpbin-egress";
+  kill.action = "kill";
+  ASSERT_TRUE(backend.fault(kill));
+  kill.action = "restore";
+  ASSERT_TRUE(backend.fault(kill));
+  auto seen = runner->displays();
+  seen.erase(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(before));
+  EXPECT_THAT(seen, ElementsAre("kubectl -n httpbin scale deploy/httpbin-egress --replicas=0",
+                                "kubectl -n httpbin rollout status deploy/httpbin-egress "
+                                "--timeout=300s",
+                                "kubectl -n httpbin scale deploy/httpbin-egress --replicas=1",
+                                "kubectl -n httpbin rollout status deploy/httpbin-egress "
+                                "--timeout=300s"));
+  backend.down();
+}
+
+// The stand-in tools on a temp PATH through the real ProcessCommandRunner.
+class KindBackendFakesTest : public ::testing::Test {
+ protected:
+  testing::FakeTools fakes;
+  std::shared_ptr<ProcessCommandRunner> runner() {
+    auto env = fakes.environment();
+    env["EGRESSLAB_FAKE_ISTIOCTL_VERSION"] = "1.8.0";
+    return std::make_shared<ProcessCommandRunner>(
+        ProcessCommandRunner::Options{.searchPath = fakes.searchPath(), .environment = env});
+  }
+};
+
+TEST_F(KindBackendFakesTest, SeedComesUpAndDownWithTheFakes) {
+  fakes.script({"docker network inspect kind*\t0\t127.0.0.1\\n",
+                "kubectl -n istio-system port-forward*\t0\t\t300"});
+  KindBackend backend(runner(), testOptions());
+  auto scenario = seedScenario();
+  scenario.upstreams[0].port = 0;
+  auto up = backend.up(scenario, {});
+  ASSERT_TRUE(up) << up.error().str();
+  const auto log = fakes.log();
+  ASSERT_GE(log.size(), 6u);
+  EXPECT_THAT(log[4], HasSubstr("kind create cluster --name egresslab"));
+  EXPECT_THAT(log,
+              ::testing::Contains("istioctl operator init --watchedNamespaces=istio-operator"));
+  EXPECT_THAT(log, ::testing::Contains(
+                       "kubectl label namespace httpbin istio-injection=enabled --overwrite"));
+  // The port-forwards run until teardown stops their process groups.
+  ASSERT_TRUE(testing::waitFor([&] { return fakes.hungPids().size() == 4; }));
+  backend.down();
+  for (pid_t pid : fakes.hungPids()) {
+    EXPECT_TRUE(testing::waitFor([&] { return testing::processGone(pid); })) << pid;
+  }
+  EXPECT_THAT(fakes.log().back(), HasSubstr("kind delete cluster --name egresslab"));
+}
+
+TEST_F(KindBackendFakesTest, HungCommandIsKilledAtItsTimeoutGroupIncluded) {
+  fakes.script({"kind create cluster*\t0\t\t300"});
+  auto options = testOptions();
+  options.clusterWait = std::chrono::seconds(1);
+  options.waitSlack = std::chrono::seconds(0);
+  KindBackend backend(runner(), options);
+  auto up = backend.up(seedScenario(), {});
+  ASSERT_FALSE(up);
+  EXPECT_THAT(up.error().message, HasSubstr("kind create cluster"));
+  EXPECT_THAT(up.error().message, HasSubstr("timed out"));
+  ASSERT_EQ(fakes.hungPids().size(), 2u);
+  for (pid_t pid : fakes.hungPids()) EXPECT_TRUE(testing::processGone(pid)) << pid;
+  backend.down();
+  EXPECT_THAT(fakes.log().back(), HasSubstr("kind delete cluster --name egresslab"));
+  std::filesystem::remove_all(backend.options().runDir);  // kept for the user after a failure
+}
+
+TEST_F(KindBackendFakesTest, MissingKubectlIsBackendUnavailableNamingIt) {
+  testing::FakeTools partial({"kind", "istioctl", "docker"});
+  auto env = partial.environment();
+  env["EGRESSLAB_FAKE_ISTIOCTL_VERSION"] = "1.8.0";
+  KindBackend backend(std::make_shared<ProcessCommandRunner>(ProcessCommandRunner::Options{
+                          .searchPath = partial.searchPath(), .environment = env}),
+                      testOptions());
+  auto up = backend.up(seedScenario(), {});
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().kind, ErrorKind::kBackendUnavailable);
+  EXPECT_THAT(up.error().message, HasSubstr("kubectl"));
+  backend.down();
+  for (const auto& line : partial.log()) EXPECT_THAT(line, ::testing::Not(HasSubstr("create")));
+}
+
+// SIGINT mid-run (issue 6 §2.10): the hung command's group is killed at once, up() fails,
+// teardown deletes the cluster, and no child is left.
+TEST_F(KindBackendFakesTest, SigintMidRunKillsChildrenAndTeardownRuns) {
+  fakes.script({"kubectl -n kube-system rollout status*\t0\t\t300"});
+  KindBackend backend(runner(), testOptions());
+  std::thread interrupter([&] {
+    if (testing::waitFor([&] { return fakes.hungPids().size() == 2; }, std::chrono::seconds(30))) {
+      ::kill(::getpid(), SIGINT);
+    }
+  });
+  auto up = backend.up(seedScenario(), {});
+  interrupter.join();
+  ASSERT_FALSE(up);
+  EXPECT_THAT(up.error().message, HasSubstr("rollout status deploy/coredns"));
+  for (pid_t pid : fakes.hungPids()) {
+    EXPECT_TRUE(testing::waitFor([&] { return testing::processGone(pid); })) << pid;
+  }
+  backend.down();
+  EXPECT_THAT(fakes.log().back(), HasSubstr("kind delete cluster --name egresslab"));
+  EXPECT_TRUE(ProcessGroupRegistry::instance().live().empty());
+  std::filesystem::remove_all(backend.options().runDir);
+}
+
+// A real port-forward stand-in: the fake's port-forward exits at once, so the wait restarts
+// it until the deadline and then names it (a listener that never comes is an error, not a hang).
+TEST_F(KindBackendFakesTest, PortForwardThatNeverListensIsAnErrorAtItsDeadline) {
+  fakes.script({"docker network inspect kind*\t0\t127.0.0.1\\n"});
+  auto options = testOptions();
+  options.portForwardReady = std::chrono::milliseconds(300);
+  KindBackend backend(runner(), options);
+  auto scenario = seedScenario();
+  scenario.upstreams[0].port = 0;
+  scenario.portForwards.resize(1);
+  scenario.portForwards[0].local = 1;  // nothing listens on 127.0.0.1:1
+  auto up = backend.up(scenario, {});
+  ASSERT_FALSE(up);
+  EXPECT_THAT(up.error().message, HasSubstr("did not accept connections on 127.0.0.1:1"));
+  backend.down();
+  std::filesystem::remove_all(backend.options().runDir);
+}
+
+}  // namespace
+}  // namespace egresslab::kind
