@@ -65,6 +65,11 @@ class Backend {
   // Backends with nothing to plan (sim runs in-process) may describe their steps instead.
   virtual std::vector<std::string> plan() const { return {}; }
 
+  // What the backend collected to explain a failure (kind: pods, events, logs, proxy-config
+  // dumps, `istioctl analyze`), one entry per command with its output. Read after down();
+  // the runner attaches it to the scenario's report.
+  virtual std::vector<std::string> diagnostics() const { return {}; }
+
   // Releases everything up() created. Idempotent; always called, also after errors.
   virtual void down() = 0;
 };

@@ -26,13 +26,13 @@
 #include "harness/runner/runner.h"
 #include "harness/runner/scenario_set.h"
 
-#if __has_include("harness/sim/sim_backend.h")
+// Set by harness/cli/CMakeLists.txt when the backend's module is part of the build (a
+// definition, not __has_include, so ccache recompiles when a backend joins the build).
+#ifdef EGRESSLAB_HAS_SIM_BACKEND
 #include "harness/sim/sim_backend.h"
-#define EGRESSLAB_HAS_SIM_BACKEND 1
 #endif
-#if __has_include("harness/kind/kind_backend.h")
+#ifdef EGRESSLAB_HAS_KIND_BACKEND
 #include "harness/kind/kind_backend.h"
-#define EGRESSLAB_HAS_KIND_BACKEND 1
 #endif
 
 namespace egresslab::cli {

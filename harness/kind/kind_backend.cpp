@@ -1174,3 +1174,14 @@ Result<std::unique_ptr<backend::Backend>> makeKindBackend() {
 }
 
 }  // namespace egresslab::kind
+
+namespace egresslab::kind {
+
+std::vector<std::string> KindBackend::diagnostics() const {
+  std::vector<std::string> out;
+  out.reserve(diagnostics_.size());
+  for (const auto& d : diagnostics_) out.push_back(fmt::format("$ {}\n{}", d.command, d.output));
+  return out;
+}
+
+}  // namespace egresslab::kind

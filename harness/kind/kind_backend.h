@@ -155,7 +155,9 @@ class KindBackend final : public backend::Backend {
     std::string command;
     std::string output;
   };
-  [[nodiscard]] const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+  [[nodiscard]] const std::vector<Diagnostic>& collectedDiagnostics() const { return diagnostics_; }
+  // backend::Backend: every diagnostic as "$ command" followed by its output.
+  std::vector<std::string> diagnostics() const override;
   [[nodiscard]] const KindOptions& options() const { return options_; }
   // How long curl() looks for a request's access-log lines (Envoy flushes about every 1 s).
   void setAccessLogWait(std::chrono::milliseconds wait);

@@ -279,9 +279,9 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
   EXPECT_TRUE(patched);
   EXPECT_EQ(runner->liveBackground(), 2);
   // istioctl analyze's findings are attached, never fatal.
-  ASSERT_FALSE(backend.diagnostics().empty());
-  EXPECT_EQ(backend.diagnostics().front().command, "istioctl analyze --all-namespaces");
-  EXPECT_THAT(backend.diagnostics().front().output, HasSubstr("IST0101"));
+  ASSERT_FALSE(backend.collectedDiagnostics().empty());
+  EXPECT_EQ(backend.collectedDiagnostics().front().command, "istioctl analyze --all-namespaces");
+  EXPECT_THAT(backend.collectedDiagnostics().front().output, HasSubstr("IST0101"));
   backend.down();
   EXPECT_EQ(runner->liveBackground(), 0);
   EXPECT_THAT(runner->displays().back(), HasSubstr("kind delete cluster --name egresslab"));
@@ -323,7 +323,7 @@ TEST_F(KindBackendTest, FailingCommandIsAnErrorWithItsStderrAndTeardownStillRuns
   EXPECT_THAT(up.error().message, HasSubstr("etcdserver timeout"));
   // Diagnostics were collected: pods, events, logs and proxy-config dumps.
   std::vector<std::string> diagnosed;
-  for (const auto& d : backend.diagnostics()) diagnosed.push_back(d.command);
+  for (const auto& d : backend.collectedDiagnostics()) diagnosed.push_back(d.command);
   EXPECT_THAT(diagnosed, ::testing::Contains("kubectl get pods -A -o wide"));
   EXPECT_THAT(diagnosed, ::testing::Contains(
                              "istioctl proxy-config all deploy/httpbin-egress -n httpbin -o json"));

@@ -67,6 +67,7 @@ class FakeBackend : public backend::Backend {
     return calls;
   }
   void down() override { record("down"); }
+  std::vector<std::string> diagnostics() const override { return diagnosticLines; }
 
   std::vector<std::string> callLog() const {
     std::lock_guard lock(mu_);
@@ -80,6 +81,8 @@ class FakeBackend : public backend::Backend {
   }
 
   Result<void> upResult{};
+
+  std::vector<std::string> diagnosticLines;
   Result<void> faultResult{};
   std::deque<Result<report::Observation>> script;
   CurlHandler onCurl;

@@ -153,6 +153,7 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
   }  // down() runs here, also when a step errored or the run was cancelled.
   // Read after down(): teardown commands are part of the plan.
   if (options_.dryRun) out.plan = backend.plan();
+  for (auto& line : backend.diagnostics()) r.diagnostics.push_back(std::move(line));
 
   const std::string why = r.message.empty() ? "not run" : r.message;
   for (; next < scenario.steps.size(); ++next) {

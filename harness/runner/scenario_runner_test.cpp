@@ -131,6 +131,15 @@ TEST_F(ScenarioRunnerTest, DownRunsWhenUpFailsAndStepsAreSkipped) {
   EXPECT_THAT(backend.callLog(), ElementsAre("up demo", "down"));
 }
 
+TEST_F(ScenarioRunnerTest, BackendDiagnosticsReachTheScenarioReport) {
+  backend.upResult = environmentError("istiod did not become ready");
+  backend.diagnosticLines = {"$ kubectl get pods -A\nistiod-0  0/1  CrashLoopBackOff"};
+  auto result = run(scenario({curlStep("one", "-sS http://a/")}));
+  EXPECT_EQ(result.result.outcome, Outcome::kError);
+  EXPECT_THAT(result.result.diagnostics,
+              ElementsAre("$ kubectl get pods -A\nistiod-0  0/1  CrashLoopBackOff"));
+}
+
 TEST_F(ScenarioRunnerTest, EnvironmentErrorInUpIsNotBackendUnavailable) {
   backend.upResult = environmentError("port exhausted");
   auto result = run(scenario({curlStep("one", "-sS http://a/")}));
