@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace egresslab::cli {
@@ -43,6 +44,10 @@ using CommandFactory = void (*)(CLI::App& root, CommandTable& table);
 struct CommandRegistration {
   CommandRegistration(int order, CommandFactory factory);
 };
+
+// The subcommand `name` of `root`, created (requiring one child) if no file added it yet: for
+// parents that several command files share, such as `sim` (`sim up`, `sim config-dump`).
+CLI::App* parentCommand(CLI::App& root, const std::string& name, const std::string& description);
 
 // Every registered factory, in order.
 std::vector<CommandFactory> registeredCommands();

@@ -60,21 +60,12 @@ int runConfigDump(const ConfigDumpFlags& flags) {
   return 0;
 }
 
-// `sim` is shared with `sim up` (another file): get it or create it.
-CLI::App* simCommand(CLI::App& root) {
-  for (CLI::App* sub : root.get_subcommands([](CLI::App* a) { return a->get_name() == "sim"; })) {
-    return sub;
-  }
-  CLI::App* sim =
-      root.add_subcommand("sim", "The loopback simulator: run a mesh, inspect its config");
-  sim->require_subcommand(1);
-  return sim;
-}
-
 void addConfigDumpCommand(CLI::App& root, CommandTable& table) {
   auto flags = std::make_shared<ConfigDumpFlags>();
-  CLI::App* cmd = simCommand(root)->add_subcommand(
-      "config-dump", "Print a proxy's compiled config (listeners, routes, clusters) as JSON");
+  CLI::App* cmd =
+      parentCommand(root, "sim", "The loopback simulator: run a mesh, inspect its config")
+          ->add_subcommand("config-dump",
+                           "Print a proxy's compiled config (listeners, routes, clusters) as JSON");
   cmd->add_option("scenario", flags->scenario, "scenario file")->required();
   cmd->add_option("--proxy", flags->proxy,
                   "NAMESPACE/NAME of a gateway deployment or workload (sidecar); omit for the "

@@ -22,6 +22,15 @@ CommandRegistration::CommandRegistration(int order, CommandFactory factory) {
   registry().emplace(order, factory);
 }
 
+CLI::App* parentCommand(CLI::App& root, const std::string& name, const std::string& description) {
+  for (CLI::App* sub : root.get_subcommands([&](CLI::App* a) { return a->get_name() == name; })) {
+    return sub;
+  }
+  CLI::App* parent = root.add_subcommand(name, description);
+  parent->require_subcommand(1);
+  return parent;
+}
+
 std::vector<CommandFactory> registeredCommands() {
   std::vector<CommandFactory> out;
   for (const auto& [order, factory] : registry()) out.push_back(factory);

@@ -88,21 +88,12 @@ int runSimUp(const SimUpFlags& flags) {
   return 0;
 }
 
-// `sim` is shared with `sim config-dump` (another file): get it or create it.
-CLI::App* simParent(CLI::App& root) {
-  for (CLI::App* sub : root.get_subcommands([](CLI::App* a) { return a->get_name() == "sim"; })) {
-    return sub;
-  }
-  CLI::App* sim =
-      root.add_subcommand("sim", "The loopback simulator: run a mesh, inspect its config");
-  sim->require_subcommand(1);
-  return sim;
-}
-
 void addSimUpCommand(CLI::App& root, CommandTable& table) {
   auto flags = std::make_shared<SimUpFlags>();
-  CLI::App* up = simParent(root)->add_subcommand(
-      "up", "Keep the simulated mesh running on the scenario's literal port-forward ports");
+  CLI::App* up =
+      parentCommand(root, "sim", "The loopback simulator: run a mesh, inspect its config")
+          ->add_subcommand(
+              "up", "Keep the simulated mesh running on the scenario's literal port-forward ports");
   up->add_option("scenario", flags->scenario, "scenario file")->required();
   up->add_option("--time-scale", flags->timeScale,
                  "run probe clocks and Envoy's warming this many times faster")

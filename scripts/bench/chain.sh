@@ -11,38 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 
-build_dir=${1:-${EGRESSLAB_BUILD_DIR:-}}
-if [[ -z "$build_dir" ]]; then
-  echo "bench: building the release preset"
-  cmake --preset release >/dev/null
-  cmake --build --preset release --target egresslab >/dev/null
-  build_dir=build/release
-fi
-egresslab=$build_dir/harness/cli/egresslab
-[[ -x "$egresslab" ]] || { echo "bench: $egresslab not found (build it first)" >&2; exit 2; }
-for tool in wrk nginx openssl curl python3; do
-  command -v "$tool" >/dev/null || { echo "bench: $tool is required (scripts/setup installs it)" >&2; exit 2; }
-done
+source scripts/bench/common.sh
+bench_egresslab "${1:-${EGRESSLAB_BUILD_DIR:-}}"
+bench_require wrk nginx openssl curl python3
 nginx_bin=$(command -v nginx)
 duration=${BENCH_DURATION:-5s}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_start_cleanup
 
-read -r sim_port ng_front ng_mid ng_back < <(python3 - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])
-PY
-)
+read -r sim_port ng_front ng_mid ng_back < <(bench_free_ports 4)
 
 # The seed scenario, except that the ingress Gateway's HTTPS server takes any SNI (hosts "*"):
 # wrk has no --resolve, so it connects to `localhost` (SNI localhost) and sends

@@ -7,17 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-build_dir=${1:-${EGRESSLAB_BUILD_DIR:-}}
-if [[ -z "$build_dir" ]]; then
-  echo "bench: building the release preset"
-  cmake --preset release >/dev/null
-  cmake --build --preset release --target egresslab >/dev/null
-  build_dir=build/release
-fi
+source scripts/bench/common.sh
+bench_egresslab "${1:-${EGRESSLAB_BUILD_DIR:-}}"
 scenario=${2:-scenarios/seed-httpbin.yaml}
 runs=${BENCH_RUNS:-15}
-egresslab=$build_dir/harness/cli/egresslab
-[[ -x "$egresslab" ]] || { echo "bench: $egresslab not found (build it first)" >&2; exit 2; }
 tmp=$(mktemp -d)
 simpid=""
 cleanup() {
