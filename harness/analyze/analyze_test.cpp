@@ -215,6 +215,15 @@ TEST(AnalyzeEgl002, PortLevelDropsRoundRobinWarningFrom114InfoBefore_Section4) {
   single(analyzeFixture({"egl002-port-level.yaml"}, "1.13"), "EGL002", Level::kInfo);
 }
 
+TEST(AnalyzeEgl002, PortLevelDropsTlsNamesPlaintextNotTheLoadBalancer_Section4) {
+  const Message& w =
+      single(analyzeFixture({"egl002-port-level-tls.yaml"}, "1.24"), "EGL002", Level::kWarning);
+  EXPECT_THAT(w.text,
+              ::testing::HasSubstr("tls (SIMPLE) set beside it does not apply to port 443"));
+  EXPECT_THAT(w.text, ::testing::HasSubstr("no TLS origination: plaintext to the upstream"));
+  EXPECT_THAT(w.text, ::testing::Not(::testing::HasSubstr("LEAST_REQUEST")));
+}
+
 TEST(AnalyzeEgl003, StrictDoesNotProtectThePlaintextEgressHop_Section6) {
   const Message& m =
       single(analyzeFixture({"egl003-strict.yaml"}, "1.22"), "EGL003", Level::kWarning);

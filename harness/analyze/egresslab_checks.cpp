@@ -149,23 +149,29 @@ void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
     auto check = [&](const model::TrafficPolicy& tp, const std::string& where) {
       for (const model::PortTrafficPolicy& p : tp.portLevelSettings) {
         std::vector<std::string> dropped;
+        std::vector<std::string> fallbacks;  // what each dropped field falls back to
         bool onlyDefaultLb = true;
         if (tp.loadBalancer && !p.loadBalancer) {
           const std::string lb =
               tp.loadBalancer->simple.empty() ? "as written" : tp.loadBalancer->simple;
           dropped.push_back(fmt::format("loadBalancer ({})", lb));
+          fallbacks.push_back(
+              fmt::format("load balancer {} on {}.{}", defaultLb, v.major, v.minor));
           if (tp.loadBalancer->simple != defaultLb) onlyDefaultLb = false;
         }
         if (tp.connectionPool && !p.connectionPool) {
           dropped.push_back("connectionPool");
+          fallbacks.push_back("Envoy's default connection limits");
           onlyDefaultLb = false;
         }
         if (tp.outlierDetection && !p.outlierDetection) {
           dropped.push_back("outlierDetection");
+          fallbacks.push_back("no outlier detection");
           onlyDefaultLb = false;
         }
         if (tp.tls && !p.tls) {
           dropped.push_back(fmt::format("tls ({})", modeName(tp.tls->mode)));
+          fallbacks.push_back("no TLS origination: plaintext to the upstream");
           onlyDefaultLb = false;
         }
         if (dropped.empty()) continue;
@@ -175,9 +181,9 @@ void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
             "EGL002", level, originOf(dr), dr.origin.at(p.path),
             fmt::format("portLevelSettings for port {} in {} replaces that traffic policy as a "
                         "block: {} set beside it do{} not apply to port {}, which falls back to "
-                        "the defaults (load balancer {} on {}.{})",
+                        "the defaults ({})",
                         p.port, where, fmt::join(dropped, ", "), dropped.size() == 1 ? "es" : "",
-                        p.port, defaultLb, v.major, v.minor),
+                        p.port, fmt::join(fallbacks, "; ")),
             "§4",
             fmt::format("repeat {} inside the portLevelSettings entry for port {}, or drop "
                         "portLevelSettings and set its fields beside them.",
