@@ -48,6 +48,8 @@ struct RunFlags {
   double timeScale = 1.0;
   bool dryRun = false;
   bool verbose = false;
+  std::string kindContext;    // kind: run on the cluster behind this kubeconfig context
+  bool reuseCluster = false;  // kind: reuse an existing cluster of the scenario's name
   std::vector<std::string> inputs;
 };
 
@@ -73,7 +75,8 @@ void installSignalHandlers() {
   sigaction(SIGTERM, &action, nullptr);
 }
 
-std::map<std::string, runner::BackendFactory> availableBackends() {
+std::map<std::string, runner::BackendFactory> availableBackends(
+    [[maybe_unused]] const RunFlags& flags) {
   std::map<std::string, runner::BackendFactory> factories;
 #ifdef EGRESSLAB_HAS_SIM_BACKEND
   factories["sim"] = []() -> Result<std::unique_ptr<backend::Backend>> {
@@ -81,8 +84,11 @@ std::map<std::string, runner::BackendFactory> availableBackends() {
   };
 #endif
 #ifdef EGRESSLAB_HAS_KIND_BACKEND
-  factories["kind"] = []() -> Result<std::unique_ptr<backend::Backend>> {
-    return kind::makeKindBackend();
+  factories["kind"] = [&flags]() -> Result<std::unique_ptr<backend::Backend>> {
+    kind::KindOptions options;
+    if (!flags.kindContext.empty()) options.context = flags.kindContext;
+    options.reuseCluster = flags.reuseCluster;
+    return kind::makeKindBackend(std::move(options));
   };
 #endif
   return factories;
@@ -156,7 +162,11 @@ int runScenarios(const RunFlags& flags) {
     return exitCodeFor(scenarios.error().kind);
   }
 
-  const auto backends = availableBackends();
+  if (flags.backend != "kind" && (!flags.kindContext.empty() || flags.reuseCluster)) {
+    std::cerr << "--context and --reuse-cluster apply to the kind backend only\n";
+    return 2;
+  }
+  const auto backends = availableBackends(flags);
   const auto factory = backends.find(flags.backend);
   if (factory == backends.end()) {
     std::cerr << "egresslab run: backend " << flags.backend << " is not available in this build\n";
@@ -222,6 +232,12 @@ void addRunCommand(CLI::App& root, CommandTable& table) {
   cmd->add_flag("--dry-run", flags->dryRun,
                 "print what the backend would do (kind: every command), run nothing");
   cmd->add_flag("-v,--verbose", flags->verbose, "show every request and its observation");
+  cmd->add_option("--context", flags->kindContext,
+                  "kind backend: use the existing cluster behind this kubeconfig context "
+                  "(never deleted)");
+  cmd->add_flag("--reuse-cluster", flags->reuseCluster,
+                "kind backend: reuse an existing kind cluster of the scenario's name (never "
+                "deleted)");
   cmd->add_option("scenarios", flags->inputs, "scenario files or directories of *.yaml")
       ->type_name("SCENARIO_OR_DIR")
       ->required();

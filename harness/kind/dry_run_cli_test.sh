@@ -48,4 +48,20 @@ done
 if grep -n -v -E '^(docker|kind|kubectl|istioctl|curl) ' "$work/plan"; then
   fail "lines above are not commands"
 fi
+
+# --context: an existing cluster is used as it is — never created, never deleted — and every
+# kubectl/istioctl call names the context.
+PATH="" "$egresslab" run --backend kind --dry-run --context kind-prod scenarios/seed-httpbin.yaml \
+  >"$work/plan-context" 2>"$work/err" || fail "--context dry run failed: $(cat "$work/err")"
+! grep -q -E '^kind (create|delete) cluster' "$work/plan-context" ||
+  fail "--context must not create or delete a cluster:\n$(cat "$work/plan-context")"
+grep -q -F "kubectl --context kind-prod apply -f -" "$work/plan-context" ||
+  fail "kubectl calls lack --context kind-prod:\n$(cat "$work/plan-context")"
+# The kind-only flags are refused with another backend.
+set +e
+"$egresslab" run --reuse-cluster scenarios/seed-httpbin.yaml >/dev/null 2>&1
+code=$?
+set -e
+[[ $code == 2 ]] || fail "--reuse-cluster with the sim backend: exit $code, want 2"
+
 echo "ok: $(wc -l <"$work/plan") planned commands"

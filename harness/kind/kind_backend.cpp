@@ -1155,23 +1155,25 @@ void KindBackend::down() {
   if (s.runDir && options_.keep) s.runDir->keep();
 }
 
-Result<std::unique_ptr<backend::Backend>> makeKindBackend() {
-  // Until `run` has flags for them (docs/kind.md): reuse through the environment.
-  KindOptions options;
+Result<std::unique_ptr<backend::Backend>> makeKindBackend(KindOptions options) {
+  // Flags win; the environment serves CI jobs that cannot change the command line.
   if (const char* context = std::getenv("EGRESSLAB_KIND_CONTEXT");
-      context != nullptr && *context != '\0') {
+      !options.context && context != nullptr && *context != '\0') {
     options.context = context;
   }
   if (const char* reuse = std::getenv("EGRESSLAB_KIND_REUSE_CLUSTER");
       reuse != nullptr && std::string_view(reuse) == "1") {
     options.reuseCluster = true;
   }
-  if (const char* name = std::getenv("EGRESSLAB_KIND_CLUSTER"); name != nullptr) {
+  if (const char* name = std::getenv("EGRESSLAB_KIND_CLUSTER");
+      options.clusterName.empty() && name != nullptr) {
     options.clusterName = name;
   }
   return std::unique_ptr<backend::Backend>(
       new KindBackend(std::make_shared<ProcessCommandRunner>(), std::move(options)));
 }
+
+Result<std::unique_ptr<backend::Backend>> makeKindBackend() { return makeKindBackend({}); }
 
 }  // namespace egresslab::kind
 

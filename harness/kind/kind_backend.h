@@ -172,7 +172,9 @@ class KindBackend final : public backend::Backend {
   std::unique_ptr<State> state_;
 };
 
-// The factory run_command.cpp calls: a ProcessCommandRunner on PATH, default options.
+// A ProcessCommandRunner on PATH with these options; unset context/reuse/cluster name fall back
+// to EGRESSLAB_KIND_CONTEXT, EGRESSLAB_KIND_REUSE_CLUSTER=1 and EGRESSLAB_KIND_CLUSTER.
+Result<std::unique_ptr<backend::Backend>> makeKindBackend(KindOptions options);
 Result<std::unique_ptr<backend::Backend>> makeKindBackend();
 
 }  // namespace egresslab::kind
