@@ -207,6 +207,35 @@ std::vector<ProxyRef> proxiesOf(const model::Scenario& scenario) {
   return proxies;
 }
 
+std::filesystem::path publicCaPath(const KindOptions& options) {
+  return options.runDir / "public-ca.crt";
+}
+
+std::string trustBundlePatch(bool appendToExisting) {
+  const nlohmann::json volume = {{"name", std::string(kPublicCaConfigMap)},
+                                 {"configMap", {{"name", std::string(kPublicCaConfigMap)}}}};
+  // subPath: only the bundle file is replaced; the rest of /etc/ssl/certs stays as it is.
+  const nlohmann::json mount = {{"name", std::string(kPublicCaConfigMap)},
+                                {"mountPath", std::string(kSystemBundlePath)},
+                                {"subPath", "ca-certificates.crt"},
+                                {"readOnly", true}};
+  nlohmann::json patch = nlohmann::json::array();
+  if (appendToExisting) {
+    patch.push_back({{"op", "add"}, {"path", "/spec/template/spec/volumes/-"}, {"value", volume}});
+    patch.push_back({{"op", "add"},
+                     {"path", "/spec/template/spec/containers/0/volumeMounts/-"},
+                     {"value", mount}});
+  } else {
+    patch.push_back({{"op", "add"},
+                     {"path", "/spec/template/spec/volumes"},
+                     {"value", nlohmann::json::array({volume})}});
+    patch.push_back({{"op", "add"},
+                     {"path", "/spec/template/spec/containers/0/volumeMounts"},
+                     {"value", nlohmann::json::array({mount})}});
+  }
+  return patch.dump();
+}
+
 Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
                                               const KindOptions& options) {
   std::vector<PlannedCommand> plan;
@@ -396,6 +425,39 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
       apply.stdinDescription = templatePath.string() + " for " + wl.ns + "/" + wl.name;
     }
   }
+
+  // 7b. Trust, as in a real world (DESIGN.md): gateways verify upstream certificates against
+  //     the OS bundle on 1.21+ (istio-semantics.md §4), and pod curls use it too, so the run's
+  //     public CA (which signs the mocks' certificates) replaces that bundle in every gateway
+  //     and workload. Before the rollout waits below: the patch itself starts a rollout.
+  std::vector<std::string> trustNamespaces;
+  const auto trust = [&](const std::string& ns, const std::string& deployment, bool gateway) {
+    if (std::find(trustNamespaces.begin(), trustNamespaces.end(), ns) == trustNamespaces.end()) {
+      trustNamespaces.push_back(ns);
+      // create --dry-run | apply: idempotent on a reused cluster, unlike a plain create.
+      PlannedCommand p;
+      p.phase = Phase::kTrust;
+      p.stages.push_back(
+          w.tool({"kubectl", "-n", ns, "create", "configmap", std::string(kPublicCaConfigMap),
+                  "--from-file=ca-certificates.crt=" + publicCaPath(options).string(),
+                  "--dry-run=client", "-o", "yaml"}));
+      p.stages.push_back(w.tool({"kubectl", "apply", "-f", "-"}));
+      p.stdinDescription = "ConfigMap " + ns + "/" + std::string(kPublicCaConfigMap) +
+                           " with the run's public CA as ca-certificates.crt";
+      plan.push_back(std::move(p));
+    }
+    auto& patch = w.add(Phase::kTrust, {"kubectl", "-n", ns, "patch", "deployment", deployment,
+                                        "--type=json", "-p", trustBundlePatch(gateway)});
+    // A reused cluster's gateway already has our volume (kubectl apply keeps it): appending it
+    // again is rejected as a duplicate, which means the mount is already there.
+    if (gateway) {
+      patch.okIfStderrContains = "Duplicate value: \"" + std::string(kPublicCaConfigMap) + "\"";
+    }
+  };
+  for (const auto& proxy : proxiesOf(scenario)) {
+    if (!proxy.sidecar) trust(proxy.ns, proxy.deployment, true);
+  }
+  for (const auto& wl : scenario.workloads) trust(wl.ns, wl.name, false);
 
   // 8. Upstreams: the mock runs on the host at the kind network's gateway address; CoreDNS
   //    answers the upstream names and the scenario's dns: records (docs/kind.md).
@@ -672,6 +734,15 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
   options_.runDir = s.runDir->path();
   auto plan = buildPlan(scenario, options_);
   if (!plan) return std::unexpected(std::move(plan.error()));
+  // The run's public CA: written before the trust ConfigMaps read it, and the same CA signs the
+  // upstream mocks' certificates below (one CA, so what the pods trust is what the mock shows).
+  {
+    auto ca = pki::CertificateAuthority::create("EgressLab public CA");
+    if (!ca) return std::unexpected(std::move(ca.error()));
+    s.publicCa = std::move(*ca);
+    auto written = s.runDir->write(publicCaPath(options_).filename(), s.publicCa->certPem());
+    if (!written) return std::unexpected(std::move(written.error()));
+  }
 
   // SIGINT/SIGTERM while the cluster comes up: every child group is killed at once, then the
   // previous handler (the CLI's cancel flag) runs, and the runner tears down (issue 6 §2.10).
@@ -854,9 +925,7 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
         s.captured[step.captureAs] = value;
         // The legacy upstreams, in-process on that address (docs/kind.md "Upstreams").
         if (!s.publicCa) {
-          auto ca = pki::CertificateAuthority::create("EgressLab public CA");
-          if (!ca) return fail(std::move(ca.error()));
-          s.publicCa = std::move(*ca);
+          return fail(environmentError("the run's public CA was not created before the mocks"));
         }
         for (const auto& u : scenario.upstreams) {
           httpbin::HttpbinOptions mock;

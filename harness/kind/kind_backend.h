@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness/backend/backend.h"
@@ -38,6 +39,7 @@ enum class Phase {
   kManifests,    // kubectl apply -f - with vars applied
   kInjection,    // kubectl label namespace … istio-injection=enabled
   kWorkloads,    // fixtures/kind/sleep.yaml per workload
+  kTrust,        // the run's public CA mounted as the OS bundle of gateways and workloads
   kUpstreams,    // kind network gateway address, CoreDNS hosts block
   kReadiness,    // rollout status / wait with deadlines
   kAnalyze,      // istioctl analyze --all-namespaces (output kept, never fatal)
@@ -94,6 +96,21 @@ std::filesystem::path defaultFixturesDir();
 
 // The kubeconfig every kubectl/istioctl call of a run uses (KUBECONFIG, not shown in argv).
 std::filesystem::path kubeconfigPath(const KindOptions& options);
+
+// The ConfigMap holding the run's public CA as a bundle, and the path the OS bundle of the
+// proxy and curl images lives at (istio-semantics.md §4: "system" trust on 1.21+).
+inline constexpr std::string_view kPublicCaConfigMap = "egresslab-public-ca";
+inline constexpr std::string_view kSystemBundlePath = "/etc/ssl/certs/ca-certificates.crt";
+
+// The file in the run directory holding the public CA's certificate (PEM); up() writes it
+// before the first command, and the same CA signs the upstream mocks' certificates.
+std::filesystem::path publicCaPath(const KindOptions& options);
+
+// The `kubectl patch deployment --type=json` document that mounts the public-CA ConfigMap over
+// the OS bundle in containers[0]. `appendToExisting`: the pod spec already has volumes and the
+// container volumeMounts (Istio's gateways), so ours are appended; otherwise (our sleep.yaml,
+// which has neither) the arrays are created.
+std::string trustBundlePatch(bool appendToExisting);
 
 // Pure: the commands of up() in order (issue 6 §2). Reads manifests and fixtures from disk
 // (vars applied to their text); no process is started.

@@ -10,7 +10,9 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
+#include "harness/curl/execute.h"
 #include "harness/kind/process_groups.h"
 #include "harness/kind/recording_command_runner.h"
 #include "harness/kind/test_support.h"
@@ -74,6 +76,17 @@ TEST(KindPlanTest, SeedOn18FollowsThePostsOperatorFlow_S10) {
           "kubectl apply -f -", "kubectl apply -f -",
           "kubectl label namespace httpbin istio-injection=enabled --overwrite",
           "kubectl apply -n httpbin -f -",
+          "kubectl -n istio-system create configmap egresslab-public-ca "
+          "--from-file=ca-certificates.crt=/run/public-ca.crt --dry-run=client -o yaml | "
+          "kubectl apply -f -",
+          "kubectl -n istio-system patch deployment istio-ingressgateway --type=json -p " +
+              trustBundlePatch(true),
+          "kubectl -n httpbin create configmap egresslab-public-ca "
+          "--from-file=ca-certificates.crt=/run/public-ca.crt --dry-run=client -o yaml | "
+          "kubectl apply -f -",
+          "kubectl -n httpbin patch deployment httpbin-egress --type=json -p " +
+              trustBundlePatch(true),
+          "kubectl -n httpbin patch deployment sleep --type=json -p " + trustBundlePatch(false),
           "docker network inspect kind -f {{range .IPAM.Config}}{{.Gateway}} {{end}}",
           "kubectl -n kube-system get configmap coredns -o jsonpath={.data.Corefile}",
           "kubectl -n kube-system apply -f -",
@@ -112,6 +125,74 @@ TEST(KindPlanTest, SeedOn124UsesIstioctlInstall_S10) {
   EXPECT_EQ(lines[9],
             "istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply -f -");
   for (const auto& line : lines) EXPECT_THAT(line, ::testing::Not(HasSubstr("operator init")));
+}
+
+// §4: 1.21+ gateways verify upstream certificates against the OS bundle ("system"), and pod
+// curls use it too: the run's public CA is mounted over it before any rollout is waited for.
+TEST(KindPlanTest, PublicCaReplacesTheOsBundleBeforeRolloutsOn122_S4) {
+  auto plan = buildPlan(seedScenario("1.22.0"), testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const auto lines = displays(*plan);
+  const auto indexOf = [&](const std::string& line) -> std::ptrdiff_t {
+    const auto it = std::find(lines.begin(), lines.end(), line);
+    EXPECT_NE(it, lines.end()) << "missing: " << line;
+    return it - lines.begin();
+  };
+  const std::string configMap =
+      " create configmap egresslab-public-ca --from-file=ca-certificates.crt=/run/public-ca.crt "
+      "--dry-run=client -o yaml | kubectl apply -f -";
+  struct Target {
+    std::string ns;
+    std::string deployment;
+    bool gateway;
+  };
+  const std::vector<Target> targets = {{"istio-system", "istio-ingressgateway", true},
+                                       {"httpbin", "httpbin-egress", true},
+                                       {"httpbin", "sleep", false}};
+  for (const auto& t : targets) {
+    SCOPED_TRACE(t.ns + "/" + t.deployment);
+    const auto cm = indexOf("kubectl -n " + t.ns + configMap);
+    const auto patchAt = indexOf("kubectl -n " + t.ns + " patch deployment " + t.deployment +
+                                 " --type=json -p " + trustBundlePatch(t.gateway));
+    const auto rollout = indexOf("kubectl -n " + t.ns + " rollout status deploy/" + t.deployment +
+                                 " --timeout=300s");
+    EXPECT_LT(cm, patchAt);
+    EXPECT_LT(patchAt, rollout);
+    // Gateways are installed before they are patched.
+    EXPECT_LT(indexOf("istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply "
+                      "-f -"),
+              patchAt);
+    // The ConfigMap is a two-stage pipeline; the JSON patch is one argv element.
+    EXPECT_EQ((*plan)[static_cast<std::size_t>(cm)].stages.size(), 2u);
+    // Re-patching a reused cluster's gateway is a duplicate, not a failure.
+    EXPECT_EQ((*plan)[static_cast<std::size_t>(patchAt)].okIfStderrContains,
+              t.gateway ? "Duplicate value: \"egresslab-public-ca\"" : "");
+    const auto& argv = (*plan)[static_cast<std::size_t>(patchAt)].stages.front().argv;
+    ASSERT_EQ(argv.size(), 9u);
+    EXPECT_EQ(argv[7], "-p");
+    const auto patch = nlohmann::json::parse(argv[8], nullptr, false);
+    ASSERT_FALSE(patch.is_discarded()) << argv[8];
+    ASSERT_TRUE(patch.is_array());
+    ASSERT_EQ(patch.size(), 2u);
+    for (const auto& op : patch) EXPECT_EQ(op.at("op"), "add");
+    // Gateways already have volumes and mounts (append); our sleep.yaml has none (create).
+    const std::string suffix = t.gateway ? "/-" : "";
+    EXPECT_EQ(patch[0].at("path"), "/spec/template/spec/volumes" + suffix);
+    EXPECT_EQ(patch[1].at("path"), "/spec/template/spec/containers/0/volumeMounts" + suffix);
+    const auto& volume = t.gateway ? patch[0].at("value") : patch[0].at("value").at(0);
+    const auto& mount = t.gateway ? patch[1].at("value") : patch[1].at("value").at(0);
+    EXPECT_EQ(volume.at("configMap").at("name"), "egresslab-public-ca");
+    EXPECT_EQ(mount.at("name"), volume.at("name"));
+    EXPECT_EQ(mount.at("mountPath"), "/etc/ssl/certs/ca-certificates.crt");
+    EXPECT_EQ(mount.at("subPath"), "ca-certificates.crt");
+  }
+  // One ConfigMap per namespace.
+  EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
+                          [](const std::string& l) {
+                            return l.find("create configmap egresslab-public-ca") !=
+                                   std::string::npos;
+                          }),
+            2);
 }
 
 TEST(KindPlanTest, ReuseAndContextSkipClusterCreation) {
@@ -269,6 +350,31 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
   const auto dir = backend.options().runDir;
   EXPECT_TRUE(std::filesystem::exists(dir / "manifests/egress.yaml"));
   EXPECT_TRUE(std::filesystem::exists(dir / "secrets/istio-system/httpbin-credential.key"));
+  // §4: the public CA the pods get as their OS bundle is the one that signs the mock's
+  // certificate: curl with only that CA verifies the mock (httpbin.org on 127.0.0.1).
+  ASSERT_TRUE(std::filesystem::exists(dir / "public-ca.crt"));
+  std::string mockUrl;
+  for (const auto& e : backend.endpoints()) {
+    if (e.starts_with("httpbin.org:")) mockUrl = e.substr(e.find("https://"));
+  }
+  ASSERT_FALSE(mockUrl.empty()) << fmt::format("{}", fmt::join(backend.endpoints(), "\n"));
+  const std::string mockPort = mockUrl.substr(mockUrl.rfind(':') + 1);
+  auto verified = curl::parseCurlCommandLine(
+      fmt::format("-sS --cacert {} --resolve httpbin.org:{}:127.0.0.1 https://httpbin.org:{}/get",
+                  (dir / "public-ca.crt").string(), mockPort, mockPort));
+  ASSERT_TRUE(verified);
+  const auto trusted = curl::execute(*verified);
+  EXPECT_EQ(trusted.exitCode, 0) << trusted.errorMessage;
+  EXPECT_EQ(trusted.status, 200);
+  // … and the scenario CA (ca.crt) does not: the two CAs stay distinct.
+  auto other = curl::parseCurlCommandLine(
+      fmt::format("-sS --cacert {} --resolve httpbin.org:{}:127.0.0.1 https://httpbin.org:{}/get",
+                  (dir / "ca.crt").string(), mockPort, mockPort));
+  ASSERT_TRUE(other);
+  EXPECT_EQ(curl::execute(*other).exitCode, 60);
+  // The trust ConfigMaps read the public CA from the run directory.
+  EXPECT_THAT(seen, ::testing::Contains(HasSubstr("--from-file=ca-certificates.crt=" +
+                                                  (dir / "public-ca.crt").string())));
   // The Corefile patch carries the hosts block.
   bool patched = false;
   for (const auto& r : runner->recorded()) {
