@@ -15,14 +15,19 @@ function(egresslab_module name)
   target_link_libraries(egresslab_${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# egresslab_unit_test(NAME SOURCES ... DEPS ...) — a GoogleTest binary, label `unit`.
+# egresslab_unit_test(NAME SOURCES ... DEPS ... [LABELS ...] [DEFINITIONS ...]) — a GoogleTest
+# binary, label `unit`. Tests find fixtures through EGRESSLAB_SOURCE_DIR (always defined);
+# DEFINITIONS adds more. Nothing is defined when tests are off (release), so callers never
+# touch a test target themselves.
 function(egresslab_unit_test name)
   if(NOT EGRESSLAB_BUILD_TESTS)
     return()
   endif()
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS;DEFINITIONS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_compile_options(${name} PRIVATE ${EGRESSLAB_WARNINGS})
+  target_compile_definitions(${name} PRIVATE EGRESSLAB_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+                                             ${ARG_DEFINITIONS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   set(labels unit ${ARG_LABELS})
   gtest_discover_tests(${name}
