@@ -62,9 +62,7 @@ portForwards:
   - {service: istio-system/istio-ingressgateway, local: $sim_port, remote: 443}
 YAML
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+bench_self_signed_cert "$tmp/cert.pem" "$tmp/key.pem"
 
 # nginx: the same three hops, 2 workers (= the machine's cores the simulator's threads share),
 # keep-alive to each upstream, no access log.

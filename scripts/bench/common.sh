@@ -3,6 +3,7 @@
 #   bench_require TOOL...         exits 2 naming a missing tool
 #   bench_start_cleanup           $tmp (a temp dir) and $pids: every pid in it is killed on exit
 #   bench_free_ports N            prints N free 127.0.0.1 ports
+#   bench_self_signed_cert C K    an EC P-256 localhost/127.0.0.1 certificate C with key K
 
 bench_egresslab() {
   local build_dir=$1
@@ -46,4 +47,10 @@ for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
 PY
+}
+
+bench_self_signed_cert() {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$2" -out "$1" 2>/dev/null
 }

@@ -20,9 +20,7 @@ bench_start_cleanup
 read -r mock_http mock_https nginx_http nginx_https < <(bench_free_ports 4)
 
 # One EC P-256 certificate for both servers, so the TLS work is the same.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
-  -subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
-  -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+bench_self_signed_cert "$tmp/cert.pem" "$tmp/key.pem"
 
 # nginx with the mock's core budget (2 workers = the 2 cores the mock's threads use), keep-alive
 # without a request cap, no access log (the mock runs with --quiet), TLS 1.2+.
