@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/analyze/checks.h"
+#include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {
 namespace {
@@ -120,8 +121,9 @@ bool drHasSubset(const ResourceSet& rs, const std::string& fqdnHost, const std::
   return false;
 }
 
-// destinationhosts.go and subsets.go: every route destination must be a known host, and a
-// named subset must exist in a DestinationRule for that host.
+// destinationhosts.go and destinationrules.go: every route destination must be a host visible
+// to the VirtualService (exportTo, docs/istio-behaviour.md §2), a destination port must be one
+// of that host's ports, and a named subset must exist in a DestinationRule for that host.
 void checkVirtualServiceDestinations(const Cluster& cluster, Reporter& report) {
   const ResourceSet& rs = cluster.resources();
   for (const model::VirtualService& vs : rs.virtualServices) {
@@ -130,9 +132,19 @@ void checkVirtualServiceDestinations(const Cluster& cluster, Reporter& report) {
       // A host still holding a `<placeholder>` is unknown, not missing.
       if (host.empty() || hasPlaceholder(host)) continue;
       const std::string full = fqdn(host, namespaceOf(vs));
-      if (cluster.lookup(full) == nullptr) {
+      const RegistryService* svc = cluster.lookupFrom(host, namespaceOf(vs), vs.exportTo);
+      if (svc == nullptr) {
         report.ist("IST0101", vs, d.path + ".host",
                    fmt::format("Referenced host not found: {}", quoted(host)));
+      } else if (d.destination->port) {
+        const std::uint32_t port = *d.destination->port;
+        const bool known = std::any_of(svc->ports.begin(), svc->ports.end(),
+                                       [&](const model::ServicePort& p) { return p.port == port; });
+        if (!known) {
+          report.ist("IST0101", vs, d.path + ".host",
+                     fmt::format("Referenced host:port not found: {}",
+                                 quoted(fmt::format("{}:{}", host, port))));
+        }
       }
       const std::string& subset = d.destination->subset;
       if (!subset.empty() && !hasPlaceholder(subset) && !drHasSubset(rs, full, subset)) {
@@ -144,6 +156,15 @@ void checkVirtualServiceDestinations(const Cluster& cluster, Reporter& report) {
   }
 }
 
+// The release that made istioctl's gateway port check accept the Service port as well as the
+// targetPort: backported to 1.21.4 and 1.22.2, in every 1.23+ (patch versions matter).
+bool gatewayAcceptsEitherPort(const model::IstioVersion& v) {
+  if (v.atLeast(1, 23)) return true;
+  if (v.major == 1 && v.minor == 22) return v.patch >= 2;
+  if (v.major == 1 && v.minor == 21) return v.patch >= 4;
+  return false;
+}
+
 // gateway.go (selector, ports) and secret.go (credentialName in the gateway pod's namespace).
 void checkGateways(const Cluster& cluster, Reporter& report) {
   const model::IstioVersion& v = report.version();
@@ -153,16 +174,25 @@ void checkGateways(const Cluster& cluster, Reporter& report) {
         gw.selector.empty() ? "spec.selector" : "spec.selector." + gw.selector.begin()->first;
     const std::vector<const PodInfo*> pods = cluster.podsSelectedBy(gw.selector);
     if (pods.empty()) {
-      report.ist("IST0101", gw, selectorPath,
-                 fmt::format("Referenced selector not found: {}", quoted(selector)));
+      Message* m = report.ist("IST0101", gw, selectorPath,
+                              fmt::format("Referenced selector not found: {}", quoted(selector)));
+      // No pod runs the Gateway's servers: requests for its hosts find no listener (§2).
+      if (m != nullptr) {
+        for (const model::GatewayServer& server : gw.servers) {
+          m->affectedHosts.insert(m->affectedHosts.end(), server.hosts.begin(), server.hosts.end());
+        }
+      }
     } else {
-      // Ports: ≤1.18 the Service port; 1.19+ also the targetPort (port mapping, §5);
-      // IST0104 until 1.19, IST0162 from 1.20 (§8).
+      // Ports of the Services selecting the pods (docs/istio-behaviour.md §5, §8): through
+      // 1.18 the Service port; 1.19.0–1.21.3 and 1.22.0–1.22.1 only the targetPort (the port
+      // when none is set); 1.21.4+, 1.22.2+ and 1.23+ either. IST0104 until 1.19, IST0162 from
+      // 1.20.
+      const bool targetPortOnly = v.atLeast(1, 19) && !gatewayAcceptsEitherPort(v);
       std::set<std::uint32_t> ports;
       for (const PodInfo* pod : pods) {
         for (const model::ServicePort& sp : cluster.servicePortsFor(*pod)) {
           if (sp.protocol != "TCP" && !sp.protocol.empty()) continue;
-          ports.insert(sp.port);
+          if (!targetPortOnly) ports.insert(sp.port);
           if (v.atLeast(1, 19)) ports.insert(sp.targetPort.value_or(sp.port));
         }
       }
@@ -201,24 +231,45 @@ void checkGateways(const Cluster& cluster, Reporter& report) {
   }
 }
 
-// conflictinggateway.go (1.11+): same selector, same port, matching hosts.
+// conflictinggateway.go (1.11+), by version (docs/istio-behaviour.md §8):
+// - 1.11–1.23: the same selector (as a string), the same port, and overlapping hosts
+//   (wildcards, mesh::hostsOverlap);
+// - 1.24+: selectors that are equal, or where one contains the other and some pod carries
+//   both; hosts compared exactly with the same `bind`; through 1.24.x the port is not
+//   compared (any server of the other Gateway), from 1.25 it is.
 void checkConflictingGateways(const Cluster& cluster, Reporter& report) {
+  const model::IstioVersion& v = report.version();
+  const bool sameWorkload = v.atLeast(1, 24);
+  const bool comparePort = !v.atLeast(1, 24) || v.atLeast(1, 25);
   const auto& gateways = cluster.resources().gateways;
+  auto selectsSamePods = [&](const model::Gateway& a, const model::Gateway& b) {
+    const std::string sa = selectorString(a.selector);
+    const std::string sb = selectorString(b.selector);
+    if (sa == sb) return true;
+    if (!sameWorkload) return false;
+    if (sa.find(sb) == std::string::npos && sb.find(sa) == std::string::npos) return false;
+    for (const PodInfo* pod : cluster.podsSelectedBy(a.selector)) {
+      if (selectorMatches(b.selector, pod->labels)) return true;
+    }
+    return false;
+  };
+  auto hostsConflict = [&](const model::GatewayServer& s, const model::GatewayServer& o) {
+    for (const std::string& h : s.hosts) {
+      for (const std::string& oh : o.hosts) {
+        if (sameWorkload ? (h == oh && s.bind == o.bind) : hostMatches(h, oh)) return true;
+      }
+    }
+    return false;
+  };
   for (const model::Gateway& gw : gateways) {
     const std::string selector = selectorString(gw.selector);
     for (const model::GatewayServer& server : gw.servers) {
       std::set<std::string> conflicting;
       for (const model::Gateway& other : gateways) {
-        if (fullName(other) == fullName(gw) || selectorString(other.selector) != selector) {
-          continue;
-        }
+        if (fullName(other) == fullName(gw) || !selectsSamePods(gw, other)) continue;
         for (const model::GatewayServer& os : other.servers) {
-          if (os.port.number != server.port.number) continue;
-          for (const std::string& h : server.hosts) {
-            for (const std::string& oh : os.hosts) {
-              if (hostMatches(h, oh)) conflicting.insert(fullName(other));
-            }
-          }
+          if (comparePort && os.port.number != server.port.number) continue;
+          if (hostsConflict(server, os)) conflicting.insert(fullName(other));
         }
       }
       if (conflicting.empty()) continue;
@@ -230,26 +281,60 @@ void checkConflictingGateways(const Cluster& cluster, Reporter& report) {
   }
 }
 
-// conflictingmeshgatewayhosts.go: two VirtualServices bound to the mesh for one host.
+// conflictingmeshgatewayhosts.go: VirtualServices bound to the mesh, grouped by
+// "scope/fqdn" where scope is "*" when the VS is exported to every namespace. Through 1.14 the
+// scope is otherwise the VS namespace and only identical keys conflict, one message per key.
+// From 1.15 each exportTo entry is a scope ("." = the VS namespace), a scoped key also
+// conflicts with every "*"-scoped VS whose host overlaps it (wildcards, mesh::hostsOverlap),
+// and each VirtualService is reported once. The message names the key (docs/istio-behaviour.md
+// §2).
 void checkMeshHostConflicts(const Cluster& cluster, Reporter& report) {
-  std::map<std::string, std::vector<const model::VirtualService*>> byHost;
+  const bool perExportTo = report.version().atLeast(1, 15);
+  struct Key {
+    std::string scope;
+    std::string host;
+    auto operator<=>(const Key&) const = default;
+  };
+  std::map<Key, std::vector<const model::VirtualService*>> byKey;
   for (const model::VirtualService& vs : cluster.resources().virtualServices) {
     if (!boundToMesh(vs)) continue;
-    std::set<std::string> hosts;
-    for (const std::string& h : vs.hosts) hosts.insert(fqdn(h, namespaceOf(vs)));
-    for (const std::string& h : hosts) byHost[h].push_back(&vs);
+    const std::string ns = namespaceOf(vs);
+    const mesh::ExportScope scope = mesh::exportScope(vs.exportTo, ns);
+    std::set<std::string> scopes;
+    if (scope.all) {
+      scopes.insert("*");
+    } else if (perExportTo) {
+      for (const std::string& e : vs.exportTo) scopes.insert(e == "." ? ns : e);
+    } else {
+      scopes.insert(ns);
+    }
+    for (const std::string& sc : scopes) {
+      for (const std::string& h : vs.hosts) {
+        auto& list = byKey[{sc, fqdn(h, ns)}];
+        if (std::find(list.begin(), list.end(), &vs) == list.end()) list.push_back(&vs);
+      }
+    }
   }
-  for (const auto& [host, list] : byHost) {
+  std::set<const model::VirtualService*> reported;
+  for (const auto& [key, direct] : byKey) {
+    std::vector<const model::VirtualService*> list = direct;
+    if (perExportTo && key.scope != "*") {
+      for (const auto& [other, vss] : byKey) {
+        if (other.scope != "*" || !mesh::hostsOverlap(key.host, other.host)) continue;
+        list.insert(list.end(), vss.begin(), vss.end());
+      }
+    }
     if (list.size() < 2) continue;
     std::vector<std::string> names;
     for (const auto* vs : list) names.push_back(fullName(*vs));
-    std::sort(names.begin(), names.end());
+    const std::string scoped = fmt::format("{}/{}", key.scope, key.host);
     for (const auto* vs : list) {
-      report.ist("IST0109", *vs, "spec.hosts",
+      if (perExportTo && !reported.insert(vs).second) continue;
+      report.ist("IST0109", *vs, "metadata.name",
                  fmt::format("The VirtualServices {} associated with mesh gateway define the same "
                              "host {} which can lead to undefined behavior. This can be fixed by "
                              "merging the conflicting VirtualServices into a single resource.",
-                             fmt::join(names, ","), host));
+                             fmt::join(names, ","), scoped));
     }
   }
 }
@@ -346,9 +431,15 @@ void checkNamespaceInjection(const Cluster& cluster, const AnalysisInput& input,
   };
   const ResourceSet& rs = cluster.resources();
   std::set<std::string> declared;
+  // Since 1.18 a namespace in ambient mode needs no injection.
+  const bool ambientSkipped = report.version().atLeast(1, 18);
   for (const model::Namespace& ns : rs.namespaces) {
     declared.insert(ns.meta.name);
     if (kSkipped.contains(ns.meta.name)) continue;
+    if (ambientSkipped) {
+      const auto mode = ns.meta.labels.find("istio.io/dataplane-mode");
+      if (mode != ns.meta.labels.end() && mode->second == "ambient") continue;
+    }
     if (ns.meta.labels.contains("istio-injection") || ns.meta.labels.contains("istio.io/rev")) {
       continue;
     }

@@ -85,7 +85,7 @@ std::optional<Level> parseLevel(std::string_view text) {
 std::string Message::fullText() const {
   if (section.empty() && fix.empty()) return text;
   std::string out = text;
-  if (!section.empty()) out += fmt::format(" ({})", section);
+  if (!section.empty()) out += fmt::format(" (docs/istio-behaviour.md {})", section);
   if (!fix.empty()) out += fmt::format(" Fix: {}", fix);
   return out;
 }
