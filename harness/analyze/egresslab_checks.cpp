@@ -8,11 +8,11 @@
 
 #include "harness/analyze/checks.h"
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {
 namespace {
 
-using model::ClientTls;
 using model::ClientTlsMode;
 using model::ResourceSet;
 
@@ -209,18 +209,17 @@ void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
   }
 }
 
-bool ruleHasIstioMutual(const model::DestinationRule& dr) {
-  auto mutual = [](const std::optional<model::TrafficPolicy>& tp) {
-    if (!tp) return false;
-    if (tp->tls && tp->tls->mode == ClientTlsMode::kIstioMutual) return true;
-    for (const auto& p : tp->portLevelSettings) {
-      if (p.tls && p.tls->mode == ClientTlsMode::kIstioMutual) return true;
+// True when the compiled mesh sends ISTIO_MUTUAL to some cluster of `host` from a DestinationRule
+// (mesh decides which rule applies, with its subsets and port-level blocks).
+bool clusterHasIstioMutual(const Cluster& cluster, const std::string& host) {
+  const mesh::CompiledMesh* compiled = cluster.compiled();
+  if (compiled == nullptr) return false;
+  for (const mesh::ProxyConfig& proxy : compiled->proxies) {
+    for (const mesh::Cluster& c : proxy.clusters) {
+      if (c.serviceHost == host && c.tls && c.tls->mode == mesh::UpstreamTlsMode::kIstioMutual) {
+        return true;
+      }
     }
-    return false;
-  };
-  if (mutual(dr.trafficPolicy)) return true;
-  for (const model::Subset& s : dr.subsets) {
-    if (mutual(s.trafficPolicy)) return true;
   }
   return false;
 }
@@ -248,10 +247,7 @@ void checkStrictDoesNotProtectEgress(const Cluster& cluster, Reporter& report) {
         }
       }
       const std::string svcHost = fmt::format("{}.{}.svc.cluster.local", gw.name, gw.ns);
-      bool hopMutual = false;
-      for (const model::DestinationRule& dr : rs.destinationRules) {
-        if (fqdn(dr.host, namespaceOf(dr)) == svcHost && ruleHasIstioMutual(dr)) hopMutual = true;
-      }
+      const bool hopMutual = clusterHasIstioMutual(cluster, svcHost);
       if (plaintext.empty() && hopMutual) continue;
       std::vector<std::string> gaps;
       if (!plaintext.empty()) {
@@ -466,22 +462,45 @@ void checkMeshHostResolution(const Cluster& cluster, const AnalysisInput& input,
 }
 
 // EGL006 — REGISTRY_ONLY and a route destination no Service or ServiceEntry declares (§1).
-void checkRegistryOnly(const Cluster& cluster, Reporter& report) {
-  const ResourceSet& rs = cluster.resources();
-  const model::IstioOperator* registryOnly = nullptr;
-  for (const model::IstioOperator& iop : rs.istioOperators) {
-    if (iop.meshConfig.outboundTrafficPolicy == model::OutboundTrafficPolicyMode::kRegistryOnly) {
-      registryOnly = &iop;
+// Both read from the compiled mesh: the effective outboundTrafficPolicy (which IstioOperator
+// carries meshConfig is mesh's decision) and its registry (exact hosts, wildcard ServiceEntry
+// hosts).
+bool declaredInRegistry(const mesh::CompiledMesh& compiled, const std::string& host) {
+  for (const mesh::RegistryService& s : compiled.registry.services) {
+    if (s.hostname == host) return true;
+  }
+  for (const mesh::RegistryService& s : compiled.registry.services) {
+    if (s.fromServiceEntry && !s.hostname.empty() && s.hostname.front() == '*' &&
+        mesh::hostCovers(s.hostname, host)) {
+      return true;
     }
   }
-  if (registryOnly == nullptr) return;
+  return false;
+}
+
+void checkRegistryOnly(const Cluster& cluster, Reporter& report) {
+  const ResourceSet& rs = cluster.resources();
+  const mesh::CompiledMesh* compiled = cluster.compiled();
+  if (compiled == nullptr ||
+      compiled->outboundTrafficPolicy != model::OutboundTrafficPolicyMode::kRegistryOnly) {
+    return;
+  }
+  // Named in the message: the IstioOperator whose meshConfig asks for REGISTRY_ONLY.
+  std::string setBy = "meshConfig";
+  for (const model::IstioOperator& iop : rs.istioOperators) {
+    if (iop.profile != "empty" &&
+        iop.meshConfig.outboundTrafficPolicy == model::OutboundTrafficPolicyMode::kRegistryOnly) {
+      setBy = originOf(iop);
+      break;
+    }
+  }
   for (const model::VirtualService& vs : rs.virtualServices) {
     auto check = [&](const std::string& routePath,
                      const std::vector<model::RouteDestination>& rds) {
       for (std::size_t j = 0; j < rds.size(); ++j) {
         const std::string& host = rds[j].destination.host;
         if (host.empty() || hasPlaceholder(host)) continue;
-        if (cluster.lookup(fqdn(host, namespaceOf(vs))) != nullptr) continue;
+        if (declaredInRegistry(*compiled, fqdn(host, namespaceOf(vs)))) continue;
         Message* m =
             report.egl("EGL006", Level::kError, originOf(vs),
                        vs.origin.at(fmt::format("{}.route[{}].destination.host", routePath, j)),
@@ -489,7 +508,7 @@ void checkRegistryOnly(const Cluster& cluster, Reporter& report) {
                                    "\"{}\" of VirtualService {} is declared by no Service or "
                                    "ServiceEntry: sidecars answer HTTP for it with 502 (block_all) "
                                    "and reset TLS/TCP connections (BlackHoleCluster, UH)",
-                                   originOf(*registryOnly), host, fullName(vs)),
+                                   setBy, host, fullName(vs)),
                        "§1",
                        fmt::format("add a ServiceEntry for {} (location MESH_EXTERNAL, its ports, "
                                    "resolution DNS).",
