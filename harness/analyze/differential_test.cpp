@@ -152,9 +152,9 @@ TEST_P(ScenarioAgreement, ErrorFindingsPredictTheSimulatorsFailures) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shipped, ScenarioAgreement, ::testing::ValuesIn(shippedScenarios()),
-                         [](const auto& info) {
-                           std::string name = info.param.parent_path().filename().string() + "_" +
-                                              info.param.stem().string();
+                         [](const auto& paramInfo) {
+                           std::string name = paramInfo.param.parent_path().filename().string() +
+                                              "_" + paramInfo.param.stem().string();
                            std::replace_if(
                                name.begin(), name.end(),
                                [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },
@@ -196,8 +196,8 @@ std::vector<fs::path> manifestSets() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ManifestSetFindings, ::testing::ValuesIn(manifestSets()),
-                         [](const auto& info) {
-                           std::string name = info.param.stem().string();
+                         [](const auto& paramInfo) {
+                           std::string name = paramInfo.param.stem().string();
                            std::replace_if(
                                name.begin(), name.end(),
                                [](char c) { return !std::isalnum(static_cast<unsigned char>(c)); },

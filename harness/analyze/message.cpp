@@ -39,6 +39,7 @@ const std::vector<CodeTable>& table() {
       {{"IST0132", "VirtualServiceHostNotFoundInGateway"}, 9, 28, {{9, Level::kWarning}}},
       {{"IST0145", "ConflictingGateways"}, 11, 28, {{11, Level::kError}}},
       {{"IST0162", "GatewayPortNotDefinedOnService"}, 20, 28, {{20, Level::kWarning}}},
+      {{"IST0165", "ReferencedInternalGateway"}, 21, 28, {{21, Level::kWarning}}},
       {{"IST0173", "DestinationRuleSubsetNotSelectPods"}, 27, 28, {{27, Level::kError}}},
       {{"IST0174", "UnknownDestinationRuleHost"}, 27, 28, {{27, Level::kWarning}}},
       // EgressLab's own codes exist in every version.
