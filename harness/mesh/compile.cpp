@@ -576,6 +576,9 @@ class Compiler {
     };
     for (const auto& vs : in_.resources.virtualServices) {
       exportNote(vs, vs.exportTo);
+      if (vs.isDelegate()) {
+        note(vs.ref(), "delegate VirtualService (no hosts) is not simulated", vs.origin.pos);
+      }
       for (const auto& h : vs.http) {
         if (h.fault) {
           note(vs.ref(), fmt::format("{}.fault (fault injection) is not simulated", h.path),
