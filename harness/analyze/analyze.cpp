@@ -79,12 +79,22 @@ void dedupe(model::ResourceSet& rs) {
   dedupeByOrigin(rs.unsimulated);
 }
 
+std::size_t countResources(const model::ResourceSet& rs) {
+  return rs.istioOperators.size() + rs.gateways.size() + rs.virtualServices.size() +
+         rs.serviceEntries.size() + rs.destinationRules.size() + rs.peerAuthentications.size() +
+         rs.namespaces.size() + rs.secrets.size() + rs.services.size() + rs.deployments.size() +
+         rs.pods.size() + rs.serviceAccounts.size() + rs.kindClusters.size() +
+         rs.unsimulated.size();
+}
+
 }  // namespace
 
 Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
   if (options.inputs.empty()) return invalidInput("analyze needs at least one file or directory");
   std::optional<model::IstioVersion> version;
+  std::string versionSource = "the newest supported";
   if (options.istioVersion) {
+    versionSource = "--istio-version";
     auto parsed = model::IstioVersion::parse(*options.istioVersion);
     if (!parsed) return std::unexpected(parsed.error());
     version = *parsed;
@@ -96,6 +106,7 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
   AnalysisInput input;
   std::set<std::string> loadedByScenario;
   std::vector<fs::path> manifests;
+  std::size_t scenarios = 0;
   for (const fs::path& file : *files) {
     if (!model::looksLikeScenario(file)) {
       manifests.push_back(file);
@@ -103,7 +114,11 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
     }
     auto scenario = model::loadScenario(file);
     if (!scenario) return std::unexpected(scenario.error());
-    if (!version) version = scenario->istioVersion;
+    if (!version) {
+      version = scenario->istioVersion;
+      versionSource = fmt::format("scenario {}", file.string());
+    }
+    ++scenarios;
     for (const fs::path& m : scenario->manifests) loadedByScenario.insert(canonicalKey(m));
     resources.append(std::move(scenario->resources));
     input.extraSecrets.insert(input.extraSecrets.end(), scenario->secrets.begin(),
@@ -128,14 +143,22 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
       auto parsed = model::IstioVersion::parse(iop.tag, iop.origin.at("spec.tag"));
       if (!parsed) return std::unexpected(parsed.error());
       version = *parsed;
+      versionSource = fmt::format("spec.tag of {}", iop.ref());
       break;
     }
+  }
+  if (scenarios == 0 && countResources(resources) == 0) {
+    return invalidInput(
+        "no Kubernetes or Istio manifest found (expected *.yaml/*.yml files with at least one "
+        "object, or a scenario file)",
+        SourcePos{options.inputs.front().string(), 0, 0});
   }
   dedupe(resources);
   AnalyzeReport report;
   report.version = version.value_or(model::kNewestSupported);
   input.resources = &resources;
   input.version = report.version;
+  input.defaultIngress = options.defaultIngress;
   report.messages = analyzeResources(input);
   // A scenario's manifests are absolute paths; print them relative to where the user stands.
   std::error_code ec;
@@ -149,8 +172,17 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
   std::vector<std::string> names;
   for (const fs::path& p : options.inputs) names.push_back(p.string());
   report.target = fmt::format("{}", fmt::join(names, ", "));
+  report.context = fmt::format(
+      "Analyzing {} as Istio {} (from {}); {}.", report.target, report.version.str(), versionSource,
+      addsDefaultIngress(input)
+          ? "assuming the default profile's ingress gateway as istioctl does on files (Pod and "
+            "Service istio-system/istio-ingressgateway, selector istio=ingressgateway; "
+            "--no-default-ingress turns it off)"
+          : "no implicit ingress gateway");
   return report;
 }
+
+std::string formatContext(const AnalyzeReport& report) { return report.context + "\n"; }
 
 std::string formatText(const AnalyzeReport& report) {
   std::string out;

@@ -22,12 +22,18 @@ struct AnalyzeOptions {
   std::optional<std::string> istioVersion;  // --istio-version
   OutputFormat output = OutputFormat::kText;
   Level failureThreshold = Level::kError;
+  // istioctl on files assumes the default profile's ingress gateway (AnalysisInput);
+  // --no-default-ingress turns it off.
+  bool defaultIngress = true;
 };
 
 struct AnalyzeReport {
   std::vector<Message> messages;  // sorted, istioctl order
   model::IstioVersion version;    // the version analysed
   std::string target;             // what was analysed, for the summary line
+  // One line on stderr before the messages: the version analysed and where it came from, and
+  // whether istioctl's default ingress gateway was assumed.
+  std::string context;
 };
 
 // Loads the inputs and analyses them. Version: --istio-version, else the first scenario's
@@ -35,7 +41,8 @@ struct AnalyzeReport {
 // newest supported. Raw manifests are loaded with unresolved `<placeholders>` kept as written;
 // a scenario's manifests get its `vars`, and its `secrets`, `workloads` and `dns` join the
 // analysed cluster. A manifest a scenario in the same run already loads is not loaded twice.
-// Invalid input (YAML, schema, a bad version) is an Error with a FILE:LINE:COL position.
+// Invalid input (YAML, schema, a bad version) is an Error with a FILE:LINE:COL position; so is
+// input that holds no manifest at all (an empty directory, files without documents).
 Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options);
 
 // The text istioctl prints on stdout: one line per message (empty when clean).
@@ -45,6 +52,9 @@ std::string formatJson(const AnalyzeReport& report);
 // istioctl's summary on stderr: "✔ No validation issues found when analyzing X." when clean,
 // "Error: Analyzers found issues when analyzing X." when the threshold was reached, else "".
 std::string formatSummary(const AnalyzeReport& report, Level threshold);
+
+// "Analyzing X as Istio V (from …); assuming …\n" — the report's context line.
+std::string formatContext(const AnalyzeReport& report);
 
 // 0 when no message is at or above `threshold`, else 79 (istioctl's exit code).
 int exitCodeFor(const AnalyzeReport& report, Level threshold);

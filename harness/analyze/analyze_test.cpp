@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -133,7 +135,136 @@ TEST(AnalyzeIst0109, TwoMeshVirtualServicesForOneHost) {
   EXPECT_THAT(found[0]->text, ::testing::HasSubstr("The VirtualServices "
                                                    "httpbin/httpbin-a,httpbin/httpbin-b "
                                                    "associated with mesh gateway define the same "
-                                                   "host httpbin.org"));
+                                                   "host */httpbin.org"));
+}
+
+// ---- exportTo and host overlap (docs/istio-behaviour.md §2), issue 16 items 1 and 2.
+
+TEST(AnalyzeExportTo, LocalCatchAllServiceEntryHidesNothingElsewhere_Section2) {
+  const auto r = analyzeFixture({"exportto-se-local-wildcard.yaml"}, "1.22");
+  const Message& m = single(r, "IST0101", Level::kError);
+  EXPECT_EQ(m.origin, "VirtualService billing/billing");
+  EXPECT_EQ(m.text, "Referenced host not found: \"billing.legacy.internal\"");
+}
+
+TEST(AnalyzeExportTo, ServiceAnnotationLimitsWhoSeesTheService_Section2) {
+  const auto r = analyzeFixture({"exportto-service-annotation.yaml"}, "1.22");
+  const Message& m = single(r, "IST0101", Level::kError);
+  EXPECT_EQ(m.origin, "VirtualService billing/ledger-from-billing");
+}
+
+TEST(AnalyzeIst0109, VirtualServicesThatCannotSeeEachOtherDoNotConflict_Section2) {
+  for (const char* version : {"1.8", "1.22", "1.28"}) {
+    const auto r = analyzeFixture({"ist0109-exportto.yaml"}, version);
+    EXPECT_THAT(withCode(r, "IST0109"), IsEmpty()) << version << "\n" << dump(r);
+  }
+}
+
+TEST(AnalyzeIst0109, WildcardOverlapFrom115_Section2) {
+  EXPECT_THAT(withCode(analyzeFixture({"ist0109-wildcard.yaml"}, "1.14"), "IST0109"), IsEmpty());
+  const auto r = analyzeFixture({"ist0109-wildcard.yaml"}, "1.15");
+  const auto found = withCode(r, "IST0109");
+  ASSERT_EQ(found.size(), 2u) << dump(r);
+  EXPECT_EQ(found[0]->text,
+            "The VirtualServices shop/shop,edge/catch-all associated with mesh gateway define the "
+            "same host shop/*.shop.example.com which can lead to undefined behavior. This can be "
+            "fixed by merging the conflicting VirtualServices into a single resource.");
+}
+
+// ---- IST0104/IST0162 by patch version (docs/istio-behaviour.md §5, §8), item 4.
+
+std::vector<std::uint32_t> reportedGatewayPorts(const std::string& version) {
+  const auto r = analyzeFixture({"ist0162-target-port.yaml"}, version);
+  std::vector<std::uint32_t> ports;
+  for (const Message& m : r.messages) {
+    if (m.code != "IST0104" && m.code != "IST0162") continue;
+    for (const std::uint32_t p : {80u, 8443u}) {
+      if (m.text.find(fmt::format("port {}", p)) != std::string::npos) ports.push_back(p);
+    }
+  }
+  return ports;
+}
+
+TEST(AnalyzeGatewayPort, ServicePortThrough118_Section8) {
+  EXPECT_THAT(reportedGatewayPorts("1.18"), ::testing::ElementsAre(8443u));
+}
+
+TEST(AnalyzeGatewayPort, OnlyTheTargetPortFrom1190To1221_Section8) {
+  for (const char* version : {"1.19.0", "1.20.8", "1.21.3", "1.22.0", "1.22.1"}) {
+    EXPECT_THAT(reportedGatewayPorts(version), ::testing::ElementsAre(80u, 8443u)) << version;
+  }
+}
+
+TEST(AnalyzeGatewayPort, EitherPortFrom1214And1222_Section8) {
+  for (const char* version : {"1.21.4", "1.22.2", "1.23.0", "1.28.0"}) {
+    EXPECT_THAT(reportedGatewayPorts(version), ::testing::ElementsAre(8443u)) << version;
+  }
+}
+
+// ---- item 3: ambient namespaces.
+
+TEST(AnalyzeIst0102, AmbientNamespaceSkippedFrom118) {
+  single(analyzeFixture({"ist0102-ambient.yaml"}, "1.17"), "IST0102", Level::kInfo);
+  EXPECT_THAT(withCode(analyzeFixture({"ist0102-ambient.yaml"}, "1.18"), "IST0102"), IsEmpty());
+}
+
+// ---- item 5: gateways whose selectors differ but pick the same pods.
+
+TEST(AnalyzeIst0145, DifferentSelectorsSamePodsFrom124_Section8) {
+  EXPECT_THAT(withCode(analyzeFixture({"ist0145-same-pods.yaml"}, "1.23"), "IST0145"), IsEmpty());
+  const auto r = analyzeFixture({"ist0145-same-pods.yaml"}, "1.24");
+  const auto found = withCode(r, "IST0145");
+  ASSERT_EQ(found.size(), 2u) << dump(r);
+  EXPECT_EQ(found[0]->origin, "Gateway istio-system/team-a");
+  EXPECT_EQ(found[0]->text,
+            "Conflict with gateways istio-system/team-b (workload selector istio=ingressgateway, "
+            "port 80, hosts shared.example.com).");
+}
+
+// ---- item 7: istioctl's implicit default ingress gateway.
+
+TEST(AnalyzeDefaultIngress, GatewayAloneSelectsTheAssumedIngress) {
+  const auto r = analyzeFixture({"default-ingress.yaml"}, "1.22");
+  EXPECT_THAT(withCode(r, "IST0101"), IsEmpty()) << dump(r);
+  EXPECT_THAT(withCode(r, "IST0162"), IsEmpty()) << dump(r);
+  EXPECT_THAT(r.context, ::testing::HasSubstr("assuming the default profile's ingress gateway"));
+  EXPECT_THAT(r.context, ::testing::HasSubstr("as Istio 1.22.0 (from --istio-version)"));
+}
+
+TEST(AnalyzeDefaultIngress, FlagTurnsItOff) {
+  fs::current_path(kSource);
+  AnalyzeOptions options;
+  options.inputs = {"fixtures/broken/analyze/default-ingress.yaml"};
+  options.istioVersion = "1.22";
+  options.defaultIngress = false;
+  const auto r = analyzeInputs(options);
+  ASSERT_TRUE(r.has_value()) << r.error().str();
+  const Message& m = single(*r, "IST0101", Level::kError);
+  EXPECT_EQ(m.text, "Referenced selector not found: \"istio=ingressgateway\"");
+  EXPECT_THAT(r->context, ::testing::HasSubstr("no implicit ingress gateway"));
+}
+
+// ---- item 6: Gateways generated from the Kubernetes Gateway API.
+
+TEST(AnalyzeIst0165, InternalGatewayReferenceFrom121) {
+  const auto old = analyzeFixture({"ist0165-internal-gateway.yaml"}, "1.20");
+  single(old, "IST0101", Level::kError);
+  EXPECT_THAT(withCode(old, "IST0165"), IsEmpty());
+  const auto r = analyzeFixture({"ist0165-internal-gateway.yaml"}, "1.21");
+  EXPECT_THAT(withCode(r, "IST0101"), IsEmpty()) << dump(r);
+  EXPECT_THAT(withCode(r, "IST0132"), IsEmpty()) << dump(r);
+  const Message& m = single(r, "IST0165", Level::kWarning);
+  EXPECT_EQ(m.text,
+            "Gateway reference in VirtualService web/web is to an implementation-generated "
+            "internal Gateway: web/web-istio-autogenerated-k8s-gateway-http.");
+}
+
+// ---- item 9: destination ports.
+
+TEST(AnalyzeIst0101, DestinationPortTheHostDoesNotHave) {
+  const auto r = analyzeFixture({"ist0101-destination-port.yaml"}, "1.22");
+  const Message& m = single(r, "IST0101", Level::kError);
+  EXPECT_EQ(m.text, "Referenced host:port not found: \"crm.legacy.example.net:8443\"");
 }
 
 TEST(AnalyzeIst0128, ErrorThrough117WarningFrom118_Section8) {
@@ -196,9 +327,19 @@ TEST(AnalyzeEgl001, InfoThrough120ErrorFrom121_Section4) {
   const Message& error =
       single(analyzeFixture({"egl001-sni.yaml"}, "1.21"), "EGL001", Level::kError);
   EXPECT_THAT(error.fullText(), ::testing::HasSubstr("auto SNI sends \"crm.example.com\""));
-  EXPECT_THAT(error.fullText(),
-              ::testing::HasSubstr("(§4) Fix: set `sni: crm.legacy.example.net`"));
+  EXPECT_THAT(
+      error.fullText(),
+      ::testing::HasSubstr("(docs/istio-behaviour.md §4) Fix: set `sni: crm.legacy.example.net`"));
   EXPECT_EQ(error.origin, "DestinationRule crm/crm");
+}
+
+TEST(AnalyzeEgl001, SubjectAltNamesWithoutSniIsAWarningLikeTheSimulatorsSuccess_Section4) {
+  // The simulator answers 200 here (auto SNI, verification against the SANs): no Error.
+  const Message& m =
+      single(analyzeFixture({"egl001-san-without-sni.yaml"}, "1.22"), "EGL001", Level::kWarning);
+  EXPECT_THAT(m.text, ::testing::HasSubstr("verified against subjectAltNames "
+                                           "crm.legacy.example.net"));
+  single(analyzeFixture({"egl001-san-without-sni.yaml"}, "1.20"), "EGL001", Level::kInfo);
 }
 
 TEST(AnalyzeEgl001, SniSetIsClean_Section4) {
@@ -284,7 +425,8 @@ TEST(AnalyzeOutput, JsonHasExactlyTheContractKeys) {
 }
 
 TEST(AnalyzeOutput, CleanRunSaysSoLikeIstioctl) {
-  const auto r = analyzeFixture({"egl001-sni-fixed.yaml"}, "1.22");
+  // 1.22.2: the gateway's port 80 (targetPort 8080) is accepted from this patch on.
+  const auto r = analyzeFixture({"egl001-sni-fixed.yaml"}, "1.22.2");
   EXPECT_EQ(formatText(r), "");
   EXPECT_EQ(formatSummary(r, Level::kError),
             "\u2714 No validation issues found when analyzing "
@@ -309,6 +451,22 @@ TEST(AnalyzeInput, MissingFileIsInvalidInput) {
   const auto r = analyzeInputs(options);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().kind, ErrorKind::kInvalidInput);
+}
+
+TEST(AnalyzeInput, NoManifestAtThePathIsInvalidInput) {
+  // issue 9: a path that holds no manifest is exit 2, not "No validation issues found".
+  const fs::path dir = fs::temp_directory_path() / "egresslab-analyze-empty";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "notes.txt") << "not a manifest\n";
+  std::ofstream(dir / "comments.yaml") << "# only a comment\n";
+  AnalyzeOptions options;
+  options.inputs = {dir};
+  const auto r = analyzeInputs(options);
+  fs::remove_all(dir);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_THAT(r.error().str(), ::testing::HasSubstr("no Kubernetes or Istio manifest found"));
 }
 
 TEST(AnalyzeVersion, LevelsFollowTheAppendixTable_Section8) {

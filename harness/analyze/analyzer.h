@@ -30,7 +30,15 @@ struct AnalysisInput {
   // True for a scenario: `dns` is the whole of DNS, so a name missing from it does not
   // resolve (EGL005 is an Error). False for raw manifests: DNS is unknown (EGL005 is Info).
   bool dnsIsComplete = false;
+  // istioctl on files adds the default profile's ingress gateway (a Pod
+  // istio-system/istio-ingressgateway-dummypod labelled istio=ingressgateway and the Service
+  // istio-system/istio-ingressgateway, ports 80, 443, 31400 and 15443 with targetPort = port).
+  // Skipped when the input already has an istio-ingressgateway in istio-system.
+  bool defaultIngress = true;
 };
+
+// True when analyzeResources adds istioctl's default ingress gateway for this input.
+bool addsDefaultIngress(const AnalysisInput& input);
 
 // Runs every check; messages are sorted and deduplicated (istioctl order). Codes that the
 // version's istioctl does not have are not emitted; levels are the version's (§8).

@@ -19,11 +19,12 @@ class Reporter {
   [[nodiscard]] const model::IstioVersion& version() const { return version_; }
 
   // An istioctl code at `path` of resource `r` (reference falls back to the object).
-  void ist(const std::string& code, const model::ResourceBase& r, const std::string& path,
-           std::string text);
+  // Returns the message added, or nullptr when the version does not have the code.
+  Message* ist(const std::string& code, const model::ResourceBase& r, const std::string& path,
+               std::string text);
   // An EgressLab code with an explicit level, reference section and fix.
-  void egl(const std::string& code, Level level, const std::string& origin, const SourcePos& where,
-           std::string text, std::string section, std::string fix);
+  Message* egl(const std::string& code, Level level, const std::string& origin,
+               const SourcePos& where, std::string text, std::string section, std::string fix);
 
  private:
   const model::IstioVersion& version_;

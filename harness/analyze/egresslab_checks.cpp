@@ -2,14 +2,17 @@
 // `istioctl analyze` does not catch. Each names the istio-semantics section that explains the
 // behaviour and gives a one-line fix; the simulator reproduces each failure.
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <set>
 
 #include "harness/analyze/checks.h"
+#include "harness/mesh/decisions.h"
+#include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {
 namespace {
 
-using model::ClientTls;
 using model::ClientTlsMode;
 using model::ResourceSet;
 
@@ -27,52 +30,55 @@ std::string_view modeName(ClientTlsMode mode) {
   return "DISABLE";
 }
 
-// The TLS settings a cluster for (host, subset, port) gets, and where they were written.
-// Precedence (§4): top-level → top-level port-level → subset → subset port-level; a matching
-// portLevelSettings entry replaces the block (unset fields fall back to defaults).
-struct EffectiveTls {
-  std::optional<ClientTls> tls;
+// Where an upstream TLS block was written: mesh::UpstreamTls::origin is
+// "DestinationRule ns/name spec.….tls"; the DestinationRule and the path.
+struct TlsOrigin {
+  const model::DestinationRule* rule = nullptr;
   std::string path;
 };
 
-const model::PortTrafficPolicy* portEntry(const model::TrafficPolicy& tp,
-                                          std::optional<std::uint32_t> port) {
-  if (!port) return nullptr;
-  for (const model::PortTrafficPolicy& p : tp.portLevelSettings) {
-    if (p.port == *port) return &p;
-  }
-  return nullptr;
-}
-
-EffectiveTls effectiveTls(const model::DestinationRule& dr, const std::string& subsetName,
-                          std::optional<std::uint32_t> port) {
-  EffectiveTls out;
-  if (dr.trafficPolicy) {
-    out = {dr.trafficPolicy->tls, dr.trafficPolicy->path + ".tls"};
-    if (const auto* p = portEntry(*dr.trafficPolicy, port)) out = {p->tls, p->path + ".tls"};
-  }
-  for (const model::Subset& s : dr.subsets) {
-    if (s.name != subsetName || !s.trafficPolicy) continue;
-    if (s.trafficPolicy->tls) out = {s.trafficPolicy->tls, s.trafficPolicy->path + ".tls"};
-    if (const auto* p = portEntry(*s.trafficPolicy, port)) out = {p->tls, p->path + ".tls"};
-  }
-  return out;
-}
-
-const model::DestinationRule* ruleFor(const ResourceSet& rs, const std::string& fqdnHost) {
+TlsOrigin tlsOrigin(const ResourceSet& rs, const std::string& origin) {
   for (const model::DestinationRule& dr : rs.destinationRules) {
-    if (fqdn(dr.host, namespaceOf(dr)) == fqdnHost) return &dr;
+    const std::string prefix = dr.ref() + " ";
+    if (origin.starts_with(prefix)) return {&dr, origin.substr(prefix.size())};
   }
-  for (const model::DestinationRule& dr : rs.destinationRules) {
-    if (hostMatches(fqdn(dr.host, namespaceOf(dr)), fqdnHost)) return &dr;
-  }
-  return nullptr;
+  return {};
 }
 
-// EGL001 — TLS origination without `sni`, reached with another Host (§4).
+// The outbound cluster the compiled mesh routes (host, subset, port) to, in the first proxy
+// that has it (egress gateways first: that is where the seed originates TLS). With no port,
+// the only port the host has.
+const mesh::Cluster* outboundCluster(const mesh::CompiledMesh& compiled, const std::string& host,
+                                     const std::string& subset, std::optional<std::uint32_t> port) {
+  const mesh::Cluster* found = nullptr;
+  std::set<std::uint32_t> ports;
+  for (const bool egressFirst : {true, false}) {
+    for (const mesh::ProxyConfig& proxy : compiled.proxies) {
+      const mesh::WorkloadInstance* w = compiled.findWorkload(proxy.id.ns, proxy.id.name);
+      if (egressFirst != (w != nullptr && w->egressGateway)) continue;
+      for (const mesh::Cluster& c : proxy.clusters) {
+        if (c.serviceHost != host || c.subset != subset) continue;
+        if (port && c.servicePort != *port) continue;
+        ports.insert(c.servicePort);
+        if (found == nullptr) found = &c;
+      }
+    }
+    if (found != nullptr) break;
+  }
+  return ports.size() == 1 ? found : nullptr;
+}
+
+// EGL001 — TLS origination without `sni`, reached with another Host (docs/istio-behaviour.md
+// §4). Reads the compiled mesh: the cluster's upstream TLS (DestinationRule precedence, merge
+// and port-level blocks as mesh decides them) and mesh::upstreamTlsFor for the SNI and the names
+// verified for a request with that Host. Error only when the handshake verifies the server
+// certificate against the wrong Host (auto SAN, 1.21+); Warning when the wrong SNI is sent but
+// the certificate is checked against explicit subjectAltNames or not at all (the upstream
+// decides what it serves for that name); Info when no SNI is sent (≤1.20).
 void checkSniTrap(const Cluster& cluster, Reporter& report) {
+  const mesh::CompiledMesh* compiled = cluster.compiled();
+  if (compiled == nullptr) return;
   const model::IstioVersion& v = report.version();
-  const bool autoSni = v.atLeast(1, 21);
   std::set<std::string> reported;
   for (const model::VirtualService& vs : cluster.resources().virtualServices) {
     const std::string vsNs = namespaceOf(vs);
@@ -90,52 +96,58 @@ void checkSniTrap(const Cluster& cluster, Reporter& report) {
           }
         }
         if (otherHost.empty()) continue;
-        const model::DestinationRule* dr = ruleFor(cluster.resources(), destHost);
-        if (dr == nullptr) continue;
-        std::optional<std::uint32_t> port = d.port;
-        if (!port) {
-          if (const RegistryService* svc = cluster.lookup(destHost);
-              svc && svc->ports.size() == 1) {
-            port = svc->ports.front().port;
-          }
-        }
-        const EffectiveTls eff = effectiveTls(*dr, d.subset, port);
-        if (!eff.tls || !eff.tls->sni.empty()) continue;
-        if (eff.tls->mode != ClientTlsMode::kSimple && eff.tls->mode != ClientTlsMode::kMutual) {
-          continue;
-        }
-        if (!reported.insert(fullName(*dr) + "|" + eff.path + "|" + otherHost).second) continue;
+        const mesh::Cluster* c = outboundCluster(*compiled, destHost, d.subset, d.port);
+        if (c == nullptr || !c->tls || !c->tls->sni.empty()) continue;
+        if (c->tls->mode == mesh::UpstreamTlsMode::kIstioMutual) continue;
+        const mesh::Endpoint endpoint = c->endpoints.empty() ? mesh::Endpoint{} : c->endpoints[0];
+        const auto eff = mesh::upstreamTlsFor(*c, endpoint, otherHost);
+        if (!eff) continue;
+        const TlsOrigin where = tlsOrigin(cluster.resources(), c->tls->origin);
+        if (where.rule == nullptr) continue;
+        const model::DestinationRule& dr = *where.rule;
+        if (!reported.insert(fullName(dr) + "|" + where.path + "|" + otherHost).second) continue;
         const std::string target = fmt::format(
-            "{}{}{}", d.host, d.subset.empty() ? "" : fmt::format(" (subset {})", d.subset),
-            port ? fmt::format(" port {}", *port) : "");
+            "{}{} port {}", d.host, d.subset.empty() ? "" : fmt::format(" (subset {})", d.subset),
+            c->servicePort);
         const std::string prefix = fmt::format(
             "DestinationRule {} originates TLS ({}) to {} without sni, and VirtualService {} "
             "routes requests with Host \"{}\" to it: ",
-            fullName(*dr), modeName(eff.tls->mode), target, fullName(vs), otherHost);
+            fullName(dr), mesh::upstreamTlsModeName(c->tls->mode), target, fullName(vs), otherHost);
+        const bool verifiesHost =
+            eff->verify != mesh::ServerVerification::kNone &&
+            std::find(eff->verifySubjectAltNames.begin(), eff->verifySubjectAltNames.end(),
+                      otherHost) != eff->verifySubjectAltNames.end();
         Level level = Level::kInfo;
         std::string consequence;
-        if (autoSni) {
-          const bool skipVerify = eff.tls->insecureSkipVerify.value_or(false);
-          level = skipVerify ? Level::kWarning : Level::kError;
-          consequence = skipVerify
-                            ? fmt::format(
-                                  "since 1.21 auto SNI sends \"{}\" as the SNI (verification "
-                                  "is skipped), so the upstream sees the wrong server name",
-                                  otherHost)
-                            : fmt::format(
-                                  "since 1.21 auto SNI sends \"{}\" as the SNI and the server "
-                                  "certificate is verified against it, so the handshake fails and "
-                                  "the egress gateway answers 503 (CERTIFICATE_VERIFY_FAILED)",
-                                  otherHost);
-        } else {
+        if (eff->sni.empty()) {
           consequence = fmt::format(
               "on {}.{} no SNI is sent at all (servers that need SNI fail or serve a default "
               "certificate), and upgrading to 1.21+ breaks it with a 503 (auto SNI and "
               "certificate verification against \"{}\")",
               v.major, v.minor, otherHost);
+        } else if (verifiesHost) {
+          level = Level::kError;
+          consequence = fmt::format(
+              "since 1.21 auto SNI sends \"{}\" as the SNI and the server certificate is "
+              "verified against it, so the handshake fails and the egress gateway answers 503 "
+              "(CERTIFICATE_VERIFY_FAILED)",
+              eff->sni);
+        } else {
+          level = Level::kWarning;
+          consequence = fmt::format(
+              "since 1.21 auto SNI sends \"{}\" as the SNI ({}), so the upstream sees the "
+              "wrong server name and answers only if it serves that name or a default "
+              "certificate",
+              eff->sni,
+              eff->verify == mesh::ServerVerification::kNone
+                  ? "verification is skipped"
+                  : fmt::format("the certificate is verified against subjectAltNames {}",
+                                fmt::join(eff->verifySubjectAltNames, ", ")));
         }
-        report.egl("EGL001", level, originOf(*dr), dr->origin.at(eff.path), prefix + consequence,
-                   "§4", fmt::format("set `sni: {}` in this tls block.", d.host));
+        Message* m = report.egl("EGL001", level, originOf(dr), dr.origin.at(where.path),
+                                prefix + consequence, "§4",
+                                fmt::format("set `sni: {}` in this tls block.", d.host));
+        if (m != nullptr && level == Level::kError) m->affectedHosts = {otherHost};
       }
     }
   }
@@ -197,18 +209,17 @@ void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
   }
 }
 
-bool ruleHasIstioMutual(const model::DestinationRule& dr) {
-  auto mutual = [](const std::optional<model::TrafficPolicy>& tp) {
-    if (!tp) return false;
-    if (tp->tls && tp->tls->mode == ClientTlsMode::kIstioMutual) return true;
-    for (const auto& p : tp->portLevelSettings) {
-      if (p.tls && p.tls->mode == ClientTlsMode::kIstioMutual) return true;
+// True when the compiled mesh sends ISTIO_MUTUAL to some cluster of `host` from a DestinationRule
+// (mesh decides which rule applies, with its subsets and port-level blocks).
+bool clusterHasIstioMutual(const Cluster& cluster, const std::string& host) {
+  const mesh::CompiledMesh* compiled = cluster.compiled();
+  if (compiled == nullptr) return false;
+  for (const mesh::ProxyConfig& proxy : compiled->proxies) {
+    for (const mesh::Cluster& c : proxy.clusters) {
+      if (c.serviceHost == host && c.tls && c.tls->mode == mesh::UpstreamTlsMode::kIstioMutual) {
+        return true;
+      }
     }
-    return false;
-  };
-  if (mutual(dr.trafficPolicy)) return true;
-  for (const model::Subset& s : dr.subsets) {
-    if (mutual(s.trafficPolicy)) return true;
   }
   return false;
 }
@@ -236,10 +247,7 @@ void checkStrictDoesNotProtectEgress(const Cluster& cluster, Reporter& report) {
         }
       }
       const std::string svcHost = fmt::format("{}.{}.svc.cluster.local", gw.name, gw.ns);
-      bool hopMutual = false;
-      for (const model::DestinationRule& dr : rs.destinationRules) {
-        if (fqdn(dr.host, namespaceOf(dr)) == svcHost && ruleHasIstioMutual(dr)) hopMutual = true;
-      }
+      const bool hopMutual = clusterHasIstioMutual(cluster, svcHost);
       if (plaintext.empty() && hopMutual) continue;
       std::vector<std::string> gaps;
       if (!plaintext.empty()) {
@@ -436,49 +444,79 @@ void checkMeshHostResolution(const Cluster& cluster, const AnalysisInput& input,
                                     ? "the scenario's dns: has no record for it"
                                     : "no DNS record for it is known (only manifests were "
                                       "analysed; check that your DNS resolves it)";
-      report.egl("EGL005", input.dnsIsComplete ? Level::kError : Level::kInfo, originOf(vs),
-                 vs.origin.at(fmt::format("spec.hosts[{}]", i)),
-                 fmt::format("host \"{}\" of VirtualService {} is used from the mesh, but it is "
-                             "neither a Kubernetes Service nor a ServiceEntry host and {}: Istio "
-                             "does not resolve VirtualService hosts, so a pod's curl fails with "
-                             "exit 6 (Could not resolve host) before its sidecar sees a request",
-                             host, fullName(vs), known),
-                 "§3",
-                 fmt::format("publish a DNS record for {} (any IP: the sidecar routes by Host "
-                             "header), or declare it in a ServiceEntry.",
-                             host));
+      Message* m = report.egl(
+          "EGL005", input.dnsIsComplete ? Level::kError : Level::kInfo, originOf(vs),
+          vs.origin.at(fmt::format("spec.hosts[{}]", i)),
+          fmt::format("host \"{}\" of VirtualService {} is used from the mesh, but it is "
+                      "neither a Kubernetes Service nor a ServiceEntry host and {}: Istio "
+                      "does not resolve VirtualService hosts, so a pod's curl fails with "
+                      "exit 6 (Could not resolve host) before its sidecar sees a request",
+                      host, fullName(vs), known),
+          "§3",
+          fmt::format("publish a DNS record for {} (any IP: the sidecar routes by Host "
+                      "header), or declare it in a ServiceEntry.",
+                      host));
+      if (m != nullptr) m->affectedHosts = {host};
     }
   }
 }
 
 // EGL006 — REGISTRY_ONLY and a route destination no Service or ServiceEntry declares (§1).
-void checkRegistryOnly(const Cluster& cluster, Reporter& report) {
-  const ResourceSet& rs = cluster.resources();
-  const model::IstioOperator* registryOnly = nullptr;
-  for (const model::IstioOperator& iop : rs.istioOperators) {
-    if (iop.meshConfig.outboundTrafficPolicy == model::OutboundTrafficPolicyMode::kRegistryOnly) {
-      registryOnly = &iop;
+// Both read from the compiled mesh: the effective outboundTrafficPolicy (which IstioOperator
+// carries meshConfig is mesh's decision) and its registry (exact hosts, wildcard ServiceEntry
+// hosts).
+bool declaredInRegistry(const mesh::CompiledMesh& compiled, const std::string& host) {
+  for (const mesh::RegistryService& s : compiled.registry.services) {
+    if (s.hostname == host) return true;
+  }
+  for (const mesh::RegistryService& s : compiled.registry.services) {
+    if (s.fromServiceEntry && !s.hostname.empty() && s.hostname.front() == '*' &&
+        mesh::hostCovers(s.hostname, host)) {
+      return true;
     }
   }
-  if (registryOnly == nullptr) return;
+  return false;
+}
+
+void checkRegistryOnly(const Cluster& cluster, Reporter& report) {
+  const ResourceSet& rs = cluster.resources();
+  const mesh::CompiledMesh* compiled = cluster.compiled();
+  if (compiled == nullptr ||
+      compiled->outboundTrafficPolicy != model::OutboundTrafficPolicyMode::kRegistryOnly) {
+    return;
+  }
+  // Named in the message: the IstioOperator whose meshConfig asks for REGISTRY_ONLY.
+  std::string setBy = "meshConfig";
+  for (const model::IstioOperator& iop : rs.istioOperators) {
+    if (iop.profile != "empty" &&
+        iop.meshConfig.outboundTrafficPolicy == model::OutboundTrafficPolicyMode::kRegistryOnly) {
+      setBy = originOf(iop);
+      break;
+    }
+  }
   for (const model::VirtualService& vs : rs.virtualServices) {
     auto check = [&](const std::string& routePath,
                      const std::vector<model::RouteDestination>& rds) {
       for (std::size_t j = 0; j < rds.size(); ++j) {
         const std::string& host = rds[j].destination.host;
         if (host.empty() || hasPlaceholder(host)) continue;
-        if (cluster.lookup(fqdn(host, namespaceOf(vs))) != nullptr) continue;
-        report.egl("EGL006", Level::kError, originOf(vs),
-                   vs.origin.at(fmt::format("{}.route[{}].destination.host", routePath, j)),
-                   fmt::format("{} sets outboundTrafficPolicy REGISTRY_ONLY and destination "
-                               "\"{}\" of VirtualService {} is declared by no Service or "
-                               "ServiceEntry: sidecars answer HTTP for it with 502 (block_all) "
-                               "and reset TLS/TCP connections (BlackHoleCluster, UH)",
-                               originOf(*registryOnly), host, fullName(vs)),
-                   "§1",
-                   fmt::format("add a ServiceEntry for {} (location MESH_EXTERNAL, its ports, "
-                               "resolution DNS).",
-                               host));
+        if (declaredInRegistry(*compiled, fqdn(host, namespaceOf(vs)))) continue;
+        Message* m =
+            report.egl("EGL006", Level::kError, originOf(vs),
+                       vs.origin.at(fmt::format("{}.route[{}].destination.host", routePath, j)),
+                       fmt::format("{} sets outboundTrafficPolicy REGISTRY_ONLY and destination "
+                                   "\"{}\" of VirtualService {} is declared by no Service or "
+                                   "ServiceEntry: sidecars answer HTTP for it with 502 (block_all) "
+                                   "and reset TLS/TCP connections (BlackHoleCluster, UH)",
+                                   setBy, host, fullName(vs)),
+                       "§1",
+                       fmt::format("add a ServiceEntry for {} (location MESH_EXTERNAL, its ports, "
+                                   "resolution DNS).",
+                                   host));
+        if (m != nullptr) {
+          m->affectedHosts = vs.hosts;
+          m->affectedHosts.push_back(host);
+        }
       }
     };
     for (const model::HttpRoute& r : vs.http) check(r.path, r.route);

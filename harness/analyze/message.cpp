@@ -39,6 +39,7 @@ const std::vector<CodeTable>& table() {
       {{"IST0132", "VirtualServiceHostNotFoundInGateway"}, 9, 28, {{9, Level::kWarning}}},
       {{"IST0145", "ConflictingGateways"}, 11, 28, {{11, Level::kError}}},
       {{"IST0162", "GatewayPortNotDefinedOnService"}, 20, 28, {{20, Level::kWarning}}},
+      {{"IST0165", "ReferencedInternalGateway"}, 21, 28, {{21, Level::kWarning}}},
       {{"IST0173", "DestinationRuleSubsetNotSelectPods"}, 27, 28, {{27, Level::kError}}},
       {{"IST0174", "UnknownDestinationRuleHost"}, 27, 28, {{27, Level::kWarning}}},
       // EgressLab's own codes exist in every version.
@@ -85,7 +86,7 @@ std::optional<Level> parseLevel(std::string_view text) {
 std::string Message::fullText() const {
   if (section.empty() && fix.empty()) return text;
   std::string out = text;
-  if (!section.empty()) out += fmt::format(" ({})", section);
+  if (!section.empty()) out += fmt::format(" (docs/istio-behaviour.md {})", section);
   if (!fix.empty()) out += fmt::format(" Fix: {}", fix);
   return out;
 }

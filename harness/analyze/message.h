@@ -30,10 +30,14 @@ struct Message {
   std::string text;     // the message proper (istioctl's template filled in)
   std::string origin;   // "VirtualService httpbin/httpbin-egress", "Namespace httpbin"
   SourcePos reference;  // where in the user's files; printed "file:line"
-  std::string section;  // EGL codes: the istio-semantics section, e.g. "§4"
+  std::string section;  // EGL codes: the docs/istio-behaviour.md section, e.g. "§4"
   std::string fix;      // EGL codes: the one-line fix
+  // Hosts whose requests this finding predicts fail (Host / URL host as a client writes it);
+  // empty when it predicts no request failure. Not printed: the differential test
+  // (harness/analyze/differential_test.cpp) matches it against the simulator's requests.
+  std::vector<std::string> affectedHosts;
 
-  // The full message: `text`, plus " (§N) Fix: …" for EgressLab codes.
+  // The full message: `text`, plus " (docs/istio-behaviour.md §N) Fix: …" for EgressLab codes.
   [[nodiscard]] std::string fullText() const;
   // "file:line", or "" when unknown.
   [[nodiscard]] std::string referenceText() const;

@@ -1,6 +1,10 @@
 #include "harness/analyze/registry.h"
 
+#include "harness/mesh/compile.h"
+
 #include <fmt/format.h>
+
+#include <algorithm>
 
 namespace egresslab::analyze::detail {
 
@@ -26,32 +30,11 @@ bool hasPlaceholder(std::string_view text) {
 }
 
 std::string fqdn(const std::string& host, const std::string& ns) {
-  if (host.empty() || host.find('.') != std::string::npos || host.front() == '*' ||
-      hasPlaceholder(host)) {
-    return host;
-  }
-  return fmt::format("{}.{}.svc.cluster.local", host, ns);
+  if (hasPlaceholder(host)) return host;
+  return mesh::hostFqdn(host, ns);
 }
 
-namespace {
-bool endsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-}  // namespace
-
-bool hostMatches(std::string_view a, std::string_view b) {
-  const bool aWild = !a.empty() && a.front() == '*';
-  const bool bWild = !b.empty() && b.front() == '*';
-  if (aWild) {
-    if (bWild) {
-      return a.size() > b.size() ? endsWith(a.substr(1), b.substr(1))
-                                 : endsWith(b.substr(1), a.substr(1));
-    }
-    return endsWith(b, a.substr(1));
-  }
-  if (bWild) return endsWith(a, b.substr(1));
-  return a == b;
-}
+bool hostMatches(std::string_view a, std::string_view b) { return mesh::hostsOverlap(a, b); }
 
 bool selectorMatches(const model::Labels& selector, const model::Labels& labels) {
   for (const auto& [key, value] : selector) {
@@ -84,8 +67,29 @@ Cluster::Cluster(const AnalysisInput& input)
   for (const model::GatewayWorkload& gw : gatewayWorkloads_) {
     pods_.push_back({gw.name, gw.ns, gw.podLabels, true});
     // The chart's Service is named after the gateway and selects its pods (§10).
-    services_.push_back({fmt::format("{}.{}.svc.cluster.local", gw.name, gw.ns), gw.ns,
-                         gw.podLabels, gw.servicePorts, false});
+    services_.push_back({fmt::format("{}.{}.svc.cluster.local", gw.name, gw.ns),
+                         gw.ns,
+                         gw.podLabels,
+                         gw.servicePorts,
+                         false,
+                         {}});
+  }
+  if (addsDefaultIngress(input)) {
+    const model::Labels labels{{"istio", "ingressgateway"}};
+    pods_.push_back({"istio-ingressgateway-dummypod", "istio-system", labels, true});
+    std::vector<model::ServicePort> ports;
+    for (const auto& [name, port] : {std::pair<const char*, std::uint32_t>{"http2", 80},
+                                     {"https", 443},
+                                     {"tcp", 31400},
+                                     {"tls", 15443}}) {
+      ports.push_back({name, port, port, "TCP", ""});
+    }
+    services_.push_back({"istio-ingressgateway.istio-system.svc.cluster.local",
+                         "istio-system",
+                         labels,
+                         ports,
+                         false,
+                         {}});
   }
   for (const model::Deployment& d : rs.deployments) {
     pods_.push_back({d.meta.name, namespaceOf(d), d.pod.labels, false});
@@ -100,7 +104,7 @@ Cluster::Cluster(const AnalysisInput& input)
   }
   for (const model::Service& s : rs.services) {
     services_.push_back({fmt::format("{}.{}.svc.cluster.local", s.meta.name, namespaceOf(s)),
-                         namespaceOf(s), s.selector, s.ports, false});
+                         namespaceOf(s), s.selector, s.ports, false, mesh::serviceExportScope(s)});
   }
   for (const model::ServiceEntry& se : rs.serviceEntries) {
     std::vector<model::ServicePort> ports;
@@ -108,10 +112,13 @@ Cluster::Cluster(const AnalysisInput& input)
       ports.push_back({p.name, p.number, p.targetPort, "TCP", std::string(p.protocolText)});
     }
     for (const std::string& h : se.hosts) {
-      services_.push_back(
-          {fqdn(h, namespaceOf(se)), namespaceOf(se), se.workloadSelector, ports, true});
+      services_.push_back({fqdn(h, namespaceOf(se)), namespaceOf(se), se.workloadSelector, ports,
+                           true, mesh::exportScope(se.exportTo, namespaceOf(se))});
     }
   }
+  mesh::CompileInput compileInput{rs, input.version, gatewayWorkloads_, input.workloads,
+                                  {}, input.dns,     input.extraSecrets};
+  if (auto compiledMesh = mesh::compileMesh(compileInput)) compiled_ = std::move(*compiledMesh);
   for (const model::Secret& s : rs.secrets) secrets_.insert({namespaceOf(s), s.meta.name});
   for (const model::SecretSpec& s : input.extraSecrets) {
     secrets_.insert({s.ns.empty() ? "default" : s.ns, s.name});
@@ -124,6 +131,30 @@ const RegistryService* Cluster::lookup(const std::string& fqdnHost) const {
   }
   for (const RegistryService& s : services_) {
     if (s.serviceEntry && hostMatches(s.host, fqdnHost)) return &s;
+  }
+  return nullptr;
+}
+
+const RegistryService* Cluster::lookupFrom(const std::string& host, const std::string& sourceNs,
+                                           const std::vector<std::string>& exportTo) const {
+  const std::string full = fqdn(host, sourceNs);
+  for (const RegistryService& s : services_) {
+    if (s.host == full && s.scope.all) return &s;
+  }
+  // istioctl looks the host up in the scopes of the VirtualService's own exportTo ("." is its
+  // namespace), or in its namespace when it has none.
+  std::vector<std::string> scopes;
+  for (const std::string& e : exportTo) scopes.push_back(e == "." ? sourceNs : e);
+  if (scopes.empty()) scopes.push_back(sourceNs);
+  for (const std::string& scope : scopes) {
+    for (const RegistryService& s : services_) {
+      if (s.host == full && !s.scope.all && s.scope.namespaces.contains(scope)) return &s;
+    }
+  }
+  for (const RegistryService& s : services_) {
+    if (!s.serviceEntry || s.host.empty() || s.host.front() != '*') continue;
+    if (!s.scope.visibleFrom(sourceNs)) continue;
+    if (mesh::hostCovers(s.host, host)) return &s;
   }
   return nullptr;
 }

@@ -4,12 +4,15 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "harness/analyze/analyzer.h"
+#include "harness/mesh/config.h"
+#include "harness/mesh/visibility.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/resources.h"
 
@@ -26,7 +29,7 @@ bool hasPlaceholder(std::string_view text);
 // A short host ("reviews") resolved in `ns` to "reviews.ns.svc.cluster.local"; anything with
 // a dot, or a wildcard, is already a fully-qualified name.
 std::string fqdn(const std::string& host, const std::string& ns);
-// istio host.Name.Matches: either side may be a wildcard ("*", "*.example.com").
+// istio host.Name.Matches (mesh::hostsOverlap): either side may be a wildcard.
 bool hostMatches(std::string_view a, std::string_view b);
 // Kubernetes label selector semantics: every selector label present with that value.
 bool selectorMatches(const model::Labels& selector, const model::Labels& labels);
@@ -41,6 +44,8 @@ struct RegistryService {
   model::Labels selector;  // Service selector / ServiceEntry workloadSelector
   std::vector<model::ServicePort> ports;
   bool serviceEntry = false;
+  // Namespaces that see it: ServiceEntry exportTo, Service annotation (mesh::exportScope).
+  mesh::ExportScope scope;
 };
 
 struct PodInfo {
@@ -60,10 +65,23 @@ class Cluster {
   }
   [[nodiscard]] const std::vector<PodInfo>& pods() const { return pods_; }
   [[nodiscard]] const std::vector<RegistryService>& services() const { return services_; }
+  // The mesh the simulator would run (mesh::compileMesh over the same input), or nullptr when
+  // it does not compile; checks that predict data-plane behaviour read it.
+  [[nodiscard]] const mesh::CompiledMesh* compiled() const {
+    return compiled_ ? &*compiled_ : nullptr;
+  }
 
   // The registry entry for a fully-qualified host: an exact host first, then a wildcard
   // ServiceEntry host that matches it; nullptr when none.
   [[nodiscard]] const RegistryService* lookup(const std::string& fqdnHost) const;
+  // istioctl's destination lookup (GetDestinationHost) for `host` as written in a
+  // VirtualService of namespace `sourceNs` with `exportTo`: an exact host visible to every
+  // namespace; else one visible to `sourceNs` (or, when the VirtualService has exportTo, to one
+  // of its entries); else a wildcard ServiceEntry host visible to every namespace or to
+  // `sourceNs` that covers it. nullptr when none.
+  [[nodiscard]] const RegistryService* lookupFrom(const std::string& host,
+                                                  const std::string& sourceNs,
+                                                  const std::vector<std::string>& exportTo) const;
   [[nodiscard]] bool secretExists(const std::string& ns, const std::string& name) const;
   // Pods a Gateway selector picks, in every namespace (istiod's default).
   [[nodiscard]] std::vector<const PodInfo*> podsSelectedBy(const model::Labels& selector) const;
@@ -76,6 +94,7 @@ class Cluster {
   std::vector<PodInfo> pods_;
   std::vector<RegistryService> services_;
   std::set<std::pair<std::string, std::string>> secrets_;
+  std::optional<mesh::CompiledMesh> compiled_;
 };
 
 }  // namespace egresslab::analyze::detail

@@ -1,5 +1,6 @@
 // `egresslab analyze [--istio-version V] [--output text|json]
-//                    [--failure-threshold Info|Warning|Error] MANIFEST_OR_DIR_OR_SCENARIO...`
+//                    [--failure-threshold Info|Warning|Error] [--no-default-ingress]
+//                    MANIFEST_OR_DIR_OR_SCENARIO...`
 // Flags → AnalyzeOptions; output, summary line and exit codes as istioctl (DESIGN.md):
 // 0 clean, 79 a message at or above the threshold, 2 invalid input.
 #include <iostream>
@@ -18,6 +19,7 @@ struct AnalyzeFlags {
   std::string output = "text";
   std::string threshold = "Error";
   std::vector<std::string> inputs;
+  bool noDefaultIngress = false;
 };
 
 int runAnalyze(const AnalyzeFlags& flags) {
@@ -33,11 +35,14 @@ int runAnalyze(const AnalyzeFlags& flags) {
     return 2;
   }
   options.failureThreshold = *threshold;
+  options.defaultIngress = !flags.noDefaultIngress;
   const auto report = analyze::analyzeInputs(options);
   if (!report) {
     std::cerr << report.error().str() << "\n";
     return exitCodeFor(report.error().kind);
   }
+  std::cerr << analyze::formatContext(*report);
+  std::cerr.flush();
   if (options.output == analyze::OutputFormat::kJson) {
     std::cout << analyze::formatJson(*report);
   } else {
@@ -61,6 +66,9 @@ void addAnalyzeCommand(CLI::App& root, CommandTable& table) {
   cmd->add_option("--failure-threshold", flags->threshold,
                   "lowest level that makes the exit code 79: Info, Warning or Error")
       ->check(CLI::IsMember({"Info", "Warning", "Error"}, CLI::ignore_case));
+  cmd->add_flag(
+      "--no-default-ingress", flags->noDefaultIngress,
+      "do not assume the default profile's istio-ingressgateway (istioctl does on files)");
   cmd->add_option("inputs", flags->inputs, "manifest files, directories or scenario files")
       ->required();
   table.on(cmd, [flags] { return runAnalyze(*flags); });

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/policy.h"
 
 namespace egresslab::mesh {
 namespace {
@@ -16,7 +17,6 @@ namespace {
 using model::IstioVersion;
 using model::Protocol;
 
-constexpr std::string_view kRootNamespace = "istio-system";
 constexpr std::string_view kClusterDomain = "svc.cluster.local";
 constexpr std::string_view kBlackHoleCluster = "BlackHoleCluster";
 constexpr std::string_view kPassthroughCluster = "PassthroughCluster";
@@ -41,23 +41,13 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Istio resolves a short host ("httpbin-egress") relative to the config's namespace; anything
-// with a dot (or a wildcard) is taken as written (§2 short names, VS/DR hosts).
-std::string resolveHost(std::string_view host, std::string_view configNs) {
-  if (host.empty() || host == "*" || host.find('.') != std::string_view::npos) {
-    return std::string(host);
-  }
-  return serviceFqdn(host, configNs);
-}
-
-// True when `pattern` (exact or "*.suffix" or "*") matches `host` (exact host).
-bool wildcardMatches(std::string_view pattern, std::string_view host) {
+// True when the wildcard VS host `pattern` covers the registry host `svcHost` (an exact name,
+// or a wildcard ServiceEntry host at least as narrow): Istio's host.Name.SubsetOf.
+bool wildcardCovers(std::string_view pattern, std::string_view svcHost) {
   if (pattern == "*") return true;
-  if (pattern.starts_with("*.")) {
-    std::string_view suffix = pattern.substr(1);  // ".suffix"
-    return host.size() > suffix.size() && host.ends_with(suffix);
-  }
-  return pattern == host;
+  std::string_view suffix = pattern.substr(1);  // ".suffix"
+  if (svcHost.starts_with('*')) return svcHost.substr(1).ends_with(suffix);
+  return wildcardMatches(pattern, svcHost);
 }
 
 // Intersection of two host patterns: the more specific one when one matches the other (§2:
@@ -102,54 +92,6 @@ Labels gatewayServiceSelector(const Labels& podLabels) {
     out[k] = v;
   }
   return out;
-}
-
-// The merged traffic policy for one port of a subset (§4 precedence): DR top-level → top-level
-// port-level → subset-level → subset port-level; a matching portLevelSettings entry replaces
-// loadBalancer, connectionPool, outlierDetection and tls as a block (no inheritance).
-struct EffectivePolicy {
-  std::optional<model::LoadBalancerSettings> loadBalancer;
-  std::optional<model::ConnectionPoolSettings> connectionPool;
-  std::optional<model::OutlierDetection> outlierDetection;
-  std::optional<model::ClientTls> tls;
-  std::string tlsPath;  // where the tls block came from
-};
-
-void applyPortLevel(EffectivePolicy& p, const model::TrafficPolicy& tp, std::uint32_t port) {
-  for (const auto& pl : tp.portLevelSettings) {
-    if (pl.port != port) continue;
-    p.loadBalancer = pl.loadBalancer;
-    p.connectionPool = pl.connectionPool;
-    p.outlierDetection = pl.outlierDetection;
-    p.tls = pl.tls;
-    p.tlsPath = pl.path + ".tls";
-    return;
-  }
-}
-
-EffectivePolicy mergePolicy(const std::optional<model::TrafficPolicy>& top,
-                            const model::Subset* subset, std::uint32_t port) {
-  EffectivePolicy p;
-  if (top) {
-    p.loadBalancer = top->loadBalancer;
-    p.connectionPool = top->connectionPool;
-    p.outlierDetection = top->outlierDetection;
-    p.tls = top->tls;
-    p.tlsPath = top->path + ".tls";
-    applyPortLevel(p, *top, port);
-  }
-  if (subset != nullptr && subset->trafficPolicy) {
-    const model::TrafficPolicy& st = *subset->trafficPolicy;
-    if (st.loadBalancer) p.loadBalancer = st.loadBalancer;
-    if (st.connectionPool) p.connectionPool = st.connectionPool;
-    if (st.outlierDetection) p.outlierDetection = st.outlierDetection;
-    if (st.tls) {
-      p.tls = st.tls;
-      p.tlsPath = st.path + ".tls";
-    }
-    applyPortLevel(p, st, port);
-  }
-  return p;
 }
 
 std::string envoyLbPolicy(std::string_view simple) {
@@ -576,6 +518,9 @@ class Compiler {
     };
     for (const auto& vs : in_.resources.virtualServices) {
       exportNote(vs, vs.exportTo);
+      if (vs.isDelegate()) {
+        note(vs.ref(), "delegate VirtualService (no hosts) is not simulated", vs.origin.pos);
+      }
       for (const auto& h : vs.http) {
         if (h.fault) {
           note(vs.ref(), fmt::format("{}.fault (fault injection) is not simulated", h.path),
@@ -590,8 +535,23 @@ class Compiler {
              vs.origin.at("spec.tls"));
       }
     }
-    for (const auto& dr : in_.resources.destinationRules) {
-      exportNote(dr, dr.exportTo);
+    for (std::size_t i = 0; i < in_.resources.destinationRules.size(); ++i) {
+      const auto& dr = in_.resources.destinationRules[i];
+      // DR exportTo is modelled by the lookup (policy.h). Same host in one namespace: istiod
+      // merges the rules (subsets added, the first traffic policy kept); the simulator uses the
+      // first only.
+      for (std::size_t j = 0; j < i; ++j) {
+        const auto& first = in_.resources.destinationRules[j];
+        if (nsOrDefault(first.meta.ns) == nsOrDefault(dr.meta.ns) &&
+            resolveHost(first.host, nsOrDefault(first.meta.ns)) ==
+                resolveHost(dr.host, nsOrDefault(dr.meta.ns))) {
+          note(dr.ref(),
+               fmt::format("merging with {} (same host {}) is not simulated; only {} applies",
+                           first.ref(), dr.host, first.ref()),
+               dr.origin.pos);
+          break;
+        }
+      }
       if (!dr.workloadSelector.empty()) {
         note(dr.ref(), "DestinationRule workloadSelector is not simulated",
              dr.origin.at("spec.workloadSelector"));
@@ -620,69 +580,6 @@ class Compiler {
   }
 
   // ---------------------------------------------------------------- DestinationRules
-  const model::DestinationRule* findDestinationRule(const std::string& host,
-                                                    const std::string& proxyNs,
-                                                    const std::string& serviceNs) const {
-    // §4 DR lookup: proxy namespace, then service namespace, then root namespace, then any.
-    const model::DestinationRule* byNs[4] = {nullptr, nullptr, nullptr, nullptr};
-    for (const auto& dr : in_.resources.destinationRules) {
-      const std::string drNs = nsOrDefault(dr.meta.ns);
-      if (!wildcardMatches(resolveHost(dr.host, drNs), host)) continue;
-      int rank = drNs == proxyNs ? 0 : drNs == serviceNs ? 1 : drNs == kRootNamespace ? 2 : 3;
-      if (byNs[rank] == nullptr) byNs[rank] = &dr;
-    }
-    for (const auto* dr : byNs) {
-      if (dr != nullptr) return dr;
-    }
-    return nullptr;
-  }
-
-  std::optional<UpstreamTls> upstreamTls(const EffectivePolicy& policy, const std::string& ref,
-                                         std::uint32_t port, const std::string& subset,
-                                         const std::string& host,
-                                         const std::vector<Endpoint>& endpoints) const {
-    if (!policy.tls || policy.tls->mode == model::ClientTlsMode::kDisable) return std::nullopt;
-    const model::ClientTls& t = *policy.tls;
-    UpstreamTls u;
-    u.origin = ref + " " + policy.tlsPath;
-    u.subjectAltNames = t.subjectAltNames;
-    u.insecureSkipVerify = t.insecureSkipVerify.value_or(false);
-    if (t.mode == model::ClientTlsMode::kIstioMutual) {
-      // §6: ISTIO_MUTUAL uses mesh certificates; SNI outbound_.PORT_.SUBSET_.HOST.
-      u.mode = UpstreamTlsMode::kIstioMutual;
-      u.sni = t.sni.empty() ? fmt::format("outbound_.{}_.{}_.{}", port, subset, host) : t.sni;
-      u.verify = ServerVerification::kMeshCa;
-      if (u.subjectAltNames.empty()) u.subjectAltNames = spiffeIds(endpoints);
-      return u;
-    }
-    u.mode = t.mode == model::ClientTlsMode::kMutual ? UpstreamTlsMode::kMutual
-                                                     : UpstreamTlsMode::kSimple;
-    u.sni = t.sni;
-    u.credentialName = t.credentialName;
-    u.clientCertificate = t.clientCertificate;
-    u.privateKey = t.privateKey;
-    // §4 certificate verification: caCertificates always verifies; otherwise none on 1.8–1.20,
-    // system CAs on 1.21–1.23 (VERIFY_CERTIFICATE_AT_CLIENT default true) and always on 1.24+;
-    // insecureSkipVerify opts out.
-    if (!t.caCertificates.empty()) {
-      u.verify = t.caCertificates == "system" ? ServerVerification::kSystemCa
-                                              : ServerVerification::kCaFile;
-      u.caCertificates = t.caCertificates;
-    } else if (!u.insecureSkipVerify && v_.atLeast(1, 21)) {
-      u.verify = ServerVerification::kSystemCa;
-      u.caCertificates = "system";
-    }
-    if (u.insecureSkipVerify) u.verify = ServerVerification::kNone;
-    // §4 auto SNI (ENABLE_AUTO_SNI default true from 1.21) and auto SAN validation when neither
-    // sni nor subjectAltNames is set and verification is on.
-    if (t.sni.empty() && v_.atLeast(1, 21)) {
-      u.autoSni = true;
-      u.autoSanValidation = !u.insecureSkipVerify && t.subjectAltNames.empty() &&
-                            u.verify != ServerVerification::kNone;
-    }
-    return u;
-  }
-
   static std::vector<std::string> spiffeIds(const std::vector<Endpoint>& endpoints) {
     std::set<std::string> ids;
     for (const auto& e : endpoints) {
@@ -697,11 +594,23 @@ class Compiler {
   std::vector<Cluster> outboundClusters(const std::string& proxyNs) const {
     std::vector<Cluster> out;
     for (const auto& svc : out_.registry.services) {
-      const model::DestinationRule* dr = findDestinationRule(svc.hostname, proxyNs, svc.ns);
+      // §4 DR lookup: proxy namespace, service namespace, root namespace (policy.h).
+      const model::DestinationRule* dr = findDestinationRule(
+          in_.resources.destinationRules, {svc.hostname, svc.ns, proxyNs, kRootNamespace});
       for (const auto& port : svc.ports) {
         std::vector<Endpoint> endpoints;
         for (const auto& e : svc.endpoints) {
-          if (e.servicePort == port.port) endpoints.push_back(e);
+          if (e.servicePort != port.port) continue;
+          endpoints.push_back(e);
+          // §6 EDS mtls_checker: an endpoint whose PeerAuthentication (workload, namespace or
+          // mesh level, port-level included) is DISABLE loses its tlsMode, so auto mTLS sends
+          // plaintext to it.
+          if (e.target.kind == EndpointTarget::Kind::kWorkload) {
+            const WorkloadInstance* wl = out_.findWorkload(e.target.ns, e.target.name);
+            if (wl != nullptr && peerAuthMode(*wl, e.port) == model::MtlsMode::kDisable) {
+              endpoints.back().tlsMode.clear();
+            }
+          }
         }
         auto build = [&](const model::Subset* subset) {
           Cluster c;
@@ -733,7 +642,7 @@ class Compiler {
             return;
           }
           EffectivePolicy policy =
-              dr != nullptr ? mergePolicy(dr->trafficPolicy, subset, port.port) : EffectivePolicy{};
+              dr != nullptr ? mergeTrafficPolicy(*dr, subset, port.port) : EffectivePolicy{};
           // §4: the default LB applies unless the effective block sets one (a portLevelSettings
           // entry without loadBalancer drops the subset's ROUND_ROBIN).
           c.lbPolicy = policy.loadBalancer && !policy.loadBalancer->simple.empty()
@@ -743,13 +652,17 @@ class Compiler {
             c.connectTimeout = *policy.connectionPool->connectTimeout;
           }
           if (dr != nullptr) {
-            c.tls = upstreamTls(policy, dr->ref(), port.port, c.subset, svc.hostname, c.endpoints);
+            c.tls = originationTls(
+                policy, {dr->ref(), port.port, c.subset, svc.hostname, spiffeIds(c.endpoints), v_});
           }
           // §6 auto mTLS: without a DR tls setting, in-mesh services get a transport socket
           // match — ISTIO_MUTUAL for endpoints labelled tlsMode=istio, plaintext otherwise.
           const bool autoMtlsEnabled = out_.meshConfig.enableAutoMtls.value_or(true);
+          // BestEffortInferServiceMTLSMode: a namespace-wide (else mesh-wide) PeerAuthentication
+          // DISABLE for the service's namespace turns auto mTLS off for the cluster.
           if (!policy.tls && autoMtlsEnabled && svc.location == model::Location::kMeshInternal &&
-              c.type != ClusterType::kOriginalDst) {
+              c.type != ClusterType::kOriginalDst &&
+              inferredServiceMtls(svc.ns) != model::MtlsMode::kDisable) {
             c.autoMtls = true;
             UpstreamTls m;
             m.mode = UpstreamTlsMode::kIstioMutual;
@@ -950,6 +863,41 @@ class Compiler {
     return host.substr(slash + 1);
   }
 
+  // §2 pickMatchingGatewayHosts: the server's hosts ∩ the VS's hosts, where a server host's
+  // "ns/" prefix ("." = the Gateway's namespace, "*" = any) must name the VS's namespace.
+  // Empty → the VS does not bind to this server.
+  std::vector<std::string> matchingGatewayHosts(const model::GatewayServer& server,
+                                                const std::string& gwNs,
+                                                const model::VirtualService& vs) const {
+    const std::string vsNs = nsOrDefault(vs.meta.ns);
+    std::vector<std::string> hosts;
+    for (const auto& serverHost : server.hosts) {
+      std::string hostNs;
+      std::string h = stripNsPrefix(serverHost, &hostNs);
+      if (hostNs == ".") hostNs = gwNs;
+      if (hostNs != "*" && hostNs != vsNs) continue;
+      for (const auto& vsHost : vs.hosts) {
+        if (auto i = intersectHosts(h, resolveHost(vsHost, vsNs))) {
+          if (std::find(hosts.begin(), hosts.end(), *i) == hosts.end()) hosts.push_back(*i);
+        }
+      }
+    }
+    return hosts;
+  }
+
+  // IsCatchAllRoute: path prefix "/" (or regex "*") with no header or query parameter match.
+  static bool isCatchAllRoute(const Route& r) {
+    const bool anyPath =
+        (r.match.path.kind == StringMatcher::Kind::kPrefix && r.match.path.value == "/") ||
+        (r.match.path.kind == StringMatcher::Kind::kRegex && r.match.path.value == "*");
+    return anyPath && r.match.headers.empty() && r.match.queryParams.empty();
+  }
+
+  static void sortCatchAllRoutesLast(std::vector<Route>& routes) {
+    std::stable_partition(routes.begin(), routes.end(),
+                          [](const Route& r) { return !isCatchAllRoute(r); });
+  }
+
   RouteConfig gatewayRouteConfig(const std::string& name, const std::vector<ServerRef>& servers,
                                  const WorkloadInstance& pod) const {
     RouteConfig rc;
@@ -969,28 +917,21 @@ class Compiler {
       return rc.virtualHosts.back();
     };
     std::set<std::string> gatewaysWithVs;
+    // §5: 1.8.0–1.8.2 build every httpsRedirect server's hosts as route-less redirect vhosts and
+    // ignore the VirtualServices bound to that server; 1.8.3 (istio/istio#29895) builds the VS
+    // vhosts with require_tls instead.
+    const bool redirectIgnoresVs = !v_.atLeast(1, 8, 3);
     for (const auto& ref : servers) {
       const bool redirect = ref.server->tls && ref.server->tls->httpsRedirect;
+      if (redirect && redirectIgnoresVs) continue;
       const std::string gwNs = nsOrDefault(ref.gateway->meta.ns);
       for (const auto& vs : in_.resources.virtualServices) {
         if (!vsAttachedTo(vs, ref.gatewayName)) continue;
         gatewaysWithVs.insert(ref.gatewayName);
-        // §5 (1.8–1.11): a plaintext redirect server with any VS bound still builds VS vhosts
+        // §5 (1.8.3–1.11): a plaintext redirect server with any VS bound still builds VS vhosts
         // with require_tls; with none bound it builds route-less redirect vhosts (below).
         const std::string vsNs = nsOrDefault(vs.meta.ns);
-        std::vector<std::string> hosts;
-        for (const auto& serverHost : ref.server->hosts) {
-          std::string hostNs;
-          std::string h = stripNsPrefix(serverHost, &hostNs);
-          if (hostNs == ".") hostNs = gwNs;
-          if (hostNs != "*" && hostNs != vsNs) continue;
-          for (const auto& vsHost : vs.hosts) {
-            // §2: server hosts ∩ VS hosts; empty → the VS is skipped for this server.
-            if (auto i = intersectHosts(h, resolveHost(vsHost, vsNs))) {
-              if (std::find(hosts.begin(), hosts.end(), *i) == hosts.end()) hosts.push_back(*i);
-            }
-          }
-        }
+        std::vector<std::string> hosts = matchingGatewayHosts(*ref.server, gwNs, vs);
         if (hosts.empty()) continue;
         RouteContext ctx{ref.gatewayName, pod.ns, pod.labels, ref.server->port.number};
         std::vector<Route> routes;
@@ -998,21 +939,36 @@ class Compiler {
           auto rs = translateRoute(vs, hr, ctx);
           routes.insert(routes.end(), rs.begin(), rs.end());
         }
+        // A VS with no route for this proxy and port ("no routes matched") builds no vhost: the
+        // host stays free for another VS (a wildcard) or the redirect vhost (gateway.go `err →
+        // continue`, 1.8 and 1.22).
+        if (routes.empty()) continue;
         for (const auto& h : hosts) {
           VirtualHost& vh = vhostFor(h);
+          const bool merged = !vh.routes.empty();
           vh.routes.insert(vh.routes.end(), routes.begin(), routes.end());
+          // Several VSs merged into one vhost: catch-all routes go last, the others keep their
+          // order (SortVHostRoutes 1.22, CombineVHostRoutes 1.8).
+          if (merged) sortCatchAllRoutesLast(vh.routes);
           if (redirect) vh.requireTls = true;  // §5 require_tls: ALL
         }
       }
     }
-    // httpsRedirect vhosts without routes (§5, §11.5): 1.12+ for every server host that has no
-    // vhost yet; 1.8–1.11 only when no VirtualService at all is bound to that Gateway.
+    // httpsRedirect vhosts without routes (§5, §11.5): 1.8.0–1.8.2 for every redirect server
+    // host; 1.12+ for every server host that has no vhost yet; 1.8.3–1.11 only when no
+    // VirtualService at all is bound to that Gateway (so a bound VS that yields no route for
+    // this port leaves the host without a vhost: 404 NR, istio/istio#32033).
     for (const auto& ref : servers) {
       if (!ref.server->tls || !ref.server->tls->httpsRedirect) continue;
-      if (!v_.atLeast(1, 12) && gatewaysWithVs.contains(ref.gatewayName)) continue;
+      if (!redirectIgnoresVs && !v_.atLeast(1, 12) && gatewaysWithVs.contains(ref.gatewayName)) {
+        continue;
+      }
       for (const auto& serverHost : ref.server->hosts) {
         std::string h = stripNsPrefix(serverHost);
-        if (byHost.contains(h)) continue;
+        if (byHost.contains(h)) {
+          if (redirectIgnoresVs) vhostFor(h).requireTls = true;
+          continue;
+        }
         vhostFor(h).requireTls = true;
       }
     }
@@ -1037,26 +993,52 @@ class Compiler {
     return out;
   }
 
-  std::optional<CredentialRef> credential(const std::string& name,
-                                          const WorkloadInstance& pod) const {
+  std::optional<CredentialRef> credential(const std::string& name, const WorkloadInstance& pod,
+                                          bool needsCa) const {
     if (name.empty()) return std::nullopt;
     // §5: credentialName is looked up in the namespace of the gateway POD, not the Gateway's.
     CredentialRef c;
     c.ns = pod.ns;
     c.name = name;
+    c.needsCa = needsCa;
+    auto caKey = [](const model::Secret& s) -> std::string {
+      for (const char* key : {"ca.crt", "cacert"}) {
+        if (s.data.contains(key)) return key;
+      }
+      return {};
+    };
     for (const auto& s : in_.resources.secrets) {
       if (nsOrDefault(s.meta.ns) == pod.ns && s.meta.name == name) {
         c.found = true;
         c.source = s.ref();
-        return c;
+        if (std::string key = caKey(s); !key.empty()) {
+          c.caFound = true;
+          c.caSource = fmt::format("{} key {}", s.ref(), key);
+        }
+        break;
       }
     }
-    for (std::size_t i = 0; i < in_.secrets.size(); ++i) {
-      const auto& s = in_.secrets[i];
-      if (nsOrDefault(s.ns) == pod.ns && s.name == name) {
-        c.found = true;
-        c.source = fmt::format("scenario secrets[{}]", i);
-        return c;
+    if (!c.found) {
+      for (std::size_t i = 0; i < in_.secrets.size(); ++i) {
+        const auto& s = in_.secrets[i];
+        if (nsOrDefault(s.ns) == pod.ns && s.name == name) {
+          c.found = true;
+          c.source = fmt::format("scenario secrets[{}]", i);
+          c.caFound = true;  // minted with the scenario CA as ca.crt
+          c.caSource = c.source + " key ca.crt";
+          break;
+        }
+      }
+    }
+    if (c.found && !c.caFound) {
+      // GetCaCert: a separate `<name>-cacert` secret in the same namespace.
+      for (const auto& s : in_.resources.secrets) {
+        if (nsOrDefault(s.meta.ns) == pod.ns && s.meta.name == name + "-cacert") {
+          if (std::string key = caKey(s); !key.empty()) {
+            c.caFound = true;
+            c.caSource = fmt::format("{} key {}", s.ref(), key);
+          }
+        }
       }
     }
     return c;
@@ -1086,7 +1068,9 @@ class Compiler {
         t.mode = DownstreamTlsMode::kAutoPassthrough;
         break;
     }
-    t.credential = credential(s.tls->credentialName, pod);
+    t.credential = credential(
+        s.tls->credentialName, pod,
+        t.mode == DownstreamTlsMode::kMutual || t.mode == DownstreamTlsMode::kOptionalMutual);
     t.serverCertificate = s.tls->serverCertificate;
     t.privateKey = s.tls->privateKey;
     t.caCertificates = s.tls->caCertificates;
@@ -1175,9 +1159,13 @@ class Compiler {
           }
           l.filterChains.push_back(std::move(fc));
         } else if (passthrough) {
-          // SNI passthrough: VS tls routes whose sniHosts match the server hosts.
+          // SNI passthrough: tls routes of the VSs bound to this server — the server hosts must
+          // intersect the VS hosts, a "ns/" prefix must name the VS's namespace
+          // (pickMatchingGatewayHosts, 1.8 and 1.22); each match's sniHosts become the chain's
+          // server names.
           for (const auto& vs : in_.resources.virtualServices) {
             if (!vsAttachedTo(vs, ref.gatewayName)) continue;
+            if (matchingGatewayHosts(s, nsOrDefault(ref.gateway->meta.ns), vs).empty()) continue;
             for (const auto& tr : vs.tls) {
               for (const auto& m : tr.match) {
                 if (!m.gateways.empty() && std::find(m.gateways.begin(), m.gateways.end(),
@@ -1251,9 +1239,60 @@ class Compiler {
     rc.name = portString(port);
     rc.validateClusters = false;
     RouteContext ctx{"mesh", w.ns, w.labels, port};
-    std::set<std::string> registryHosts;
+    // The registry as this route config sees it: the services that declare this port
+    // (BuildSidecarOutboundVirtualHosts, `GetByPort(listenerPort)`, 1.8 and 1.22). A service
+    // without the port is not "registered" here: a VS host naming it gets a plain VS vhost.
+    std::set<std::string> portHosts;
     for (const auto& svc : out_.registry.services) {
-      registryHosts.insert(svc.hostname);
+      for (const auto& p : svc.ports) {
+        if (p.port == port) portHosts.insert(svc.hostname);
+      }
+    }
+    // Which VS routes each service of this port: VSs with the exact host, else the most specific
+    // wildcard VS host that covers it (separateVSHostsAndServices; a wildcard matching no service
+    // stays a VS vhost). A VS with no route for this proxy claims nothing (§2 "no routes").
+    struct Claim {
+      std::vector<Route> routes;
+      std::string wildcard;  // the wildcard VS host that claimed it; "" = exact VS host(s)
+    };
+    std::map<std::string, Claim> claims;
+    std::vector<std::pair<std::string, std::vector<Route>>> vsHosts;  // non-registry hosts
+    for (const auto& vs : in_.resources.virtualServices) {
+      if (!vsAttachedTo(vs, "mesh")) continue;
+      const std::string vsNs = nsOrDefault(vs.meta.ns);
+      std::vector<Route> routes;
+      for (const auto& hr : vs.http) {
+        auto rs = translateRoute(vs, hr, ctx);
+        routes.insert(routes.end(), rs.begin(), rs.end());
+      }
+      if (routes.empty()) continue;
+      for (const auto& h : vs.hosts) {
+        const std::string host = resolveHost(h, vsNs);
+        if (!host.starts_with('*')) {
+          if (!portHosts.contains(host)) {
+            vsHosts.emplace_back(host, routes);
+            continue;
+          }
+          Claim& c = claims[host];
+          if (!c.wildcard.empty()) c = Claim{};  // an exact host beats a wildcard claim
+          c.routes.insert(c.routes.end(), routes.begin(), routes.end());
+          continue;
+        }
+        bool matchedService = false;
+        for (const auto& svcHost : portHosts) {
+          if (!wildcardCovers(host, svcHost)) continue;
+          matchedService = true;
+          auto it = claims.find(svcHost);
+          if (it == claims.end()) {
+            claims[svcHost] = Claim{routes, host};
+          } else if (!it->second.wildcard.empty() && moreSpecificHost(host, it->second.wildcard)) {
+            it->second = Claim{routes, host};
+          }
+        }
+        if (!matchedService) vsHosts.emplace_back(host, routes);
+      }
+    }
+    for (const auto& svc : out_.registry.services) {
       const ServicePortInfo* sp = nullptr;
       for (const auto& p : svc.ports) {
         if (p.port == port && isHttpProtocol(p.protocol)) sp = &p;
@@ -1262,18 +1301,7 @@ class Compiler {
       VirtualHost vh;
       vh.name = svc.hostname + ":" + portString(port);
       vh.domains = serviceDomains(svc, port, w.ns);
-      for (const auto& vs : in_.resources.virtualServices) {
-        if (!vsAttachedTo(vs, "mesh")) continue;
-        const std::string vsNs = nsOrDefault(vs.meta.ns);
-        bool matches = std::any_of(vs.hosts.begin(), vs.hosts.end(), [&](const std::string& h) {
-          return resolveHost(h, vsNs) == svc.hostname;
-        });
-        if (!matches) continue;
-        for (const auto& hr : vs.http) {
-          auto rs = translateRoute(vs, hr, ctx);
-          vh.routes.insert(vh.routes.end(), rs.begin(), rs.end());
-        }
-      }
+      if (auto it = claims.find(svc.hostname); it != claims.end()) vh.routes = it->second.routes;
       if (vh.routes.empty()) {
         Route r;
         r.name = "default";
@@ -1285,32 +1313,21 @@ class Compiler {
       }
       rc.virtualHosts.push_back(std::move(vh));
     }
-    // §3: VS hosts that are not in the registry get vhosts on the port-80 route config only.
+    // §3: VS hosts that are not services of this port get vhosts on the port-80 route config
+    // only.
     if (port == 80) {
-      for (const auto& vs : in_.resources.virtualServices) {
-        if (!vsAttachedTo(vs, "mesh")) continue;
-        const std::string vsNs = nsOrDefault(vs.meta.ns);
-        for (const auto& h : vs.hosts) {
-          const std::string host = resolveHost(h, vsNs);
-          if (registryHosts.contains(host)) continue;
-          std::vector<Route> routes;
-          for (const auto& hr : vs.http) {
-            auto rs = translateRoute(vs, hr, ctx);
-            routes.insert(routes.end(), rs.begin(), rs.end());
-          }
-          if (routes.empty()) continue;
-          const std::string name = host + ":80";
-          auto it = std::find_if(rc.virtualHosts.begin(), rc.virtualHosts.end(),
-                                 [&](const VirtualHost& v) { return v.name == name; });
-          if (it == rc.virtualHosts.end()) {
-            VirtualHost vh;
-            vh.name = name;
-            vh.domains = {host, host + ":80"};
-            rc.virtualHosts.push_back(std::move(vh));
-            it = rc.virtualHosts.end() - 1;
-          }
-          it->routes.insert(it->routes.end(), routes.begin(), routes.end());
+      for (auto& [host, routes] : vsHosts) {
+        const std::string name = host + ":80";
+        auto it = std::find_if(rc.virtualHosts.begin(), rc.virtualHosts.end(),
+                               [&](const VirtualHost& v) { return v.name == name; });
+        if (it == rc.virtualHosts.end()) {
+          VirtualHost vh;
+          vh.name = name;
+          vh.domains = {host, host + ":80"};
+          rc.virtualHosts.push_back(std::move(vh));
+          it = rc.virtualHosts.end() - 1;
         }
+        it->routes.insert(it->routes.end(), routes.begin(), routes.end());
       }
     }
     // §1: the catch-all vhost — block_all 502 under REGISTRY_ONLY, allow_any passthrough.
@@ -1332,6 +1349,24 @@ class Compiler {
     catchAll.routes.push_back(std::move(r));
     rc.virtualHosts.push_back(std::move(catchAll));
     return rc;
+  }
+
+  // §6: the service-level mTLS mode istiod infers for auto mTLS — the namespace-wide
+  // PeerAuthentication of the service's namespace, else the mesh-wide one (unset inherits);
+  // workload-level policies are applied per endpoint instead.
+  model::MtlsMode inferredServiceMtls(const std::string& svcNs) const {
+    const model::PeerAuthentication* ns = nullptr;
+    const model::PeerAuthentication* mesh = nullptr;
+    for (const auto& pa : in_.resources.peerAuthentications) {
+      if (!pa.selector.empty()) continue;
+      const std::string paNs = nsOrDefault(pa.meta.ns);
+      if (paNs == svcNs && ns == nullptr) ns = &pa;
+      if (paNs == kRootNamespace && mesh == nullptr) mesh = &pa;
+    }
+    for (const auto* pa : {ns, mesh}) {
+      if (pa != nullptr && pa->mode != model::MtlsMode::kUnset) return pa->mode;
+    }
+    return model::MtlsMode::kPermissive;
   }
 
   model::MtlsMode peerAuthMode(const WorkloadInstance& w, std::uint32_t port) const {

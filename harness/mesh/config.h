@@ -65,6 +65,13 @@ struct CredentialRef {
   bool found = false;
   // Where it was found: "Secret NS/NAME" (manifest) or "scenario secrets[i]" (minted by the run).
   std::string source;
+  // MUTUAL / OPTIONAL_MUTUAL: the CA that verifies client certificates comes from the same
+  // credential — key `ca.crt` (or `cacert`) of the secret, else a secret `<name>-cacert` (Istio's
+  // GetCaCert). A scenario `secrets:` entry carries the scenario CA as `ca.crt`. Without a CA
+  // istiod sends no validation context and the chain behaves like a missing credential (§5).
+  bool needsCa = false;
+  bool caFound = false;
+  std::string caSource;  // "Secret NS/NAME key ca.crt", "scenario secrets[i] key ca.crt"
 };
 
 struct DownstreamTls {
@@ -297,6 +304,9 @@ struct UpstreamTls {
   std::string caCertificates;                // kCaFile
   std::vector<std::string> subjectAltNames;  // explicit SANs (DR, or spiffe for ISTIO_MUTUAL)
   bool autoSanValidation = false;  // 1.21+: verify the cert against the downstream Host (§4)
+  // Auto SNI / auto SAN take the Host after the route's host rewrite (Istio 1.24+, Envoy 1.32:
+  // policy.h autoSniFollowsHostRewrite); false = the Host as received (envoy#35330).
+  bool autoSniFromRewrittenHost = false;
   bool insecureSkipVerify = false;
   std::string credentialName;  // MUTUAL client certificate (not simulated beyond naming)
   std::string clientCertificate;

@@ -101,6 +101,7 @@ json upstreamTlsJson(const UpstreamTls& t) {
           {"caCertificates", t.caCertificates},
           {"subjectAltNames", t.subjectAltNames},
           {"autoSanValidation", t.autoSanValidation},
+          {"autoSniFromRewrittenHost", t.autoSniFromRewrittenHost},
           {"insecureSkipVerify", t.insecureSkipVerify},
           {"credentialName", t.credentialName},
           {"origin", t.origin}};
@@ -164,6 +165,10 @@ json chainJson(const FilterChain& fc) {
                          {"name", fc.tls->credential->name},
                          {"found", fc.tls->credential->found},
                          {"source", fc.tls->credential->source}};
+      if (fc.tls->credential->needsCa) {
+        t["credential"]["caFound"] = fc.tls->credential->caFound;
+        t["credential"]["caSource"] = fc.tls->credential->caSource;
+      }
     }
     if (fc.tls->allowPlaintext) t["allowPlaintext"] = true;
     j["tls"] = t;

@@ -1,6 +1,7 @@
 // Envoy's per-connection and per-request decisions over compiled config. Behaviour citations
 // (§N) point at reference/istio-semantics.md.
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/policy.h"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -315,7 +316,8 @@ ChainSelection selectFilterChain(const ProxyConfig& proxy, const ConnectionInfo&
 
 bool chainCredentialReady(const FilterChain& chain) {
   if (!chain.tls || !chain.tls->credential) return true;
-  return chain.tls->credential->found;  // §5, §11.2
+  const CredentialRef& c = *chain.tls->credential;
+  return c.found && (!c.needsCa || c.caFound);  // §5, §11.2; MUTUAL needs the CA too
 }
 
 // ------------------------------------------------------------------------ routing
@@ -478,7 +480,8 @@ const Endpoint* pickEndpoint(const ClusterResolution& resolved, std::uint64_t ra
 }
 
 std::optional<EffectiveUpstreamTls> upstreamTlsFor(const Cluster& cluster, const Endpoint& endpoint,
-                                                   std::string_view downstreamAuthority) {
+                                                   std::string_view downstreamAuthority,
+                                                   std::string_view upstreamAuthority) {
   const UpstreamTls* u = nullptr;
   if (cluster.tls) {
     u = &*cluster.tls;
@@ -488,15 +491,12 @@ std::optional<EffectiveUpstreamTls> upstreamTlsFor(const Cluster& cluster, const
   if (u == nullptr) return std::nullopt;
   EffectiveUpstreamTls e;
   e.mode = u->mode;
-  const std::string host = lower(stripPort(downstreamAuthority));
-  // §4: auto SNI takes the downstream Host (pre-rewrite, envoy#35330).
-  e.sni = !u->sni.empty() ? u->sni : (u->autoSni ? host : std::string());
+  // §4: auto SNI / auto SAN from the Host as received, or after the host rewrite (policy.h).
+  UpstreamHandshake h = upstreamHandshake(*u, downstreamAuthority, upstreamAuthority);
+  e.sni = std::move(h.sni);
   e.verify = u->verify;
   e.caCertificates = u->caCertificates;
-  e.verifySubjectAltNames = u->subjectAltNames;
-  if (e.verifySubjectAltNames.empty() && u->autoSanValidation) {
-    e.verifySubjectAltNames.push_back(host);  // §4 auto SAN validation
-  }
+  e.verifySubjectAltNames = std::move(h.verifySubjectAltNames);
   e.presentMeshClientCert = u->mode == UpstreamTlsMode::kIstioMutual;
   e.clientCredentialName = u->credentialName;
   return e;

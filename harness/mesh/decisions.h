@@ -106,7 +106,8 @@ struct ChainSelection {
 ChainSelection selectFilterChain(const ProxyConfig& proxy, const ConnectionInfo& connection);
 
 // True when a gateway listener would answer a TLS client at all on this chain: the
-// credential was found (§5, §11.2). The data plane models warming/reset timing itself.
+// credential was found, and for MUTUAL / OPTIONAL_MUTUAL its CA too (§5, §11.2). The data plane
+// models warming/reset timing itself.
 bool chainCredentialReady(const FilterChain& chain);
 
 // ------------------------------------------------------------------------ routing
@@ -183,10 +184,12 @@ struct EffectiveUpstreamTls {
 };
 
 // nullopt = plaintext. Explicit DR tls first; else auto mTLS by the endpoint's tlsMode (§6).
-// `downstreamAuthority` is the Host as received by this proxy before any rewrite (auto SNI uses
-// the pre-rewrite host, envoy#35330, §4).
+// `downstreamAuthority` is the Host as received by this proxy, `upstreamAuthority` the Host after
+// the route's rewrite ("" = none). Auto SNI/SAN use the pre-rewrite Host before Istio 1.24
+// (envoy#35330) and the rewritten one from 1.24 (UpstreamTls::autoSniFromRewrittenHost, §4).
 std::optional<EffectiveUpstreamTls> upstreamTlsFor(const Cluster& cluster, const Endpoint& endpoint,
-                                                   std::string_view downstreamAuthority);
+                                                   std::string_view downstreamAuthority,
+                                                   std::string_view upstreamAuthority = {});
 
 // ------------------------------------------------------------------------ retries / outcome
 // What happened on one upstream attempt.

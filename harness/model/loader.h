@@ -24,6 +24,12 @@ struct LoadOptions {
   // When true (scenario manifests) every `<placeholder>` must be resolved by `vars`; when false
   // (plain `analyze` of raw files) unresolved placeholders are kept as written.
   bool requireAllPlaceholders = true;
+  // Strict (false, what `run` uses): any schema error fails the load, with every error of the
+  // load in one report (up to a cap). Lenient (true, for `analyze`): a document or List item
+  // that parses as YAML but breaks the schema is left out and its error recorded in
+  // ResourceSet::invalid; loading continues. YAML that does not parse, and a file that cannot be
+  // read, are errors in both modes.
+  bool lenient = false;
 };
 
 // Replaces every `<key>` whose key is in `vars`. Unresolved placeholders are an error at their
@@ -36,7 +42,8 @@ Result<std::string> substitutePlaceholders(std::string_view text, const Vars& va
 Result<ResourceSet> parseManifests(std::string_view yaml, const std::string& file,
                                    const LoadOptions& options = {});
 
-// Loads files and directories (*.yaml, *.yml, sorted by name, not recursive) in order.
+// Loads files and directories (*.yaml, *.yml, sorted by name, not recursive) in order. Every
+// file must be a regular file of at most kMaxManifestBytes.
 Result<ResourceSet> loadManifests(const std::vector<std::filesystem::path>& paths,
                                   const LoadOptions& options = {});
 

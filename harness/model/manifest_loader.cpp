@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "harness/model/files.h"
 #include "harness/model/loader.h"
 #include "harness/model/manifest_parsers.h"
 #include "harness/model/schema.h"
@@ -370,6 +371,27 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
   const YNode* delegate = f.get("delegate");
   if (delegate != nullptr) {
     detail::checkShape(d.ctx, *delegate, kDelegateShape, d.what(path + ".delegate"));
+    if (d.ctx.ok() && delegate->isMap()) {
+      Delegate target;
+      if (const YNode* name = delegate->find("name")) {
+        target.name = detail::readStr(d.ctx, *name, "delegate.name");
+      }
+      if (const YNode* ns = delegate->find("namespace")) {
+        target.ns = detail::readStr(d.ctx, *ns, "delegate.namespace");
+      }
+      if (target.name.empty() && d.ctx.ok()) {
+        d.ctx.fail(fmt::format("missing required field \"name\" in {}", d.what(path + ".delegate")),
+                   delegate->pos);
+      }
+      if (target.ns.empty()) target.ns = d.ns;
+      r.delegatesTo = target;
+    }
+    if (d.ctx.ok() && (!r.route.empty() || r.redirect || r.directResponse)) {
+      d.ctx.fail(fmt::format("{}: a route with delegate takes no route, redirect or "
+                             "directResponse",
+                             d.what(path)),
+                 delegate->pos);
+    }
   }
   f.accept({"mirrorPercent", "mirror_percent"});
   f.finish();
@@ -429,12 +451,25 @@ void readVirtualService(Doc& d, const YNode& spec, VirtualService& vs) {
   });
   vs.exportTo = f.strList("exportTo");
   f.finish();
-  if (d.ctx.ok() && vs.hosts.empty()) {
-    // A delegate VS (no hosts) is legal only when referenced; Istio requires hosts otherwise.
-    d.ctx.fail(
-        "missing required field \"hosts\" in VirtualService spec (delegate "
-        "VirtualServices without hosts are not supported)",
-        spec.pos);
+  if (!d.ctx.ok() || !vs.isDelegate()) return;
+  // A VS without hosts is a delegate (Istio's validation, delegation on by default since 1.6):
+  // it may only hold http routes, bound through the parent, and no further delegation.
+  const auto failAt = [&](const std::string& message, const std::string& path) {
+    d.ctx.fail(fmt::format("delegate VirtualService (no hosts): {}", message), vs.origin.at(path));
+  };
+  if (!vs.gatewaysAsWritten.empty()) {
+    failAt("gateways must not be set (the parent VirtualService binds them)", "spec.gateways");
+  } else if (!vs.tls.empty()) {
+    failAt("tls routes are not allowed", "spec.tls");
+  } else if (!vs.tcp.empty()) {
+    failAt("tcp routes are not allowed", "spec.tcp");
+  } else {
+    for (const auto& r : vs.http) {
+      if (r.delegatesTo) {
+        failAt("its http routes cannot delegate again", r.path + ".delegate");
+        break;
+      }
+    }
   }
 }
 
@@ -1269,9 +1304,11 @@ const YNode& specOf(Ctx& ctx, const YNode& doc, const std::string& kind, bool re
   return *spec;
 }
 
-void parseDocument(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSet& out);
+void parseUnit(const YNode& doc, const std::string& file, ResourceSet& out,
+               std::vector<Error>& errors);
 
-void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSet& out) {
+void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSet& out,
+                 std::vector<Error>& errors) {
   Fields top(ctx, doc, "document");
   const std::string apiVersion = top.str("apiVersion").value_or("");
   const std::string kind = top.str("kind").value_or("");
@@ -1293,7 +1330,8 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
 
   if (kind == "List" && group.empty()) {
     if (const YNode* items = doc.find("items"); items != nullptr && items->isSequence()) {
-      for (const auto& item : items->items) parseDocument(ctx, item, file, out);
+      // Each item is a resource of its own: one broken item leaves the others in.
+      for (const auto& item : items->items) parseUnit(item, file, out, errors);
     }
     return;
   }
@@ -1412,7 +1450,8 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
   }
 }
 
-void parseDocument(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSet& out) {
+void parseDocument(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSet& out,
+                   std::vector<Error>& errors) {
   if (doc.isNull()) return;  // an empty document between `---` separators
   if (!doc.isMap()) {
     ctx.fail(fmt::format("a manifest document must be a map with apiVersion and kind, got {}",
@@ -1420,7 +1459,51 @@ void parseDocument(Ctx& ctx, const YNode& doc, const std::string& file, Resource
              doc.pos);
     return;
   }
-  parseObject(ctx, doc, file, out);
+  parseObject(ctx, doc, file, out, errors);
+}
+
+// One resource: read into a set of its own, kept only when it has no error (its first error
+// goes to `errors`), so a broken resource never half-appears in the result.
+void parseUnit(const YNode& doc, const std::string& file, ResourceSet& out,
+               std::vector<Error>& errors) {
+  Ctx ctx;
+  ResourceSet one;
+  parseDocument(ctx, doc, file, one, errors);
+  if (ctx.clean()) {
+    out.append(std::move(one));
+  } else {
+    errors.insert(errors.end(), ctx.errors().begin(), ctx.errors().end());
+  }
+}
+
+// Parses one file's text into `out`; schema errors (one per resource) go to `errors`. Only a
+// file that is not YAML at all is an error of its own.
+Result<void> parseInto(std::string_view yaml, const std::string& file, const LoadOptions& options,
+                       ResourceSet& out, std::vector<Error>& errors) {
+  auto docs = detail::parseYamlDocuments(yaml, file);
+  if (!docs) return std::unexpected(docs.error());
+  for (auto& doc : *docs) {
+    // Per scalar, after parsing: positions stay those of the file as written.
+    if (auto r = detail::substituteTree(doc, options.vars, options.requireAllPlaceholders, yaml);
+        !r) {
+      errors.push_back(r.error());
+      continue;
+    }
+    parseUnit(doc, file, out, errors);
+  }
+  return {};
+}
+
+// Strict: every error of the load in one report. Lenient: the errors ride along in the set.
+Result<ResourceSet> finishLoad(ResourceSet&& out, std::vector<Error>&& errors,
+                               const LoadOptions& options) {
+  if (options.lenient) {
+    out.invalid.insert(out.invalid.end(), std::make_move_iterator(errors.begin()),
+                       std::make_move_iterator(errors.end()));
+    return std::move(out);
+  }
+  if (!errors.empty()) return std::unexpected(detail::combineErrors(std::move(errors)));
+  return std::move(out);
 }
 
 }  // namespace
@@ -1474,34 +1557,20 @@ Result<std::string> substitutePlaceholders(std::string_view text, const Vars& va
 
 Result<ResourceSet> parseManifests(std::string_view yaml, const std::string& file,
                                    const LoadOptions& options) {
-  auto docs = detail::parseYamlDocuments(yaml, file);
-  if (!docs) return std::unexpected(docs.error());
   ResourceSet out;
-  for (auto& doc : *docs) {
-    // Per scalar, after parsing: positions stay those of the file as written.
-    if (auto r = detail::substituteTree(doc, options.vars, options.requireAllPlaceholders, yaml);
-        !r) {
-      return std::unexpected(r.error());
-    }
-    Ctx ctx;
-    parseDocument(ctx, doc, file, out);
-    if (!ctx.ok()) return std::unexpected(ctx.error());
-  }
-  return out;
+  std::vector<Error> errors;
+  if (auto r = parseInto(yaml, file, options, out, errors); !r) return std::unexpected(r.error());
+  return finishLoad(std::move(out), std::move(errors), options);
 }
 
 Result<ResourceSet> loadManifests(const std::vector<std::filesystem::path>& paths,
                                   const LoadOptions& options) {
   ResourceSet out;
+  std::vector<Error> errors;
   const auto loadFile = [&](const std::filesystem::path& path) -> Result<void> {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return invalidInput("cannot read manifest file", SourcePos{path.string(), 0, 0});
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    auto set = parseManifests(buffer.str(), path.string(), options);
-    if (!set) return std::unexpected(set.error());
-    out.append(std::move(*set));
-    return {};
+    auto text = readUserFile(path, "manifest", kMaxManifestBytes);
+    if (!text) return std::unexpected(text.error());
+    return parseInto(*text, path.string(), options, out, errors);
   };
   for (const auto& path : paths) {
     std::error_code ec;
@@ -1517,13 +1586,11 @@ Result<ResourceSet> loadManifests(const std::vector<std::filesystem::path>& path
       for (const auto& file : files) {
         if (auto r = loadFile(file); !r) return std::unexpected(r.error());
       }
-    } else if (!std::filesystem::exists(path, ec)) {
-      return invalidInput("no such file or directory", SourcePos{path.string(), 0, 0});
     } else if (auto r = loadFile(path); !r) {
       return std::unexpected(r.error());
     }
   }
-  return out;
+  return finishLoad(std::move(out), std::move(errors), options);
 }
 
 }  // namespace egresslab::model

@@ -2,6 +2,13 @@
 // positions, and every error class with its exact FILE:LINE:COL.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "harness/model/files.h"
 #include "harness/model/loader.h"
 
 namespace egresslab::model {
@@ -851,15 +858,56 @@ spec:
             "t.yaml:6:20: spec.ports[0].number must be between 1 and 65535, got 0");
 }
 
-TEST(ErrorClasses, MissingRequiredVirtualServiceHosts) {
-  EXPECT_EQ(errorOf(R"(apiVersion: networking.istio.io/v1beta1
+TEST(DelegateVirtualService, WithoutHostsLoadsAsDelegate) {
+  const ResourceSet set = parseOk(R"(apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: parent, namespace: shop}
+spec:
+  hosts: [shop.example.com]
+  http:
+  - delegate: {name: child}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: child, namespace: shop}
+spec:
+  http: [{route: [{destination: {host: a}}]}]
+)");
+  ASSERT_EQ(set.virtualServices.size(), 2u);
+  EXPECT_FALSE(set.virtualServices[0].isDelegate());
+  ASSERT_TRUE(set.virtualServices[0].http[0].delegatesTo.has_value());
+  EXPECT_EQ(set.virtualServices[0].http[0].delegatesTo->name, "child");
+  EXPECT_EQ(set.virtualServices[0].http[0].delegatesTo->ns, "shop");  // the parent's
+  EXPECT_TRUE(set.virtualServices[1].isDelegate());
+}
+
+TEST(DelegateVirtualService, IstioValidationOfDelegates) {
+  const std::string head = R"(apiVersion: networking.istio.io/v1beta1
 kind: VirtualService
 metadata: {name: vs}
 spec:
+)";
+  EXPECT_EQ(errorOf(head + R"(  gateways: [gw]
   http: [{route: [{destination: {host: a}}]}]
 )"),
-            "t.yaml:5:3: missing required field \"hosts\" in VirtualService spec (delegate "
-            "VirtualServices without hosts are not supported)");
+            "t.yaml:5:3: delegate VirtualService (no hosts): gateways must not be set (the parent "
+            "VirtualService binds them)");
+  EXPECT_EQ(errorOf(head + R"(  tcp: [{route: [{destination: {host: a}}]}]
+)"),
+            "t.yaml:5:3: delegate VirtualService (no hosts): tcp routes are not allowed");
+  EXPECT_EQ(errorOf(head + R"(  http: [{delegate: {name: other}}]
+)"),
+            "t.yaml:5:11: delegate VirtualService (no hosts): its http routes cannot delegate "
+            "again");
+  EXPECT_EQ(errorOf(head + R"(  hosts: [a]
+  http: [{delegate: {namespace: x}}]
+)"),
+            "t.yaml:6:21: missing required field \"name\" in VirtualService spec.http[0].delegate");
+  EXPECT_EQ(errorOf(head + R"(  hosts: [a]
+  http: [{delegate: {name: x}, route: [{destination: {host: a}}]}]
+)"),
+            "t.yaml:6:21: VirtualService spec.http[0]: a route with delegate takes no route, "
+            "redirect or directResponse");
 }
 
 TEST(ErrorClasses, MissingRequiredGatewayServerPort) {
@@ -1124,6 +1172,112 @@ data:
 }
 
 // ------------------------------------------------------------------------ small types
+// ------------------------------------------------------------ errors of a whole load
+const std::string kTwoBrokenOneGood = R"(apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  selector: {istio: egressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"], bogus: 1}]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: good}
+spec: {host: a.example.com}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata: {name: se}
+spec: {hosts: [a.example.com], resolution: DNZ, ports: [{number: 443, name: tls, protocol: TLS}]}
+)";
+
+TEST(StrictLoad, EverySchemaErrorOfAFileInOneReport) {
+  EXPECT_EQ(errorOf(kTwoBrokenOneGood),
+            "t.yaml:6:76: unknown field \"bogus\" in Gateway spec.servers[0]; valid fields: "
+            "bind, defaultEndpoint, hosts, name, port, tls\n"
+            "t.yaml:16:44: invalid value \"DNZ\" for resolution; valid values: NONE, STATIC, DNS, "
+            "DNS_ROUND_ROBIN (did you mean \"DNS\"?)");
+}
+
+TEST(StrictLoad, ErrorsAreCappedWithACount) {
+  std::string yaml;
+  for (int i = 0; i < 25; ++i) {
+    yaml += "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 0}]}\n---\n";
+  }
+  const std::string error = errorOf(yaml);
+  EXPECT_EQ(std::count(error.begin(), error.end(), '\n'), 20);  // 20 errors + the count line
+  EXPECT_NE(error.find("\n(5 more errors not shown)"), std::string::npos) << error;
+}
+
+TEST(LenientLoad, BrokenResourcesAreLeftOutWithTheirErrors) {
+  const ResourceSet set = parseOk(
+      kTwoBrokenOneGood, LoadOptions{.vars = {}, .requireAllPlaceholders = true, .lenient = true});
+  EXPECT_TRUE(set.gateways.empty());
+  EXPECT_TRUE(set.serviceEntries.empty());
+  ASSERT_EQ(set.destinationRules.size(), 1u);
+  EXPECT_EQ(set.destinationRules[0].meta.name, "good");
+  ASSERT_EQ(set.invalid.size(), 2u);
+  EXPECT_EQ(set.invalid[0].where->str(), "t.yaml:6:76");
+  EXPECT_EQ(set.invalid[1].where->str(), "t.yaml:16:44");
+}
+
+TEST(LenientLoad, UnresolvedPlaceholderAndListItemsArePerResource) {
+  const ResourceSet set =
+      parseOk(R"(apiVersion: v1
+kind: List
+items:
+- {apiVersion: v1, kind: Service, metadata: {name: ok}, spec: {ports: [{port: 80}]}}
+- {apiVersion: v1, kind: Service, metadata: {name: bad}, spec: {ports: [{port: x}]}}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: <unset>}
+spec: {host: a}
+)",
+              LoadOptions{.vars = {}, .requireAllPlaceholders = true, .lenient = true});
+  ASSERT_EQ(set.services.size(), 1u);
+  EXPECT_EQ(set.services[0].meta.name, "ok");
+  EXPECT_TRUE(set.destinationRules.empty());
+  ASSERT_EQ(set.invalid.size(), 2u);
+  EXPECT_EQ(set.invalid[0].where->str(), "t.yaml:5:80");
+  EXPECT_EQ(set.invalid[1].str(),
+            "t.yaml:9:18: unresolved placeholder <unset>: add \"unset\" to the scenario's vars");
+}
+
+TEST(LenientLoad, YamlThatDoesNotParseIsStillAnError) {
+  EXPECT_EQ(
+      errorOf("a: [\n", LoadOptions{.vars = {}, .requireAllPlaceholders = true, .lenient = true})
+          .substr(0, 7),
+      "t.yaml:");
+}
+
+TEST(ManifestFiles, FifoDeviceAndOversizedAreErrorsNotHangs) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("egl-files-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path fifo = dir / "m.yaml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto set = loadManifests({fifo});
+  ASSERT_FALSE(set.has_value());
+  EXPECT_EQ(set.error().str(),
+            fifo.string() + ": cannot read manifest: not a regular file (a FIFO)");
+  set = loadManifests({"/dev/zero"});
+  ASSERT_FALSE(set.has_value());
+  EXPECT_EQ(set.error().str(),
+            "/dev/zero: cannot read manifest: not a regular file (a character device)");
+  const std::filesystem::path big = dir / "big.yaml";
+  {
+    std::FILE* f = std::fopen(big.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fclose(f);
+  }
+  std::filesystem::resize_file(big, kMaxManifestBytes + 1);
+  set = loadManifests({big});
+  ASSERT_FALSE(set.has_value());
+  EXPECT_NE(set.error().message.find("file too large"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Types, ResourceRefAndSetAppend) {
   ResourceSet a = parseOk("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n");
   ResourceSet b = parseOk("apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n");

@@ -99,6 +99,7 @@ void ResourceSet::append(ResourceSet&& other) {
   moveAppend(serviceAccounts, other.serviceAccounts);
   moveAppend(kindClusters, other.kindClusters);
   moveAppend(unsimulated, other.unsimulated);
+  moveAppend(invalid, other.invalid);
   other = ResourceSet{};
 }
 

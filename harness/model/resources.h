@@ -186,6 +186,12 @@ struct HttpFaultInjection {
   std::optional<Abort> abort;
 };
 
+// `http[].delegate`: the VirtualService (without hosts) whose routes replace this one's.
+struct Delegate {
+  std::string name;
+  std::string ns;  // defaults to the delegating VirtualService's namespace
+};
+
 struct HttpRoute {
   std::string name;
   std::vector<HttpMatch> match;
@@ -197,6 +203,7 @@ struct HttpRoute {
   std::optional<HttpRetry> retries;
   std::optional<HttpFaultInjection> fault;
   Headers headers;
+  std::optional<Delegate> delegatesTo;
   std::string path;  // "spec.http[1]"
 };
 
@@ -225,6 +232,10 @@ struct VirtualService : ResourceBase {
   std::vector<L4Route> tls;
   std::vector<L4Route> tcp;
   std::vector<std::string> exportTo;
+
+  // A delegate VirtualService (no hosts): only reachable through another VS's
+  // `http[].delegate`; it builds no virtual host of its own.
+  [[nodiscard]] bool isDelegate() const { return hosts.empty(); }
 };
 
 // ------------------------------------------------------------------------ ServiceEntry
@@ -484,8 +495,11 @@ struct ResourceSet {
   std::vector<ServiceAccount> serviceAccounts;
   std::vector<KindCluster> kindClusters;
   std::vector<UnsimulatedResource> unsimulated;
+  // Lenient loading only (LoadOptions::lenient): one error per resource that parsed as YAML
+  // but broke the schema, at its FILE:LINE:COL. Those resources are left out of the set.
+  std::vector<Error> invalid;
 
-  // Appends every resource of `other`.
+  // Appends every resource (and every invalid-resource error) of `other`.
   void append(ResourceSet&& other);
 };
 

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <tuple>
 
 namespace egresslab::model::detail {
 namespace {
@@ -24,6 +25,48 @@ void typeError(Ctx& ctx, const YNode& node, std::string_view field, std::string_
 }
 
 }  // namespace
+
+Error Ctx::error() const { return combineErrors(errors_, dropped_); }
+
+void Ctx::merge(const std::vector<Error>& errors, std::size_t dropped) {
+  for (const auto& e : errors) {
+    if (errors_.size() < kMaxErrors) {
+      errors_.push_back(e);
+    } else {
+      ++dropped_;
+    }
+  }
+  dropped_ += dropped;
+  if (!errors.empty()) scopeFailed_ = true;
+}
+
+Error combineErrors(std::vector<Error> errors, std::size_t dropped) {
+  if (errors.empty()) return Error{ErrorKind::kInvalidInput, "invalid input", std::nullopt};
+  // Files keep their load order; positions sort within a file; unpositioned errors go last.
+  std::vector<std::string> files;
+  for (const auto& e : errors) {
+    const std::string file = e.where ? e.where->file : std::string();
+    if (std::find(files.begin(), files.end(), file) == files.end()) files.push_back(file);
+  }
+  const auto key = [&](const Error& e) {
+    if (!e.where) return std::make_tuple(files.size(), 0, 0);
+    const auto index = static_cast<std::size_t>(
+        std::find(files.begin(), files.end(), e.where->file) - files.begin());
+    return std::make_tuple(index, e.where->line, e.where->column);
+  };
+  std::stable_sort(errors.begin(), errors.end(),
+                   [&](const Error& a, const Error& b) { return key(a) < key(b); });
+  if (errors.size() > Ctx::kMaxErrors) {
+    dropped += errors.size() - Ctx::kMaxErrors;
+    errors.resize(Ctx::kMaxErrors);
+  }
+  Error out = errors.front();
+  for (std::size_t i = 1; i < errors.size(); ++i) out.message += "\n" + errors[i].str();
+  if (dropped > 0) {
+    out.message += fmt::format("\n({} more error{} not shown)", dropped, dropped == 1 ? "" : "s");
+  }
+  return out;
+}
 
 std::size_t editDistance(std::string_view a, std::string_view b) {
   const std::string x = lower(a);

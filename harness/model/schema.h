@@ -20,18 +20,55 @@
 
 namespace egresslab::model::detail {
 
-// Holds the first error found while reading a document.
+// Collects the errors found while reading a file. Within one scope (a document, a scenario
+// section, a list item) the first error wins and reading continues harmlessly, so parsers stay
+// straight-line code; `scope()` starts a fresh one, so one file reports every broken part at
+// once (up to kMaxErrors; later ones are only counted).
 class Ctx {
  public:
+  static constexpr std::size_t kMaxErrors = 20;
+
   void fail(std::string message, const SourcePos& pos) {
-    if (!error_) error_ = Error{ErrorKind::kInvalidInput, std::move(message), pos};
+    if (scopeFailed_) return;
+    scopeFailed_ = true;
+    if (errors_.size() < kMaxErrors) {
+      errors_.push_back(Error{ErrorKind::kInvalidInput, std::move(message), pos});
+    } else {
+      ++dropped_;
+    }
   }
-  [[nodiscard]] bool ok() const { return !error_.has_value(); }
-  [[nodiscard]] const Error& error() const { return *error_; }
+  // True while the current scope has no error.
+  [[nodiscard]] bool ok() const { return !scopeFailed_; }
+  // True when no scope failed.
+  [[nodiscard]] bool clean() const { return errors_.empty(); }
+  [[nodiscard]] const std::vector<Error>& errors() const { return errors_; }
+  // All errors as one (see combineErrors). Only when !clean().
+  [[nodiscard]] Error error() const;
+
+  // Runs fn in a fresh scope: inside, ok() starts true even after earlier errors; afterwards
+  // ok() is false if either the outer scope or fn failed.
+  template <typename Fn>
+  void scope(Fn&& fn) {
+    const bool outer = scopeFailed_;
+    scopeFailed_ = false;
+    fn();
+    scopeFailed_ = outer || scopeFailed_;
+  }
+
+  // Adds errors found elsewhere (another file's reader) to this report.
+  void merge(const std::vector<Error>& errors, std::size_t dropped = 0);
+  [[nodiscard]] std::size_t dropped() const { return dropped_; }
 
  private:
-  std::optional<Error> error_;
+  std::vector<Error> errors_;
+  std::size_t dropped_ = 0;
+  bool scopeFailed_ = false;
 };
+
+// One Error for a report of several, sorted by position: the first error's kind, position and
+// message, then one `FILE:LINE:COL: message` line per further error, then "(N more errors not
+// shown)" when some were dropped. A single error is returned unchanged.
+Error combineErrors(std::vector<Error> errors, std::size_t dropped = 0);
 
 // Levenshtein distance, case-insensitive.
 std::size_t editDistance(std::string_view a, std::string_view b);

@@ -21,6 +21,10 @@ struct IstioVersion {
   [[nodiscard]] bool atLeast(int maj, int min) const {
     return major > maj || (major == maj && minor >= min);
   }
+  // Patch-aware, for behaviour that changed within a minor: v.atLeast(1, 8, 3).
+  [[nodiscard]] bool atLeast(int maj, int min, int pat) const {
+    return major != maj ? major > maj : minor != min ? minor > min : patch >= pat;
+  }
   friend auto operator<=>(const IstioVersion&, const IstioVersion&) = default;
 };
 

@@ -1,0 +1,76 @@
+#include "harness/mesh/visibility.h"
+
+#include <fmt/format.h>
+
+namespace egresslab::mesh {
+namespace {
+
+std::string nsOrDefault(std::string_view ns) { return ns.empty() ? "default" : std::string(ns); }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+ExportScope exportScope(const std::vector<std::string>& exportTo, std::string_view ownerNs) {
+  ExportScope scope;
+  if (exportTo.empty()) return scope;
+  scope.all = false;
+  for (const std::string& e : exportTo) {
+    if (e == "*") {
+      scope.all = true;
+      scope.namespaces.clear();
+      return scope;
+    }
+    if (e == "~") continue;
+    scope.namespaces.insert(e == "." ? nsOrDefault(ownerNs) : e);
+  }
+  return scope;
+}
+
+ExportScope serviceExportScope(const model::Service& service) {
+  const auto it = service.meta.annotations.find(std::string(kExportToAnnotation));
+  if (it == service.meta.annotations.end()) return {};
+  std::vector<std::string> entries;
+  std::string_view rest = it->second;
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string_view item = trim(rest.substr(0, comma));
+    if (!item.empty()) entries.emplace_back(item);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (entries.empty()) return {};
+  return exportScope(entries, service.meta.ns);
+}
+
+std::string hostFqdn(std::string_view host, std::string_view ns) {
+  if (host.empty() || host.front() == '*' || host.find('.') != std::string_view::npos) {
+    return std::string(host);
+  }
+  return fmt::format("{}.{}.svc.cluster.local", host, nsOrDefault(ns));
+}
+
+bool hostsOverlap(std::string_view a, std::string_view b) {
+  const bool aWild = !a.empty() && a.front() == '*';
+  const bool bWild = !b.empty() && b.front() == '*';
+  if (aWild && bWild) {
+    // The longer pattern must end with the shorter one's suffix ("*.b.d" and "*.d").
+    return a.size() > b.size() ? a.substr(1).ends_with(b.substr(1))
+                               : b.substr(1).ends_with(a.substr(1));
+  }
+  if (aWild) return b.ends_with(a.substr(1));
+  if (bWild) return a.ends_with(b.substr(1));
+  return a == b;
+}
+
+bool hostCovers(std::string_view pattern, std::string_view host) {
+  if (pattern.empty() || pattern.front() != '*') return pattern == host;
+  if (!host.empty() && host.front() == '*') host.remove_prefix(1);  // "*.b.d" → ".b.d"
+  return host.ends_with(pattern.substr(1));
+}
+
+}  // namespace egresslab::mesh
