@@ -790,6 +790,8 @@ bool isLoopbackHost(std::string_view hostPort) {
     const size_t close = hostPort.find(']');
     if (close == std::string_view::npos) return false;
     host = std::string(hostPort.substr(1, close - 1));
+  } else if (std::count(hostPort.begin(), hostPort.end(), ':') > 1) {
+    host = std::string(hostPort);  // a bare IPv6 literal (a peer address, a bind address)
   } else {
     host = std::string(hostPort.substr(0, hostPort.find(':')));
   }
