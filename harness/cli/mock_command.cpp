@@ -1,10 +1,12 @@
 // `egresslab mock httpbin`: serves the go-httpbin compatible mock upstream (mocks/httpbin) until
 // SIGINT or SIGTERM, printing one access-log line per request to stdout. With --control, a
-// second listener takes fault-control requests (docs/httpbin.md).
+// second listener takes fault-control requests (docs/httpbin.md): loopback only, unless a
+// bearer token is given with --control-token or EGRESSLAB_CONTROL_TOKEN.
 #include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -24,6 +26,7 @@ struct MockHttpbinFlags {
   std::string tlsCert;
   std::string tlsKey;
   std::string control;
+  std::string controlToken;
   std::string hostname = "httpbin";
   bool quiet = false;
 };
@@ -117,7 +120,12 @@ int runMockHttpbin(const MockHttpbinFlags& flags) {
   if (!flags.control.empty()) {
     auto address = parseHostPort(flags.control, "--control");
     if (!address) return fail(address.error());
-    auto started = httpbin::FaultControlServer::start(**server, address->host, address->port);
+    std::string token = flags.controlToken;
+    if (const char* env = std::getenv("EGRESSLAB_CONTROL_TOKEN"); token.empty() && env != nullptr) {
+      token = env;
+    }
+    auto started = httpbin::FaultControlServer::start(
+        **server, {.host = address->host, .port = address->port, .token = token});
     if (!started) return fail(started.error());
     control = std::move(*started);
   }
@@ -145,7 +153,11 @@ void addMockCommand(CLI::App& root, CommandTable& table) {
   httpbin->add_option("--tls-cert", flags->tlsCert, "PEM certificate chain: serve HTTPS");
   httpbin->add_option("--tls-key", flags->tlsKey, "PEM private key for --tls-cert");
   httpbin->add_option("--control", flags->control,
-                      "HOST:PORT of the fault-control listener (GET/POST /faults)");
+                      "HOST:PORT of the fault-control listener (GET/POST /faults); loopback "
+                      "addresses only unless --control-token is given");
+  httpbin->add_option("--control-token", flags->controlToken,
+                      "Bearer token every fault-control request must carry; allows any "
+                      "--control address (default: $EGRESSLAB_CONTROL_TOKEN)");
   httpbin->add_option("--hostname", flags->hostname, "The name /hostname answers")
       ->capture_default_str();
   httpbin->add_flag("--quiet", flags->quiet, "Do not print the access log");

@@ -1,13 +1,13 @@
 #include "mocks/httpbin/control_server.h"
 
 #include <fmt/core.h>
-#include <httplib.h>
-#include <sys/socket.h>
+#include <openssl/crypto.h>
 
-#include <chrono>
-#include <thread>
+#include <algorithm>
+#include <cctype>
 
 #include "mocks/httpbin/handlers.h"
+#include "mocks/httpbin/http_server.h"
 
 namespace egresslab::httpbin {
 namespace {
@@ -23,78 +23,132 @@ void sendFaults(const HttpbinServer& target, httplib::Response& res) {
   res.set_content(faultsJson(target).dump(2) + "\n", "application/json; charset=utf-8");
 }
 
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool isJsonMediaType(const std::string& contentType) {
+  std::string media = lower(contentType.substr(0, contentType.find(';')));
+  media.erase(std::remove_if(media.begin(), media.end(),
+                             [](unsigned char c) { return std::isspace(c) != 0; }),
+              media.end());
+  return media == "application/json";
+}
+
+// "https://host:port" → whether host is loopback; "null" and anything unparsable are foreign.
+bool isLoopbackOrigin(const std::string& origin) {
+  const size_t scheme = origin.find("://");
+  if (scheme == std::string::npos) return false;
+  return detail::isLoopbackHost(origin.substr(scheme + 3));
+}
+
+bool tokenMatches(const std::string& authorization, const std::string& token) {
+  const std::string expected = "Bearer " + token;
+  return authorization.size() == expected.size() &&
+         CRYPTO_memcmp(authorization.data(), expected.data(), expected.size()) == 0;
+}
+
+// Who may talk to the control API (control_server.h). Empty when the request may proceed, else
+// the refusal is already in `res`.
+bool admitted(const ControlOptions& options, const httplib::Request& req, httplib::Response& res) {
+  if (options.token.empty()) {
+    if (!detail::isLoopbackHost(req.remote_addr)) {
+      detail::writeError(res, 403,
+                         "the fault-control API answers loopback clients only (start the mock "
+                         "with --control-token to open it)");
+      return false;
+    }
+    if (req.has_header("Host") && !detail::isLoopbackHost(req.get_header_value("Host"))) {
+      detail::writeError(res, 403, "the Host header must name a loopback address");
+      return false;
+    }
+  } else if (!tokenMatches(req.get_header_value("Authorization"), options.token)) {
+    detail::writeError(res, 401, "Authorization: Bearer <control token> required");
+    res.set_header("WWW-Authenticate", "Bearer");
+    return false;
+  }
+  if (req.has_header("Origin") && !isLoopbackOrigin(req.get_header_value("Origin"))) {
+    detail::writeError(res, 403, "cross-origin requests are refused");
+    return false;
+  }
+  return true;
+}
+
+void serveControl(HttpbinServer& target, const httplib::Request& req, httplib::Response& res) {
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  if (path != "/faults") return detail::writeError(res, 404);
+  if (req.method == "GET") return sendFaults(target, res);
+  if (req.method == "DELETE") {
+    target.clearFaults();
+    return sendFaults(target, res);
+  }
+  if (req.method != "POST") {
+    detail::writeError(res, 405);
+    res.set_header("Allow", "GET, POST, DELETE");
+    return;
+  }
+  if (!isJsonMediaType(req.get_header_value("Content-Type"))) {
+    return detail::writeError(res, 415, "POST /faults needs Content-Type: application/json");
+  }
+  const auto spec = nlohmann::json::parse(req.body, nullptr, false);
+  if (spec.is_discarded()) {
+    return detail::writeError(res, 400,
+                              "the body must be one JSON object such as {\"action\":\"down\"}");
+  }
+  auto fault = parseFault(spec);
+  if (!fault) return detail::writeError(res, 400, fault.error().message);
+  if (auto applied = target.applyFault(*fault); !applied) {
+    const int code = applied.error().kind == ErrorKind::kInvalidInput ? 400 : 500;
+    return detail::writeError(res, code, applied.error().message);
+  }
+  sendFaults(target, res);
+}
+
 }  // namespace
 
 struct FaultControlServer::Impl {
-  httplib::Server server;
-  std::thread thread;
+  std::unique_ptr<detail::HttpServer> server;
   std::string host;
   int port = 0;
-  bool stopped = false;
 };
 
 FaultControlServer::FaultControlServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 FaultControlServer::~FaultControlServer() { stop(); }
 
-Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(HttpbinServer& target,
-                                                                      const std::string& host,
-                                                                      int port) {
-  if (port < 0 || port > 65535) {
-    return invalidInput(fmt::format("control port {} is not in [0, 65535]", port));
+Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(
+    HttpbinServer& target, const ControlOptions& options) {
+  if (options.port < 0 || options.port > 65535) {
+    return invalidInput(fmt::format("control port {} is not in [0, 65535]", options.port));
+  }
+  if (options.token.empty() && !detail::isLoopbackHost(options.host)) {
+    return invalidInput(fmt::format(
+        "the fault-control API on \"{}\" would be reachable beyond this machine: bind a loopback "
+        "address, or open it deliberately with --control-token TOKEN (or "
+        "EGRESSLAB_CONTROL_TOKEN)",
+        options.host));
+  }
+  detail::HttpServerOptions o;
+  o.host = options.host;
+  o.port = options.port;
+  o.limits.maxBody = 64 * 1024;
+  o.limits.maxWorkers = 4;
+  o.limits.maxConnections = 256;
+  o.handler = [&target, options](httplib::Request& req, httplib::Response& res) {
+    if (admitted(options, req, res)) serveControl(target, req, res);
+    return std::string{};
+  };
+  o.refuse = [](const httplib::Request&, httplib::Response& res, int status,
+                const std::string& detail) { detail::writeError(res, status, detail); };
+  auto server = detail::HttpServer::start(std::move(o));
+  if (!server) {
+    return environmentError(fmt::format("fault control: {}", server.error().message));
   }
   auto impl = std::make_unique<Impl>();
-  impl->host = host;
-  httplib::Server& svr = impl->server;
-  svr.set_tcp_nodelay(true);
-  svr.set_socket_options([](int sock) {
-    const int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  svr.new_task_queue = [] { return new httplib::ThreadPool(4); };
-  svr.Get("/faults",
-          [&target](const httplib::Request&, httplib::Response& res) { sendFaults(target, res); });
-  svr.Post("/faults", [&target](const httplib::Request& req, httplib::Response& res) {
-    const auto spec = nlohmann::json::parse(req.body, nullptr, false);
-    if (spec.is_discarded()) {
-      return detail::writeError(res, 400,
-                                "the body must be one JSON object such as {\"action\":\"down\"}");
-    }
-    auto fault = parseFault(spec);
-    if (!fault) return detail::writeError(res, 400, fault.error().message);
-    if (auto applied = target.applyFault(*fault); !applied) {
-      const int code = applied.error().kind == ErrorKind::kInvalidInput ? 400 : 500;
-      return detail::writeError(res, code, applied.error().message);
-    }
-    sendFaults(target, res);
-  });
-  svr.Delete("/faults", [&target](const httplib::Request&, httplib::Response& res) {
-    target.clearFaults();
-    sendFaults(target, res);
-  });
-  svr.set_error_handler(
-      httplib::Server::Handler([](const httplib::Request&, httplib::Response& res) {
-        if (res.body.empty()) detail::writeError(res, res.status);
-      }));
-  errno = 0;
-  bool bound = false;
-  if (port == 0) {
-    impl->port = svr.bind_to_any_port(host);
-    bound = impl->port > 0;
-  } else {
-    impl->port = port;
-    bound = svr.bind_to_port(host, port);
-  }
-  if (!bound) {
-    return environmentError(fmt::format("cannot listen on {}:{} for fault control: {}", host, port,
-                                        errno != 0 ? std::strerror(errno) : "bind failed"));
-  }
-  Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->server.listen_after_bind(); });
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!raw->server.is_running() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
+  impl->server = std::move(*server);
+  impl->host = options.host;
+  impl->port = impl->server->port();
   return std::unique_ptr<FaultControlServer>(new FaultControlServer(std::move(impl)));
 }
 
@@ -106,10 +160,7 @@ std::string FaultControlServer::url() const {
 }
 
 void FaultControlServer::stop() {
-  if (!impl_ || impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->server.stop();
-  impl_->thread.join();
+  if (impl_ && impl_->server) impl_->server->stop();
 }
 
 }  // namespace egresslab::httpbin

@@ -7,6 +7,12 @@
 //   DELETE /faults → same as POST {"action":"up"}
 //
 // A separate port from the data listener, so `down` and `reset` never cut the control path.
+//
+// Closed to everything but the local user by default (docs/httpbin.md "Fault control"): without
+// a token it binds loopback addresses only, answers loopback peers only and requires a loopback
+// `Host` (no DNS rebinding); with a token every request needs `Authorization: Bearer TOKEN`.
+// Always: a request with a foreign `Origin` is refused (403) and POST needs a JSON content type
+// (415), so a web page cannot drive it with a cross-site form or text POST.
 #pragma once
 
 #include <memory>
@@ -17,11 +23,24 @@
 
 namespace egresslab::httpbin {
 
+struct ControlOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;  // 0 = ephemeral
+  // Empty: loopback only. Otherwise the bearer token every request must carry, and any
+  // address may be bound.
+  std::string token{};
+};
+
 class FaultControlServer {
  public:
-  // Serves control requests for `target`, which must outlive the returned server.
+  // Serves control requests for `target`, which must outlive the returned server. Errors:
+  // kInvalidInput for a non-loopback address without a token, kEnvironment when it cannot bind.
   static Result<std::unique_ptr<FaultControlServer>> start(HttpbinServer& target,
-                                                           const std::string& host, int port);
+                                                           const ControlOptions& options);
+  static Result<std::unique_ptr<FaultControlServer>> start(HttpbinServer& target,
+                                                           const std::string& host, int port) {
+    return start(target, ControlOptions{.host = host, .port = port});
+  }
   ~FaultControlServer();
   FaultControlServer(const FaultControlServer&) = delete;
   FaultControlServer& operator=(const FaultControlServer&) = delete;

@@ -211,6 +211,77 @@ TEST_F(FaultControlTest, UnknownControlPathIs404) {
   EXPECT_EQ(res->status, 404);
 }
 
+// Issue #14 item 5: a web page in a browser on the same machine could take an upstream down
+// with a cross-site form or text/plain POST (no preflight for those content types).
+TEST_F(FaultControlTest, PostNeedsAJsonContentType) {
+  for (const std::string type :
+       {"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", ""}) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!type.empty()) headers.emplace_back("Content-Type", type);
+    const auto res = testing::exchange(control_->port(), {.method = "POST",
+                                                          .target = "/faults",
+                                                          .headers = headers,
+                                                          .body = R"({"action":"down"})"});
+    EXPECT_EQ(res.status, 415) << type;
+  }
+  EXPECT_EQ(faults(), json::parse(R"({"faults":[]})"));
+  EXPECT_EQ(get(server_->port(), "/get").status, 200);
+  const auto ok = testing::exchange(
+      control_->port(), {.method = "POST",
+                         .target = "/faults",
+                         .headers = {{"Content-Type", "application/json; charset=utf-8"}},
+                         .body = R"({"action":"latency","ms":0})"});
+  EXPECT_EQ(ok.status, 200);
+}
+
+TEST_F(FaultControlTest, ForeignOriginAndHostAreRefused) {
+  const auto post = [&](std::vector<std::pair<std::string, std::string>> headers) {
+    headers.emplace_back("Content-Type", "application/json");
+    return testing::exchange(control_->port(), {.method = "POST",
+                                                .target = "/faults",
+                                                .headers = std::move(headers),
+                                                .body = R"({"action":"down"})"})
+        .status;
+  };
+  EXPECT_EQ(post({{"Origin", "https://evil.example"}}), 403);
+  EXPECT_EQ(post({{"Origin", "null"}}), 403);
+  // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1.
+  EXPECT_EQ(post({{"Host", "evil.example:8081"}}), 403);
+  EXPECT_EQ(get(control_->port(), "/faults", {{"Host", "evil.example"}}).status, 403);
+  EXPECT_EQ(faults(), json::parse(R"({"faults":[]})"));
+  EXPECT_EQ(post({{"Origin", "http://localhost:3000"}, {"Host", "[::1]:8081"}}), 200);
+  EXPECT_EQ(faults(), json::parse(R"({"faults":[{"action":"down"}]})"));
+}
+
+TEST_F(FaultControlTest, NonLoopbackAddressNeedsAToken) {
+  for (const std::string host : {"0.0.0.0", "::", "192.0.2.1"}) {
+    auto refused = FaultControlServer::start(*server_, {.host = host, .port = 0});
+    ASSERT_FALSE(refused.has_value()) << host;
+    EXPECT_EQ(refused.error().kind, ErrorKind::kInvalidInput);
+    EXPECT_NE(refused.error().message.find("--control-token"), std::string::npos);
+  }
+}
+
+TEST_F(FaultControlTest, TokenIsRequiredOnEveryRequestWhenGiven) {
+  auto opened =
+      FaultControlServer::start(*server_, {.host = "0.0.0.0", .port = 0, .token = "s3cret"});
+  ASSERT_TRUE(opened.has_value()) << opened.error().str();
+  const int port = (*opened)->port();
+  EXPECT_EQ(get(port, "/faults").status, 401);
+  EXPECT_EQ(get(port, "/faults", {{"Authorization", "Bearer wrong"}}).status, 401);
+  EXPECT_EQ(get(port, "/faults", {{"Authorization", "Bearer s3cret"}}).status, 200);
+  // With a token the Host check is off (the API was opened deliberately), the rest stays.
+  EXPECT_EQ(
+      get(port, "/faults", {{"Authorization", "Bearer s3cret"}, {"Host", "mock.internal"}}).status,
+      200);
+  const auto res = testing::exchange(
+      port, {.method = "POST",
+             .target = "/faults",
+             .headers = {{"Authorization", "Bearer s3cret"}, {"Content-Type", "text/plain"}},
+             .body = R"({"action":"down"})"});
+  EXPECT_EQ(res.status, 415);
+}
+
 TEST_F(FaultControlTest, InProcessFaultsListInStableOrder) {
   ASSERT_TRUE(server_->applyFault({.action = Fault::Action::kStatus, .code = 429, .percent = 10})
                   .has_value());

@@ -99,13 +99,41 @@ double uniform01() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-std::string dumpJson(const Json& body) {
-  return body.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+// Indented by two spaces, as go-httpbin; `compact` for echoes of deeply nested bodies, whose
+// indentation would grow with the square of the depth (8 KB in, 32 MB out).
+std::string dumpJson(const Json& body, bool compact = false) {
+  return body.dump(compact ? -1 : 2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
-void sendJson(httplib::Response& res, const Json& body, int status = 200) {
+void sendJson(httplib::Response& res, const Json& body, int status = 200, bool compact = false) {
   res.status = status;
-  res.set_content(dumpJson(body), kJsonType);
+  res.set_content(dumpJson(body, compact), kJsonType);
+}
+
+// The deepest nesting of arrays and objects in a JSON text, found without recursion; stops
+// counting past `limit` (the caller rejects those). Brackets inside strings do not count.
+size_t jsonDepth(std::string_view text, size_t limit) {
+  size_t depth = 0;
+  size_t deepest = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (inString) {
+      if (ch == '\\') {
+        ++i;
+      } else if (ch == '"') {
+        inString = false;
+      }
+    } else if (ch == '"') {
+      inString = true;
+    } else if (ch == '[' || ch == '{') {
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;
+    } else if ((ch == ']' || ch == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 void sendText(httplib::Response& res, int status, std::string body,
@@ -264,8 +292,9 @@ bool parseMultipart(std::string_view body, std::string_view contentType, ValueMa
 }
 
 // bodyResponse: noBody + data, files, form, json (§1 POST table). On bad input, the detail of
-// the 400 go-httpbin answers.
-std::optional<std::string> bodyResponse(const Call& c, Json& out) {
+// the 400 go-httpbin answers. `compact` is set for a JSON body nested deeper than
+// kMaxPrettyJsonDepth.
+std::optional<std::string> bodyResponse(const Call& c, Json& out, bool& compact) {
   out = c.noBody();
   const std::string& body = c.req.body;
   out["data"] = "";
@@ -292,6 +321,14 @@ std::optional<std::string> bodyResponse(const Call& c, Json& out) {
     out["files"] = valueMapJson(files);
     out["form"] = valueMapJson(form);
   } else if (media == "application/json") {
+    // Go's decoder stops at 10000 levels; our echo (nlohmann's dump recurses) at
+    // kMaxJsonDepth, checked before parsing so no recursion ever sees a deeper document.
+    const size_t depth = jsonDepth(body, kMaxJsonDepth);
+    if (depth > kMaxJsonDepth) {
+      return fmt::format("error parsing request body: JSON nested deeper than {} levels",
+                         kMaxJsonDepth);
+    }
+    compact = depth > kMaxPrettyJsonDepth;
     // Go decodes into map[string]any and re-encodes it: object keys come out sorted, which is
     // what nlohmann::json (std::map) gives; ordered_json then keeps that order.
     const auto parsed = nlohmann::json::parse(body, nullptr, false);
@@ -307,8 +344,9 @@ std::optional<std::string> bodyResponse(const Call& c, Json& out) {
 
 void sendBodyResponse(Call& c) {
   Json out;
-  if (auto error = bodyResponse(c, out)) return writeError(c.res, 400, *error);
-  sendJson(c.res, out);
+  bool compact = false;
+  if (auto error = bodyResponse(c, out, compact)) return writeError(c.res, 400, *error);
+  sendJson(c.res, out, 200, compact);
 }
 
 // Go 1.22 mux method patterns: anything else is 405 with Allow.
@@ -872,16 +910,33 @@ void handleDrip(Call& c) {
                   millis(duration + delay), millis(delay), millis(duration), millis(pause)));
   if (!c.ctx.wait(delay)) return writeError(c.res, 503, "server is stopping");
   c.res.status = code < 200 ? 200 : code;
+  // Byte i is due at `pause * i` after the delay (the last one at `duration`); each call writes
+  // every byte already due in one write, then sleeps until the next is due. So the drip takes
+  // its duration however many bytes it spreads (1 MiB over 1 s is not a million sleeps).
   const auto wait = c.ctx.wait;
   const auto total = static_cast<size_t>(numBytes);
-  c.res.set_content_provider(total, kTextType,
-                             [wait, pause, total](size_t offset, size_t, httplib::DataSink& sink) {
-                               if (total == 1 && !wait(pause)) return false;
-                               if (!sink.write("*", 1)) return false;
-                               if (offset + 1 < total && pause.count() > 0 && !wait(pause))
-                                 return false;
-                               return true;
-                             });
+  auto start = std::make_shared<std::chrono::steady_clock::time_point>();
+  c.res.set_content_provider(
+      total, kTextType,
+      [wait, pause, total, start](size_t offset, size_t, httplib::DataSink& sink) {
+        const auto now = std::chrono::steady_clock::now();
+        if (offset == 0 && *start == std::chrono::steady_clock::time_point{}) *start = now;
+        if (total == 1) {
+          if (!wait(pause)) return false;
+          return sink.write("*", 1);
+        }
+        size_t due = total;
+        if (pause.count() > 0) {
+          const auto elapsed = std::chrono::duration_cast<nanoseconds>(now - *start);
+          due = std::min<size_t>(total, static_cast<size_t>(elapsed / pause) + 1);
+        }
+        if (due > offset) {
+          const std::string stars(due - offset, '*');
+          return sink.write(stars.data(), stars.size());
+        }
+        const auto next = *start + pause * static_cast<std::int64_t>(offset);
+        return wait(std::chrono::duration_cast<nanoseconds>(next - now));
+      });
 }
 
 // Range header specs resolved against `size`: (first, last) inclusive. nullopt = 416.

@@ -13,17 +13,17 @@ namespace egresslab::httpbin::detail {
 
 inline constexpr size_t kMaxBodySize = 1024 * 1024;
 inline constexpr std::chrono::seconds kMaxDuration{10};
+// JSON request bodies nested deeper are refused (400); deeper than the second, echoed compact so
+// the answer stays linear in the request (docs/httpbin.md "Compatibility choices").
+inline constexpr size_t kMaxJsonDepth = 1000;
+inline constexpr size_t kMaxPrettyJsonDepth = 32;
 
-// Request headers the server renames before httplib reads the body, so that httplib neither
-// parses multipart/form bodies itself (we need the raw body, and its 8 KiB form limit is not
-// go-httpbin's 1 MiB) nor compresses responses on its own (go-httpbin never does). Echo
-// endpoints map them back to their real names.
+// Request headers the server renames before the handlers see them (a legacy of serving through
+// cpp-httplib, which acted on them itself); echo endpoints map them back to their real names.
 inline constexpr const char* kContentTypeHeader = "X-Egresslab-Internal-Content-Type";
 inline constexpr const char* kAcceptEncodingHeader = "X-Egresslab-Internal-Accept-Encoding";
-// Marks a "Content-Length: 0" the server added itself to a request without one: a request with
-// neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3), but cpp-httplib would
-// read a POST's body until the client closes (`curl -X POST` stalls 5 s, then 400). Echo
-// endpoints hide both headers.
+// Marks a "Content-Length: 0" the server added itself to a request without one. Echo endpoints
+// hide both headers.
 inline constexpr const char* kSyntheticLengthHeader = "X-Egresslab-Internal-Synthetic-Length";
 
 // What a handler needs from the server instance.
@@ -34,9 +34,8 @@ struct ServeContext {
   std::function<bool(std::chrono::nanoseconds)> wait;
 };
 
-// Runs in the pre-routing hook, before httplib reads the body: renames the headers above, drops
-// httplib's parsed Range (only /range honours it, by parsing the header itself) and points
-// req.path at "/" so httplib's regex routing stays O(1); handlers route on req.target.
+// Runs before serveRequest: renames the headers above and drops a parsed Range (only /range
+// honours it, by parsing the header itself); handlers route on req.target.
 void normaliseRequest(httplib::Request& req);
 
 // Answers one request: CORS preflight for OPTIONS on any path, else the endpoint.

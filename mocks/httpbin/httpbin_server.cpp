@@ -1,10 +1,8 @@
 #include "mocks/httpbin/httpbin_server.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <fmt/core.h>
-#include <httplib.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -14,7 +12,6 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +24,7 @@
 #include <thread>
 
 #include "mocks/httpbin/handlers.h"
+#include "mocks/httpbin/http_server.h"
 
 namespace egresslab::httpbin {
 namespace {
@@ -55,23 +53,6 @@ class StopSignal {
   bool stopped_ = false;
 };
 
-// Exposes the listening socket cpp-httplib keeps protected, to learn the bound address.
-template <class Base>
-class ListeningServer : public Base {
- public:
-  using Base::Base;
-  int listenSocket() const { return this->svr_sock_; }
-};
-
-// Per-request bookkeeping shared by the hooks cpp-httplib calls on the worker thread that
-// serves the request (pre-routing → handler → error handler → logger).
-struct RequestTrace {
-  Clock::time_point start;
-  bool handled = false;  // our handler produced the response (the error handler keeps off)
-  std::string fault;     // faults that shaped the response, for the access log
-};
-thread_local RequestTrace trace;
-
 double percentRoll() {
   thread_local std::mt19937_64 rng(std::random_device{}());
   return std::uniform_real_distribution<double>(0.0, 100.0)(rng);
@@ -93,53 +74,6 @@ std::string endpointText(const sockaddr_storage& addr) {
     return fmt::format("[{}]:{}", buf, port);
   }
   return "?";
-}
-
-// Whether a connected socket's local address belongs to a listener bound to `listen`.
-bool acceptedBy(const sockaddr_storage& local, const sockaddr_storage& listen) {
-  if (local.ss_family != listen.ss_family) return false;
-  if (listen.ss_family == AF_INET) {
-    const auto* l = reinterpret_cast<const sockaddr_in*>(&local);
-    const auto* b = reinterpret_cast<const sockaddr_in*>(&listen);
-    return l->sin_port == b->sin_port &&
-           (b->sin_addr.s_addr == htonl(INADDR_ANY) || b->sin_addr.s_addr == l->sin_addr.s_addr);
-  }
-  if (listen.ss_family == AF_INET6) {
-    const auto* l = reinterpret_cast<const sockaddr_in6*>(&local);
-    const auto* b = reinterpret_cast<const sockaddr_in6*>(&listen);
-    return l->sin6_port == b->sin6_port &&
-           (IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr) ||
-            std::memcmp(&b->sin6_addr, &l->sin6_addr, sizeof(in6_addr)) == 0);
-  }
-  return false;
-}
-
-// cpp-httplib closes its listener on stop() but lets idle keep-alive connections live until
-// their timeout, and a pooled connection would still be answered after `down`. Shut down every
-// established connection this listener accepted, found through /proc/self/fd, so the fault is
-// visible at once; the worker threads then see EOF and exit.
-void shutdownAcceptedConnections(const sockaddr_storage& listen) {
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return;
-  while (const dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    const long fd = std::strtol(entry->d_name, &end, 10);
-    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;
-    struct stat st {};
-    if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &len) != 0) {
-      continue;
-    }
-    sockaddr_storage peer{};
-    len = sizeof peer;
-    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &len) != 0) {
-      continue;  // the listener itself, or not connected
-    }
-    if (acceptedBy(local, listen)) shutdown(static_cast<int>(fd), SHUT_RDWR);
-  }
-  closedir(dir);
 }
 
 std::string opensslErrors() {
@@ -249,6 +183,10 @@ std::string bracketed(const std::string& host) {
 
 }  // namespace
 
+struct SslCtxFree {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+
 struct HttpbinServer::Impl {
   enum class Mode { kServe, kDown, kReset };
 
@@ -259,8 +197,8 @@ struct HttpbinServer::Impl {
   Mode mode = Mode::kDown;
   bool badCert = false;
   bool stopped = false;
-  std::unique_ptr<httplib::Server> server;
-  std::thread serverThread;
+  std::unique_ptr<detail::HttpServer> server;
+  std::unique_ptr<SSL_CTX, SslCtxFree> sslCtx;
   std::shared_ptr<StopSignal> signal;
   sockaddr_storage boundAddr{};
   std::unique_ptr<ResetListener> resetListener;
@@ -275,143 +213,101 @@ struct HttpbinServer::Impl {
     if (options.accessLog) options.accessLog(line);
   }
 
-  void configure(httplib::Server& svr, const std::shared_ptr<StopSignal>& stopSignal) {
-    svr.set_tcp_nodelay(true);  // ~44 ms per keep-alive request otherwise (cpp-stack-notes)
-    svr.set_socket_options([](int sock) {
-      const int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-      fcntl(sock, F_SETFD, FD_CLOEXEC);
-    });
-    const auto threads = static_cast<size_t>(std::max(1, options.threads));
-    svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    svr.set_keep_alive_max_count(1000000);
-    svr.set_payload_max_length(detail::kMaxBodySize);
-    svr.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
-      trace.start = Clock::now();
-      trace.handled = false;
-      trace.fault.clear();
-      // The Request object is cpp-httplib's non-const local; the hook only hands it out const.
-      detail::normaliseRequest(const_cast<httplib::Request&>(req));
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
+  detail::HttpServerOptions serverOptions(const std::shared_ptr<StopSignal>& stopSignal) {
+    detail::HttpServerOptions o;
+    o.host = options.host;
+    o.port = port;
+    o.limits.maxBody = detail::kMaxBodySize;
+    o.limits.maxWorkers = static_cast<size_t>(std::max(1, options.threads));
+    o.limits.maxConnections = static_cast<size_t>(std::max(1, options.maxConnections));
+    o.limits.ioThreads = 2;
+    o.limits.idleTimeout = options.idleTimeout;
+    o.limits.headerTimeout = options.headerTimeout;
+    o.limits.bodyTimeout = options.bodyTimeout;
+    o.limits.handshakeTimeout = options.headerTimeout;
     auto context = std::make_shared<detail::ServeContext>();
     context->hostname = options.hostname;
     context->tls = options.tls.has_value();
     context->wait = [stopSignal](std::chrono::nanoseconds d) { return stopSignal->waitFor(d); };
-    const httplib::Server::Handler handler =
-        [this, context, stopSignal](const httplib::Request& req, httplib::Response& res) {
-          trace.handled = true;
-          serveWithFaults(*context, *stopSignal, req, res);
-          detail::addCorsHeaders(req, res);
-        };
-    svr.Get("/", handler);
-    svr.Post("/", handler);
-    svr.Put("/", handler);
-    svr.Patch("/", handler);
-    svr.Delete("/", handler);
-    svr.Options("/", handler);
-    // Responses cpp-httplib produces itself (malformed request, body over the limit, bad Range):
-    // go-httpbin's JSON error shape, and 400 rather than 413 for a large body.
-    svr.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                  httplib::Response& res) {
-      if (trace.handled) return httplib::Server::HandlerResponse::Unhandled;
-      if (res.status == 413) {
-        detail::writeError(res, 400, "error parsing request body: http: request body too large");
-      } else {
-        detail::writeError(res, res.status);
-      }
+    o.handler = [this, context, stopSignal](httplib::Request& req, httplib::Response& res) {
+      detail::normaliseRequest(req);
+      std::string fault = serveWithFaults(*context, *stopSignal, req, res);
       detail::addCorsHeaders(req, res);
-      return httplib::Server::HandlerResponse::Handled;
-    }));
-    svr.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-      trace.handled = false;
+      return fault;
+    };
+    // Requests refused before a handler ran (framing, limits): go-httpbin's JSON error shape.
+    o.refuse = [](const httplib::Request& req, httplib::Response& res, int status,
+                  const std::string& detail) {
+      detail::writeError(res, status,
+                         detail == "http: request body too large"
+                             ? "error parsing request body: http: request body too large"
+                             : detail);
+      detail::addCorsHeaders(req, res);
+    };
+    o.log = [this](const httplib::Request& req, const httplib::Response& res,
+                   const detail::ExchangeInfo& info) {
       if (!options.accessLog) return;
-      const double ms =
-          std::chrono::duration<double, std::milli>(Clock::now() - trace.start).count();
-      const char* sni =
-          req.ssl != nullptr ? SSL_get_servername(req.ssl, TLSEXT_NAMETYPE_host_name) : nullptr;
-      const size_t bytes = res.body.empty() ? res.content_length_ : res.body.size();
       const std::string ua = req.get_header_value("User-Agent");
       log(fmt::format("{} {}:{} \"{} {} {}\" {} {} {:.1f}ms sni={} fault={} ua=\"{}\"",
                       options.hostname, req.remote_addr, req.remote_port,
                       req.method.empty() ? "-" : req.method, req.target.empty() ? "-" : req.target,
-                      req.version.empty() ? "HTTP/1.1" : req.version, res.status, bytes, ms,
-                      sni != nullptr ? sni : "-", trace.fault.empty() ? "-" : trace.fault,
-                      ua.empty() ? "-" : ua));
-    });
+                      req.version.empty() ? "HTTP/1.1" : req.version, res.status, info.bytes,
+                      info.ms, info.sni != nullptr ? info.sni : "-",
+                      info.note.empty() ? "-" : info.note, ua.empty() ? "-" : ua));
+    };
+    o.notice = [this](const std::string& line) {
+      log(fmt::format("{} notice: {}", options.hostname, line));
+    };
+    return o;
   }
 
-  void serveWithFaults(const detail::ServeContext& context, StopSignal& stopSignal,
-                       const httplib::Request& req, httplib::Response& res) {
+  // Applies the latency and status faults, then the endpoint. Returns the faults applied.
+  std::string serveWithFaults(const detail::ServeContext& context, StopSignal& stopSignal,
+                              const httplib::Request& req, httplib::Response& res) {
+    std::string fault;
     if (const int ms = latencyMs.load(); ms >= 0) {
-      trace.fault = "latency";
+      fault = "latency";
       if (ms > 0 && !stopSignal.waitFor(std::chrono::milliseconds(ms))) {
-        return detail::writeError(res, 503, "server is stopping");
+        detail::writeError(res, 503, "server is stopping");
+        return fault;
       }
     }
     if (const int code = statusCode.load(); code > 0 && percentRoll() < statusPercent.load()) {
-      trace.fault += trace.fault.empty() ? "status" : ",status";
-      return detail::writeError(res, code, "injected by the mock's status fault");
+      fault += fault.empty() ? "status" : ",status";
+      detail::writeError(res, code, "injected by the mock's status fault");
+      return fault;
     }
     detail::serveRequest(context, req, res);
-  }
-
-  template <class S>
-  Result<void> launch(std::unique_ptr<S> svr, const std::shared_ptr<StopSignal>& stopSignal) {
-    configure(*svr, stopSignal);
-    errno = 0;
-    bool bound = false;
-    if (port == 0) {
-      const int chosen = svr->bind_to_any_port(options.host);
-      bound = chosen > 0;
-      if (bound) port = chosen;
-    } else {
-      bound = svr->bind_to_port(options.host, port);
-    }
-    if (!bound) {
-      return environmentError(fmt::format("cannot listen on {}:{}: {}", options.host, port,
-                                          errno != 0 ? std::strerror(errno) : "bind failed"));
-    }
-    // cpp-httplib 0.11 listens with a backlog of 5: a proxy opening a burst of connections
-    // overflows it and each dropped SYN costs the client a 1 s retransmit. Linux lets listen()
-    // be called again to raise the backlog.
-    ::listen(svr->listenSocket(), 1024);
-    socklen_t len = sizeof boundAddr;
-    getsockname(svr->listenSocket(), reinterpret_cast<sockaddr*>(&boundAddr), &len);
-    httplib::Server* raw = svr.get();
-    serverThread = std::thread([raw] { raw->listen_after_bind(); });
-    // stop() is a no-op until listen_after_bind has marked the server running.
-    const auto deadline = Clock::now() + std::chrono::seconds(10);
-    while (!raw->is_running() && Clock::now() < deadline) std::this_thread::yield();
-    server = std::move(svr);
-    signal = stopSignal;
-    return {};
+    return fault;
   }
 
   Result<void> startServing(bool withBadCert) {
     auto stopSignal = std::make_shared<StopSignal>();
-    if (!options.tls)
-      return launch(std::make_unique<ListeningServer<httplib::Server>>(), stopSignal);
-    const pki::KeyPair& pair = withBadCert ? *badCertPair : *options.tls;
-    std::string error;
-    auto svr = std::make_unique<ListeningServer<httplib::SSLServer>>([&](SSL_CTX& ctx) {
-      error = configureTls(ctx, pair);
-      return error.empty();
-    });
-    if (!svr->is_valid()) {
-      return invalidInput(error.empty() ? "cannot create the TLS context: " + opensslErrors()
-                                        : error);
+    std::unique_ptr<SSL_CTX, SslCtxFree> ctx;
+    if (options.tls) {
+      ctx.reset(SSL_CTX_new(TLS_server_method()));
+      if (!ctx) return invalidInput("cannot create the TLS context: " + opensslErrors());
+      const pki::KeyPair& pair = withBadCert ? *badCertPair : *options.tls;
+      if (std::string error = configureTls(*ctx, pair); !error.empty()) return invalidInput(error);
     }
-    return launch(std::move(svr), stopSignal);
+    detail::HttpServerOptions o = serverOptions(stopSignal);
+    o.tls = ctx.get();
+    auto started = detail::HttpServer::start(std::move(o));
+    if (!started) return std::unexpected(started.error());
+    server = std::move(*started);
+    sslCtx = std::move(ctx);
+    signal = stopSignal;
+    port = server->port();
+    boundAddr = server->boundAddress();
+    return {};
   }
 
   void stopListener() {
     if (server) {
-      server->stop();
-      signal->trigger();
-      shutdownAcceptedConnections(boundAddr);
-      serverThread.join();
+      signal->trigger();  // handlers asleep in /delay or a latency fault give up first
+      server->stop();     // then every connection is cut, idle keep-alive ones included
       server.reset();
+      sslCtx.reset();
       signal.reset();
     }
     resetListener.reset();

@@ -7,9 +7,12 @@
 // CORS on every response and OPTIONS preflight on every path, HEAD without a body. /hostname
 // answers the configured name, so a scenario can prove which upstream answered.
 //
-// Serving: TCP_NODELAY on, a fixed thread pool (one thread per live connection, sized for
-// proxies that keep connections alive), SO_REUSEADDR without SO_REUSEPORT (a stale server on
-// the same port must fail the bind, not share traffic), TLS 1.2 minimum.
+// Serving (http_server.h): an event loop reads requests (a slow or idle client costs a
+// connection, never a worker thread), a worker pool that grows on demand runs handlers,
+// deadlines bound the header, the body and each write, a 4xx for bad framing closes the
+// connection, bodies are limited to 1 MiB in every framing. TCP_NODELAY on, SO_REUSEADDR
+// without SO_REUSEPORT (a stale server on the same port must fail the bind, not share traffic),
+// TLS 1.2 minimum.
 //
 // Faults (fault.h) are applied in-process with applyFault, or over HTTP by FaultControlServer
 // (control_server.h). `down` and `reset` swap the data listener; the port never changes.
@@ -17,6 +20,7 @@
 // Thread safety: every public member may be called from any thread.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -37,8 +41,12 @@ struct HttpbinOptions {
   std::optional<pki::KeyPair> tls{};
   // Served during a bad-cert fault; minted from a fresh unrelated CA when absent.
   std::optional<pki::KeyPair> badCert{};
-  int threads = 64;  // worker threads = concurrent connections served
-  // One line per request (and per connection reset by a `reset` fault), from worker threads:
+  int threads = 64;           // requests handled at once (worker threads, started on demand)
+  int maxConnections = 1024;  // open connections; more are closed at accept, with a notice
+  std::chrono::milliseconds idleTimeout{5000};     // keep-alive wait for the next request
+  std::chrono::milliseconds headerTimeout{10000};  // whole header (or TLS handshake)
+  std::chrono::milliseconds bodyTimeout{30000};    // whole request body
+  // One line per request (and per connection reset by a `reset` fault), from server threads:
   //   <hostname> <client-ip>:<port> "<METHOD> <target> HTTP/1.1" <status> <bytes> <ms>ms
   //   sni=<name|-> fault=<latency,status|-> ua="<user agent>"
   //   <hostname> <client-ip>:<port> "-" 000 0 0.0ms sni=- fault=reset ua="-"

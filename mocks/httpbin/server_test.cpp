@@ -91,6 +91,50 @@ TEST_F(HttpbinServerTest, KeepAliveConnectionServesManyRequests) {
   close(fd);
 }
 
+// Slow clients cost a connection until a deadline, never a worker (issue #14 item 4).
+TEST(HttpbinDeadlines, HeaderTricklingPastTheHeaderDeadlineIsCut) {
+  auto started = HttpbinServer::start({.headerTimeout = std::chrono::milliseconds(300)});
+  ASSERT_TRUE(started.has_value()) << started.error().str();
+  const int fd = testing::connectLoopback((*started)->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(testing::sendAll(fd, "GET /get HTTP/1.1\r\nX-Slow: "));
+  // Keep trickling until the server closes the connection (a generous bound, not a timing).
+  bool closed = false;
+  for (int i = 0; i < 200 && !closed; ++i) {
+    closed = !testing::sendAll(fd, "a");
+    pollfd p{fd, POLLIN, 0};
+    if (!closed && poll(&p, 1, 100) > 0) {
+      char buf[512];
+      closed = ::recv(fd, buf, sizeof buf, 0) <= 0;
+    }
+  }
+  close(fd);
+  EXPECT_TRUE(closed) << "a client trickling its header for 20 s was never cut off";
+  EXPECT_EQ(testing::get((*started)->port(), "/hostname").status, 200);
+}
+
+TEST(HttpbinDeadlines, IdleKeepAliveConnectionIsClosedAfterTheIdleTimeout) {
+  auto started = HttpbinServer::start({.idleTimeout = std::chrono::milliseconds(200)});
+  ASSERT_TRUE(started.has_value()) << started.error().str();
+  const int fd = testing::connectLoopback((*started)->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(testing::sendAll(fd, "GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string raw;
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    char buf[512];
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    closed = n <= 0;
+    if (n > 0) raw.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  EXPECT_TRUE(closed) << "an idle keep-alive connection was never closed";
+  EXPECT_EQ(raw.rfind("HTTP/1.1 204", 0), 0u) << raw;
+}
+
 TEST_F(HttpbinServerTest, StopReleasesThePortForANewServer) {
   const int port = server_->port();
   server_->stop();
