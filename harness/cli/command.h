@@ -2,7 +2,7 @@
 //
 // Each subcommand lives in its own `*_command.cpp` beside main.cpp and registers itself with a
 // static CommandRegistration, so commands can be added without touching main. A command only
-// turns flags into an option struct and calls its module (DESIGN.md: cli holds no logic); the
+// turns flags into an option struct and calls its module (docs/design.md: cli holds no logic); the
 // action returns the process exit code.
 #pragma once
 
@@ -51,5 +51,10 @@ CLI::App* parentCommand(CLI::App& root, const std::string& name, const std::stri
 
 // Every registered factory, in order.
 std::vector<CommandFactory> registeredCommands();
+
+// `egresslab frobnicate`: "egresslab: unknown command "frobnicate" (commands: run, …)", with a
+// did-you-mean when a command is close.
+std::string unknownCommandMessage(const std::string& written,
+                                  const std::vector<std::string>& commands);
 
 }  // namespace egresslab::cli

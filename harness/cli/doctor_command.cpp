@@ -1,6 +1,6 @@
 // `egresslab doctor`: what the kind backend needs — docker (daemon reachable), kind, kubectl,
 // istioctl (and helm with --helm) — found or missing, with versions and install hints.
-// Exit 0 when everything is there, 3 when something is missing (DESIGN.md), 2 on bad flags.
+// Exit 0 when everything is there, 3 when something is missing (docs/design.md), 2 on bad flags.
 #include <iostream>
 #include <memory>
 #include <string>

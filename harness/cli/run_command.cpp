@@ -1,7 +1,7 @@
 // `egresslab run [--backend sim|kind] [--istio-version V] [--report FORMAT=PATH]...
 //                [--parallel N] [--filter REGEX] [--keep] [--time-scale F] [--dry-run] [-v]
-//                SCENARIO_OR_DIR...`
-// Flags → runner options; the runner does the work. Exit codes (DESIGN.md): 0 every scenario
+//                [--allow-unsimulated] SCENARIO_OR_DIR...`
+// Flags → runner options; the runner does the work. Exit codes (docs/design.md): 0 every scenario
 // passed, 1 a scenario failed or errored, 2 invalid input or usage (`FILE:LINE:COL: message`
 // on stderr), 3 a backend could not start.
 //
@@ -10,12 +10,17 @@
 // not available in this build" — so the command works before the simulator or the kind
 // backend lands, and picks them up when they do.
 #include <signal.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cmath>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,8 +50,9 @@ struct RunFlags {
   int parallel = 1;
   std::string filter;
   bool keep = false;
-  double timeScale = 1.0;
+  std::string timeScale;  // as written; "": kDefaultSimTimeScale on sim, real time on kind
   bool dryRun = false;
+  bool allowUnsimulated = false;
   bool verbose = false;
   std::string kindContext;    // kind: run on the cluster behind this kubeconfig context
   bool reuseCluster = false;  // kind: reuse an existing cluster of the scenario's name
@@ -61,6 +67,11 @@ struct ReportTarget {
 // Set by SIGINT/SIGTERM; the runner stops after the current request and tears down. The
 // handler re-arms the default action, so a second Ctrl-C ends the process at once.
 runner::CancelFlag gCancelled{false};
+
+// On sim, mesh time runs this much faster unless --time-scale says otherwise: the probe
+// periods and `eventually` windows written for a real cluster (readiness 30 × 2 s) pass in
+// seconds, so the shipped scenarios finish in a few seconds. `--time-scale 1` is real time.
+constexpr double kDefaultSimTimeScale = 50.0;
 
 extern "C" void onTerminationSignal(int signo) {
   gCancelled.store(true);
@@ -94,6 +105,16 @@ std::map<std::string, runner::BackendFactory> availableBackends(
   return factories;
 }
 
+// A finite number > 0 (and at most a million: beyond that every clock is at its floor), or
+// nullopt.
+std::optional<double> parseTimeScale(const std::string& text) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  if (!std::isfinite(value) || value <= 0 || value > 1e6) return std::nullopt;
+  return value;
+}
+
 Result<std::vector<ReportTarget>> parseReports(const std::vector<std::string>& specs) {
   std::vector<ReportTarget> targets;
   for (const auto& spec : specs) {
@@ -105,10 +126,17 @@ Result<std::vector<ReportTarget>> parseReports(const std::vector<std::string>& s
                           ": expected FORMAT=PATH with FORMAT json, junit or html");
     }
     ReportTarget target{format, std::filesystem::path(spec.substr(eq + 1))};
+    // Missing directories are created (before the run, so a bad path fails fast).
     const auto parent = std::filesystem::absolute(target.path).parent_path();
-    if (std::error_code ec; !std::filesystem::is_directory(parent, ec)) {
-      return invalidInput("--report " + spec + ": the directory " + parent.string() +
-                          " does not exist");
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec || !std::filesystem::is_directory(parent)) {
+      return invalidInput("--report " + spec + ": cannot create the directory " + parent.string() +
+                          (ec ? ": " + ec.message() : std::string()));
+    }
+    if (std::filesystem::is_directory(target.path, ec)) {
+      return invalidInput("--report " + spec + ": " + target.path.string() +
+                          " is a directory; give a file name");
     }
     targets.push_back(std::move(target));
   }
@@ -139,15 +167,30 @@ int runScenarios(const RunFlags& flags) {
     std::cerr << reports.error().str() << "\n";
     return 2;
   }
-  if (flags.backend != "sim" && flags.timeScale != 1.0) {
+  std::optional<double> timeScale;
+  if (!flags.timeScale.empty()) {
+    timeScale = parseTimeScale(flags.timeScale);
+    if (!timeScale) {
+      std::cerr << "--time-scale " << flags.timeScale
+                << ": must be a number greater than 0 (1 = real time, 50 = fifty times "
+                   "faster)\n";
+      return 2;
+    }
+  }
+  if (flags.backend != "sim" && timeScale && *timeScale != 1.0) {
     std::cerr << "--time-scale: only the sim backend can run mesh time faster; a real cluster "
                  "runs in real time\n";
+    return 2;
+  }
+  if (flags.backend != "sim" && flags.allowUnsimulated) {
+    std::cerr << "--allow-unsimulated applies to the sim backend only (kind runs real Istio)\n";
     return 2;
   }
 
   runner::ScenarioSelection selection;
   for (const auto& input : flags.inputs) selection.inputs.emplace_back(input);
   selection.filter = flags.filter;
+  selection.needsClusterConfig = flags.backend == "kind";
   if (!flags.istioVersion.empty()) {
     auto version = model::IstioVersion::parse(flags.istioVersion, SourcePos{"--istio-version"});
     if (!version) {
@@ -176,7 +219,8 @@ int runScenarios(const RunFlags& flags) {
   installSignalHandlers();
   // With --dry-run stdout carries only the plan, so progress goes to stderr.
   std::ostream& progressOut = flags.dryRun ? std::cerr : std::cout;
-  report::ConsoleReporter console(progressOut, flags.verbose, flags.parallel > 1);
+  const bool tty = ::isatty(flags.dryRun ? STDERR_FILENO : STDOUT_FILENO) == 1;
+  report::ConsoleReporter console(progressOut, flags.verbose, flags.parallel > 1, tty);
   runner::ConsoleListener listener(console);
   runner::SteadyClock clock;
 
@@ -184,7 +228,12 @@ int runScenarios(const RunFlags& flags) {
   options.backendName = flags.backend;
   options.toolVersion = std::string(kVersion);
   options.parallel = flags.parallel;
-  options.backend.timeScale = flags.timeScale;
+  options.backend.timeScale =
+      timeScale.value_or(flags.backend == "sim" ? kDefaultSimTimeScale : 1.0);
+  if (flags.backend == "sim") {
+    options.unsimulated =
+        flags.allowUnsimulated ? runner::Unsimulated::kAllow : runner::Unsimulated::kError;
+  }
   options.backend.keep = flags.keep;
   options.backend.verbose = flags.verbose;
   options.backend.dryRun = flags.dryRun;
@@ -225,10 +274,13 @@ void addRunCommand(CLI::App& root, CommandTable& table) {
   cmd->add_flag("--keep", flags->keep,
                 "keep the mesh up after the steps, print its endpoints, tear down on Ctrl-C");
   cmd->add_option("--time-scale", flags->timeScale,
-                  "sim: run probe clocks (readiness, warming) F times faster; `eventually` "
-                  "deadlines shrink with them")
-      ->type_name("F")
-      ->check(CLI::PositiveNumber);
+                  "sim: run mesh clocks (probes, warming, `eventually` deadlines) F times "
+                  "faster; default 50 on sim, 1 = real time")
+      ->type_name("F");
+  cmd->add_flag("--allow-unsimulated", flags->allowUnsimulated,
+                "sim: judge steps whose request crosses a proxy that unmodelled config "
+                "(AuthorizationPolicy, EnvoyFilter, …) changes, instead of making them errors; "
+                "the notes stay in the reports");
   cmd->add_flag("--dry-run", flags->dryRun,
                 "print what the backend would do (kind: every command), run nothing");
   cmd->add_flag("-v,--verbose", flags->verbose, "show every request and its observation");
@@ -238,7 +290,8 @@ void addRunCommand(CLI::App& root, CommandTable& table) {
   cmd->add_flag("--reuse-cluster", flags->reuseCluster,
                 "kind backend: reuse an existing kind cluster of the scenario's name (never "
                 "deleted)");
-  cmd->add_option("scenarios", flags->inputs, "scenario files or directories of *.yaml")
+  cmd->add_option("scenarios", flags->inputs,
+                  "scenario files, or directories searched recursively for them")
       ->type_name("SCENARIO_OR_DIR")
       ->required();
   table.on(cmd, [flags] { return runScenarios(*flags); });

@@ -1,7 +1,7 @@
 // `egresslab sim up SCENARIO [--time-scale F] [--istio-version V]`: runs the scenario's simulated
 // mesh (harness/sim) with the scenario's port-forwards bound on their LITERAL local ports of
 // 127.0.0.1, prints the endpoints, the scenario CA and a sample curl, and serves until SIGINT or
-// SIGTERM — so users can poke the simulated mesh with their own curl (DESIGN.md).
+// SIGTERM — so users can poke the simulated mesh with their own curl (docs/design.md).
 #include <pthread.h>
 
 #include <chrono>

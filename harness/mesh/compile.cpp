@@ -10,6 +10,7 @@
 
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh {
 namespace {
@@ -194,11 +195,20 @@ class Compiler {
   }
 
  private:
-  void note(std::string ref, std::string what, SourcePos where = {}) {
-    for (const auto& n : out_.notSimulated) {
-      if (n.ref == ref && n.what == what) return;
+  void note(std::string ref, std::string what, SourcePos where = {},
+            NotSimulatedNote::Reach reach = NotSimulatedNote::Reach::kEveryProxy) {
+    NotSimulatedNote n;
+    n.ref = std::move(ref);
+    n.what = std::move(what);
+    n.where = std::move(where);
+    n.reach = reach;
+    note(std::move(n));
+  }
+  void note(NotSimulatedNote n) {
+    for (const auto& seen : out_.notSimulated) {
+      if (seen.ref == n.ref && seen.what == n.what) return;
     }
-    out_.notSimulated.push_back({std::move(ref), std::move(what), std::move(where)});
+    out_.notSimulated.push_back(std::move(n));
   }
 
   // ---------------------------------------------------------------- mesh config
@@ -220,13 +230,14 @@ class Compiler {
     out_.outboundTrafficPolicy =
         out_.meshConfig.outboundTrafficPolicy.value_or(model::OutboundTrafficPolicyMode::kAllowAny);
     if (out_.meshConfig.accessLogFormat && !out_.meshConfig.accessLogFormat->empty()) {
-      note(
-          "meshConfig.accessLogFormat",
-          "a custom access-log format is not simulated; the version's default TEXT format is used");
+      note("meshConfig.accessLogFormat",
+           "a custom access-log format is not simulated; the version's default TEXT format is used",
+           {}, NotSimulatedNote::Reach::kNoProxy);
     }
     if (out_.meshConfig.accessLogEncoding && lower(*out_.meshConfig.accessLogEncoding) == "json") {
       note("meshConfig.accessLogEncoding",
-           "JSON access logs are not simulated; the version's default TEXT format is used");
+           "JSON access logs are not simulated; the version's default TEXT format is used", {},
+           NotSimulatedNote::Reach::kNoProxy);
     }
   }
 
@@ -508,7 +519,7 @@ class Compiler {
   // ---------------------------------------------------------------- not simulated
   void notSimulated() {
     for (const auto& r : in_.resources.unsimulated) {
-      note(r.ref(), fmt::format("{} is not simulated", r.kind), r.origin.pos);
+      note(unsimulatedResourceNote(r, out_.registry.workloads));
     }
     auto exportNote = [&](const model::ResourceBase& r, const std::vector<std::string>& exportTo) {
       if (exportTo.empty()) return;

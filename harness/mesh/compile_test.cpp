@@ -685,7 +685,7 @@ TEST(NotSimulated, UnsimulatedKindsAndFieldsAreListed) {
   CompiledMesh m = s.compile();
   std::vector<std::string> whats;
   for (const auto& n : m.notSimulated) whats.push_back(n.ref + ": " + n.what);
-  EXPECT_THAT(whats, Contains("EnvoyFilter istio-system/lua: EnvoyFilter is not simulated"));
+  EXPECT_THAT(whats, Contains("EnvoyFilter istio-system/lua: not simulated"));
   EXPECT_THAT(whats, Contains(::testing::HasSubstr("fault injection) is not simulated")));
   EXPECT_THAT(whats, Contains(::testing::HasSubstr("outlierDetection is not simulated")));
 }

@@ -145,6 +145,21 @@ void ProxyConfig::reindex() {
   }
 }
 
+bool NotSimulatedNote::affects(std::string_view ns, std::string_view name) const {
+  switch (reach) {
+    case Reach::kEveryProxy:
+      return true;
+    case Reach::kNoProxy:
+      return false;
+    case Reach::kProxies:
+      break;
+  }
+  const std::string id = std::string(ns) + "/" + std::string(name);
+  return std::find(proxies.begin(), proxies.end(), id) != proxies.end();
+}
+
+std::string NotSimulatedNote::text() const { return ref + ": " + what; }
+
 const ProxyConfig* CompiledMesh::findProxy(std::string_view nsOrNsName) const {
   auto slash = nsOrNsName.find('/');
   if (slash != std::string_view::npos) {

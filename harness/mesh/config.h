@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -427,11 +428,22 @@ struct ProxyConfig {
 
 // Something in the manifests that the simulator does not model (EnvoyFilter, Sidecar,
 // AuthorizationPolicy, VS fault/mirror/corsPolicy, DR outlierDetection, …). Never silently
-// ignored: the runner/CLI print these.
+// ignored (docs/design.md "Nothing unmodelled passes silently"): the runner prints and reports
+// these, and a request that crosses a proxy the note affects is an error, not a pass.
 struct NotSimulatedNote {
   std::string ref;  // "EnvoyFilter istio-system/foo", "VirtualService httpbin/x spec.http[0].fault"
-  std::string what;  // "EnvoyFilter is not simulated"
+  std::string what;  // "not simulated", "spec.http[0].fault (fault injection) is not simulated"
   SourcePos where;
+
+  // Which proxies the unmodelled thing would change. kEveryProxy when it is mesh-wide or its
+  // reach is not known (the safe default); kProxies for exactly `proxies`; kNoProxy when it
+  // changes no request anywhere (e.g. the access-log format).
+  enum class Reach { kEveryProxy, kProxies, kNoProxy };
+  Reach reach = Reach::kEveryProxy;
+  std::vector<std::string> proxies;  // "NS/NAME" (ProxyId::str()) when reach is kProxies
+
+  [[nodiscard]] bool affects(std::string_view ns, std::string_view name) const;
+  [[nodiscard]] std::string text() const;  // "AuthorizationPolicy httpbin/deny-all: not simulated"
 };
 
 struct CompiledMesh {

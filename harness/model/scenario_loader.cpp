@@ -286,7 +286,7 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     if (auto name = cf.str("name")) sc.cluster.name = *name;
     if (const YNode* config = cf.get("config")) {
       sc.cluster.config = r.resolve(*config, detail::readStr(ctx, *config, "cluster.config"),
-                                    "cluster config", true);
+                                    "cluster config", /*mustExist=*/false);  // kind checks it
     }
     cf.finish();
   }

@@ -14,10 +14,50 @@ std::string joinComma(const std::vector<std::string>& items) {
   return fmt::format("{}", fmt::join(items, ", "));
 }
 
+// "sleep: UH, httpbin-egress: -" — the way expectations are written (and runner messages).
 std::string flagsText(const std::map<std::string, std::string>& flags) {
   std::vector<std::string> parts;
-  for (const auto& [proxy, value] : flags) parts.push_back(proxy + "=" + value);
+  for (const auto& [proxy, value] : flags) parts.push_back(proxy + ": " + value);
   return joinComma(parts);
+}
+
+// "1 line", "3 lines".
+std::string counted(std::size_t n, std::string_view one, std::string_view many) {
+  return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+nlohmann::json requestJson(const StepResult& step) {
+  nlohmann::json request = {{"curl", nullptr}, {"from", nullptr}};
+  if (step.kind == "fault") {
+    request["fault"] = step.request;
+    return request;
+  }
+  if (!step.curl.empty()) request["curl"] = step.curl;
+  if (step.from) request["from"] = *step.from;
+  return request;
+}
+
+nlohmann::json logsJson(const StepResult& step) {
+  nlohmann::json logs = nlohmann::json::object();
+  for (auto& [proxy, lines] : logsByProxy(step.observed.accessLog)) logs[proxy] = lines;
+  return logs;
+}
+
+// What a step asked and saw, as plain text (JUnit system-out, HTML details).
+std::string stepTranscript(const StepResult& step) {
+  std::string text;
+  if (step.kind == "fault") return fmt::format("fault:    {}\n", step.request);
+  text += fmt::format("request:  curl {}\n", step.curl.empty() ? step.request : step.curl);
+  text += fmt::format("from:     {}\n", step.from.value_or("the host"));
+  if (!step.expected.empty()) text += fmt::format("expected: {}\n", step.expected);
+  text += fmt::format("observed: {}\n", describeObservation(step.observed));
+  text += fmt::format("attempts: {}\n", step.attempts);
+  if (!step.attemptSummary.empty()) text += fmt::format("          {}\n", step.attemptSummary);
+  for (const auto& [proxy, lines] : logsByProxy(step.observed.accessLog)) {
+    text += fmt::format("access log of {} ({}):\n", proxy, counted(lines.size(), "line", "lines"));
+    for (const auto& line : lines) text += "  " + line + "\n";
+  }
+  return text;
 }
 
 // Escapes text for XML/HTML element content and attribute values.
@@ -88,7 +128,10 @@ std::string toJson(const RunReport& run) {
                        {"result", outcomeName(step.outcome)},
                        {"durationMs", step.durationMs},
                        {"attempts", step.attempts},
+                       {"request", requestJson(step)},
+                       {"expected", step.expectedJson},
                        {"observed", observedJson(step)},
+                       {"logs", logsJson(step)},
                        {"message", step.message}});
     }
     nlohmann::json entry = {{"name", scenario.name},
@@ -96,7 +139,8 @@ std::string toJson(const RunReport& run) {
                             {"istioVersion", scenario.istioVersion},
                             {"result", outcomeName(scenario.outcome)},
                             {"durationMs", scenario.durationMs},
-                            {"steps", std::move(steps)}};
+                            {"steps", std::move(steps)},
+                            {"notSimulated", scenario.notSimulated}};
     // Not in the minimal contract, but a scenario that could not run must say why.
     if (!scenario.message.empty()) entry["message"] = scenario.message;
     scenarios.push_back(std::move(entry));
@@ -122,7 +166,7 @@ std::string toJUnit(const RunReport& run) {
     std::string cases;
     auto addCase = [&](const std::string& name, std::int64_t ms, Outcome outcome,
                        const std::string& message, const std::string& detail,
-                       const std::vector<std::string>& log) {
+                       const std::string& out) {
       ++sTests;
       cases += fmt::format("    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">\n",
                            escapeMarkup(name), escapeMarkup(scenario.name), seconds(ms));
@@ -138,10 +182,8 @@ std::string toJUnit(const RunReport& run) {
         ++sSkipped;
         cases += "      <skipped/>\n";
       }
-      if (!log.empty()) {
-        std::string lines;
-        for (const auto& line : log) lines += line + "\n";
-        cases += fmt::format("      <system-out>{}</system-out>\n", escapeMarkup(lines));
+      if (!out.empty()) {
+        cases += fmt::format("      <system-out>{}</system-out>\n", escapeMarkup(out));
       }
       cases += "    </testcase>\n";
     };
@@ -151,23 +193,37 @@ std::string toJUnit(const RunReport& run) {
               ? std::string()
               : fmt::format("request:  {}\nexpected: {}\nobserved: {}\n{}", step.request,
                             step.expected, describeObservation(step.observed), step.message);
-      addCase(step.name, step.durationMs, step.outcome, step.message, detail,
-              step.observed.accessLog);
+      addCase(step.name, step.durationMs, step.outcome, step.message, detail, stepTranscript(step));
     }
     // A scenario that errored outside any step (e.g. the mesh did not come up) still shows.
     if (scenario.outcome == Outcome::kError && sErrors == 0) {
-      addCase("scenario setup", 0, Outcome::kError, scenario.message, scenario.message,
-              scenario.diagnostics);
+      std::string out;
+      for (const auto& line : scenario.diagnostics) out += line + "\n";
+      addCase("scenario setup", 0, Outcome::kError, scenario.message, scenario.message, out);
     }
     suites += fmt::format(
         "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" "
         "time=\"{}\" file=\"{}\">\n",
         escapeMarkup(scenario.name), sTests, sFailures, sErrors, sSkipped,
         seconds(scenario.durationMs), escapeMarkup(scenario.file));
-    suites += fmt::format(
-        "    <properties>\n      <property name=\"istioVersion\" value=\"{}\"/>\n"
-        "      <property name=\"backend\" value=\"{}\"/>\n    </properties>\n",
+    std::string properties = fmt::format(
+        "      <property name=\"istioVersion\" value=\"{}\"/>\n"
+        "      <property name=\"backend\" value=\"{}\"/>\n",
         escapeMarkup(scenario.istioVersion), escapeMarkup(run.backend));
+    if (!scenario.description.empty()) {
+      properties += fmt::format("      <property name=\"description\" value=\"{}\"/>\n",
+                                escapeMarkup(scenario.description));
+    }
+    if (!scenario.labels.empty()) {
+      properties += fmt::format("      <property name=\"labels\" value=\"{}\"/>\n",
+                                escapeMarkup(joinComma(scenario.labels)));
+    }
+    // docs/design.md "Nothing unmodelled passes silently": one property per note.
+    for (const auto& note : scenario.notSimulated) {
+      properties +=
+          fmt::format("      <property name=\"notSimulated\" value=\"{}\"/>\n", escapeMarkup(note));
+    }
+    suites += "    <properties>\n" + properties + "    </properties>\n";
     suites += cases;
     suites += "  </testsuite>\n";
     tests += sTests;
@@ -201,115 +257,242 @@ std::string_view outcomeColor(Outcome o) {
   return "#6e7781";
 }
 
-// A failover rehearsal at a glance: one lane, time on x; each curl step is a bar from its start
-// to its end coloured by outcome, each fault a vertical marker with its label.
+std::string_view outcomeMark(Outcome o) {
+  switch (o) {
+    case Outcome::kPassed:
+      return "✓";
+    case Outcome::kSkipped:
+      return "-";
+    default:
+      return "✗";
+  }
+}
+
+bool isBad(Outcome o) { return o == Outcome::kFailed || o == Outcome::kError; }
+
+// "41 ms", "1.25 s".
+std::string durationText(std::int64_t ms) {
+  if (ms < 1000) return fmt::format("{} ms", ms);
+  return fmt::format("{:.2f} s", static_cast<double>(ms) / 1000.0);
+}
+
+// A failover rehearsal at a glance (inline SVG, no script): one row per step, time on x. The
+// step names sit in a left gutter sized to the longest name (monospace, so its width is known),
+// so no label is clipped; each curl step is a bar from its start to its end coloured by
+// outcome, each fault a dashed line across every row with a diamond on its own row.
 std::string timelineSvg(const ScenarioResult& scenario) {
   std::int64_t end = 1;
   for (const auto& step : scenario.steps) end = std::max(end, step.startMs + step.durationMs);
-  constexpr double kWidth = 900, kLeft = 20, kLaneTop = 30, kLaneHeight = 28;
-  const double scale = (kWidth - 2 * kLeft) / static_cast<double>(end);
-  std::string svg = fmt::format(
-      "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"110\" "
-      "role=\"img\" aria-label=\"timeline of {}\">\n",
-      kWidth, escapeMarkup(scenario.name));
-  svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#8c959f\"/>\n", kLeft,
-                     kLaneTop + kLaneHeight + 6, kWidth - kLeft, kLaneTop + kLaneHeight + 6);
-  for (int tick = 0; tick <= 4; ++tick) {
-    const double ms = static_cast<double>(end) * tick / 4.0;
-    svg += fmt::format(
-        "<text x=\"{:.1f}\" y=\"{}\" font-size=\"10\" fill=\"#57606a\">{:.0f} ms</text>\n",
-        kLeft + ms * scale, kLaneTop + kLaneHeight + 20, ms);
-  }
+  std::size_t longest = 8;
   for (const auto& step : scenario.steps) {
-    const double x = kLeft + static_cast<double>(step.startMs) * scale;
+    longest = std::max(longest, std::string_view(step.name).size());
+  }
+  constexpr double kFontSize = 12, kCharWidth = kFontSize * 0.6;  // monospace advance
+  constexpr double kRow = 22, kTop = 10, kPlot = 600, kPad = 12;
+  const double gutter = static_cast<double>(longest) * kCharWidth + 2 * kPad;
+  const double width = gutter + kPlot + 2 * kPad;
+  const double axisY = kTop + static_cast<double>(scenario.steps.size()) * kRow + 6;
+  const double height = axisY + 30;
+  const double scale = kPlot / static_cast<double>(end);
+  const auto xOf = [&](std::int64_t ms) { return gutter + static_cast<double>(ms) * scale; };
+
+  std::string svg = fmt::format(
+      "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{:.0f}\" "
+      "height=\"{:.0f}\" viewBox=\"0 0 {:.0f} {:.0f}\" role=\"img\" aria-label=\"timeline of "
+      "{}\" font-family=\"ui-monospace,SFMono-Regular,Menlo,Consolas,monospace\" "
+      "font-size=\"{}\">\n",
+      width, height, width, height, escapeMarkup(scenario.name), kFontSize);
+  // Axis with five ticks.
+  svg += fmt::format(
+      "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" "
+      "stroke=\"#8c959f\"/>\n",
+      gutter, axisY, gutter + kPlot, axisY);
+  for (int tick = 0; tick <= 4; ++tick) {
+    const auto ms = end * tick / 4;
+    const char* anchor = tick == 0 ? "start" : tick == 4 ? "end" : "middle";
+    svg += fmt::format(
+        "<text class=\"tick\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"{}\" fill=\"#57606a\">"
+        "{}</text>\n",
+        xOf(ms), axisY + 16, anchor, durationText(ms));
+  }
+  double y = kTop;
+  for (const auto& step : scenario.steps) {
+    svg += fmt::format("<text class=\"label\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\">{}</text>\n",
+                       kPad, y + kRow * 0.7, step.kind == "fault" ? "#8250df" : "#1f2328",
+                       escapeMarkup(step.name));
+    const double x = xOf(step.startMs);
     if (step.kind == "fault") {
       svg += fmt::format(
-          "<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" stroke=\"#8250df\" "
-          "stroke-width=\"2\" stroke-dasharray=\"4 2\"/><text x=\"{0:.1f}\" y=\"{3}\" "
-          "font-size=\"10\" fill=\"#8250df\">{4}</text>\n",
-          x, kLaneTop - 8, kLaneTop + kLaneHeight + 6, kLaneTop - 12, escapeMarkup(step.name));
-      continue;
+          "<line class=\"fault\" x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" "
+          "stroke=\"#8250df\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\n"
+          "<path d=\"M{0:.1f} {3:.1f} l6 6 l-6 6 l-6 -6 z\" fill=\"#8250df\"><title>{4} at "
+          "{5}</title></path>\n",
+          x, kTop, axisY, y + kRow / 2 - 6, escapeMarkup(step.request), durationText(step.startMs));
+    } else {
+      const double w = std::max(3.0, static_cast<double>(step.durationMs) * scale);
+      svg += fmt::format(
+          "<rect class=\"bar {}\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+          "rx=\"2\" fill=\"{}\"><title>{} — {} ({}, {}): {}</title></rect>\n",
+          outcomeName(step.outcome), x, y + 4, w, kRow - 8, outcomeColor(step.outcome),
+          escapeMarkup(step.name), outcomeName(step.outcome), durationText(step.durationMs),
+          counted(static_cast<std::size_t>(std::max(0, step.attempts)), "attempt", "attempts"),
+          escapeMarkup(describeObservation(step.observed)));
     }
-    const double w = std::max(2.0, static_cast<double>(step.durationMs) * scale);
-    svg += fmt::format(
-        "<rect x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" fill=\"{}\" "
-        "opacity=\"0.85\"><title>{} — {} ({} ms, {} attempts): {}</title></rect>\n",
-        x, kLaneTop, w, kLaneHeight, outcomeColor(step.outcome), escapeMarkup(step.name),
-        outcomeName(step.outcome), step.durationMs, step.attempts,
-        escapeMarkup(describeObservation(step.observed)));
+    y += kRow;
   }
   svg += "</svg>\n";
   return svg;
 }
 
 constexpr std::string_view kStyle = R"(
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328}
-h1{font-size:20px}h2{font-size:16px;margin:28px 0 8px}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;max-width:1400px}
+h1{font-size:20px;margin:0 0 6px}h2{font-size:16px;margin:32px 0 6px}
+table{border-collapse:collapse;margin:8px 0;width:100%}
+td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa}
 .passed{color:#1a7f37}.failed{color:#cf222e}.error{color:#9a6700}.skipped{color:#6e7781}
-pre{background:#f6f8fa;padding:6px;margin:4px 0;white-space:pre-wrap;word-break:break-all;font-size:12px}
-details{margin:4px 0}summary{cursor:pointer}code{font-size:12px}
+.summary{border:1px solid #d0d7de;border-radius:6px;padding:12px 16px;background:#f6f8fa}
+.summary table{width:auto;background:#fff}
+.totals span{font-weight:600;margin-right:10px}
+tr.bad>td{background:#ffebe9}tr.bad.error>td{background:#fff8c5}
+tr.detail>td{padding:0 8px 8px}
+.description{margin:4px 0;color:#424a53}
+.label{display:inline-block;border:1px solid #d0d7de;border-radius:10px;padding:0 8px;margin-right:4px;font-size:12px;background:#f6f8fa}
+.banner{border:1px solid #d4a72c;background:#fff8c5;border-radius:6px;padding:8px 12px;margin:8px 0}
+.banner ul{margin:4px 0 0;padding-left:20px}
+pre{background:#f6f8fa;padding:6px 8px;margin:4px 0;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+pre.message{white-space:pre-wrap;overflow-wrap:anywhere}
+pre.log{white-space:pre;overflow-x:auto;max-height:24em;overflow-y:auto}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
+details{margin:4px 0}summary{cursor:pointer}
+.timeline-box{overflow-x:auto;border:1px solid #d0d7de;border-radius:6px;margin:8px 0;background:#fff}
 )";
+
+// The detail row under a step: message, attempts and the access log per proxy. Open for a
+// failed or errored step, so a reader sees why without clicking.
+std::string stepDetail(const StepResult& step) {
+  std::string inner;
+  if (!step.message.empty()) {
+    inner += fmt::format("<pre class=\"message\">{}</pre>", escapeMarkup(step.message));
+  }
+  if (!step.attemptSummary.empty()) {
+    inner += fmt::format("<p class=\"attempts\">{}</p>", escapeMarkup(step.attemptSummary));
+  }
+  std::size_t lines = 0;
+  std::string logs;
+  for (const auto& [proxy, entries] : logsByProxy(step.observed.accessLog)) {
+    lines += entries.size();
+    std::string text;
+    for (const auto& line : entries) text += line + "\n";
+    logs += fmt::format("<div class=\"proxy-log\"><b>{}</b><pre class=\"log\">{}</pre></div>",
+                        escapeMarkup(proxy), escapeMarkup(text));
+  }
+  if (inner.empty() && logs.empty()) return "";
+  std::string summary = "details";
+  if (lines > 0) summary = "access log (" + counted(lines, "line", "lines") + ")";
+  return fmt::format(
+      "<tr class=\"detail {}{}\"><td colspan=\"6\"><details{}><summary>{}</summary>{}{}"
+      "</details></td></tr>\n",
+      outcomeName(step.outcome), isBad(step.outcome) ? " bad" : "",
+      isBad(step.outcome) ? " open" : "", summary, inner, logs);
+}
 
 }  // namespace
 
 std::string toHtml(const RunReport& run) {
   const Summary s = run.summary();
+  std::size_t stepCount = 0;
+  for (const auto& sc : run.scenarios) stepCount += sc.steps.size();
   std::string html = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n";
+  html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   html += "<title>EgressLab report</title>\n<style>";
   html += kStyle;
   html += "</style></head><body>\n";
+  // The summary first: totals, then one row per scenario (failed ones highlighted).
+  html += "<header id=\"summary\" class=\"summary\">\n<h1>EgressLab report</h1>\n";
   html += fmt::format(
-      "<h1>EgressLab report</h1>\n<p>backend <b>{}</b> · egresslab {} · <span "
-      "class=\"passed\">{} passed</span>, <span class=\"failed\">{} failed</span>, <span "
-      "class=\"error\">{} error</span>, <span class=\"skipped\">{} skipped</span></p>\n",
-      escapeMarkup(run.backend), escapeMarkup(run.version), s.passed, s.failed, s.error, s.skipped);
-  html += "<table><tr><th>scenario</th><th>Istio</th><th>result</th><th>duration</th></tr>\n";
+      "<p class=\"totals\"><span class=\"passed\">{} passed</span><span class=\"failed\">{} "
+      "failed</span><span class=\"error\">{} error</span><span class=\"skipped\">{} "
+      "skipped</span> {}, {} · backend <b>{}</b> · egresslab {}</p>\n",
+      s.passed, s.failed, s.error, s.skipped,
+      counted(run.scenarios.size(), "scenario", "scenarios"), counted(stepCount, "step", "steps"),
+      escapeMarkup(run.backend), escapeMarkup(run.version));
+  html +=
+      "<table class=\"scenarios\"><tr><th>scenario</th><th>result</th><th>steps passed</th>"
+      "<th>Istio</th><th>duration</th></tr>\n";
   for (std::size_t i = 0; i < run.scenarios.size(); ++i) {
     const auto& sc = run.scenarios[i];
+    const auto passedSteps = std::count_if(sc.steps.begin(), sc.steps.end(), [](const auto& st) {
+      return st.outcome == Outcome::kPassed;
+    });
     html += fmt::format(
-        "<tr><td><a href=\"#s{}\">{}</a></td><td>{}</td><td class=\"{}\">{}</td><td>{} "
-        "ms</td></tr>\n",
-        i, escapeMarkup(sc.name), escapeMarkup(sc.istioVersion), outcomeName(sc.outcome),
-        outcomeName(sc.outcome), sc.durationMs);
+        "<tr class=\"{}{}\"><td><a href=\"#s{}\">{}</a></td><td class=\"{}\">{} {}</td>"
+        "<td>{}/{}</td><td>{}</td><td>{}</td></tr>\n",
+        outcomeName(sc.outcome), isBad(sc.outcome) ? " bad" : "", i, escapeMarkup(sc.name),
+        outcomeName(sc.outcome), outcomeMark(sc.outcome), outcomeName(sc.outcome), passedSteps,
+        sc.steps.size(), escapeMarkup(sc.istioVersion), durationText(sc.durationMs));
   }
-  html += "</table>\n";
+  html += "</table>\n</header>\n";
+
   for (std::size_t i = 0; i < run.scenarios.size(); ++i) {
     const auto& sc = run.scenarios[i];
-    html += fmt::format("<h2 id=\"s{}\"><span class=\"{}\">{}</span> {} <small>({})</small></h2>\n",
-                        i, outcomeName(sc.outcome), sc.outcome == Outcome::kPassed ? "✓" : "✗",
-                        escapeMarkup(sc.name), escapeMarkup(sc.file));
-    if (!sc.message.empty()) html += fmt::format("<pre>{}</pre>\n", escapeMarkup(sc.message));
-    if (sc.hasFaults) html += timelineSvg(sc);
+    html += fmt::format("<section class=\"scenario {}\" id=\"s{}\">\n", outcomeName(sc.outcome), i);
+    html += fmt::format(
+        "<h2><span class=\"{}\">{}</span> {} <small>{} · {} · Istio {}</small></h2>\n",
+        outcomeName(sc.outcome), outcomeMark(sc.outcome), escapeMarkup(sc.name),
+        escapeMarkup(sc.file), durationText(sc.durationMs), escapeMarkup(sc.istioVersion));
+    if (!sc.description.empty()) {
+      html += fmt::format("<p class=\"description\">{}</p>\n", escapeMarkup(sc.description));
+    }
+    if (!sc.labels.empty()) {
+      html += "<p class=\"labels\">";
+      for (const auto& label : sc.labels) {
+        html += fmt::format("<span class=\"label\">{}</span>", escapeMarkup(label));
+      }
+      html += "</p>\n";
+    }
+    if (!sc.notSimulated.empty()) {
+      html += fmt::format(
+          "<div class=\"banner not-simulated\" role=\"note\"><b>Not simulated</b> — the "
+          "simulator does not model {}; a step whose request crosses a proxy it changes "
+          "cannot be trusted:<ul>",
+          sc.notSimulated.size() == 1 ? "this" : "these");
+      for (const auto& note : sc.notSimulated) {
+        html += fmt::format("<li>{}</li>", escapeMarkup(note));
+      }
+      html += "</ul></div>\n";
+    }
+    if (!sc.message.empty()) {
+      html += fmt::format("<pre class=\"message scenario-message\">{}</pre>\n",
+                          escapeMarkup(sc.message));
+    }
+    if (sc.hasFaults) html += "<div class=\"timeline-box\">" + timelineSvg(sc) + "</div>\n";
     html +=
-        "<table><tr><th>step</th><th>result</th><th>request</th><th>expected</th>"
+        "<table class=\"steps\"><tr><th>step</th><th>result</th><th>request</th><th>expected</th>"
         "<th>observed</th><th>time</th></tr>\n";
     for (const auto& step : sc.steps) {
-      std::string observed = escapeMarkup(describeObservation(step.observed));
-      if (!step.message.empty()) {
-        observed += fmt::format("<pre>{}</pre>", escapeMarkup(step.message));
-      }
-      if (!step.observed.accessLog.empty()) {
-        std::string lines;
-        for (const auto& line : step.observed.accessLog) lines += line + "\n";
-        observed +=
-            fmt::format("<details><summary>access log ({} lines)</summary><pre>{}</pre></details>",
-                        step.observed.accessLog.size(), escapeMarkup(lines));
-      }
+      std::string request = fmt::format("<code>{}</code>", escapeMarkup(step.request));
       html += fmt::format(
-          "<tr><td>{}</td><td class=\"{}\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>"
-          "<td>{} ms · {} attempt{}</td></tr>\n",
-          escapeMarkup(step.name), outcomeName(step.outcome), outcomeName(step.outcome),
-          escapeMarkup(step.request), escapeMarkup(step.expected), observed, step.durationMs,
-          step.attempts, step.attempts == 1 ? "" : "s");
+          "<tr class=\"step {}{}\"><td>{}</td><td class=\"{}\">{} {}</td><td>{}</td><td>{}</td>"
+          "<td>{}</td><td>{} · {}</td></tr>\n",
+          outcomeName(step.outcome), isBad(step.outcome) ? " bad" : "", escapeMarkup(step.name),
+          outcomeName(step.outcome), outcomeMark(step.outcome), outcomeName(step.outcome), request,
+          escapeMarkup(step.expected),
+          step.kind == "fault" ? std::string() : escapeMarkup(describeObservation(step.observed)),
+          durationText(step.durationMs),
+          counted(static_cast<std::size_t>(std::max(0, step.attempts)), "attempt", "attempts"));
+      html += stepDetail(step);
     }
     html += "</table>\n";
     if (!sc.diagnostics.empty()) {
       std::string lines;
       for (const auto& line : sc.diagnostics) lines += line + "\n";
-      html += fmt::format("<details><summary>diagnostics</summary><pre>{}</pre></details>\n",
-                          escapeMarkup(lines));
+      html += fmt::format(
+          "<details class=\"diagnostics\"{}><summary>diagnostics</summary><pre "
+          "class=\"log\">{}</pre></details>\n",
+          isBad(sc.outcome) ? " open" : "", escapeMarkup(lines));
     }
+    html += "</section>\n";
   }
   html += "</body></html>\n";
   return html;
@@ -320,23 +503,43 @@ std::string ConsoleReporter::prefix(const std::string& scenario) const {
   return fmt::format("  [{}] ", scenario);
 }
 
+void ConsoleReporter::clearTransient() {
+  if (!transientShown_) return;
+  out_ << "\r\033[K";
+  transientShown_ = false;
+}
+
 void ConsoleReporter::scenarioStarted(const std::string& name, const std::string& file) {
   std::lock_guard lock(mu_);
+  clearTransient();
   out_ << fmt::format("▶ {} ({})\n", name, file) << std::flush;
+}
+
+void ConsoleReporter::notSimulated(const std::string& scenario,
+                                   const std::vector<std::string>& notes) {
+  std::lock_guard lock(mu_);
+  clearTransient();
+  std::string text = fmt::format(
+      "{}! not simulated (a step whose request crosses a proxy this changes is an "
+      "error; --allow-unsimulated runs it anyway):\n",
+      prefix(scenario));
+  for (const auto& note : notes) text += fmt::format("{}    {}\n", prefix(scenario), note);
+  out_ << text << std::flush;
 }
 
 void ConsoleReporter::stepFinished(const std::string& scenario, const StepResult& step) {
   std::lock_guard lock(mu_);
-  const char* mark = step.outcome == Outcome::kPassed    ? "✓"
-                     : step.outcome == Outcome::kSkipped ? "-"
-                                                         : "✗";
-  std::string line =
-      fmt::format("{}{} {} ({} ms", prefix(scenario), mark, step.name, step.durationMs);
+  clearTransient();
+  std::string line = fmt::format("{}{} {} ({}", prefix(scenario), outcomeMark(step.outcome),
+                                 step.name, durationText(step.durationMs));
   if (step.attempts > 1) line += fmt::format(", {} attempts", step.attempts);
   line += ")\n";
-  const bool failed = step.outcome == Outcome::kFailed || step.outcome == Outcome::kError;
+  const std::string indent = prefix(scenario) + "    ";
+  const bool failed = isBad(step.outcome);
+  if (!failed && !step.attemptSummary.empty()) {
+    line += fmt::format("{}{}\n", indent, step.attemptSummary);
+  }
   if (failed || verbose_) {
-    const std::string indent = prefix(scenario) + "    ";
     if (!step.request.empty()) line += fmt::format("{}request:  {}\n", indent, step.request);
     if (!step.expected.empty()) line += fmt::format("{}expected: {}\n", indent, step.expected);
     if (step.kind != "fault") {
@@ -356,22 +559,38 @@ void ConsoleReporter::stepFinished(const std::string& scenario, const StepResult
 
 void ConsoleReporter::progress(const std::string& scenario, const std::string& text) {
   std::lock_guard lock(mu_);
+  clearTransient();
   out_ << fmt::format("{}… {}\n", prefix(scenario), text) << std::flush;
+}
+
+void ConsoleReporter::stepProgress(const std::string& scenario, const std::string& text) {
+  // Parallel scenarios would fight over one line; logs want no per-attempt lines.
+  if (!tty_ || prefix_) return;
+  std::lock_guard lock(mu_);
+  std::string line = fmt::format("{}… {}", prefix(scenario), text);
+  // One terminal line: cut at a character boundary so it never wraps into a second.
+  constexpr std::size_t kMaxBytes = 110;
+  if (line.size() > kMaxBytes) {
+    std::size_t cut = kMaxBytes;
+    while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+    line = line.substr(0, cut) + "…";
+  }
+  out_ << "\r\033[K" << line << std::flush;
+  transientShown_ = true;
 }
 
 void ConsoleReporter::scenarioFinished(const ScenarioResult& scenario) {
   std::lock_guard lock(mu_);
-  const char* mark = scenario.outcome == Outcome::kPassed    ? "✓"
-                     : scenario.outcome == Outcome::kSkipped ? "-"
-                                                             : "✗";
-  std::string line = fmt::format("{} {} {} in {} ms\n", mark, scenario.name,
-                                 outcomeName(scenario.outcome), scenario.durationMs);
+  clearTransient();
+  std::string line = fmt::format("{} {} {} in {}\n", outcomeMark(scenario.outcome), scenario.name,
+                                 outcomeName(scenario.outcome), durationText(scenario.durationMs));
   if (!scenario.message.empty()) line += fmt::format("  {}\n", scenario.message);
   out_ << line << std::flush;
 }
 
 void ConsoleReporter::summary(const RunReport& run) {
   std::lock_guard lock(mu_);
+  clearTransient();
   std::size_t width = 8;
   for (const auto& sc : run.scenarios) width = std::max(width, sc.name.size());
   std::string table = fmt::format("\n{:<{}}  {:<7}  {:>5}  {:>9}  {}\n", "scenario", width,

@@ -1,16 +1,17 @@
-// Renders a run's results: JSON (DESIGN.md contract, exact keys), JUnit XML, one
+// Renders a run's results: JSON (docs/design.md contract, exact keys), JUnit XML, one
 // self-contained HTML page, and the live console output. Renders only — runs nothing.
 #pragma once
 
 #include <mutex>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "harness/report/results.h"
 
 namespace egresslab::report {
 
-// DESIGN.md "JSON report": {"tool","version","backend","scenarios":[…],"summary":{…}}.
+// docs/design.md "JSON report": {"tool","version","backend","scenarios":[…],"summary":{…}}.
 std::string toJson(const RunReport& run);
 
 // One <testsuite> per scenario, one <testcase> per step; <failure>/<error> carry expected vs
@@ -24,27 +25,37 @@ std::string toHtml(const RunReport& run);
 // "expected …" / "observed …" text for a failed step, shared by every format.
 std::string describeObservation(const Observation& observed);
 
-// Streams progress to a terminal: a line per step as it finishes (✓/✗, name, duration; on
-// failure expected vs observed and the access-log lines), progress for slow steps, and a
-// summary table. Thread-safe: scenarios running in parallel prefix their lines with their name.
+// Streams progress to a terminal: a line per step as it finishes (✓/✗, name, duration,
+// attempts; on failure expected vs observed and the access-log lines), the notes of what is not
+// simulated at the start of a scenario, and a summary table. On a terminal (`tty`) a running
+// step shows one line that updates in place; in logs the step's final line carries the summary
+// instead. Thread-safe: scenarios running in parallel prefix their lines with their name (and
+// show no updating line).
 class ConsoleReporter {
  public:
-  explicit ConsoleReporter(std::ostream& out, bool verbose = false, bool prefixLines = false)
-      : out_(out), verbose_(verbose), prefix_(prefixLines) {}
+  explicit ConsoleReporter(std::ostream& out, bool verbose = false, bool prefixLines = false,
+                           bool tty = false)
+      : out_(out), verbose_(verbose), prefix_(prefixLines), tty_(tty) {}
 
   void scenarioStarted(const std::string& name, const std::string& file);
+  void notSimulated(const std::string& scenario, const std::vector<std::string>& notes);
   void stepFinished(const StepResult& step) { stepFinished("", step); }
   void stepFinished(const std::string& scenario, const StepResult& step);
   void progress(const std::string& text) { progress("", text); }
   void progress(const std::string& scenario, const std::string& text);
+  // Transient: replaces the previous one on a terminal; nothing in logs.
+  void stepProgress(const std::string& scenario, const std::string& text);
   void scenarioFinished(const ScenarioResult& scenario);
   void summary(const RunReport& run);
 
  private:
   std::string prefix(const std::string& scenario) const;
+  void clearTransient();  // with mu_ held
   std::ostream& out_;
   bool verbose_;
   bool prefix_;
+  bool tty_;
+  bool transientShown_ = false;
   std::mutex mu_;
 };
 

@@ -26,7 +26,16 @@ RunReport sampleRun() {
   ok.observed.status = 200;
   ok.observed.via = {"istio-ingressgateway", "httpbin-egress"};
   ok.observed.flags = {{"httpbin-egress", "-"}};
+  ok.request =
+      "-sS --resolve httpbin.example.com:15443:127.0.0.1 https://httpbin.example.com:15443/";
+  ok.curl = ok.request;
+  ok.expectedJson = {{"status", 200}, {"via", {"istio-ingressgateway", "httpbin-egress"}}};
+  ok.observed.accessLog = {"istio-ingressgateway: [t] \"GET / HTTP/1.1\" 200 - a",
+                           "httpbin-egress: [t] \"GET / HTTP/1.1\" 200 - b"};
   seed.steps.push_back(ok);
+  seed.description = "The post's setup";
+  seed.labels = {"seed", "smoke"};
+  seed.notSimulated = {"AuthorizationPolicy httpbin/deny-all: not simulated"};
   run.scenarios.push_back(seed);
 
   ScenarioResult failover;
@@ -50,11 +59,15 @@ RunReport sampleRun() {
   bad.durationMs = 800;
   bad.attempts = 5;
   bad.request = "curl -sS http://httpbin.example.com/status/200 (from httpbin/sleep)";
-  bad.expected = "status 503, flags {sleep=UH}";
+  bad.expected = "status 503, flags {sleep: UH}";
   bad.observed.exit = 0;
   bad.observed.status = 200;
   bad.observed.accessLog = {"sleep: [2026-11-26T07:00:00.000Z] \"GET /status/200 HTTP/1.1\" 200 -"};
   bad.message = "status: expected 503, observed 200";
+  bad.curl = "-sS http://httpbin.example.com/status/200";
+  bad.from = "httpbin/sleep";
+  bad.expectedJson = {{"status", 503}, {"flags", {{"sleep", "UH"}}}};
+  bad.attemptSummary = "5 of 5 attempts did not hold (over 0.8s); the last of them: status 200";
   failover.steps.push_back(bad);
   run.scenarios.push_back(failover);
 
@@ -108,9 +121,10 @@ TEST(JUnitReportTest, OneSuitePerScenarioOneCasePerStep) {
             std::string::npos);
   // Markup in names and messages is escaped; expected vs observed is in the failure body.
   EXPECT_NE(xml.find("callers see &lt;UH&gt; &amp; &quot;fail&quot;"), std::string::npos);
-  EXPECT_NE(xml.find("expected: status 503, flags {sleep=UH}\nobserved: exit 0, status 200"),
+  EXPECT_NE(xml.find("expected: status 503, flags {sleep: UH}\nobserved: exit 0, status 200"),
             std::string::npos);
-  EXPECT_NE(xml.find("<system-out>sleep: [2026-11-26T07:00:00.000Z] &quot;GET"), std::string::npos);
+  EXPECT_NE(xml.find("access log of sleep (1 line):\n  [2026-11-26T07:00:00.000Z] &quot;GET"),
+            std::string::npos);
   // A scenario that errored before its steps still gets a test case.
   EXPECT_NE(xml.find("<testcase name=\"scenario setup\" classname=\"missing-tool\""),
             std::string::npos);
@@ -142,7 +156,8 @@ TEST(HtmlReportTest, SelfContainedWithTimelineForFaultScenarios) {
   EXPECT_NE(html.find("aria-label=\"timeline of failover-upstream-down\""), std::string::npos);
   EXPECT_NE(html.find("upstream goes down</text>"), std::string::npos);
   EXPECT_NE(html.find("callers see &lt;UH&gt;"), std::string::npos);
-  EXPECT_NE(html.find("access log (1 lines)"), std::string::npos);
+  EXPECT_NE(html.find("access log (1 line)"), std::string::npos);
+  EXPECT_EQ(html.find("(1 lines)"), std::string::npos);
 }
 
 TEST(ConsoleReporterTest, PassingStepIsOneLine) {
@@ -160,7 +175,7 @@ TEST(ConsoleReporterTest, FailingStepShowsExpectedObservedAndLog) {
   EXPECT_NE(text.find("  [failover] ✗ callers see <UH> & \"fail\" (800 ms, 5 attempts)"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("expected: status 503, flags {sleep=UH}"), std::string::npos);
+  EXPECT_NE(text.find("expected: status 503, flags {sleep: UH}"), std::string::npos);
   EXPECT_NE(text.find("observed: exit 0, status 200"), std::string::npos);
   EXPECT_NE(text.find("| sleep: [2026-11-26T07:00:00.000Z]"), std::string::npos);
 }
@@ -196,6 +211,102 @@ TEST(ConsoleReporterTest, SummaryTableCountsScenarios) {
             std::string::npos)
       << text;
   EXPECT_NE(text.find("1 passed, 1 failed, 1 error, 0 skipped"), std::string::npos);
+}
+
+TEST(JsonReportTest, StepsCarryRequestExpectedAndLogsAsTheContractShows) {
+  const auto doc = nlohmann::json::parse(toJson(sampleRun()));
+  const auto& seed = doc["scenarios"][0];
+  EXPECT_EQ(seed["notSimulated"],
+            nlohmann::json::parse(R"(["AuthorizationPolicy httpbin/deny-all: not simulated"])"));
+  const auto& ok = seed["steps"][0];
+  EXPECT_EQ(ok["request"]["curl"],
+            "-sS --resolve httpbin.example.com:15443:127.0.0.1 https://httpbin.example.com:15443/");
+  EXPECT_TRUE(ok["request"]["from"].is_null());  // from the host
+  EXPECT_EQ(
+      ok["expected"],
+      nlohmann::json::parse(R"({"status":200,"via":["istio-ingressgateway","httpbin-egress"]})"));
+  EXPECT_EQ(ok["logs"], nlohmann::json::parse(R"({
+      "istio-ingressgateway":["[t] \"GET / HTTP/1.1\" 200 - a"],
+      "httpbin-egress":["[t] \"GET / HTTP/1.1\" 200 - b"]})"));
+  const auto& bad = doc["scenarios"][1]["steps"][1];
+  EXPECT_EQ(bad["request"]["from"], "httpbin/sleep");
+  EXPECT_EQ(bad["expected"], nlohmann::json::parse(R"({"status":503,"flags":{"sleep":"UH"}})"));
+  // Every step has exactly the contract's keys.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : ok.items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"attempts", "durationMs", "expected", "logs", "message",
+                                            "name", "observed", "request", "result"}));
+  // A fault step says what it injected; a scenario without notes has an empty list.
+  EXPECT_EQ(doc["scenarios"][1]["steps"][0]["request"]["fault"], "upstream/httpbin.org down");
+  EXPECT_EQ(doc["scenarios"][1]["notSimulated"], nlohmann::json::array());
+}
+
+TEST(JUnitReportTest, PropertiesListNotesAndSystemOutTheRequest) {
+  const std::string xml = toJUnit(sampleRun());
+  EXPECT_NE(xml.find("<property name=\"notSimulated\" value=\"AuthorizationPolicy "
+                     "httpbin/deny-all: not simulated\"/>"),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<property name=\"description\" value=\"The post&#39;s setup\"/>"),
+            std::string::npos);
+  EXPECT_NE(xml.find("<property name=\"labels\" value=\"seed, smoke\"/>"), std::string::npos);
+  // Passing steps too: request, from, expected, observed and the log lines per proxy.
+  EXPECT_NE(xml.find("<system-out>request:  curl -sS --resolve"), std::string::npos);
+  EXPECT_NE(xml.find("from:     the host\n"), std::string::npos);
+  EXPECT_NE(xml.find("access log of httpbin-egress (1 line):\n  [t] &quot;GET"), std::string::npos);
+  EXPECT_NE(xml.find("from:     httpbin/sleep\n"), std::string::npos);
+  EXPECT_NE(xml.find("5 of 5 attempts did not hold"), std::string::npos);
+}
+
+TEST(LogsByProxyTest, GroupsInFirstLoggedOrder) {
+  const auto logs = logsByProxy({"b: 1", "a: 2", "b: 3"});
+  ASSERT_EQ(logs.size(), 2u);
+  EXPECT_EQ(logs[0].first, "b");
+  EXPECT_EQ(logs[0].second, (std::vector<std::string>{"1", "3"}));
+  EXPECT_EQ(logs[1].first, "a");
+}
+
+TEST(ConsoleReporterTest, NotesComeFirstAndNameEachNote) {
+  std::ostringstream out;
+  ConsoleReporter console(out);
+  console.scenarioStarted("seed", "seed.yaml");
+  console.notSimulated("seed", {"EnvoyFilter istio-system/lua: not simulated"});
+  const std::string text = out.str();
+  EXPECT_NE(text.find("▶ seed (seed.yaml)\n  ! not simulated"), std::string::npos) << text;
+  EXPECT_NE(text.find("    EnvoyFilter istio-system/lua: not simulated\n"), std::string::npos);
+}
+
+TEST(ConsoleReporterTest, StepProgressIsOneUpdatingLineOnATerminal) {
+  std::ostringstream out;
+  ConsoleReporter console(out, false, false, /*tty=*/true);
+  console.stepProgress("", "attempt 1");
+  console.stepProgress("", "attempt 2");
+  console.stepFinished(sampleRun().scenarios[0].steps[0]);
+  const std::string text = out.str();
+  EXPECT_EQ(text,
+            "\r\033[K  … attempt 1\r\033[K  … attempt 2\r\033[K"
+            "  ✓ external request through the ingress gateway (3 ms)\n");
+}
+
+TEST(ConsoleReporterTest, StepProgressStaysOutOfLogsWhichGetTheSummary) {
+  std::ostringstream out;
+  ConsoleReporter console(out);  // not a terminal
+  for (int i = 0; i < 60; ++i) console.stepProgress("", "attempt " + std::to_string(i));
+  StepResult step = sampleRun().scenarios[0].steps[0];
+  step.attempts = 61;
+  step.attemptSummary = "60 of 61 attempts did not hold (over 1.2s); the last of them: status 503";
+  console.stepFinished(step);
+  EXPECT_EQ(out.str(),
+            "  ✓ external request through the ingress gateway (3 ms, 61 attempts)\n"
+            "      60 of 61 attempts did not hold (over 1.2s); the last of them: status 503\n");
+}
+
+TEST(ConsoleReporterTest, ObservedFlagsAreWrittenLikeExpectedOnes) {
+  Observation o;
+  o.exit = 0;
+  o.status = 503;
+  o.flags = {{"sleep", "UH"}};
+  EXPECT_EQ(describeObservation(o), "exit 0, status 503, flags {sleep: UH}");
 }
 
 }  // namespace

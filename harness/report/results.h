@@ -1,9 +1,10 @@
-// The results of a run, as every report format presents them (DESIGN.md "JSON report").
+// The results of a run, as every report format presents them (docs/design.md "JSON report").
 // Plain data: the runner fills it, report/ renders it, nothing here runs anything.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,8 +29,13 @@ struct Observation {
 
 struct StepResult {
   std::string name;
-  std::string kind;     // "curl" or "fault"
-  std::string request;  // the curl line (and "from NS/POD"), or the fault, as written
+  std::string kind;                 // "curl" or "fault"
+  std::string request;              // the curl line (and "from NS/POD"), or the fault, as written
+  std::string curl;                 // the curl line as written ("" for a fault step)
+  std::optional<std::string> from;  // "NS/POD"; absent = the host
+  // The expectation as written (JSON report `expected`): only the keys the step sets, e.g.
+  // {"status":200,"via":["istio-ingressgateway","httpbin-egress"]}.
+  nlohmann::json expectedJson = nlohmann::json::object();
   Outcome outcome = Outcome::kPassed;
   std::int64_t startMs = 0;  // since the scenario started (timeline)
   std::int64_t durationMs = 0;
@@ -37,6 +43,12 @@ struct StepResult {
   std::string expected;  // human-readable expectation, e.g. "status 200, via [a, b]"
   Observation observed;
   std::string message;  // why it failed or errored; "" when passed
+  // An `eventually` step that needed more than one attempt: what the attempts before the last
+  // observed, e.g. "attempts 1-13 (0.52s): status 200 (expected 503)". "" otherwise.
+  std::string attemptSummary;
+  // An error because config the simulator does not model lies on the request's path (the
+  // message names it); the mesh itself is fine.
+  bool unsimulated = false;
 };
 
 struct ScenarioResult {
@@ -50,6 +62,11 @@ struct ScenarioResult {
   std::string message;                   // scenario-level error (could not start, timeout, …)
   bool hasFaults = false;                // show a timeline in HTML
   std::vector<std::string> diagnostics;  // backend notes (e.g. istioctl analyze output, paths)
+  std::string description;               // the scenario's `description:`
+  std::vector<std::string> labels;       // the scenario's `labels:`
+  // What the simulator does not model in this scenario's manifests (docs/design.md "Nothing
+  // unmodelled passes silently"), e.g. "AuthorizationPolicy httpbin/deny-all: not simulated".
+  std::vector<std::string> notSimulated;
 };
 
 struct Summary {
@@ -58,6 +75,11 @@ struct Summary {
   int error = 0;
   int skipped = 0;
 };
+
+// An access-log line as observations carry it, "PROXY: LINE", grouped by proxy in the order
+// the proxies first logged (JSON report `logs`).
+std::vector<std::pair<std::string, std::vector<std::string>>> logsByProxy(
+    const std::vector<std::string>& accessLog);
 
 struct RunReport {
   std::string tool = "egresslab";

@@ -1,5 +1,6 @@
-// Prints a run as it happens through report::ConsoleReporter: a line per finished step, progress
-// for slow steps, and the endpoints of a mesh kept up with --keep.
+// Prints a run as it happens through report::ConsoleReporter: the notes of what is not
+// simulated, a line per finished step, progress for slow steps, and the endpoints of a mesh
+// kept up with --keep.
 #pragma once
 
 #include <string>
@@ -16,6 +17,12 @@ class ConsoleListener final : public RunListener {
 
   void scenarioStarted(const model::Scenario& scenario) override {
     console_.scenarioStarted(scenario.name, scenario.file.string());
+  }
+  void notSimulated(const std::string& scenario, const std::vector<std::string>& notes) override {
+    console_.notSimulated(scenario, notes);
+  }
+  void stepProgress(const std::string& scenario, const std::string& text) override {
+    console_.stepProgress(scenario, text);
   }
   void stepFinished(const std::string& scenario, const report::StepResult& step) override {
     console_.stepFinished(scenario, step);

@@ -247,11 +247,42 @@ std::string describeExpectation(const model::Expectation& e) {
   }
   if (e.via) parts.push_back("via " + list(*e.via));
   if (!e.flags.empty()) {
-    std::vector<std::string> flags;
-    for (const auto& [proxy, matcher] : e.flags) flags.push_back(proxy + ": " + matcher.str());
-    parts.push_back(fmt::format("flags {{{}}}", fmt::join(flags, ", ")));
+    std::map<std::string, std::string> flags;
+    for (const auto& [proxy, matcher] : e.flags) flags[proxy] = matcher.str();
+    parts.push_back("flags " + flagsText(flags));
   }
   return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+nlohmann::json expectationJson(const model::Expectation& e) {
+  nlohmann::json out = nlohmann::json::object();
+  if (e.exit) out["exit"] = *e.exit;
+  if (e.status.size() == 1) out["status"] = e.status.front();
+  if (e.status.size() > 1) out["status"] = e.status;
+  if (!e.headers.empty()) {
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [name, matcher] : e.headers) headers[name] = matcher.str();
+    out["headers"] = std::move(headers);
+  }
+  if (e.body) {
+    nlohmann::json body = nlohmann::json::object();
+    if (!e.body->contains.empty()) body["contains"] = e.body->contains;
+    if (e.body->json) body["json"] = *e.body->json;
+    out["body"] = std::move(body);
+  }
+  if (e.via) out["via"] = *e.via;
+  if (!e.flags.empty()) {
+    nlohmann::json flags = nlohmann::json::object();
+    for (const auto& [proxy, matcher] : e.flags) flags[proxy] = matcher.str();
+    out["flags"] = std::move(flags);
+  }
+  return out;
+}
+
+std::string flagsText(const std::map<std::string, std::string>& flags) {
+  std::vector<std::string> parts;
+  for (const auto& [proxy, value] : flags) parts.push_back(proxy + ": " + value);
+  return fmt::format("{{{}}}", fmt::join(parts, ", "));
 }
 
 std::string explainMismatches(const std::vector<Mismatch>& mismatches,

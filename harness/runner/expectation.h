@@ -1,4 +1,4 @@
-// Checks one observed request against a step's `expect:` (DESIGN.md "Expectation keys") and
+// Checks one observed request against a step's `expect:` (docs/design.md "Expectation keys") and
 // explains every difference in words a newcomer can act on.
 //
 // Pure functions over model::Expectation and report::Observation: no backend, no clock, so each
@@ -23,19 +23,28 @@ struct Mismatch {
 };
 
 // Every key of `expected` that `observed` violates, in the order the keys are documented.
-// `exit` defaults to 0 when absent (DESIGN.md: "0 unless stated").
+// `exit` defaults to 0 when absent (docs/design.md: "0 unless stated").
 std::vector<Mismatch> evaluate(const model::Expectation& expected,
                                const report::Observation& observed);
 
 // "exit 0, status 200, via [istio-ingressgateway, httpbin-egress], flags {sleep: UH}".
 std::string describeExpectation(const model::Expectation& expected);
 
+// The JSON report's `expected`: only the keys the step writes, e.g.
+// {"status":200,"via":["istio-ingressgateway","httpbin-egress"]} (a list of codes stays a list;
+// matchers as written, "x" or "/x/").
+nlohmann::json expectationJson(const model::Expectation& expected);
+
+// "{sleep: UH, httpbin-egress: -}": response flags per proxy, as expected and observed flags
+// are both written in messages.
+std::string flagsText(const std::map<std::string, std::string>& flags);
+
 // A failed step's message: one line per mismatch, then what the observed curl exit code and
 // response flags mean (e.g. "UF = upstream connection failure").
 std::string explainMismatches(const std::vector<Mismatch>& mismatches,
                               const report::Observation& observed);
 
-// Proxy names in `via`/`flags` may be written "NAME" or "NAMESPACE/NAME" (DESIGN.md); a bare
+// Proxy names in `via`/`flags` may be written "NAME" or "NAMESPACE/NAME" (docs/design.md); a bare
 // name matches a qualified one with that name.
 bool proxyNameMatches(const std::string& expected, const std::string& observed);
 

@@ -242,5 +242,31 @@ TEST(ExpectationTest, DescribeExpectationListsEveryKey) {
             "\"x\", via [a, b], flags {a: -}");
 }
 
+TEST(ExpectationJsonTest, OnlyTheKeysTheStepWritesAsWritten) {
+  model::Expectation e;
+  e.status = {200};
+  e.via = std::vector<std::string>{"istio-ingressgateway", "httpbin-egress"};
+  EXPECT_EQ(
+      expectationJson(e),
+      nlohmann::json::parse(R"({"status":200,"via":["istio-ingressgateway","httpbin-egress"]})"));
+  model::Expectation all;
+  all.exit = 35;
+  all.status = {200, 503};
+  all.headers["location"] = model::Matcher{"^https://", true};
+  all.body = model::BodyExpectation{{"ok"}, nlohmann::json{{"a", 1}}};
+  all.flags["sleep"] = model::Matcher{"UH", false};
+  EXPECT_EQ(expectationJson(all), nlohmann::json::parse(R"({"exit":35,"status":[200,503],
+      "headers":{"location":"/^https:///"},"body":{"contains":["ok"],"json":{"a":1}},
+      "flags":{"sleep":"UH"}})"));
+  EXPECT_EQ(expectationJson(model::Expectation{}), nlohmann::json::object());
+}
+
+TEST(FlagsTextTest, ObservedFlagsAreWrittenLikeExpectedOnes) {
+  EXPECT_EQ(flagsText({{"a", "-"}, {"b", "UF,URX"}}), "{a: -, b: UF,URX}");
+  model::Expectation e;
+  e.flags["a"] = model::Matcher{"-", false};
+  EXPECT_NE(describeExpectation(e).find("flags {a: -}"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace egresslab::runner

@@ -114,6 +114,15 @@ class RecordingListener : public RunListener {
     std::lock_guard lock(mu_);
     progressLines.push_back(scenario + ": " + text);
   }
+  void notSimulated(const std::string& scenario, const std::vector<std::string>& notes) override {
+    std::lock_guard lock(mu_);
+    events.push_back("notSimulated " + scenario);
+    notSimulatedNotes = notes;
+  }
+  void stepProgress(const std::string& scenario, const std::string& text) override {
+    std::lock_guard lock(mu_);
+    stepProgressLines.push_back(scenario + ": " + text);
+  }
   void scenarioFinished(const report::ScenarioResult& result) override {
     std::lock_guard lock(mu_);
     events.push_back("finished " + result.name);
@@ -128,6 +137,8 @@ class RecordingListener : public RunListener {
   std::mutex mu_;
   std::vector<std::string> events;
   std::vector<std::string> progressLines;
+  std::vector<std::string> stepProgressLines;
+  std::vector<std::string> notSimulatedNotes;
   std::vector<std::string> kept;
   std::vector<std::string> keptEndpoints;
   std::function<void()> onKept;

@@ -27,6 +27,8 @@ int exitCodeFor(const RunResult& result) {
 
 void Runner::runOne(const model::Scenario& scenario, Slot& slot) {
   report::ScenarioResult& r = slot.run.result;
+  r.description = scenario.description;
+  r.labels = scenario.labels;
   if (cancel_.load()) {
     r.name = scenario.name;
     r.file = scenario.file.string();
@@ -48,7 +50,7 @@ void Runner::runOne(const model::Scenario& scenario, Slot& slot) {
     listener_.scenarioFinished(r);
     return;
   }
-  ScenarioRunner runner(options_.backend, clock_, listener_, cancel_);
+  ScenarioRunner runner(options_.backend, clock_, listener_, cancel_, options_.unsimulated);
   slot.run = runner.run(scenario, **backend);
 }
 

@@ -14,6 +14,7 @@
 #include "harness/report/results.h"
 #include "harness/runner/clock.h"
 #include "harness/runner/run_listener.h"
+#include "harness/runner/scenario_runner.h"
 
 namespace egresslab::runner {
 
@@ -26,16 +27,18 @@ struct RunnerOptions {
   std::string toolVersion;          // for the report
   backend::RunOptions backend;
   int parallel = 1;  // scenarios at once (≥1)
+  // sim: kError (or kAllow with --allow-unsimulated); kind runs real Istio: kNotApplicable.
+  Unsimulated unsimulated = Unsimulated::kNotApplicable;
 };
 
 struct RunResult {
   report::RunReport report;
   bool backendUnavailable = false;  // some scenario's backend could not start
-  // --dry-run: every scenario's plan (DESIGN.md: one command per line), in scenario order.
+  // --dry-run: every scenario's plan (docs/design.md: one command per line), in scenario order.
   std::vector<std::string> plan;
 };
 
-// DESIGN.md `run` exit codes: 3 when a backend could not start, else 1 when any scenario
+// docs/design.md `run` exit codes: 3 when a backend could not start, else 1 when any scenario
 // failed or errored, else 0.
 int exitCodeFor(const RunResult& result);
 

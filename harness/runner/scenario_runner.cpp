@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "harness/mesh/compile.h"
 #include "harness/runner/curl_line.h"
 #include "harness/runner/expectation.h"
 #include "harness/runner/request_id.h"
@@ -17,6 +18,11 @@ using std::chrono::milliseconds;
 using Outcome = report::Outcome;
 
 constexpr Clock::TimePoint kNoDeadline = Clock::TimePoint::max();
+// Less budget than this is no budget: such a request could only time out.
+constexpr milliseconds kMinRequestBudget{10};
+// The transient progress line of an `eventually` loop is refreshed at most this often.
+constexpr milliseconds kProgressInterval{200};
+constexpr int kCurlTimedOut = 28;
 
 std::string seconds(milliseconds d) {
   if (d.count() % 1000 == 0) return fmt::format("{}s", d.count() / 1000);
@@ -35,39 +41,86 @@ class TeardownGuard {
   backend::Backend& backend_;
 };
 
-report::StepResult skippedStep(const model::Step& step, const std::string& why) {
-  report::StepResult s;
-  s.name = step.name;
-  s.kind = step.fault ? "fault" : "curl";
-  s.request = step.fault ? describeFault(*step.fault) : step.curl.value_or("");
-  s.outcome = Outcome::kSkipped;
-  s.attempts = 0;
-  s.message = why;
-  return s;
-}
-
 std::string requestText(const model::Step& step) {
   std::string text = step.curl.value_or("");
   if (step.from) text += fmt::format(" (from {})", *step.from);
   return text;
 }
 
+report::StepResult skippedStep(const model::Step& step, const std::string& why) {
+  report::StepResult s;
+  s.name = step.name;
+  s.kind = step.fault ? "fault" : "curl";
+  s.request = step.fault ? describeFault(*step.fault) : requestText(step);
+  s.curl = step.curl.value_or("");
+  s.from = step.from;
+  if (step.expect) s.expectedJson = expectationJson(*step.expect);
+  s.outcome = Outcome::kSkipped;
+  s.attempts = 0;
+  s.message = why;
+  return s;
+}
+
 std::string shortObservation(const report::Observation& o) {
   std::string text =
       o.status ? fmt::format("status {}", *o.status) : fmt::format("exit {}", o.exit.value_or(0));
-  if (!o.flags.empty()) {
-    std::vector<std::string> flags;
-    for (const auto& [proxy, value] : o.flags) flags.push_back(proxy + "=" + value);
-    text += fmt::format(" flags {{{}}}", fmt::join(flags, ", "));
-  }
+  if (!o.flags.empty()) text += " flags " + flagsText(o.flags);
   return text;
+}
+
+std::string mismatchText(const std::vector<Mismatch>& mismatches) {
+  std::vector<std::string> parts;
+  for (const auto& m : mismatches) parts.push_back(m.message);
+  return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 }  // namespace
 
+// The scenario's notes of what the simulator does not model, and its proxies (to resolve the
+// names in `via`).
+struct ScenarioRunner::Notes {
+  std::vector<mesh::NotSimulatedNote> notes;
+  std::vector<mesh::ProxyId> proxies;
+
+  // The proxies of `via` that some note affects, and those notes (each once, in note order).
+  std::pair<std::vector<std::string>, std::vector<const mesh::NotSimulatedNote*>> crossed(
+      const std::vector<std::string>& via) const {
+    std::vector<std::string> hit;
+    std::vector<const mesh::NotSimulatedNote*> which;
+    for (const auto& name : via) {
+      std::string ns;
+      std::string bare = name;
+      if (const auto slash = name.find('/'); slash != std::string::npos) {
+        ns = name.substr(0, slash);
+        bare = name.substr(slash + 1);
+      } else {
+        int found = 0;
+        for (const auto& p : proxies) {
+          if (p.name == name) {
+            ns = p.ns;
+            ++found;
+          }
+        }
+        if (found != 1) ns.clear();
+      }
+      bool affected = false;
+      for (const auto& note : notes) {
+        if (!note.affects(ns, bare)) continue;
+        affected = true;
+        if (std::find(which.begin(), which.end(), &note) == which.end()) which.push_back(&note);
+      }
+      if (affected) hit.push_back(name);
+    }
+    std::sort(which.begin(), which.end());  // back to note order (one vector)
+    return {hit, which};
+  }
+};
+
 struct ScenarioRunner::StepContext {
   Clock::TimePoint scenarioStart;
   Clock::TimePoint scenarioDeadline = kNoDeadline;
+  std::optional<milliseconds> scenarioTimeout;
+  const Notes* notes = nullptr;  // null: nothing is simulated or nothing to note
 };
 
 milliseconds ScenarioRunner::scaledWithin(milliseconds within, double scale) {
@@ -108,10 +161,26 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
   r.hasFaults = scenario.hasFaults();
   scenarioName_ = scenario.name;
 
+  r.description = scenario.description;
+  r.labels = scenario.labels;
+
   StepContext context;
   context.scenarioStart = clock_.now();
+  context.scenarioTimeout = scenario.timeout;
   if (scenario.timeout) context.scenarioDeadline = context.scenarioStart + *scenario.timeout;
   listener_.scenarioStarted(scenario);
+
+  // docs/design.md "Nothing unmodelled passes silently": the notes come first, in every report.
+  Notes notes;
+  if (unsimulated_ != Unsimulated::kNotApplicable) {
+    if (auto mesh = mesh::compileMesh(scenario)) {
+      notes.notes = std::move(mesh->notSimulated);
+      for (const auto& proxy : mesh->proxies) notes.proxies.push_back(proxy.id);
+    }  // else: up() fails with the same error and says so
+    for (const auto& note : notes.notes) r.notSimulated.push_back(note.text());
+    if (!r.notSimulated.empty()) listener_.notSimulated(scenario.name, r.notSimulated);
+    if (unsimulated_ == Unsimulated::kError && !notes.notes.empty()) context.notes = &notes;
+  }
 
   std::size_t next = 0;  // first step not run
   {
@@ -136,7 +205,9 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
             step.fault ? runFaultStep(step, backend, context) : runCurlStep(step, backend, context);
         s.startMs = std::max<std::int64_t>(0, s.startMs);
         listener_.stepFinished(scenario.name, s);
-        const bool stop = s.outcome == Outcome::kError;
+        // A step judged untrustworthy (unsimulated config on its path) is an error, but the
+        // mesh is fine: the next steps still run.
+        const bool stop = s.outcome == Outcome::kError && !s.unsimulated;
         r.steps.push_back(std::move(s));
         if (stop) {
           ++next;
@@ -205,6 +276,8 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
   s.name = step.name;
   s.kind = "curl";
   s.request = requestText(step);
+  s.curl = step.curl.value_or("");
+  s.from = step.from;
   s.attempts = 0;
   const auto start = clock_.now();
   s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
@@ -216,9 +289,14 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
   }
   const model::Expectation expect = step.expect.value_or(model::Expectation{});
   s.expected = describeExpectation(expect);
+  s.expectedJson = expectationJson(expect);
 
   Clock::TimePoint stepDeadline = context.scenarioDeadline;
-  if (step.timeout) stepDeadline = std::min(stepDeadline, start + *step.timeout);
+  bool deadlineIsTheStepsOwn = false;
+  if (step.timeout && start + *step.timeout <= stepDeadline) {
+    stepDeadline = start + *step.timeout;
+    deadlineIsTheStepsOwn = true;
+  }
 
   const std::string line = backend.expandCurlLine(*step.curl);
   auto command = parseCurlLine(line, step.curlPos);
@@ -235,11 +313,17 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
   const milliseconds every = scaledEvery(eventually.every, options_.timeScale);
   const int successesNeeded = std::max(1, eventually.successes);
   if (step.eventually) {
+    std::string scaled;
+    if (within != eventually.within || every != eventually.every) {
+      scaled = fmt::format("; at time scale {}: within {}, every {}", options_.timeScale,
+                           seconds(within), seconds(every));
+    }
     s.expected +=
-        fmt::format(" (eventually: within {}, every {}{})", seconds(eventually.within),
+        fmt::format(" (eventually: within {}, every {}{}{})", seconds(eventually.within),
                     seconds(eventually.every),
                     successesNeeded > 1 ? fmt::format(", {} successes in a row", successesNeeded)
-                                        : std::string());
+                                        : std::string(),
+                    scaled);
   }
   const Clock::TimePoint loopDeadline =
       step.eventually ? std::min(stepDeadline, start + within) : stepDeadline;
@@ -247,19 +331,28 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
   int streak = 0;
   int bestStreak = 0;
   std::vector<Mismatch> lastMismatches;
+  int failedAttempts = 0;             // attempts whose expectation did not hold
+  std::string lastFailedObservation;  // what the last of them saw
   Clock::TimePoint lastProgress = start;
   bool timedOut = false;
+  bool requestCutOff = false;  // the last request was stopped by the step's budget
   while (true) {
+    std::optional<milliseconds> budget;
+    if (stepDeadline != kNoDeadline) {
+      budget = std::chrono::duration_cast<milliseconds>(stepDeadline - clock_.now());
+      // No budget left to send a request in: the deadline passed between attempts.
+      if (*budget < kMinRequestBudget && s.attempts > 0) {
+        timedOut = true;
+        break;
+      }
+      budget = std::max(*budget, kMinRequestBudget);
+    }
     ++s.attempts;
     backend::CurlRequest request{.command = *command,
                                  .from = step.from,
                                  .requestId = newRequestId(),
                                  .line = line,
-                                 .timeout = std::nullopt};
-    if (stepDeadline != kNoDeadline) {
-      request.timeout = std::max(
-          milliseconds(1), std::chrono::duration_cast<milliseconds>(stepDeadline - clock_.now()));
-    }
+                                 .timeout = budget};
     auto observed = backend.curl(request);
     if (!observed && options_.dryRun) {
       // A backend with nothing to plan for requests (sim) may refuse them in plan mode.
@@ -287,8 +380,29 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
                          fmt::format("{} [x-request-id {}] → {}", s.request, request.requestId,
                                      shortObservation(s.observed)));
     }
+    if (context.notes != nullptr) {
+      // docs/design.md "Nothing unmodelled passes silently": what the simulator answered here is
+      // not what a real mesh would be known to answer.
+      const auto [proxies, notes] = context.notes->crossed(s.observed.via);
+      if (!notes.empty()) {
+        std::vector<std::string> lines;
+        for (const auto* note : notes) lines.push_back(note->text());
+        lines.push_back(fmt::format(
+            "the request crossed {}, which {} not simulated; the simulator cannot predict what "
+            "a real mesh answers here (run with --allow-unsimulated to judge the step anyway)",
+            fmt::join(proxies, ", "),
+            notes.size() == 1 ? "this changes and is" : "these change and are"));
+        s.outcome = Outcome::kError;
+        s.unsimulated = true;
+        s.message = fmt::format("{}", fmt::join(lines, "\n"));
+        s.durationMs = msSince(start);
+        return s;
+      }
+    }
     lastMismatches = evaluate(expect, s.observed);
     const auto now = clock_.now();
+    requestCutOff = stepDeadline != kNoDeadline && now >= stepDeadline &&
+                    s.observed.exit.value_or(0) == kCurlTimedOut;
     if (lastMismatches.empty()) {
       bestStreak = std::max(bestStreak, ++streak);
       if (streak >= successesNeeded) break;  // passed; no wait after a success
@@ -296,15 +410,17 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
       continue;
     }
     streak = 0;
+    ++failedAttempts;
+    lastFailedObservation = mismatchText(lastMismatches);
     if (cancel_.load()) break;
     if (!step.eventually || now >= loopDeadline) {
       timedOut = now >= stepDeadline && stepDeadline != kNoDeadline;
       break;
     }
-    if (now - lastProgress >= std::chrono::seconds(1) || s.attempts == 1) {
+    if (now - lastProgress >= kProgressInterval || s.attempts == 1) {
       lastProgress = now;
-      listener_.progress(scenarioName_,
-                         fmt::format("{}: attempt {} ({} of {}): {}", step.name, s.attempts,
+      listener_.stepProgress(
+          scenarioName_, fmt::format("{}: attempt {}, {} of {}: {}", step.name, s.attempts,
                                      seconds(std::chrono::duration_cast<milliseconds>(now - start)),
                                      seconds(within), lastMismatches.front().message));
     }
@@ -313,6 +429,11 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
   s.durationMs = msSince(start);
   const bool passed = lastMismatches.empty() && streak >= successesNeeded;
   const bool overTimeout = stepDeadline != kNoDeadline && clock_.now() > stepDeadline;
+  if (failedAttempts > 0 && s.attempts > 1) {
+    s.attemptSummary = fmt::format("{} of {} attempts did not hold (over {}); the last of them: {}",
+                                   failedAttempts, s.attempts, seconds(milliseconds(s.durationMs)),
+                                   lastFailedObservation);
+  }
 
   if (cancel_.load() && !passed) {
     s.outcome = Outcome::kError;
@@ -324,20 +445,38 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
   s.outcome = Outcome::kFailed;
   std::vector<std::string> lines;
   if (overTimeout || timedOut) {
-    const auto budget = std::chrono::duration_cast<milliseconds>(stepDeadline - start);
-    lines.push_back(fmt::format("timed out: the step's budget was {} ({}), it ran {}",
-                                seconds(budget), step.timeout ? "its timeout" : "the scenario's",
-                                seconds(milliseconds(s.durationMs))));
+    if (deadlineIsTheStepsOwn) {
+      lines.push_back(fmt::format("timed out: the step's timeout of {} ran out; it ran {}",
+                                  seconds(*step.timeout), seconds(milliseconds(s.durationMs))));
+    } else {
+      lines.push_back(fmt::format(
+          "timed out: the scenario's timeout of {} ran out during this step, {} into it",
+          seconds(context.scenarioTimeout.value_or(milliseconds(0))),
+          seconds(milliseconds(s.durationMs))));
+    }
+  }
+  if (requestCutOff) {
+    // curl's own "Operation timed out after 1 milliseconds" would only describe the cut.
+    lines.push_back(
+        fmt::format("  its last request (attempt {}) was stopped unanswered when the "
+                    "time ran out",
+                    s.attempts));
+    s.message = fmt::format("{}", fmt::join(lines, "\n"));
+    return s;
   }
   if (step.eventually && !passed) {
+    // The deadline in the time actually used; the written one beside it when scaled.
+    const std::string written =
+        within == eventually.within
+            ? std::string()
+            : fmt::format("{} at time scale {}; ", seconds(eventually.within), options_.timeScale);
     if (successesNeeded > 1) {
       lines.push_back(fmt::format(
-          "did not hold {} times in a row within {} ({} attempts, best run: {}); last attempt:",
-          successesNeeded, seconds(eventually.within), s.attempts, bestStreak));
+          "did not hold {} times in a row within {} ({}{} attempts, best run: {}); last attempt:",
+          successesNeeded, seconds(within), written, s.attempts, bestStreak));
     } else {
-      lines.push_back(fmt::format("did not hold within {} ({} attempts, every {}); last attempt:",
-                                  seconds(eventually.within), s.attempts,
-                                  seconds(eventually.every)));
+      lines.push_back(fmt::format("did not hold within {} ({}{} attempts, every {}); last attempt:",
+                                  seconds(within), written, s.attempts, seconds(every)));
     }
   }
   if (!lastMismatches.empty()) {

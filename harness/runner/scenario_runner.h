@@ -6,6 +6,8 @@
 //   expectation fails, no wait after a success, `successes: N` in a row, never a fixed sleep);
 //   every attempt sends a fresh x-request-id.
 // - fault: handed to the backend.
+// On sim, the scenario's notes of what is not simulated come first; a request that crosses a
+// proxy a note affects is an `error` step naming the note (unless Unsimulated::kAllow).
 // A failed expectation is a `failed` step (and later steps still run: they are usually
 // independent checks); a backend error is an `error` step and the rest are skipped.
 #pragma once
@@ -21,6 +23,14 @@
 
 namespace egresslab::runner {
 
+// What a run does with manifests the simulator does not model (docs/design.md "Nothing unmodelled
+// passes silently").
+enum class Unsimulated {
+  kNotApplicable,  // the backend runs real Istio (kind): nothing is simulated, nothing noted
+  kError,          // sim: notes reported; a request crossing an affected proxy is an error
+  kAllow,          // sim with --allow-unsimulated: notes reported, steps judged as usual
+};
+
 struct ScenarioRun {
   report::ScenarioResult result;
   bool backendUnavailable = false;  // up() said the backend cannot start (→ exit 3)
@@ -30,8 +40,12 @@ struct ScenarioRun {
 class ScenarioRunner {
  public:
   ScenarioRunner(const backend::RunOptions& options, Clock& clock, RunListener& listener,
-                 const CancelFlag& cancel)
-      : options_(options), clock_(clock), listener_(listener), cancel_(cancel) {}
+                 const CancelFlag& cancel, Unsimulated unsimulated = Unsimulated::kNotApplicable)
+      : options_(options),
+        clock_(clock),
+        listener_(listener),
+        cancel_(cancel),
+        unsimulated_(unsimulated) {}
 
   ScenarioRun run(const model::Scenario& scenario, backend::Backend& backend);
 
@@ -43,6 +57,7 @@ class ScenarioRunner {
 
  private:
   struct StepContext;
+  struct Notes;
   report::StepResult runCurlStep(const model::Step& step, backend::Backend& backend,
                                  const StepContext& context);
   report::StepResult runFaultStep(const model::Step& step, backend::Backend& backend,
@@ -53,6 +68,7 @@ class ScenarioRunner {
   Clock& clock_;
   RunListener& listener_;
   const CancelFlag& cancel_;
+  Unsimulated unsimulated_;
   std::string scenarioName_;
 };
 

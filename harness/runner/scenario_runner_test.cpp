@@ -6,6 +6,7 @@
 #include <regex>
 #include <set>
 
+#include "harness/model/loader.h"
 #include "harness/runner/fake_backend_test_support.h"
 
 namespace egresslab::runner {
@@ -207,7 +208,9 @@ TEST_F(ScenarioRunnerTest, EventuallyDeadlineFailsWithTheLastObservation) {
   EXPECT_THAT(s.message, HasSubstr("did not hold within 10s (11 attempts, every 1s)"));
   EXPECT_THAT(s.message, HasSubstr("status: expected 200, observed 503"));
   EXPECT_THAT(s.message, HasSubstr("UH = no healthy upstream"));
-  EXPECT_FALSE(listener.progressLines.empty());  // a slow step reports progress
+  // A slow step shows where it is on one transient line, not as lasting log lines.
+  EXPECT_FALSE(listener.stepProgressLines.empty());
+  EXPECT_TRUE(listener.progressLines.empty());
 }
 
 TEST_F(ScenarioRunnerTest, SuccessesInARowResetOnFailure) {
@@ -274,7 +277,7 @@ TEST_F(ScenarioRunnerTest, PerStepTimeoutFailsASlowStepAndBoundsTheRequest) {
   auto result = run(scenario({step, curlStep("after", "-sS http://h/")}));
   const auto& s = result.result.steps[0];
   EXPECT_EQ(s.outcome, Outcome::kFailed);
-  EXPECT_THAT(s.message, HasSubstr("timed out: the step's budget was 2s (its timeout), it ran 5s"));
+  EXPECT_THAT(s.message, HasSubstr("timed out: the step's timeout of 2s ran out; it ran 5s"));
   ASSERT_FALSE(backend.requests.empty());
   EXPECT_EQ(backend.requests[0].timeout, std::optional(std::chrono::milliseconds(2000)));
   EXPECT_EQ(result.result.steps[1].outcome, Outcome::kPassed);
@@ -394,6 +397,126 @@ TEST_F(ScenarioRunnerTest, StepStartTimesFormATimeline) {
   EXPECT_EQ(result.result.steps[0].durationMs, 250);
   EXPECT_EQ(result.result.steps[2].startMs, 250);
   EXPECT_EQ(result.result.durationMs, 500);
+}
+
+// ------------------------------------------------ docs/design.md "Nothing unmodelled passes
+// silently"
+class UnsimulatedTest : public ScenarioRunnerTest {
+ protected:
+  void SetUp() override {
+    auto loaded = model::loadScenario(std::filesystem::path(EGRESSLAB_SOURCE_DIR) /
+                                      "harness/runner/testdata/unsimulated-authz.yaml");
+    ASSERT_TRUE(loaded) << loaded.error().str();
+    authz = std::move(*loaded);
+    // The simulator's answers: through the egress gateway for the proxied host, the sidecar
+    // alone for the unregistered one.
+    backend.onCurl = [](const backend::CurlRequest& r) -> Result<Observation> {
+      const bool egress = r.line.find("unregistered") == std::string::npos;
+      Observation o = answer(egress ? 200 : 502);
+      o.via = egress ? std::vector<std::string>{"sleep", "httpbin-egress"}
+                     : std::vector<std::string>{"sleep"};
+      for (const auto& p : o.via) o.flags[p] = "-";
+      return o;
+    };
+  }
+  ScenarioRun runWith(Unsimulated policy) {
+    ScenarioRunner runner(options, clock, listener, cancel, policy);
+    return runner.run(authz, backend);
+  }
+  model::Scenario authz;
+  const std::string note = "AuthorizationPolicy httpbin/deny-egress: not simulated";
+};
+
+TEST_F(UnsimulatedTest, CrossingAnAffectedProxyIsAnErrorNamingTheNote) {
+  auto result = runWith(Unsimulated::kError);
+  EXPECT_EQ(result.result.outcome, Outcome::kError);
+  EXPECT_EQ(result.result.notSimulated, std::vector<std::string>{note});
+  const auto& through = result.result.steps[0];
+  EXPECT_EQ(through.outcome, Outcome::kError);
+  EXPECT_TRUE(through.unsimulated);
+  EXPECT_EQ(through.message.rfind(note, 0), 0u) << through.message;  // the note first
+  EXPECT_THAT(through.message, HasSubstr("the request crossed httpbin-egress"));
+  EXPECT_THAT(through.message, HasSubstr("--allow-unsimulated"));
+  EXPECT_EQ(through.attempts, 1);  // no point retrying a step that cannot be trusted
+  // The mesh is fine: the next step runs, and crosses only the sidecar the policy spares.
+  EXPECT_EQ(result.result.steps[1].outcome, Outcome::kPassed);
+  // Notes come right after the scenario starts, before any step.
+  ASSERT_GE(listener.events.size(), 2u);
+  EXPECT_EQ(listener.events[1], "notSimulated unsimulated-authz");
+  EXPECT_EQ(listener.notSimulatedNotes, std::vector<std::string>{note});
+}
+
+TEST_F(UnsimulatedTest, AllowUnsimulatedJudgesTheStepsAndStillReportsTheNote) {
+  auto result = runWith(Unsimulated::kAllow);
+  EXPECT_EQ(result.result.outcome, Outcome::kPassed);
+  EXPECT_EQ(result.result.notSimulated, std::vector<std::string>{note});
+  EXPECT_EQ(listener.notSimulatedNotes, std::vector<std::string>{note});
+}
+
+TEST_F(UnsimulatedTest, ABackendRunningRealIstioNotesNothing) {
+  auto result = runWith(Unsimulated::kNotApplicable);
+  EXPECT_EQ(result.result.outcome, Outcome::kPassed);
+  EXPECT_TRUE(result.result.notSimulated.empty());
+}
+
+TEST_F(ScenarioRunnerTest, ScenarioTimeoutMidStepSaysSoInsteadOfCurlsCutOffMessage) {
+  backend.onCurl = [&](const backend::CurlRequest& r) -> Result<Observation> {
+    // The backend honours the budget: the request runs until it and is cut off.
+    clock.advance(*r.timeout);
+    Observation o;
+    o.exit = 28;
+    o.curlError = "curl: (28) Operation timed out after 1 milliseconds with 0 bytes received";
+    return o;
+  };
+  model::Scenario s = scenario({curlStep("slow", "-sS http://h/", status(200))});
+  s.timeout = 3s;
+  auto result = run(s);
+  const auto& step = result.result.steps[0];
+  EXPECT_EQ(step.outcome, Outcome::kFailed);
+  EXPECT_THAT(step.message,
+              HasSubstr("timed out: the scenario's timeout of 3s ran out during this step, 3s "
+                        "into it"));
+  EXPECT_THAT(step.message, HasSubstr("stopped unanswered when the time ran out"));
+  EXPECT_THAT(step.message, ::testing::Not(HasSubstr("Operation timed out after")));
+}
+
+TEST_F(ScenarioRunnerTest, NoRequestIsSentWithABudgetTooSmallToAnswer) {
+  backend.script = {answer(503)};
+  backend.requestCost = 999ms;
+  model::Step step = curlStep("bounded", "-sS http://h/", status(200));
+  step.eventually = eventually(60s, 1ms);
+  step.timeout = 2s;
+  auto result = run(scenario({step}));
+  for (const auto& r : backend.requests) EXPECT_GE(*r.timeout, 10ms);
+  EXPECT_EQ(result.result.steps[0].outcome, Outcome::kFailed);
+}
+
+TEST_F(ScenarioRunnerTest, ScaledDeadlinesAreStatedInTheTimeActuallyUsed) {
+  options.timeScale = 50.0;
+  backend.script = {answer(503)};
+  model::Step step = curlStep("scaled", "-sS http://h/", status(200));
+  step.eventually = eventually(300s, 1s);
+  auto result = run(scenario({step}));
+  const auto& s = result.result.steps[0];
+  EXPECT_EQ(s.durationMs, 6000);
+  EXPECT_THAT(s.message, HasSubstr("did not hold within 6s (300s at time scale 50; "));
+  EXPECT_THAT(s.message, HasSubstr("every 0.02s"));
+  EXPECT_THAT(s.expected, HasSubstr("(eventually: within 300s, every 1s; at time scale 50: "
+                                    "within 6s, every 0.02s)"));
+}
+
+TEST_F(ScenarioRunnerTest, RetriedStepSummarisesItsAttempts) {
+  backend.script = {answer(503, {{"sleep", "UH"}}), answer(503, {{"sleep", "UH"}}), answer(200)};
+  model::Step step = curlStep("converges", "-sS http://h/", status(200));
+  step.eventually = eventually(10s, 1s);
+  auto result = run(scenario({step}));
+  const auto& s = result.result.steps[0];
+  EXPECT_EQ(s.outcome, Outcome::kPassed);
+  EXPECT_EQ(s.attemptSummary,
+            "2 of 3 attempts did not hold (over 2s); the last of them: status: expected 200, "
+            "observed 503");
+  EXPECT_EQ(s.expectedJson, nlohmann::json::parse(R"({"status":200})"));
+  EXPECT_EQ(s.curl, "-sS http://h/");
 }
 
 TEST(ScenarioRunnerMockTest, DownIsCalledExactlyOnceAfterUp) {

@@ -34,19 +34,51 @@ class ScenarioSetTest : public ::testing::Test {
   fs::path dir;
 };
 
-TEST_F(ScenarioSetTest, DirectoryExpandsToItsYamlFilesSorted) {
-  write("b.yaml", "");
-  write("a.yml", "");
-  write("c.yaml", "");
-  write("notes.md", "");
-  fs::create_directories(dir / "nested");
-  write("nested/d.yaml", "");
+TEST_F(ScenarioSetTest, DirectoryIsSearchedRecursivelyForFilesWithSteps) {
+  write("b.yaml", "name: b\nsteps: []\n");
+  write("a.yml", "name: a\nsteps:\n  - name: x\n");
+  write("notes.md", "steps:\n");
+  write("manifest.yaml", "kind: Gateway\nspec:\n  steps: nested, not top-level\n");
+  fs::create_directories(dir / "nested/deeper");
+  write("nested/deeper/d.yaml", "name: d\nsteps: []\n");
+  write("nested/deeper/gateway.yaml", "apiVersion: v1\nkind: Service\n");
+  fs::create_directories(dir / ".git");
+  write(".git/hidden.yaml", "steps: []\n");
   auto files = expandScenarioInputs({dir});
   ASSERT_TRUE(files) << files.error().str();
-  ASSERT_EQ(files->size(), 3u);
-  EXPECT_EQ((*files)[0].filename(), "a.yml");
-  EXPECT_EQ((*files)[1].filename(), "b.yaml");
-  EXPECT_EQ((*files)[2].filename(), "c.yaml");
+  std::vector<std::string> names;
+  for (const auto& f : *files) names.push_back(fs::relative(f, dir).string());
+  EXPECT_EQ(names, (std::vector<std::string>{"a.yml", "b.yaml", "nested/deeper/d.yaml"}));
+}
+
+TEST_F(ScenarioSetTest, TheSameFileNamedTwiceIsKeptOnce) {
+  const auto a = write("a.yaml", "name: a\nsteps: []\n");
+  const auto b = write("b.yaml", "name: b\nsteps: []\n");
+  auto files = expandScenarioInputs({a, dir, dir / "." / "a.yaml"});
+  ASSERT_TRUE(files) << files.error().str();
+  EXPECT_EQ(*files, (std::vector<fs::path>{a, b}));
+}
+
+TEST_F(ScenarioSetTest, SameScenarioFileTwiceIsNotANameClash) {
+  ScenarioSelection selection;
+  selection.inputs = {kTestdata / "minimal.yaml", kTestdata / ".." / "testdata" / "minimal.yaml"};
+  auto scenarios = loadScenarios(selection);
+  ASSERT_TRUE(scenarios) << scenarios.error().str();
+  EXPECT_EQ(scenarios->size(), 1u);
+}
+
+TEST_F(ScenarioSetTest, RenderOutputLayoutIsAcceptedAsADirectory) {
+  // `egresslab render --out DIR`: DIR/<upstream>/{manifests…, scenario.yaml}, DIR/mesh/…
+  fs::create_directories(dir / "payments");
+  fs::create_directories(dir / "mesh");
+  write("payments/virtual-service.yaml", "apiVersion: networking.istio.io/v1beta1\n");
+  write("payments/scenario.yaml", "name: payments\nsteps:\n  - name: x\n");
+  write("mesh/operator.yaml", "apiVersion: install.istio.io/v1alpha1\n");
+  for (const auto& input : {dir, dir / "payments"}) {
+    auto files = expandScenarioInputs({input});
+    ASSERT_TRUE(files) << files.error().str();
+    EXPECT_EQ(*files, (std::vector<fs::path>{dir / "payments/scenario.yaml"}));
+  }
 }
 
 TEST_F(ScenarioSetTest, FilesKeepTheOrderGiven) {
@@ -65,9 +97,82 @@ TEST_F(ScenarioSetTest, MissingPathIsInvalidInputNamingIt) {
 }
 
 TEST_F(ScenarioSetTest, EmptyDirectoryIsInvalidInput) {
+  write("manifest.yaml", "kind: Gateway\n");
   auto files = expandScenarioInputs({dir});
   ASSERT_FALSE(files);
   EXPECT_THAT(files.error().str(), HasSubstr("no scenario files"));
+  EXPECT_THAT(files.error().str(), HasSubstr("top-level `steps:` key"));
+}
+
+TEST_F(ScenarioSetTest, ViaTypoIsCaughtAtLoadTimeWithDidYouMean) {
+  ScenarioSelection selection;
+  selection.inputs = {kTestdata / "via-typo.yaml"};
+  auto scenarios = loadScenarios(selection);
+  ASSERT_FALSE(scenarios);
+  EXPECT_EQ(scenarios.error().kind, ErrorKind::kInvalidInput);
+  EXPECT_THAT(scenarios.error().message,
+              HasSubstr("via: unknown proxy \"httpbin-egres\"; did you mean \"httpbin-egress\"?"));
+  ASSERT_TRUE(scenarios.error().where);
+  EXPECT_EQ(scenarios.error().where->line, 25);  // `via: [sleep, httpbin-egres]`
+  EXPECT_EQ(scenarios.error().where->column, 20);
+}
+
+TEST_F(ScenarioSetTest, ProxyNamesAreCheckedAgainstTheMesh) {
+  model::Scenario s;
+  s.file = kTestdata / "minimal.yaml";
+  model::WorkloadSpec plain;
+  plain.name = "legacy-client";
+  plain.ns = "httpbin";
+  s.workloads = {plain};
+  const std::vector<std::string> proxies = {"istio-system/istio-ingressgateway",
+                                            "httpbin/httpbin-egress", "httpbin/sleep",
+                                            "other/sleep"};
+  const auto withExpect = [&](model::Expectation e) {
+    model::Scenario copy = s;
+    model::Step step;
+    step.name = "x";
+    step.expect = std::move(e);
+    copy.steps = {step};
+    return checkProxyNames(copy, proxies);
+  };
+  model::Expectation ok;
+  ok.via = std::vector<std::string>{"istio-ingressgateway", "httpbin/httpbin-egress"};
+  ok.flags["httpbin/sleep"] = model::Matcher{"UH", false};
+  EXPECT_TRUE(withExpect(ok));
+
+  model::Expectation ambiguous;
+  ambiguous.flags["sleep"] = model::Matcher{"UH", false};
+  auto a = withExpect(ambiguous);
+  ASSERT_FALSE(a);
+  EXPECT_THAT(a.error().message, HasSubstr("flags: proxy \"sleep\" is ambiguous: write one of "
+                                           "httpbin/sleep, other/sleep"));
+
+  model::Expectation noSidecar;
+  noSidecar.via = std::vector<std::string>{"legacy-client"};
+  auto n = withExpect(noSidecar);
+  ASSERT_FALSE(n);
+  EXPECT_THAT(n.error().message, HasSubstr("\"legacy-client\" has no sidecar"));
+
+  model::Expectation unknown;
+  unknown.via = std::vector<std::string>{"zzz"};
+  auto u = withExpect(unknown);
+  ASSERT_FALSE(u);
+  EXPECT_THAT(u.error().message, HasSubstr("unknown proxy \"zzz\"; the scenario's proxies are: "
+                                           "httpbin-egress, istio-ingressgateway, httpbin/sleep, "
+                                           "other/sleep"));
+}
+
+TEST_F(ScenarioSetTest, ClusterConfigIsCheckedOnlyWhenTheBackendReadsIt) {
+  ScenarioSelection selection;
+  selection.inputs = {kTestdata / "copied-cluster-config.yaml"};
+  auto onSim = loadScenarios(selection);
+  ASSERT_TRUE(onSim) << onSim.error().str();
+  selection.needsClusterConfig = true;
+  auto onKind = loadScenarios(selection);
+  ASSERT_FALSE(onKind);
+  EXPECT_THAT(onKind.error().message, HasSubstr("cluster config"));
+  ASSERT_TRUE(onKind.error().where);
+  EXPECT_EQ(onKind.error().where->line, 5);
 }
 
 TEST_F(ScenarioSetTest, LoadsAValidScenario) {
@@ -157,6 +262,8 @@ TEST(ShippedScenariosTest, EveryShippedScenarioIsValid) {
                                               "seed-httpbin-1-22-sni", "four-upstreams",
                                               "failover-upstream-down", "missing-credential"}));
   for (const auto& s : *scenarios) EXPECT_FALSE(s.steps.empty()) << s.name;
+  // The directory is searched recursively: the traps are shipped scenarios too.
+  EXPECT_THAT(names, ::testing::Contains("egl005-unresolvable-host"));
 }
 
 }  // namespace
