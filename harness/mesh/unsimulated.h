@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness/mesh/config.h"
+#include "harness/mesh/policy.h"  // kRootNamespace
 #include "harness/model/resources.h"
 
 namespace egresslab::mesh {
@@ -22,8 +23,5 @@ namespace egresslab::mesh {
 // `workloads` are the mesh's pods (Registry::workloads): gateways and injected pods have proxies.
 NotSimulatedNote unsimulatedResourceNote(const model::UnsimulatedResource& resource,
                                          const std::vector<WorkloadInstance>& workloads);
-
-// meshConfig.rootNamespace is not modelled: Istio's default.
-inline constexpr std::string_view kRootNamespace = "istio-system";
 
 }  // namespace egresslab::mesh
