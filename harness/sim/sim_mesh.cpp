@@ -792,7 +792,7 @@ struct SimMesh::Impl {
         originalDst.port = ci.localPort;
         ep = &originalDst;
       }
-      const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority);
+      const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority, d.upstreamAuthority);
       const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
       e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
       HttpResponse resp;
