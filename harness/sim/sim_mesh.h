@@ -7,10 +7,15 @@
 // Routing, cluster, TLS, retry and flag decisions are all made by harness/mesh (decisions.h);
 // this module only moves bytes the way those decisions say.
 //
-// Thread safety: public members may be called from any thread once start() returned.
+// The proxies are event-driven (Boost.Asio): a few worker threads, each with its own event loop,
+// serve every connection; nothing in the data plane takes a thread per connection.
+//
+// Thread safety: public members may be called from any thread once start() returned, except from
+// a data-plane worker itself (the hooks of execOptionsFor() run on the caller's thread).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -48,6 +53,11 @@ struct SimOptions {
   bool periodicProbes = true;
   // Bind the literal local ports of the scenario's portForwards on 127.0.0.1 (`sim up`).
   bool bindLiteralPortForwards = false;
+  // Data-plane limits (docs/dependencies.md, "The data plane"): connections one listener serves
+  // at once (beyond: accepted and closed, one log line), and the deadline for one request
+  // (headers and body) to arrive — per request, not per read.
+  std::size_t maxConnectionsPerListener = 16384;
+  std::chrono::milliseconds requestTimeout{60000};
 };
 
 // One access-log line of one proxy.
