@@ -157,6 +157,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   auto finishLocal = [&](const mesh::ProxyResponse& r) -> Task<bool> {
     e.responseCode = r.status;
     e.flags = r.flags;
+    live.upstreamLocal.clear();
     e.responseCodeDetails = r.details;
     e.upstreamTransportFailureReason = r.upstreamTransportFailureReason;
     e.bytesSent = r.body.size();
@@ -232,6 +233,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     HttpResponse resp;
     const mesh::AttemptOutcome outcome =
         co_await attemptUpstream(p, *resolved.cluster, target, tls, up, tryTimeout, resp, live);
+    if (!live.upstreamLocal.empty()) e.upstreamLocalAddress = live.upstreamLocal;
     const mesh::RetryStep step =
         mesh::afterAttempt(d.forward->retry, attempt, outcome, p.cfg->version);
     if (step.retry) continue;

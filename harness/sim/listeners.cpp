@@ -163,9 +163,15 @@ void SimMesh::Impl::appendLog(Proxy& p, std::uint64_t s, const mesh::AccessLogEn
   r.requestId = entry.requestId;
   r.flags = mesh::formatResponseFlags(entry.flags, p.cfg->version);
   r.line = mesh::formatAccessLog(p.cfg->accessLog.format, entry, p.cfg->version);
-  std::lock_guard lock(logMu);
-  logs.push_back(std::move(r));
-  if (logs.size() > kMaxLogs) logs.pop_front();
+  r.tcp = entry.tcp;
+  r.downstreamRemoteAddress = entry.downstreamRemoteAddress;
+  r.upstreamLocalAddress = entry.upstreamLocalAddress;
+  {
+    std::lock_guard lock(logMu);
+    logs.push_back(std::move(r));
+    if (logs.size() > kMaxLogs) logs.pop_front();
+  }
+  logCv.notify_all();
 }
 
 Task<void> SimMesh::Impl::handleConnection(VirtualListener* vlp, tcp::socket conn, Worker* worker) {

@@ -25,6 +25,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -115,6 +116,7 @@ struct SimMesh::Impl {
     tcp::socket* raw = nullptr;
     AsyncStream* downstream = nullptr;
     AsyncStream* upstream = nullptr;
+    std::string upstreamLocal;  // local end of the last upstream connection a request used
     // The downstream connection's deadline, armed around each response write.
     Watchdog* writeDeadline = nullptr;
     std::chrono::milliseconds writeTimeout{60000};
@@ -177,7 +179,11 @@ struct SimMesh::Impl {
   std::atomic<std::uint64_t> seq{0};
 
   mutable std::mutex logMu;
+  mutable std::condition_variable logCv;  // a line was appended or a TCP hop ended
   std::deque<LogRecord> logs;
+  // Downstream remote addresses of TCP proxy connections still open (their line comes at the
+  // end), so that a join by connection can wait for them.
+  std::multiset<std::string> openTcp;
   static constexpr std::size_t kMaxLogs = 20000;
 
   std::mutex proberMu;

@@ -664,5 +664,95 @@ TEST(DataPlane, StopClosesLiveConnections) {
   EXPECT_NE(errno, EAGAIN) << "the connection outlived stop()";
 }
 
+// ----------------------------------------------------------------- every hop observable
+// TCP hops carry no request id: the backend joins them by connection (DESIGN.md "Every hop
+// observable, HTTP or not") — curl's own local address is the first proxy's downstream remote
+// address, each next hop's is the previous hop's upstream local address.
+
+struct BackendRun {
+  explicit BackendRun(const std::string& yaml) {
+    const fs::path file = dir.write("scenario.yaml", yaml);
+    auto sc = model::loadScenario(file);
+    if (!sc) {
+      ADD_FAILURE() << sc.error().str();
+      return;
+    }
+    scenario = std::move(*sc);
+    backend = makeSimBackend();
+    auto ok = backend->up(scenario, {});
+    if (!ok) ADD_FAILURE() << ok.error().str();
+  }
+  report::Observation curl(const std::string& from, const std::string& line,
+                           const std::string& id) {
+    backend::CurlRequest req;
+    req.line = backend->expandCurlLine(line);
+    req.command = *curl::parseCurlCommandLine(req.line);
+    if (!from.empty()) req.from = from;
+    req.requestId = id;
+    req.timeout = std::chrono::seconds(10);
+    auto o = backend->curl(req);
+    EXPECT_TRUE(o.has_value());
+    return o ? *o : report::Observation{};
+  }
+  TempDir dir;
+  model::Scenario scenario;
+  std::unique_ptr<backend::Backend> backend;
+};
+
+// §1: REGISTRY_ONLY TLS → BlackHoleCluster: the sidecar's TCP line (UH) is this curl's hop.
+TEST(EveryHop, BlackHoleLineJoinsTheCurlByConnection) {
+  TempDir seedDir;
+  BackendRun run(seedScenarioYaml(seedDir, SeedOptions{}));
+  const auto o = run.curl("httpbin/sleep", "-sS https://blocked.example.org/get", "tcp-1");
+  EXPECT_EQ(o.exit, 35) << describe(o);
+  EXPECT_EQ(o.via, std::vector<std::string>{"sleep"}) << describe(o);
+  ASSERT_TRUE(o.flags.contains("sleep")) << describe(o);
+  EXPECT_EQ(o.flags.at("sleep"), "UH");
+  ASSERT_EQ(o.accessLog.size(), 1u) << describe(o);
+  EXPECT_NE(o.accessLog[0].find("BlackHoleCluster"), std::string::npos) << describe(o);
+  // The next curl does not inherit that line: HTTP hops by request id only.
+  const auto h = run.curl("httpbin/sleep", kInMesh, "http-2");
+  EXPECT_EQ(h.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(h);
+  for (const auto& l : h.accessLog) EXPECT_EQ(l.find("BlackHoleCluster"), std::string::npos) << l;
+}
+
+// §1: ALLOW_ANY: TLS to a host no ServiceEntry declares passes through the sidecar
+// (PassthroughCluster, a TCP line with flag "-") and reaches the upstream.
+TEST(EveryHop, PassthroughClusterLineJoinsTheCurlByConnection) {
+  TempDir files;
+  const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+    outboundTrafficPolicy:
+      mode: ALLOW_ANY
+)");
+  BackendRun run(fmt::format(R"(name: allow-any
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+upstreams:
+  - {{host: api.example.org, port: 443, tls: true}}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+)",
+                             op.string()));
+  const auto o = run.curl("demo/sleep", "-sS https://api.example.org/hostname", "pass-1");
+  EXPECT_EQ(o.exit, 0) << describe(o);
+  EXPECT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, std::vector<std::string>{"sleep"}) << describe(o);
+  ASSERT_TRUE(o.flags.contains("sleep")) << describe(o);
+  EXPECT_EQ(o.flags.at("sleep"), "-");
+  ASSERT_EQ(o.accessLog.size(), 1u) << describe(o);
+  EXPECT_NE(o.accessLog[0].find("PassthroughCluster"), std::string::npos) << describe(o);
+  EXPECT_NE(o.accessLog[0].find("\"- - -\" 0"), std::string::npos) << describe(o);
+}
+
 }  // namespace
 }  // namespace egresslab::sim

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -230,6 +231,51 @@ std::vector<LogRecord> SimMesh::logsFor(const std::string& requestId) const {
   std::sort(out.begin(), out.end(),
             [](const LogRecord& a, const LogRecord& b) { return a.seq < b.seq; });
   return out;
+}
+
+std::uint64_t SimMesh::logSequence() const { return impl_->seq; }
+
+std::vector<LogRecord> SimMesh::logsForCurl(const std::string& requestId,
+                                            const std::string& curlLocalAddress,
+                                            std::uint64_t sinceSeq,
+                                            std::chrono::milliseconds wait) const {
+  const Impl& m = *impl_;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  std::unique_lock lock(m.logMu);
+  for (;;) {
+    std::vector<LogRecord> out;
+    std::set<std::string> ends;  // connection ends of this curl's hops
+    if (!curlLocalAddress.empty()) ends.insert(curlLocalAddress);
+    std::vector<bool> taken(m.logs.size(), false);
+    for (std::size_t i = 0; i < m.logs.size(); ++i) {
+      const LogRecord& r = m.logs[i];
+      if (r.seq <= sinceSeq || requestId.empty() || r.requestId != requestId) continue;
+      taken[i] = true;
+      out.push_back(r);
+      if (!r.upstreamLocalAddress.empty()) ends.insert(r.upstreamLocalAddress);
+    }
+    // TCP hops by connection, to a fixed point (a TCP hop may follow an HTTP or a TCP hop).
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (std::size_t i = 0; i < m.logs.size(); ++i) {
+        const LogRecord& r = m.logs[i];
+        if (taken[i] || !r.tcp || r.seq <= sinceSeq || !ends.contains(r.downstreamRemoteAddress)) {
+          continue;
+        }
+        taken[i] = true;
+        out.push_back(r);
+        if (!r.upstreamLocalAddress.empty()) grew |= ends.insert(r.upstreamLocalAddress).second;
+      }
+    }
+    bool open = false;
+    for (const auto& end : ends) open |= m.openTcp.contains(end);
+    if (!open || std::chrono::steady_clock::now() >= deadline) {
+      std::sort(out.begin(), out.end(),
+                [](const LogRecord& a, const LogRecord& b) { return a.seq < b.seq; });
+      return out;
+    }
+    m.logCv.wait_until(lock, deadline);
+  }
 }
 
 std::vector<LogRecord> SimMesh::allLogs() const {

@@ -67,6 +67,12 @@ struct LogRecord {
   std::string requestId;  // "" for TCP lines
   std::string flags;      // formatted response flags ("-", "UF,URX", …)
   std::string line;       // the line in the version's format (§9)
+  bool tcp = false;       // a TCP proxy line ("- - -"): joined by connection, not by request id
+  // The connection's two ends as this proxy saw them (real 127.0.0.1 addresses): hop n+1's
+  // downstream remote address is hop n's upstream local address (DESIGN.md "Every hop
+  // observable, HTTP or not").
+  std::string downstreamRemoteAddress;
+  std::string upstreamLocalAddress;
 };
 
 class SimMesh {
@@ -93,6 +99,15 @@ class SimMesh {
 
   // Access-log lines with this x-request-id, in hop order.
   std::vector<LogRecord> logsFor(const std::string& requestId) const;
+  // Every hop of one curl, in hop order: HTTP lines by `requestId`, TCP lines by connection —
+  // the first proxy's downstream remote address is `curlLocalAddress` ("127.0.0.1:PORT", curl's
+  // own end), each next hop's is the previous hop's upstream local address. Only lines of
+  // connections accepted after `sinceSeq` (logSequence() before the curl) are considered. TCP
+  // hops still open are waited for, at most `wait` (they log when the connection ends).
+  std::vector<LogRecord> logsForCurl(const std::string& requestId,
+                                     const std::string& curlLocalAddress, std::uint64_t sinceSeq,
+                                     std::chrono::milliseconds wait) const;
+  std::uint64_t logSequence() const;
   std::vector<LogRecord> allLogs() const;
 
   Result<void> fault(const model::FaultSpec& fault);

@@ -22,9 +22,17 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
   e.downstreamRemoteAddress = remote;
   e.upstreamCluster = chain.statPrefix.empty() ? chain.cluster : chain.statPrefix;
   const auto t0 = Clock::now();
+  {
+    std::lock_guard lock(logMu);
+    openTcp.insert(remote);
+  }
   auto finish = [&] {
     e.durationMs = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+    {
+      std::lock_guard lock(logMu);
+      if (auto it = openTcp.find(remote); it != openTcp.end()) openTcp.erase(it);
+    }
     appendLog(p, s, e);
   };
   curl::SocketAddress target = refusedAddress();
@@ -60,6 +68,7 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
     resetAndClose(conn);
     co_return;
   }
+  e.upstreamLocalAddress = localOf(upstream->socket());
   TcpStream down(std::move(conn));
   live.raw = nullptr;
   live.downstream = &down;

@@ -112,6 +112,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
   const std::string wire = serializeRequest(req);
   const auto responseTimeout = timeout.value_or(limits.defaultUpstreamTimeout);
   const std::uint64_t generation = poolGeneration;
+  live.upstreamLocal.clear();  // set once this attempt has a connection
   for (int fresh = 0; fresh < 2; ++fresh) {
     std::optional<UpstreamConn> c;
     if (fresh == 0) {
@@ -135,6 +136,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     }
     // The per-try timeout covers sending the request and receiving the whole response.
     AsyncStream* s = c->stream.get();
+    live.upstreamLocal = localOf(s->socket());
     const asio::any_io_executor executor = co_await asio::this_coro::executor;
     auto watchdog = Watchdog::create(executor, [s] { s->close(); });
     watchdog->arm(responseTimeout);
