@@ -48,7 +48,7 @@ Result<Fd> bindLoopback(std::uint16_t port, bool listen, const std::string& ip) 
 }
 
 Result<void> startListening(int fd) {
-  if (::listen(fd, 512) != 0) {
+  if (::listen(fd, 4096) != 0) {
     return environmentError(fmt::format("listen: {}", std::strerror(errno)));
   }
   return {};
@@ -114,61 +114,6 @@ std::expected<Fd, ConnectError> connectTcp(const std::string& ip, std::uint16_t 
   int one = 1;
   ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
-}
-
-void Stream::shutdown() {
-  if (fd() >= 0) ::shutdown(fd(), SHUT_RDWR);
-}
-
-long PlainStream::read(char* buffer, std::size_t size) {
-  for (;;) {
-    ssize_t n = ::recv(fd_.get(), buffer, size, 0);
-    if (n < 0 && errno == EINTR) continue;
-    return n < 0 ? -1 : static_cast<long>(n);
-  }
-}
-
-bool PlainStream::writeAll(std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
-}
-
-TlsStream::~TlsStream() {
-  // A quiet close: no close_notify round trip on a socket that may already be gone.
-  if (ssl_) SSL_set_quiet_shutdown(ssl_.get(), 1);
-}
-
-long TlsStream::read(char* buffer, std::size_t size) {
-  for (;;) {
-    int n = SSL_read(ssl_.get(), buffer, static_cast<int>(std::min<std::size_t>(size, 1 << 30)));
-    if (n > 0) return n;
-    int err = SSL_get_error(ssl_.get(), n);
-    ERR_clear_error();
-    if (err == SSL_ERROR_ZERO_RETURN) return 0;
-    if (err == SSL_ERROR_SYSCALL && errno == EINTR) continue;
-    // An unclean EOF (peer closed without close_notify) reads as EOF, as proxies treat it.
-    if (err == SSL_ERROR_SYSCALL && n == 0) return 0;
-    if (err == SSL_ERROR_SSL) return 0;
-    return -1;
-  }
-}
-
-bool TlsStream::writeAll(std::string_view data) {
-  while (!data.empty()) {
-    int n = SSL_write(ssl_.get(), data.data(),
-                      static_cast<int>(std::min<std::size_t>(data.size(), 1 << 30)));
-    if (n <= 0) {
-      ERR_clear_error();
-      return false;
-    }
-    data.remove_prefix(static_cast<std::size_t>(n));
-  }
-  return true;
 }
 
 void ignoreSigpipe() {

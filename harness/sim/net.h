@@ -1,17 +1,13 @@
-// Loopback sockets and byte streams for the simulated data plane: RAII file descriptors,
-// listeners on 127.0.0.1 with ephemeral ports, connects with a deadline, and a Stream that is
-// either plain TCP or an OpenSSL connection over it (blocking I/O with socket timeouts, one
-// thread per connection — what a proxy in the simulation needs, nothing more).
+// Loopback sockets for the simulated data plane: RAII file descriptors, sockets bound on
+// 127.0.0.1 (listening or, to refuse connections while keeping the port, not), and blocking
+// connects with a deadline for the few callers outside the event loops (kubelet probes, tests).
+// The proxies' own I/O is event-driven (io.h).
 #pragma once
-
-#include <openssl/ssl.h>
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include "harness/core/error.h"
 
@@ -57,52 +53,6 @@ std::expected<Fd, ConnectError> connectTcp(const std::string& ip, std::uint16_t 
 
 // Sets SO_RCVTIMEO/SO_SNDTIMEO (0 = none) and TCP_NODELAY.
 void setSocketTimeouts(int fd, std::chrono::milliseconds receive, std::chrono::milliseconds send);
-
-// A byte stream: plain TCP or TLS over TCP. Reads return >0 bytes, 0 at EOF, -1 on error or
-// timeout. Not thread-safe except shutdown(), which any thread may call to unblock a reader.
-class Stream {
- public:
-  virtual ~Stream() = default;
-  virtual long read(char* buffer, std::size_t size) = 0;
-  virtual bool writeAll(std::string_view data) = 0;
-  virtual int fd() const = 0;
-  virtual bool tls() const { return false; }
-  // Unblocks readers/writers (shutdown(2)); the destructor closes.
-  void shutdown();
-};
-
-class PlainStream final : public Stream {
- public:
-  explicit PlainStream(Fd fd) : fd_(std::move(fd)) {}
-  long read(char* buffer, std::size_t size) override;
-  bool writeAll(std::string_view data) override;
-  int fd() const override { return fd_.get(); }
-
- private:
-  Fd fd_;
-};
-
-struct SslDeleter {
-  void operator()(SSL* s) const { SSL_free(s); }
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-using SslPtr = std::unique_ptr<SSL, SslDeleter>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslDeleter>;
-
-class TlsStream final : public Stream {
- public:
-  TlsStream(Fd fd, SslPtr ssl) : fd_(std::move(fd)), ssl_(std::move(ssl)) {}
-  ~TlsStream() override;
-  long read(char* buffer, std::size_t size) override;
-  bool writeAll(std::string_view data) override;
-  int fd() const override { return fd_.get(); }
-  bool tls() const override { return true; }
-  SSL* ssl() const { return ssl_.get(); }
-
- private:
-  Fd fd_;
-  SslPtr ssl_;
-};
 
 // OpenSSL writes to sockets with write(2): a peer that went away would raise SIGPIPE and end
 // the process. Ignored process-wide, once (every TLS context constructor calls this).

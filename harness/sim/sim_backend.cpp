@@ -59,10 +59,15 @@ class SimBackend final : public backend::Backend {
         command.maxTime = *request.timeout;
       }
     }
+    const std::uint64_t since = mesh_->logSequence();
     const curl::CurlResult result = curl::execute(command, *options);
+    // Every hop of this curl: HTTP by request id, TCP by connection from curl's own end
+    // (DESIGN.md "Every hop observable, HTTP or not").
+    const std::string local =
+        result.localPort > 0 ? fmt::format("{}:{}", result.localIp, result.localPort) : "";
     return observationFrom(
         result, request.requestId,
-        request.requestId.empty() ? std::vector<LogRecord>{} : mesh_->logsFor(request.requestId));
+        mesh_->logsForCurl(request.requestId, local, since, std::chrono::seconds(2)));
   }
 
   Result<void> fault(const model::FaultSpec& fault) override {

@@ -2,6 +2,7 @@
 // the seed setup (fixtures/seed, the blog's manifests verbatim) on Istio 1.8, 1.18, 1.22 and
 // 1.24, as reference/istio-semantics.md says real Istio behaves.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <filesystem>
@@ -529,6 +530,228 @@ TEST(SimBackend, ObservationCarriesViaFlagsAndLogLines) {
   EXPECT_FALSE(b->endpoints().empty());
   b->down();
   b->down();  // idempotent
+}
+
+// ----------------------------------------------------------------- the event-driven data plane
+// Connections cost sockets and a coroutine, not threads; limits are per listener and per
+// request; stop() closes what is open.
+
+std::size_t threadCount() {
+  std::size_t n = 0;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    (void)task;
+    ++n;
+  }
+  return n;
+}
+
+SimOptions quietSim() {
+  SimOptions sim;
+  sim.periodicProbes = false;  // no prober curls (and their resolver threads) during the test
+  return sim;
+}
+
+const char* kRedirect =
+    "-sS --resolve httpbin.example.com:15080:127.0.0.1 http://httpbin.example.com:15080/get";
+
+// 200 idle or half-sent connections (slow clients) leave the process's thread count unchanged and
+// the mesh answering (the thread-per-connection data plane added one thread each).
+TEST(DataPlane, IdleAndSlowConnectionsCostNoThreads) {
+  Seed seed(SeedOptions{}, quietSim());
+  ASSERT_TRUE(seed.ok());
+  const auto httpPort = seed.mesh().portForwardTarget(15080);
+  ASSERT_TRUE(httpPort.has_value());
+  ASSERT_EQ(seed.curl("", kExternal).status, 200);  // listeners bound, pools warm
+  const std::size_t before = threadCount();
+  std::vector<Fd> held;
+  for (int i = 0; i < 200; ++i) {
+    auto fd = connectTcp(httpPort->ip, static_cast<std::uint16_t>(httpPort->port),
+                         std::chrono::seconds(5));
+    ASSERT_TRUE(fd.has_value()) << i;
+    if (i % 2 == 1) ::send(fd->get(), "GET / HTTP/1.1\r\nHo", 18, MSG_NOSIGNAL);
+    held.push_back(std::move(*fd));
+  }
+  const auto o = seed.curl("", kExternal);
+  EXPECT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(seed.curl("", kRedirect).status, 301);
+  EXPECT_EQ(threadCount(), before);
+}
+
+// Beyond the per-listener cap a connection is accepted and closed without an answer; when held
+// connections end, the listener serves again.
+TEST(DataPlane, ListenerConnectionCapClosesExtraConnectionsAndRecovers) {
+  SimOptions sim = quietSim();
+  sim.maxConnectionsPerListener = 4;
+  Seed seed(SeedOptions{}, sim);
+  ASSERT_TRUE(seed.ok());
+  const auto httpPort = seed.mesh().portForwardTarget(15080);
+  ASSERT_TRUE(httpPort.has_value());
+  auto connect = [&] {
+    return connectTcp(httpPort->ip, static_cast<std::uint16_t>(httpPort->port),
+                      std::chrono::seconds(5));
+  };
+  std::vector<Fd> held;
+  for (int i = 0; i < 4; ++i) {
+    auto fd = connect();
+    ASSERT_TRUE(fd.has_value());
+    held.push_back(std::move(*fd));
+  }
+  // The fifth is accepted and reset: either before connect() returns here (then connect fails)
+  // or after, when a request on it gets no answer.
+  if (auto extra = connect(); extra.has_value()) {
+    const std::string request = "GET / HTTP/1.1\r\nHost: httpbin.example.com\r\n\r\n";
+    ::send(extra->get(), request.data(), request.size(), MSG_NOSIGNAL);
+    setSocketTimeouts(extra->get(), std::chrono::seconds(10), std::chrono::seconds(10));
+    char buf[64];
+    errno = 0;
+    const auto n = ::recv(extra->get(), buf, sizeof buf, 0);
+    EXPECT_LE(n, 0) << "the fifth connection was served";
+    EXPECT_NE(errno, EAGAIN) << "the fifth connection was neither served nor closed";
+  }
+  held.clear();
+  EXPECT_TRUE(seed.eventually([&] { return seed.curl("", kRedirect).status == 301; }));
+}
+
+// A request has one deadline: a client that sends a byte every 20 ms (each read well within the
+// timeout) is still cut off once the whole request is late.
+TEST(DataPlane, ARequestHasOneDeadlineNotOnePerRead) {
+  SimOptions sim = quietSim();
+  sim.requestTimeout = std::chrono::milliseconds(300);
+  Seed seed(SeedOptions{}, sim);
+  ASSERT_TRUE(seed.ok());
+  const auto httpPort = seed.mesh().portForwardTarget(15080);
+  ASSERT_TRUE(httpPort.has_value());
+  auto fd =
+      connectTcp(httpPort->ip, static_cast<std::uint16_t>(httpPort->port), std::chrono::seconds(5));
+  ASSERT_TRUE(fd.has_value());
+  const std::string head = "GET / HTTP/1.1\r\nHost: httpbin.example.com\r\nX-Slow: ";
+  ASSERT_EQ(::send(fd->get(), head.data(), head.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(head.size()));
+  bool closed = false;
+  // At most 1,500 bytes (30 s); the proxy closes after 300 ms.
+  for (int i = 0; i < 1500 && !closed; ++i) {
+    if (::send(fd->get(), "a", 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    pollfd p{fd->get(), POLLIN, 0};
+    if (::poll(&p, 1, 20) > 0) {
+      char buf[256];
+      closed = ::recv(fd->get(), buf, sizeof buf, MSG_DONTWAIT) <= 0;
+    }
+  }
+  EXPECT_TRUE(closed);
+}
+
+// stop() closes live downstream connections and returns; nothing waits for clients.
+TEST(DataPlane, StopClosesLiveConnections) {
+  Seed seed(SeedOptions{}, quietSim());
+  ASSERT_TRUE(seed.ok());
+  const auto httpPort = seed.mesh().portForwardTarget(15080);
+  ASSERT_TRUE(httpPort.has_value());
+  auto fd =
+      connectTcp(httpPort->ip, static_cast<std::uint16_t>(httpPort->port), std::chrono::seconds(5));
+  ASSERT_TRUE(fd.has_value());
+  ::send(fd->get(), "GET / HTTP/1.1\r\nHo", 18, MSG_NOSIGNAL);
+  // The proxy has the connection once it answers a request on another one.
+  EXPECT_EQ(seed.curl("", kRedirect).status, 301);
+  seed.mesh().stop();
+  setSocketTimeouts(fd->get(), std::chrono::seconds(10), std::chrono::seconds(10));
+  char buf[64];
+  errno = 0;
+  const auto n = ::recv(fd->get(), buf, sizeof buf, 0);
+  EXPECT_LE(n, 0);
+  EXPECT_NE(errno, EAGAIN) << "the connection outlived stop()";
+}
+
+// ----------------------------------------------------------------- every hop observable
+// TCP hops carry no request id: the backend joins them by connection (DESIGN.md "Every hop
+// observable, HTTP or not") — curl's own local address is the first proxy's downstream remote
+// address, each next hop's is the previous hop's upstream local address.
+
+struct BackendRun {
+  explicit BackendRun(const std::string& yaml) {
+    const fs::path file = dir.write("scenario.yaml", yaml);
+    auto sc = model::loadScenario(file);
+    if (!sc) {
+      ADD_FAILURE() << sc.error().str();
+      return;
+    }
+    scenario = std::move(*sc);
+    backend = makeSimBackend();
+    auto ok = backend->up(scenario, {});
+    if (!ok) ADD_FAILURE() << ok.error().str();
+  }
+  report::Observation curl(const std::string& from, const std::string& line,
+                           const std::string& id) {
+    backend::CurlRequest req;
+    req.line = backend->expandCurlLine(line);
+    req.command = *curl::parseCurlCommandLine(req.line);
+    if (!from.empty()) req.from = from;
+    req.requestId = id;
+    req.timeout = std::chrono::seconds(10);
+    auto o = backend->curl(req);
+    EXPECT_TRUE(o.has_value());
+    return o ? *o : report::Observation{};
+  }
+  TempDir dir;
+  model::Scenario scenario;
+  std::unique_ptr<backend::Backend> backend;
+};
+
+// §1: REGISTRY_ONLY TLS → BlackHoleCluster: the sidecar's TCP line (UH) is this curl's hop.
+TEST(EveryHop, BlackHoleLineJoinsTheCurlByConnection) {
+  TempDir seedDir;
+  BackendRun run(seedScenarioYaml(seedDir, SeedOptions{}));
+  const auto o = run.curl("httpbin/sleep", "-sS https://blocked.example.org/get", "tcp-1");
+  EXPECT_EQ(o.exit, 35) << describe(o);
+  EXPECT_EQ(o.via, std::vector<std::string>{"sleep"}) << describe(o);
+  ASSERT_TRUE(o.flags.contains("sleep")) << describe(o);
+  EXPECT_EQ(o.flags.at("sleep"), "UH");
+  ASSERT_EQ(o.accessLog.size(), 1u) << describe(o);
+  EXPECT_NE(o.accessLog[0].find("BlackHoleCluster"), std::string::npos) << describe(o);
+  // The next curl does not inherit that line: HTTP hops by request id only.
+  const auto h = run.curl("httpbin/sleep", kInMesh, "http-2");
+  EXPECT_EQ(h.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(h);
+  for (const auto& l : h.accessLog) EXPECT_EQ(l.find("BlackHoleCluster"), std::string::npos) << l;
+}
+
+// §1: ALLOW_ANY: TLS to a host no ServiceEntry declares passes through the sidecar
+// (PassthroughCluster, a TCP line with flag "-") and reaches the upstream.
+TEST(EveryHop, PassthroughClusterLineJoinsTheCurlByConnection) {
+  TempDir files;
+  const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+    outboundTrafficPolicy:
+      mode: ALLOW_ANY
+)");
+  BackendRun run(fmt::format(R"(name: allow-any
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+upstreams:
+  - {{host: api.example.org, port: 443, tls: true}}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+)",
+                             op.string()));
+  const auto o = run.curl("demo/sleep", "-sS https://api.example.org/hostname", "pass-1");
+  EXPECT_EQ(o.exit, 0) << describe(o);
+  EXPECT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, std::vector<std::string>{"sleep"}) << describe(o);
+  ASSERT_TRUE(o.flags.contains("sleep")) << describe(o);
+  EXPECT_EQ(o.flags.at("sleep"), "-");
+  ASSERT_EQ(o.accessLog.size(), 1u) << describe(o);
+  EXPECT_NE(o.accessLog[0].find("PassthroughCluster"), std::string::npos) << describe(o);
+  EXPECT_NE(o.accessLog[0].find("\"- - -\" 0"), std::string::npos) << describe(o);
 }
 
 }  // namespace

@@ -7,10 +7,15 @@
 // Routing, cluster, TLS, retry and flag decisions are all made by harness/mesh (decisions.h);
 // this module only moves bytes the way those decisions say.
 //
-// Thread safety: public members may be called from any thread once start() returned.
+// The proxies are event-driven (Boost.Asio): a few worker threads, each with its own event loop,
+// serve every connection; nothing in the data plane takes a thread per connection.
+//
+// Thread safety: public members may be called from any thread once start() returned, except from
+// a data-plane worker itself (the hooks of execOptionsFor() run on the caller's thread).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -48,6 +53,11 @@ struct SimOptions {
   bool periodicProbes = true;
   // Bind the literal local ports of the scenario's portForwards on 127.0.0.1 (`sim up`).
   bool bindLiteralPortForwards = false;
+  // Data-plane limits (docs/dependencies.md, "The data plane"): connections one listener serves
+  // at once (beyond: accepted and closed, one log line), and the deadline for one request
+  // (headers and body) to arrive — per request, not per read.
+  std::size_t maxConnectionsPerListener = 16384;
+  std::chrono::milliseconds requestTimeout{60000};
 };
 
 // One access-log line of one proxy.
@@ -57,6 +67,12 @@ struct LogRecord {
   std::string requestId;  // "" for TCP lines
   std::string flags;      // formatted response flags ("-", "UF,URX", …)
   std::string line;       // the line in the version's format (§9)
+  bool tcp = false;       // a TCP proxy line ("- - -"): joined by connection, not by request id
+  // The connection's two ends as this proxy saw them (real 127.0.0.1 addresses): hop n+1's
+  // downstream remote address is hop n's upstream local address (DESIGN.md "Every hop
+  // observable, HTTP or not").
+  std::string downstreamRemoteAddress;
+  std::string upstreamLocalAddress;
 };
 
 class SimMesh {
@@ -83,6 +99,15 @@ class SimMesh {
 
   // Access-log lines with this x-request-id, in hop order.
   std::vector<LogRecord> logsFor(const std::string& requestId) const;
+  // Every hop of one curl, in hop order: HTTP lines by `requestId`, TCP lines by connection —
+  // the first proxy's downstream remote address is `curlLocalAddress` ("127.0.0.1:PORT", curl's
+  // own end), each next hop's is the previous hop's upstream local address. Only lines of
+  // connections accepted after `sinceSeq` (logSequence() before the curl) are considered. TCP
+  // hops still open are waited for, at most `wait` (they log when the connection ends).
+  std::vector<LogRecord> logsForCurl(const std::string& requestId,
+                                     const std::string& curlLocalAddress, std::uint64_t sinceSeq,
+                                     std::chrono::milliseconds wait) const;
+  std::uint64_t logSequence() const;
   std::vector<LogRecord> allLogs() const;
 
   Result<void> fault(const model::FaultSpec& fault);

@@ -3,8 +3,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <fmt/format.h>
 
@@ -55,33 +53,34 @@ std::optional<ClientHelloInfo> inspectClientHello(std::string_view b) {
   return info;
 }
 
-ClientHelloInfo peekClientHello(int fd, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[16384];
+Task<ClientHelloInfo> peekClientHello(tcp::socket& socket, std::chrono::milliseconds timeout) {
+  // The timeout cancels the wait; the socket stays open for whatever comes next.
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto watchdog = Watchdog::create(executor, [&socket] {
+    ErrorCode ignored;
+    socket.cancel(ignored);
+  });
+  watchdog->arm(timeout);
+  std::vector<char> buf;  // allocated once bytes arrive: an idle connection holds none
+  std::size_t seen = 0;
   for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) {
-      if (auto info = inspectClientHello(std::string_view(buf, static_cast<std::size_t>(n)))) {
-        return *info;
-      }
-      if (static_cast<std::size_t>(n) == sizeof buf) return ClientHelloInfo{true, ""};
-    } else if (n == 0) {
-      return {};
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      return {};
-    }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return {};
-    // Wait for more bytes than the ones already peeked: poll says readable as long as any
-    // byte is queued, so back off briefly when bytes are present but incomplete.
-    if (n > 0) {
-      ::poll(nullptr, 0, 1);
-    } else {
-      pollfd p{fd, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(left.count()));
-    }
+    auto [wec] = co_await socket.async_wait(tcp::socket::wait_read, kAsTuple);
+    if (wec || watchdog->fired()) co_return ClientHelloInfo{};
+    if (buf.empty()) buf.resize(16384);
+    ErrorCode ec;
+    const std::size_t n = socket.receive(asio::buffer(buf), tcp::socket::message_peek, ec);
+    if (ec || n == 0) co_return ClientHelloInfo{};
+    if (auto info = inspectClientHello(std::string_view(buf.data(), n))) co_return *info;
+    if (n == buf.size()) co_return ClientHelloInfo{true, ""};
+    // The socket stays readable while the peeked bytes are queued: back off briefly until more
+    // bytes than those arrive.
+    if (n == seen) co_await sleepFor(std::chrono::milliseconds(1));
+    seen = n;
   }
+}
+
+SslContext adoptContext(SslCtxPtr ctx) {
+  return std::make_shared<asio::ssl::context>(ctx.release());
 }
 
 namespace {
@@ -136,6 +135,8 @@ Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity, const std::str
   if (!ctx) return environmentError("SSL_CTX_new: " + drainSslErrors());
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+  // Idle connections hold no read/write buffers (thousands of idle downstream connections).
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
   static const unsigned char kSidCtx[] = "egresslab-sim";
   SSL_CTX_set_session_id_context(ctx.get(), kSidCtx, sizeof kSidCtx - 1);
@@ -156,6 +157,7 @@ Result<SslCtxPtr> makeClientContext(const std::string& trustPem,
   if (!ctx) return environmentError("SSL_CTX_new: " + drainSslErrors());
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
   SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   if (!trustPem.empty()) {
     if (auto ok = addCertsToStore(SSL_CTX_get_cert_store(ctx.get()), trustPem); !ok) {
       return std::unexpected(ok.error());
@@ -170,36 +172,62 @@ Result<SslCtxPtr> makeClientContext(const std::string& trustPem,
   return ctx;
 }
 
-std::unique_ptr<TlsStream> acceptTls(Fd fd, SSL_CTX* ctx, std::chrono::milliseconds timeout) {
-  SslPtr ssl(SSL_new(ctx));
-  if (!ssl) return nullptr;
-  const int raw = fd.get();
-  setSocketTimeouts(raw, timeout, timeout);
-  SSL_set_fd(ssl.get(), raw);
-  if (SSL_accept(ssl.get()) != 1) {
-    ERR_clear_error();
-    return nullptr;
+Task<std::unique_ptr<TlsStream>> acceptTls(tcp::socket socket, SslContext ctx,
+                                           std::chrono::milliseconds timeout) {
+  auto stream = std::make_unique<TlsStream>(std::move(socket), std::move(ctx));
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto watchdog = Watchdog::create(executor, [s = stream.get()] { s->close(); });
+  watchdog->arm(timeout);
+  auto [ec] = co_await stream->ssl().async_handshake(asio::ssl::stream_base::server, kAsTuple);
+  watchdog->disarm();
+  ERR_clear_error();
+  if (ec || watchdog->fired()) {
+    // A failed handshake ends in a reset, as Envoy's does: a plaintext client of a TLS-only
+    // (e.g. STRICT mTLS) listener sees curl 56, not an orderly close (§6).
+    resetAndClose(stream->socket());
+    co_return nullptr;
   }
-  return std::make_unique<TlsStream>(std::move(fd), std::move(ssl));
+  co_return stream;
 }
 
-ClientHandshake connectTls(Fd fd, SSL_CTX* ctx, const std::string& sni,
-                           const std::vector<std::string>& verifyNames,
-                           const std::vector<std::string>& spiffeIds,
-                           std::chrono::milliseconds timeout) {
-  ClientHandshake out;
-  SslPtr ssl(SSL_new(ctx));
-  if (!ssl) {
-    out.failureReason = "TLS_error:|" + drainSslErrors() + ":TLS_error_end";
-    return out;
+namespace {
+
+const char* const kVerifyFailed =
+    "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:TLS_error_end";
+
+bool peerHasSpiffeId(SSL* ssl, const std::vector<std::string>& spiffeIds) {
+  bool matched = false;
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  if (peer == nullptr) return false;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type != GEN_URI) continue;
+    std::string uri(
+        reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)),
+        static_cast<std::size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+    for (const auto& want : spiffeIds) matched = matched || uri == want;
   }
-  const int raw = fd.get();
-  setSocketTimeouts(raw, timeout, timeout);
-  SSL_set_fd(ssl.get(), raw);
-  if (!sni.empty()) SSL_set_tlsext_host_name(ssl.get(), sni.c_str());
-  const bool verifying = SSL_CTX_get_verify_mode(ctx) != SSL_VERIFY_NONE;
+  GENERAL_NAMES_free(names);
+  X509_free(peer);
+  return matched;
+}
+
+}  // namespace
+
+Task<ClientHandshake> connectTls(tcp::socket socket, SslContext ctx, std::string sni,
+                                 std::vector<std::string> verifyNames,
+                                 std::vector<std::string> spiffeIds,
+                                 std::chrono::milliseconds timeout) {
+  ClientHandshake out;
+  SSL_CTX* native = ctx->native_handle();
+  auto stream = std::make_unique<TlsStream>(std::move(socket), std::move(ctx));
+  SSL* ssl = stream->ssl().native_handle();
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  const bool verifying = SSL_CTX_get_verify_mode(native) != SSL_VERIFY_NONE;
   if (verifying && !verifyNames.empty()) {
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
     X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     bool first = true;
     for (const auto& n : verifyNames) {
@@ -211,47 +239,28 @@ ClientHandshake connectTls(Fd fd, SSL_CTX* ctx, const std::string& sni,
       first = false;
     }
   }
-  if (SSL_connect(ssl.get()) != 1) {
-    const long verify = SSL_get_verify_result(ssl.get());
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto watchdog = Watchdog::create(executor, [s = stream.get()] { s->close(); });
+  watchdog->arm(timeout);
+  auto [ec] = co_await stream->ssl().async_handshake(asio::ssl::stream_base::client, kAsTuple);
+  watchdog->disarm();
+  if (ec || watchdog->fired()) {
+    const long verify = SSL_get_verify_result(ssl);
     ERR_clear_error();
     // Envoy (BoringSSL) reports verification failures as 268435581 CERTIFICATE_VERIFY_FAILED
     // (§4 example body); other handshake failures as a generic TLS error.
-    if (verify != X509_V_OK) {
-      out.failureReason =
-          "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:"
-          "TLS_error_end";
-    } else {
-      out.failureReason =
-          "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_"
-          "NUMBER:TLS_error_end";
-    }
-    return out;
+    out.failureReason = verify != X509_V_OK
+                            ? kVerifyFailed
+                            : "TLS_error:|268435703:SSL routines:OPENSSL_internal:WRONG_VERSION_"
+                              "NUMBER:TLS_error_end";
+    co_return out;
   }
-  if (verifying && !spiffeIds.empty()) {
-    bool matched = false;
-    if (X509* peer = SSL_get1_peer_certificate(ssl.get())) {
-      auto* names = static_cast<GENERAL_NAMES*>(
-          X509_get_ext_d2i(peer, NID_subject_alt_name, nullptr, nullptr));
-      for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
-        const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
-        if (g->type != GEN_URI) continue;
-        std::string uri(
-            reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)),
-            static_cast<std::size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
-        for (const auto& want : spiffeIds) matched = matched || uri == want;
-      }
-      GENERAL_NAMES_free(names);
-      X509_free(peer);
-    }
-    if (!matched) {
-      out.failureReason =
-          "TLS_error:|268435581:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED:"
-          "TLS_error_end";
-      return out;
-    }
+  if (verifying && !spiffeIds.empty() && !peerHasSpiffeId(ssl, spiffeIds)) {
+    out.failureReason = kVerifyFailed;
+    co_return out;
   }
-  out.stream = std::make_unique<TlsStream>(std::move(fd), std::move(ssl));
-  return out;
+  out.stream = std::move(stream);
+  co_return out;
 }
 
 }  // namespace egresslab::sim

@@ -13,6 +13,7 @@
 
 #include "harness/core/error.h"
 #include "harness/pki/pki.h"
+#include "harness/sim/io.h"
 #include "harness/sim/net.h"
 
 namespace egresslab::sim {
@@ -26,9 +27,20 @@ struct ClientHelloInfo {
 // to decide (a partial ClientHello). Anything that is not a TLS handshake record is plaintext.
 std::optional<ClientHelloInfo> inspectClientHello(std::string_view bytes);
 
-// Peeks (MSG_PEEK) at a new connection until inspectClientHello decides, the peer closes or
-// `timeout` passes (then: plaintext, no SNI — as Envoy's inspector times out).
-ClientHelloInfo peekClientHello(int fd, std::chrono::milliseconds timeout);
+// Peeks (MSG_PEEK: the bytes stay for the handshake or the TCP proxy) at a new connection until
+// inspectClientHello decides, the peer closes or `timeout` passes (then: plaintext, no SNI — as
+// Envoy's inspector times out).
+Task<ClientHelloInfo> peekClientHello(tcp::socket& socket, std::chrono::milliseconds timeout);
+
+struct SslDeleter {
+  void operator()(SSL* s) const { SSL_free(s); }
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslDeleter>;
+using SslContext = std::shared_ptr<asio::ssl::context>;
+// Hands an OpenSSL context to Asio (which then owns it).
+SslContext adoptContext(SslCtxPtr ctx);
 
 // A server-side context presenting `identity`; when `clientCaPem` is set a client certificate
 // signed by it is required.
@@ -40,8 +52,10 @@ Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity,
 Result<SslCtxPtr> makeClientContext(const std::string& trustPem,
                                     const std::optional<pki::KeyPair>& clientIdentity);
 
-// Server handshake on an accepted socket. Null on failure (garbage, no certificate, …).
-std::unique_ptr<TlsStream> acceptTls(Fd fd, SSL_CTX* ctx, std::chrono::milliseconds timeout);
+// Server handshake on an accepted socket within `timeout`. Null on failure (garbage, no
+// certificate, …).
+Task<std::unique_ptr<TlsStream>> acceptTls(tcp::socket socket, SslContext ctx,
+                                           std::chrono::milliseconds timeout);
 
 struct ClientHandshake {
   std::unique_ptr<TlsStream> stream;  // null on failure
@@ -50,12 +64,12 @@ struct ClientHandshake {
   std::string failureReason;
 };
 
-// Client handshake. `sni` empty = no SNI extension (§4, 1.8–1.20 defaults). `verifyNames`: the
-// certificate must match one DNS name (checked only when the context verifies); `spiffeIds`: one
-// URI SAN must equal one of them.
-ClientHandshake connectTls(Fd fd, SSL_CTX* ctx, const std::string& sni,
-                           const std::vector<std::string>& verifyNames,
-                           const std::vector<std::string>& spiffeIds,
-                           std::chrono::milliseconds timeout);
+// Client handshake within `timeout`. `sni` empty = no SNI extension (§4, 1.8–1.20 defaults).
+// `verifyNames`: the certificate must match one DNS name (checked only when the context
+// verifies); `spiffeIds`: one URI SAN must equal one of them.
+Task<ClientHandshake> connectTls(tcp::socket socket, SslContext ctx, std::string sni,
+                                 std::vector<std::string> verifyNames,
+                                 std::vector<std::string> spiffeIds,
+                                 std::chrono::milliseconds timeout);
 
 }  // namespace egresslab::sim

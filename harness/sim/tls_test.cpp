@@ -62,34 +62,51 @@ struct Handshake {
   bool clientOk = false;
 };
 
+// One handshake over loopback, server and client as coroutines on one io_context.
 Handshake handshake(const pki::KeyPair& serverId, const std::string& clientCa,
                     const std::string& trust, const std::string& sni,
                     const std::vector<std::string>& names,
                     const std::optional<pki::KeyPair>& clientId = std::nullopt) {
   Handshake out;
-  auto lfd = bindLoopback(0, true);
-  EXPECT_TRUE(lfd.has_value());
-  const auto port = localPort(lfd->get());
+  asio::io_context ctx;
+  tcp::acceptor acceptor(ctx, tcp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 0));
+  const tcp::endpoint at = acceptor.local_endpoint();
   auto sctx = makeServerContext(serverId, clientCa);
   EXPECT_TRUE(sctx.has_value());
-  std::thread server([&] {
-    Fd c(::accept(lfd->get(), nullptr, nullptr));
-    auto s = acceptTls(std::move(c), sctx->get(), std::chrono::seconds(5));
-    out.serverOk = s != nullptr;
-    if (s) {
-      char b[8];
-      s->read(b, sizeof b);  // wait for the client to finish
-    }
-  });
   auto cctx = makeClientContext(trust, clientId);
   EXPECT_TRUE(cctx.has_value());
-  auto fd = connectTcp("127.0.0.1", port, std::chrono::seconds(5));
-  EXPECT_TRUE(fd.has_value());
-  auto hs = connectTls(std::move(*fd), cctx->get(), sni, names, {}, std::chrono::seconds(5));
-  out.clientOk = hs.stream != nullptr;
-  out.clientFailure = hs.failureReason;
-  hs.stream.reset();
-  server.join();
+  if (!sctx || !cctx) return out;
+  auto rethrow = [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  };
+  asio::co_spawn(
+      ctx,
+      [&]() -> Task<void> {
+        auto [ec, socket] = co_await acceptor.async_accept(kAsTuple);
+        if (ec) co_return;
+        auto s = co_await acceptTls(std::move(socket), adoptContext(std::move(*sctx)),
+                                    std::chrono::seconds(5));
+        out.serverOk = s != nullptr;
+        if (s) {
+          char b[8];
+          co_await s->readSome(asio::buffer(b));  // wait for the client to finish
+        }
+      },
+      rethrow);
+  asio::co_spawn(
+      ctx,
+      [&]() -> Task<void> {
+        tcp::socket socket(ctx);
+        auto [ec] = co_await socket.async_connect(at, kAsTuple);
+        EXPECT_FALSE(ec);
+        auto hs = co_await connectTls(std::move(socket), adoptContext(std::move(*cctx)), sni, names,
+                                      {}, std::chrono::seconds(5));
+        out.clientOk = hs.stream != nullptr;
+        out.clientFailure = hs.failureReason;
+        hs.stream.reset();
+      },
+      rethrow);
+  ctx.run();
   return out;
 }
 

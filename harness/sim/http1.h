@@ -1,8 +1,8 @@
-// A minimal, defensive HTTP/1.1 codec for the simulated proxies: requests and responses with
-// Content-Length or chunked bodies, header limits, and errors instead of crashes on anything
-// malformed (DESIGN.md reliability rules: proxies survive malformed HTTP, oversized headers,
-// slow clients and TLS garbage). The wire protocol between simulated proxies is HTTP/1.1
-// (Envoy would speak HTTP/2 on `http2` ports; docs/fidelity-sim.md lists it as not modelled).
+// HTTP/1.1 for the simulated proxies: messages as header lists (names as received, in order),
+// read from an AsyncStream with Boost.Beast's parser (Content-Length, chunked, until-close bodies;
+// header and body limits; errors instead of crashes on anything malformed — DESIGN.md
+// reliability rules), and written re-framed with a Content-Length. The wire protocol between
+// simulated proxies is HTTP/1.1 (Envoy would speak HTTP/2 on `http2` ports; docs/fidelity.md).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "harness/sim/net.h"
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "harness/sim/io.h"
 
 namespace egresslab::sim {
 
@@ -29,7 +31,6 @@ struct HttpRequest {
   std::string version;  // "HTTP/1.1" or "HTTP/1.0"
   HeaderList headers;
   std::string body;
-  std::size_t wireBytes = 0;  // bytes read for this request (access log BYTES_RECEIVED)
   [[nodiscard]] bool keepAlive() const;
 };
 
@@ -56,25 +57,22 @@ struct CodecLimits {
   std::size_t maxBodyBytes = 16 * 1024 * 1024;
 };
 
-// Buffered reading of HTTP/1.1 messages from a Stream.
+// Buffered reading of HTTP/1.1 messages from one connection (keep-alive, pipelining). The
+// buffer is allocated only once bytes arrive: an idle connection holds none.
 class HttpReader {
  public:
-  explicit HttpReader(Stream& stream, CodecLimits limits = {}) : s_(stream), limits_(limits) {}
-  std::expected<HttpRequest, CodecError> readRequest();
-  // `requestMethod` decides whether a body follows (HEAD: none).
-  std::expected<HttpResponse, CodecError> readResponse(std::string_view requestMethod);
+  explicit HttpReader(AsyncStream& stream, CodecLimits limits = {}) : s_(stream), limits_(limits) {}
+  Task<std::expected<HttpRequest, CodecError>> readRequest();
+  // `requestMethod` decides whether a body follows (HEAD: none). 1xx interim responses are
+  // skipped.
+  Task<std::expected<HttpResponse, CodecError>> readResponse(std::string requestMethod);
   // Bytes already buffered beyond the last message (pipelining).
-  [[nodiscard]] std::size_t buffered() const { return buf_.size() - pos_; }
+  [[nodiscard]] std::size_t buffered() const { return buf_.size(); }
 
  private:
-  std::expected<std::string, CodecError> readHead();  // through the blank line
-  std::expected<std::string, CodecError> readBody(const HeaderList& headers, bool untilClose);
-  bool fill();
-  Stream& s_;
+  AsyncStream& s_;
   CodecLimits limits_;
-  std::string buf_;
-  std::size_t pos_ = 0;
-  std::size_t consumed_ = 0;
+  boost::beast::flat_buffer buf_;
 };
 
 // Parses a complete head (start line + headers, CRLF or LF line ends, no trailing blank line

@@ -1,34 +1,56 @@
-#include "harness/sim/http_codec.h"
+#include "harness/sim/http1.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <optional>
 #include <thread>
+
+#include "harness/sim/net.h"
 
 namespace egresslab::sim {
 namespace {
 
-// A connected socket pair: one end wrapped as a Stream, the other written by the test.
+// A loopback TCP connection: the accepted end read through HttpReader on an io_context, the
+// other end written by the test with blocking sends.
 struct Pair {
   Pair() {
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-    reader = std::make_unique<PlainStream>(Fd(fds[0]));
-    writer = Fd(fds[1]);
+    auto listener = bindLoopback(0, true);
+    EXPECT_TRUE(listener.has_value());
+    auto w = connectTcp("127.0.0.1", localPort(listener->get()), std::chrono::seconds(5));
+    EXPECT_TRUE(w.has_value());
+    writer = std::move(*w);
+    tcp::socket s(ctx);
+    s.assign(tcp::v4(), ::accept(listener->get(), nullptr, nullptr));
+    stream = std::make_unique<TcpStream>(std::move(s));
   }
   void send(std::string_view s) {
-    ASSERT_EQ(::send(writer.get(), s.data(), s.size(), 0), static_cast<ssize_t>(s.size()));
+    ASSERT_EQ(::send(writer.get(), s.data(), s.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(s.size()));
   }
   void closeWriter() { writer.reset(); }
-  std::unique_ptr<PlainStream> reader;
+  // Runs one read to completion on this thread.
+  template <typename T>
+  T run(Task<T> task) {
+    std::optional<T> out;
+    asio::co_spawn(ctx, std::move(task), [&](std::exception_ptr e, T v) {
+      if (e) std::rethrow_exception(e);
+      out = std::move(v);
+    });
+    ctx.restart();
+    ctx.run();
+    return std::move(*out);
+  }
+  asio::io_context ctx;
+  std::unique_ptr<TcpStream> stream;
   Fd writer;
 };
 
 TEST(HttpCodec, ParsesRequestWithContentLength) {
   Pair p;
   p.send("POST /anything?a=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
-  HttpReader r(*p.reader);
-  auto req = r.readRequest();
+  HttpReader r(*p.stream);
+  auto req = p.run(r.readRequest());
   ASSERT_TRUE(req.has_value());
   EXPECT_EQ(req->method, "POST");
   EXPECT_EQ(req->target, "/anything?a=1");
@@ -43,16 +65,16 @@ TEST(HttpCodec, ParsesChunkedBodyAndPipelinedRequests) {
       "POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
       "3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
       "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-  HttpReader r(*p.reader);
-  auto a = r.readRequest();
+  HttpReader r(*p.stream);
+  auto a = p.run(r.readRequest());
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->body, "abcde");
-  auto b = r.readRequest();
+  auto b = p.run(r.readRequest());
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->target, "/b");
   EXPECT_FALSE(b->keepAlive());
   p.closeWriter();
-  EXPECT_EQ(r.readRequest().error(), CodecError::kClosed);
+  EXPECT_EQ(p.run(r.readRequest()).error(), CodecError::kClosed);
 }
 
 TEST(HttpCodec, RejectsMalformedInput) {
@@ -70,8 +92,8 @@ TEST(HttpCodec, RejectsMalformedInput) {
     Pair p;
     p.send(bad);
     p.closeWriter();
-    HttpReader r(*p.reader);
-    auto req = r.readRequest();
+    HttpReader r(*p.stream);
+    auto req = p.run(r.readRequest());
     ASSERT_FALSE(req.has_value()) << bad;
     EXPECT_TRUE(req.error() == CodecError::kBadMessage || req.error() == CodecError::kIo) << bad;
   }
@@ -85,8 +107,8 @@ TEST(HttpCodec, OversizedHeadersAreRejectedNotBuffered) {
     std::string big = "GET / HTTP/1.1\r\nX-Big: " + std::string(4096, 'a');
     ::send(p.writer.get(), big.data(), big.size(), MSG_NOSIGNAL);
   });
-  HttpReader r(*p.reader, limits);
-  auto req = r.readRequest();
+  HttpReader r(*p.stream, limits);
+  auto req = p.run(r.readRequest());
   writer.join();
   ASSERT_FALSE(req.has_value());
   EXPECT_EQ(req.error(), CodecError::kHeadersTooLarge);
@@ -108,19 +130,19 @@ TEST(HttpCodec, ReadsResponsesByLengthChunkedAndClose) {
       "HTTP/1.1 204 No Content\r\n\r\n"
       "HTTP/1.0 200 OK\r\n\r\nuntil close");
   p.closeWriter();
-  HttpReader r(*p.reader);
-  auto a = r.readResponse("GET");
+  HttpReader r(*p.stream);
+  auto a = p.run(r.readResponse("GET"));
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->status, 200);
   EXPECT_EQ(a->body, "ok");
-  auto b = r.readResponse("GET");
+  auto b = p.run(r.readResponse("GET"));
   ASSERT_TRUE(b.has_value());
   EXPECT_EQ(b->status, 503);
   EXPECT_EQ(b->body, "nope");
-  auto c = r.readResponse("GET");
+  auto c = p.run(r.readResponse("GET"));
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->status, 204);
-  auto d = r.readResponse("GET");
+  auto d = p.run(r.readResponse("GET"));
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->body, "until close");
   EXPECT_FALSE(d->keepAlive());

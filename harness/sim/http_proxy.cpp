@@ -1,0 +1,280 @@
+// The HTTP connection manager and router of one simulated proxy: a request is routed by the
+// mesh's decisions (route, cluster, endpoints, retries, timeouts), answered locally or forwarded
+// through the upstream pool, and logged once per proxy it crosses.
+#include <fmt/format.h>
+
+#include "harness/sim/sim_impl.h"
+
+namespace egresslab::sim {
+namespace {
+
+// Writes a complete response within the connection's write deadline. False when the
+// connection broke.
+Task<bool> writeResponse(AsyncStream& stream, std::string wire,
+                         const SimMesh::Impl::LiveSockets& live) {
+  if (live.writeDeadline != nullptr) live.writeDeadline->arm(live.writeTimeout);
+  const IoResult written = co_await stream.writeAll(asio::buffer(wire));
+  const bool ok = !written.ec;
+  if (live.writeDeadline != nullptr) live.writeDeadline->disarm();
+  co_return ok;
+}
+
+// A reply of the proxy itself with no route decision behind it (malformed request, limits).
+Task<bool> sendLocal(AsyncStream& out, const HttpRequest* req, int status, bool close,
+                     const SimMesh::Impl::LiveSockets& live) {
+  HttpResponse r;
+  r.status = status;
+  r.headers = {{"date", httpDate()}, {"server", "istio-envoy"}};
+  const bool ok = co_await writeResponse(
+      out, serializeResponse(r, req != nullptr && req->method == "HEAD", close), live);
+  co_return ok;
+}
+
+}  // namespace
+
+SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& chain) {
+  std::lock_guard lock(p.ctxMu);
+  auto it = p.serverCtx.find(chain.name);
+  if (it != p.serverCtx.end()) return it->second;
+  const mesh::DownstreamTls& t = *chain.tls;
+  Result<SslCtxPtr> ctx = invalidInput("unsupported downstream TLS");
+  switch (t.mode) {
+    case mesh::DownstreamTlsMode::kIstioMutual:
+      // §6: mesh certificates both ways (sidecar inbound STRICT, ISTIO_MUTUAL servers).
+      ctx = makeServerContext(p.meshIdentity, meshCa->certPem());
+      break;
+    case mesh::DownstreamTlsMode::kSimple:
+    case mesh::DownstreamTlsMode::kOptionalMutual:
+    case mesh::DownstreamTlsMode::kMutual: {
+      if (!t.credential) break;
+      auto cred = credentials.find(t.credential->ns + "/" + t.credential->name);
+      if (cred == credentials.end()) break;
+      ctx = makeServerContext(cred->second, t.mode == mesh::DownstreamTlsMode::kMutual
+                                                ? credentialCaPem
+                                                : std::string());
+      break;
+    }
+    default:
+      break;
+  }
+  if (!ctx) return nullptr;
+  SslContext adopted = adoptContext(std::move(*ctx));
+  p.serverCtx.emplace(chain.name, adopted);
+  return adopted;
+}
+
+Task<void> SimMesh::Impl::serveHttp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                                    const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                    const std::string& remote, LiveSockets& live) {
+  HttpReader reader(stream);
+  // One deadline per request: reading it (from the first wait on a keep-alive connection) and
+  // writing its response each have a bound; reads in between do not restart it.
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto watchdog = Watchdog::create(executor, [&stream] { stream.close(); });
+  live.writeDeadline = watchdog.get();
+  live.writeTimeout = limits.writeTimeout;
+  auto local = [&](int status) -> Task<void> {
+    co_await sendLocal(stream, nullptr, status, true, live);
+  };
+  for (;;) {
+    watchdog->arm(limits.requestTimeout);
+    auto req = co_await reader.readRequest();
+    watchdog->disarm();
+    if (!req) {
+      switch (req.error()) {
+        case CodecError::kClosed:
+        case CodecError::kIo:
+          co_return;
+        case CodecError::kHeadersTooLarge:
+          co_await local(431);
+          co_return;
+        case CodecError::kBodyTooLarge:
+          co_await local(413);
+          co_return;
+        case CodecError::kBadMessage:
+          co_await local(400);
+          co_return;
+      }
+      co_return;
+    }
+    const bool keep = req->keepAlive() && !stopping;
+    const bool open = co_await handleRequest(p, vl, chain, ci, stream, *req, remote, keep, live);
+    if (!open) co_return;
+    if (!keep) co_return;
+  }
+}
+
+// One request through one proxy. False when the downstream connection must close.
+Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
+                                        const mesh::FilterChain& chain,
+                                        const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                        HttpRequest& req, const std::string& remote, bool keep,
+                                        LiveSockets& live) {
+  const auto t0 = Clock::now();
+  const std::uint64_t s = ++seq;
+  mesh::AccessLogEntry e;
+  e.startTime = std::chrono::system_clock::now();
+  e.method = req.method;
+  e.path = req.target;
+  e.protocol = req.version;
+  e.bytesReceived = req.body.size();
+  e.requestedServerName = ci.sni;
+  e.downstreamLocalAddress = fmt::format(
+      "{}:{}", vl.direction == ListenerDirection::kSidecarOutbound ? vl.dstIp : p.cfg->podIp,
+      vl.dstPort);
+  e.downstreamRemoteAddress = remote;
+  if (const std::string* ua = findHeader(req.headers, "user-agent")) e.userAgent = *ua;
+  if (const std::string* xff = findHeader(req.headers, "x-forwarded-for")) {
+    e.xForwardedFor = *xff;
+  }
+  // Envoy generates x-request-id when absent and forwards it hop to hop.
+  const std::string* rid = findHeader(req.headers, "x-request-id");
+  if (rid == nullptr) setHeader(req.headers, "x-request-id", newRequestId());
+  e.requestId = *findHeader(req.headers, "x-request-id");
+  std::string authority;
+  if (const std::string* h = findHeader(req.headers, "host")) authority = *h;
+  if (authority.empty()) {
+    // HTTP/1.1 without Host: Envoy answers 400 (missing host header).
+    e.responseCode = 400;
+    e.flags = mesh::ResponseFlag::kDPE;
+    e.responseCodeDetails = "missing_host_header";
+    e.durationMs = 0;
+    appendLog(p, s, e);
+    co_await sendLocal(stream, &req, 400, true, live);
+    co_return false;
+  }
+  e.authority = authority;
+
+  mesh::RequestView view;
+  view.authority = authority;
+  view.path = req.target;
+  view.method = req.method;
+  view.scheme = stream.tls() ? "https" : "http";
+  view.headers = &req.headers;
+  const mesh::RouteDecision d = mesh::routeRequest(*p.cfg, chain, view, randomU64());
+  e.routeName = d.routeName;
+
+  auto finishLocal = [&](const mesh::ProxyResponse& r) -> Task<bool> {
+    e.responseCode = r.status;
+    e.flags = r.flags;
+    live.upstreamLocal.clear();
+    e.responseCodeDetails = r.details;
+    e.upstreamTransportFailureReason = r.upstreamTransportFailureReason;
+    e.bytesSent = r.body.size();
+    e.durationMs = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+    appendLog(p, s, e);
+    HttpResponse out;
+    out.status = static_cast<int>(r.status);
+    out.headers = {{"date", httpDate()}, {"server", "istio-envoy"}};
+    if (!r.location.empty()) out.headers.emplace_back("location", r.location);
+    if (!r.body.empty()) out.headers.emplace_back("content-type", "text/plain");
+    out.body = r.body;
+    const bool ok =
+        co_await writeResponse(stream, serializeResponse(out, req.method == "HEAD", !keep), live);
+    co_return ok;
+  };
+
+  if (d.kind != mesh::RouteDecision::Kind::kForward) {
+    const bool ok = co_await finishLocal(d.response);
+    co_return ok;
+  }
+
+  const mesh::ClusterResolution resolved = mesh::resolveCluster(
+      *p.cfg, d.cluster->cluster, [this](const mesh::Endpoint& ep) { return endpointReady(ep); });
+  if (resolved.cluster != nullptr) e.upstreamCluster = resolved.cluster->name;
+  if (resolved.localReply) {
+    const bool ok = co_await finishLocal(*resolved.localReply);
+    co_return ok;
+  }
+
+  // The upstream request: the downstream one with the route's rewrites and header ops.
+  HttpRequest up;
+  up.method = req.method;
+  up.target = d.upstreamPath.empty() ? req.target : d.upstreamPath;
+  up.version = "HTTP/1.1";
+  up.headers = req.headers;
+  up.body = req.body;
+  if (!d.upstreamAuthority.empty() && d.upstreamAuthority != authority) {
+    setHeader(up.headers, "host", d.upstreamAuthority);
+  }
+  setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
+  if (p.gateway) {
+    // Edge proxies append the client address to x-forwarded-for.
+    const std::string client = hostOfAuthority(remote);
+    const std::string* xff = findHeader(up.headers, "x-forwarded-for");
+    setHeader(up.headers, "x-forwarded-for", xff ? *xff + ", " + client : client);
+  }
+  applyHeaderOps(up.headers, d.forward->requestHeaders);
+  applyHeaderOps(up.headers, d.cluster->requestHeaders);
+
+  std::optional<std::chrono::milliseconds> tryTimeout = d.forward->retry.perTryTimeout;
+  if (d.forward->timeout && d.forward->timeout->count() > 0 &&
+      (!tryTimeout || *d.forward->timeout < *tryTimeout)) {
+    tryTimeout = d.forward->timeout;
+  }
+  mesh::ProxyResponse final;
+  std::optional<HttpResponse> upstreamResponse;
+  for (std::uint32_t attempt = 1;; ++attempt) {
+    const mesh::Endpoint* ep = mesh::pickEndpoint(resolved, randomU64());
+    if (ep == nullptr && resolved.cluster->type != mesh::ClusterType::kOriginalDst) {
+      final = mesh::noHealthyUpstreamReply();
+      break;
+    }
+    mesh::Endpoint originalDst;
+    if (ep == nullptr) {
+      originalDst.address = ci.destinationAddress;
+      originalDst.port = ci.localPort;
+      ep = &originalDst;
+    }
+    const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority, d.upstreamAuthority);
+    const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
+    e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
+    HttpResponse resp;
+    const mesh::AttemptOutcome outcome =
+        co_await attemptUpstream(p, *resolved.cluster, target, tls, up, tryTimeout, resp, live);
+    if (!live.upstreamLocal.empty()) e.upstreamLocalAddress = live.upstreamLocal;
+    const mesh::RetryStep step =
+        mesh::afterAttempt(d.forward->retry, attempt, outcome, p.cfg->version);
+    if (step.retry) continue;
+    final = step.final;
+    if (outcome.kind == mesh::AttemptOutcome::Kind::kResponse) upstreamResponse = std::move(resp);
+    break;
+  }
+  if (!final.viaUpstream || !upstreamResponse) {
+    const bool ok = co_await finishLocal(final);
+    co_return ok;
+  }
+
+  HttpResponse& r = *upstreamResponse;
+  e.responseCode = static_cast<std::uint32_t>(r.status);
+  e.flags = final.flags;
+  e.responseCodeDetails = final.details.empty() ? "via_upstream" : final.details;
+  e.bytesSent = r.body.size();
+  const auto elapsed = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  e.durationMs = elapsed;
+  e.upstreamServiceTimeMs = elapsed;
+  appendLog(p, s, e);
+  // Envoy (Istio) overwrites `server` and reports the upstream time.
+  setHeader(r.headers, "server", "istio-envoy");
+  setHeader(r.headers, "x-envoy-upstream-service-time", std::to_string(elapsed));
+  applyHeaderOps(r.headers, d.forward->responseHeaders);
+  applyHeaderOps(r.headers, d.cluster->responseHeaders);
+  const bool headOnly = req.method == "HEAD";
+  if (headOnly) {
+    if (!findHeader(r.headers, "content-length")) {
+      r.headers.emplace_back("content-length", "0");
+    }
+  }
+  const bool ok = co_await writeResponse(stream, serializeResponse(r, headOnly, !keep), live);
+  co_return ok;
+}
+
+void SimMesh::Impl::applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops) {
+  for (const auto& name : ops.remove) removeHeader(h, name);
+  for (const auto& [k, v] : ops.set) setHeader(h, k, v);
+  for (const auto& [k, v] : ops.add) h.emplace_back(k, v);
+}
+
+}  // namespace egresslab::sim

@@ -1,0 +1,293 @@
+// The state of one simulated run and the seams it is built from (internal to harness/sim).
+// SimMesh::Impl is one object because every piece answers to the same compiled mesh, but its
+// functions live in one file per seam:
+//   virtual_network.cpp  logical addresses (pod IPs, ClusterIPs, DNS answers, port-forwards) →
+//                        the listeners this run bound; pod and host DNS; capture (§1, §3)
+//   listeners.cpp        bind/listen/refuse, accept loops with connection caps and EMFILE
+//                        back-off, filter-chain choice per connection, the :15021 status port
+//   http_proxy.cpp       one HTTP/1.1 request through one proxy: route, cluster, retries,
+//                        local replies, header rewrites, access log
+//   tcp_proxy.cpp        tcp_proxy / passthrough / SNI chains, BlackHole, port-forward tunnels
+//   upstream_pool.cpp    upstream connections: connect, TLS origination (§4), keep-alive pool
+//   prober.cpp           kubelet readiness probes and Envoy's warming (§7, §11.2)
+//   run_pki.cpp          the run's CAs, credentials and upstream/application mocks
+//   faults.cpp           gateway kill/restore and upstream faults
+//   sim_mesh.cpp         wiring: start, stop, the public API
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "harness/curl/command.h"
+#include "harness/curl/execute.h"
+#include "harness/mesh/decisions.h"
+#include "harness/pki/pki.h"
+#include "harness/sim/http1.h"
+#include "harness/sim/io.h"
+#include "harness/sim/net.h"
+#include "harness/sim/sim_mesh.h"
+#include "harness/sim/tls.h"
+#include "mocks/httpbin/httpbin_server.h"
+
+namespace egresslab::sim {
+
+using Clock = std::chrono::steady_clock;
+using mesh::ListenerDirection;
+
+std::uint64_t randomU64();
+std::string newRequestId();
+std::string lowerCopy(std::string_view s);
+std::string hostOfAuthority(std::string_view authority);
+std::string httpDate();  // "Tue, 01 Dec 2026 21:00:00 GMT"
+
+// Limits of the data plane (docs/fidelity.md, "Data plane limits").
+struct DataPlaneLimits {
+  // Connections one listener serves at once; further ones are accepted and closed at once, with
+  // one log line per episode (Envoy has no per-listener default; this bounds a runaway test).
+  std::size_t maxConnectionsPerListener = 16384;
+  // A request (headers and body) must arrive within this, from the first wait on a keep-alive
+  // connection; a slow client costs its own connection only.
+  std::chrono::milliseconds requestTimeout{60000};
+  // A response must be written within this.
+  std::chrono::milliseconds writeTimeout{60000};
+  // TLS handshakes (downstream and upstream) and the TLS inspector (Envoy's default 15 s; 5 s
+  // here as before).
+  std::chrono::milliseconds handshakeTimeout{10000};
+  std::chrono::milliseconds inspectorTimeout{5000};
+  // Upstream response wait when the route sets no timeout.
+  std::chrono::milliseconds defaultUpstreamTimeout{120000};
+  // A TCP proxy connection idle in both directions is closed.
+  std::chrono::milliseconds tcpIdleTimeout{300000};
+  // accept() failing for lack of descriptors (EMFILE): wait this long, then accept again.
+  std::chrono::milliseconds acceptBackoff{50};
+  // Idle upstream connections kept per proxy, worker and destination.
+  std::size_t maxPooledPerKey = 64;
+};
+
+struct SimMesh::Impl {
+  struct Proxy;
+
+  // A real listening socket standing for one logical listener: a gateway's port, a sidecar's
+  // captured original destination (outbound), an injected pod's port (inbound), or a literal
+  // port-forward port of `sim up`. Its acceptor is touched only on its worker.
+  struct VirtualListener {
+    Proxy* proxy = nullptr;  // null for literal port-forwards
+    ListenerDirection direction = ListenerDirection::kGateway;
+    std::string dstIp;
+    std::uint32_t dstPort = 0;
+    bool health = false;                            // a gateway's :15021 status listener (§7)
+    std::optional<model::PortForwardSpec> forward;  // literal port-forward: tunnel to its target
+    std::uint16_t realPort = 0;
+    Worker* worker = nullptr;
+    std::shared_ptr<tcp::acceptor> acceptor;  // while listening
+    Fd reserved;                              // bound, not listening, while refusing
+    std::atomic<bool> listening{false};
+    std::atomic<std::size_t> active{0};
+    bool capLogged = false;     // worker-only
+    bool emfileLogged = false;  // worker-only
+  };
+
+  // An upstream connection, owned by one worker's pool or by the request using it.
+  struct UpstreamConn {
+    std::unique_ptr<AsyncStream> stream;
+    std::unique_ptr<HttpReader> reader;
+    std::uint64_t generation = 0;
+  };
+  using Pool = std::unordered_map<std::string, std::vector<UpstreamConn>>;
+
+  // The sockets one downstream connection uses, so that a gateway kill or shutdown can close
+  // them (registered with the worker for the handler's lifetime).
+  struct LiveSockets {
+    Worker* worker = nullptr;  // the connection's worker (its upstream pool)
+    tcp::socket* raw = nullptr;
+    AsyncStream* downstream = nullptr;
+    AsyncStream* upstream = nullptr;
+    std::string upstreamLocal;  // local end of the last upstream connection a request used
+    // The downstream connection's deadline, armed around each response write.
+    Watchdog* writeDeadline = nullptr;
+    std::chrono::milliseconds writeTimeout{60000};
+    void closeAll() const;
+  };
+
+  struct Proxy {
+    const mesh::ProxyConfig* cfg = nullptr;
+    std::string display;
+    const mesh::WorkloadInstance* pod = nullptr;
+    pki::KeyPair meshIdentity;
+    // Gateways.
+    bool gateway = false;
+    std::atomic<bool> killed{false};
+    std::atomic<bool> ready{true};
+    std::atomic<bool> warming{false};
+    Clock::time_point warmUntil{};
+    std::mutex probeMu;  // guards the counters below (prober threads and probeNow)
+    int consecutiveOk = 0;
+    int consecutiveFail = 0;
+    std::optional<model::Probe> probe;
+    std::mutex ctxMu;                             // guards both context maps
+    std::map<std::string, SslContext> serverCtx;  // by filter chain name
+    std::map<std::string, SslContext> clientCtx;  // by verification/identity key
+    std::vector<Pool> pools;                      // by worker index; worker-only
+  };
+
+  struct Mock {
+    model::UpstreamSpec spec;
+    std::unique_ptr<httpbin::HttpbinServer> server;
+  };
+
+  SimOptions options;
+  SimClock clock;
+  DataPlaneLimits limits;
+  mesh::CompiledMesh compiled;
+  std::vector<model::PortForwardSpec> portForwards;
+  std::optional<pki::RunDirectory> runDir;
+  std::optional<pki::CertificateAuthority> publicCa, scenarioCa, meshCa, unrelatedCa;
+  std::string publicCaPem;
+  std::filesystem::path scenarioCaPath;
+  std::map<std::string, pki::KeyPair> credentials;  // "ns/name" → key pair
+  std::string credentialCaPem;  // client CA for MUTUAL gateway servers (the scenario CA)
+  std::vector<Mock> mocks;
+  std::map<std::string, std::unique_ptr<httpbin::HttpbinServer>> apps;  // "ns/name" → app
+  std::vector<std::unique_ptr<Proxy>> proxies;
+  Fd refused;  // bound, never listening: connects are refused
+  std::uint16_t refusedPort = 0;
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::atomic<std::size_t> nextWorker{0};
+  // Bumped by faults and kills: pooled upstream connections from before are not reused.
+  std::atomic<std::uint64_t> poolGeneration{0};
+
+  std::mutex listenersMu;
+  std::vector<std::unique_ptr<VirtualListener>> listeners;
+  std::map<std::string, VirtualListener*> listenerIndex;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint64_t> seq{0};
+
+  mutable std::mutex logMu;
+  mutable std::condition_variable logCv;  // a line was appended or a TCP hop ended
+  std::deque<LogRecord> logs;
+  // Downstream remote addresses of TCP proxy connections still open (their line comes at the
+  // end), so that a join by connection can wait for them.
+  std::multiset<std::string> openTcp;
+  static constexpr std::size_t kMaxLogs = 20000;
+
+  std::mutex proberMu;
+  std::condition_variable proberCv;
+  std::vector<std::thread> probers;
+
+  // ---------------------------------------------------------------- virtual_network.cpp
+  Proxy* proxyFor(std::string_view ns, std::string_view name);
+  const Mock* mockFor(std::string_view host, std::uint32_t port) const;
+  curl::SocketAddress refusedAddress() const { return {"127.0.0.1", refusedPort}; }
+  curl::SocketAddress mapLogical(const std::string& ip, std::uint32_t port,
+                                 const mesh::WorkloadInstance* fromPod, int depth = 0);
+  curl::SocketAddress podPort(const mesh::WorkloadInstance& w, std::uint32_t port,
+                              bool viaSidecarInbound);
+  curl::SocketAddress mapFromPod(const mesh::WorkloadInstance& w, const curl::SocketAddress& dst);
+  curl::SocketAddress mapFromHost(const curl::SocketAddress& dst);
+  curl::SocketAddress portForwardTargetOf(const model::PortForwardSpec& pf);
+  std::optional<std::string> resolveFromHost(const std::string& name) const;
+  std::optional<std::string> resolveFromPod(const mesh::WorkloadInstance& w,
+                                            const std::string& name) const;
+  bool endpointReady(const mesh::Endpoint& e);
+  curl::SocketAddress endpointAddress(Proxy& proxy, const mesh::Cluster& cluster,
+                                      const mesh::Endpoint& e,
+                                      const mesh::ConnectionInfo* original);
+  std::string upstreamHostIp(const mesh::Endpoint& ep) const;
+
+  // ---------------------------------------------------------------- listeners.cpp
+  Worker& pickWorker();
+  Result<VirtualListener*> bindListener(Proxy* p, ListenerDirection d, const std::string& ip,
+                                        std::uint32_t port, bool health, bool listen);
+  // Moves a listener between "listening" and "bound but refusing" without changing its port.
+  void setListening(VirtualListener& vl, bool on);
+  void setListeningOnWorker(VirtualListener& vl, bool on);
+  void startAccepting(VirtualListener& vl, Fd listeningFd);
+  Task<void> acceptLoop(VirtualListener* vl, std::shared_ptr<tcp::acceptor> acceptor);
+  Task<void> handleConnection(VirtualListener* vl, tcp::socket socket, Worker* worker);
+  Task<void> serveHealth(Proxy& p, AsyncStream& stream);
+  Result<void> bindLiteralForwards();
+  void appendLog(Proxy& p, std::uint64_t s, const mesh::AccessLogEntry& entry);
+
+  // ---------------------------------------------------------------- http_proxy.cpp
+  SslContext serverContextFor(Proxy& p, const mesh::FilterChain& chain);
+  Task<void> serveHttp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                       const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                       const std::string& remote, LiveSockets& live);
+  Task<bool> handleRequest(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                           const mesh::ConnectionInfo& ci, AsyncStream& stream, HttpRequest& req,
+                           const std::string& remote, bool keep, LiveSockets& live);
+  static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
+
+  // ---------------------------------------------------------------- upstream_pool.cpp
+  SslContext clientContextFor(Proxy& p, const mesh::EffectiveUpstreamTls& tls);
+  // Connects within `timeout`; nullopt when refused, unreachable or timed out.
+  Task<std::optional<tcp::socket>> connectTcpAsync(const curl::SocketAddress& target,
+                                                   std::chrono::milliseconds timeout);
+  // TCP connect plus, when `tls` is set, the client handshake (§4). Sets `failure` on error.
+  Task<std::unique_ptr<AsyncStream>> openUpstream(
+      Proxy& p, const curl::SocketAddress& target,
+      const std::optional<mesh::EffectiveUpstreamTls>& tls, std::chrono::milliseconds timeout,
+      mesh::AttemptOutcome& failure);
+  Task<mesh::AttemptOutcome> attemptUpstream(Proxy& p, const mesh::Cluster& cluster,
+                                             const curl::SocketAddress& target,
+                                             const std::optional<mesh::EffectiveUpstreamTls>& tls,
+                                             const HttpRequest& req,
+                                             std::optional<std::chrono::milliseconds> timeout,
+                                             HttpResponse& out, LiveSockets& live);
+
+  // ---------------------------------------------------------------- tcp_proxy.cpp
+  Task<void> tcpProxy(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                      const mesh::ConnectionInfo& ci, tcp::socket conn, const std::string& remote,
+                      std::uint64_t s, std::chrono::system_clock::time_point startTime,
+                      LiveSockets& live);
+  Task<void> tunnel(const model::PortForwardSpec& spec, tcp::socket conn, LiveSockets& live);
+  // Copies bytes both ways until both directions ended (half-close aware) or the connection
+  // was idle for limits.tcpIdleTimeout. Returns (a→b, b→a) byte counts.
+  Task<std::pair<std::uint64_t, std::uint64_t>> splice(AsyncStream& a, AsyncStream& b);
+
+  // ---------------------------------------------------------------- prober.cpp
+  bool runProbe(Proxy& p);
+  std::chrono::milliseconds probeTimeout(const model::Probe& probe) const;
+  bool runExecProbe(Proxy& p, const model::Probe& probe, std::chrono::milliseconds timeout);
+  bool runProbeCurl(Proxy& p, curl::CurlCommand command, std::chrono::milliseconds timeout);
+  void recordProbe(Proxy& p, bool ok, bool initial = false);
+  void endWarmingIfDue(Proxy& p);
+  void proberLoop(Proxy& p);
+  void startReadiness();
+  void probeRound(bool initial = false);
+
+  // ---------------------------------------------------------------- run_pki.cpp
+  Result<void> mintPki(const model::Scenario& sc);
+  Result<void> startMocks(const model::Scenario& sc);
+
+  // ---------------------------------------------------------------- faults.cpp
+  Result<void> killGateway(Proxy& p);
+  Result<void> restoreGateway(Proxy& p);
+  Result<void> upstreamFault(const model::FaultSpec& f);
+  // Closes every live connection of `p` (all when null) on every worker.
+  void closeConnections(const Proxy* p);
+  std::vector<VirtualListener*> listenersOf(const Proxy* p);
+
+  // ---------------------------------------------------------------- sim_mesh.cpp
+  Result<void> startWorkers();
+  Result<void> startProxies();
+  void shutdown();
+};
+
+}  // namespace egresslab::sim

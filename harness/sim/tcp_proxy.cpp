@@ -1,0 +1,146 @@
+// The TCP side of the simulated proxies: tcp_proxy filter chains (tcp routes, PassthroughCluster
+// for ALLOW_ANY, SNI passthrough at gateways, §1, §5), and `sim up`'s literal port-forward tunnels.
+// Bytes are copied both ways by two coroutines on the connection's worker, half-close aware.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
+#include <fmt/format.h>
+
+#include "harness/sim/sim_impl.h"
+
+namespace egresslab::sim {
+
+Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                                   const mesh::ConnectionInfo& ci, tcp::socket conn,
+                                   const std::string& remote, std::uint64_t s,
+                                   std::chrono::system_clock::time_point startTime,
+                                   LiveSockets& live) {
+  mesh::AccessLogEntry e;
+  e.startTime = startTime;
+  e.tcp = true;
+  e.requestedServerName = ci.sni;
+  e.downstreamLocalAddress = fmt::format("{}:{}", vl.dstIp, vl.dstPort);
+  e.downstreamRemoteAddress = remote;
+  e.upstreamCluster = chain.statPrefix.empty() ? chain.cluster : chain.statPrefix;
+  const auto t0 = Clock::now();
+  {
+    std::lock_guard lock(logMu);
+    openTcp.insert(remote);
+  }
+  auto finish = [&] {
+    e.durationMs = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+    {
+      std::lock_guard lock(logMu);
+      if (auto it = openTcp.find(remote); it != openTcp.end()) openTcp.erase(it);
+    }
+    appendLog(p, s, e);
+  };
+  curl::SocketAddress target = refusedAddress();
+  std::optional<mesh::EffectiveUpstreamTls> tls;
+  if (chain.kind == mesh::FilterChainKind::kPassthrough) {
+    target = mapLogical(ci.destinationAddress, ci.localPort, nullptr);
+    e.upstreamCluster = "PassthroughCluster";
+  } else {
+    const mesh::ClusterResolution r = mesh::resolveCluster(
+        *p.cfg, chain.cluster, [this](const mesh::Endpoint& ep) { return endpointReady(ep); });
+    if (r.localReply) {
+      e.flags = r.localReply->flags;
+      finish();
+      resetAndClose(conn);
+      co_return;
+    }
+    const mesh::Endpoint* ep = mesh::pickEndpoint(r, randomU64());
+    if (ep == nullptr) {
+      target = mapLogical(ci.destinationAddress, ci.localPort, nullptr);
+    } else {
+      target = endpointAddress(p, *r.cluster, *ep, &ci);
+      e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
+      tls = mesh::upstreamTlsFor(*r.cluster, *ep, ci.sni);
+    }
+  }
+  mesh::AttemptOutcome failure;
+  std::unique_ptr<AsyncStream> upstream =
+      co_await openUpstream(p, target, tls, std::chrono::seconds(10), failure);
+  if (!upstream) {
+    e.flags = mesh::ResponseFlag::kUF;
+    e.upstreamTransportFailureReason = failure.transportFailureReason;
+    finish();
+    resetAndClose(conn);
+    co_return;
+  }
+  e.upstreamLocalAddress = localOf(upstream->socket());
+  TcpStream down(std::move(conn));
+  live.raw = nullptr;
+  live.downstream = &down;
+  live.upstream = upstream.get();
+  const auto [rx, tx] = co_await splice(down, *upstream);
+  live.downstream = nullptr;
+  live.upstream = nullptr;
+  e.bytesReceived = rx;
+  e.bytesSent = tx;
+  finish();
+}
+
+Task<void> SimMesh::Impl::tunnel(const model::PortForwardSpec& spec, tcp::socket conn,
+                                 LiveSockets& live) {
+  // kubectl port-forward is a TCP tunnel to the pod's port.
+  const curl::SocketAddress t = portForwardTargetOf(spec);
+  std::optional<tcp::socket> up = co_await connectTcpAsync(t, std::chrono::seconds(5));
+  if (!up) co_return;
+  TcpStream down(std::move(conn));
+  TcpStream upstream(std::move(*up));
+  live.raw = nullptr;
+  live.downstream = &down;
+  live.upstream = &upstream;
+  co_await splice(down, upstream);
+  live.downstream = nullptr;
+  live.upstream = nullptr;
+}
+
+Task<std::pair<std::uint64_t, std::uint64_t>> SimMesh::Impl::splice(AsyncStream& a,
+                                                                    AsyncStream& b) {
+  using namespace asio::experimental::awaitable_operators;
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto idle = Watchdog::create(executor, [&a, &b] {
+    a.close();
+    b.close();
+  });
+  idle->arm(limits.tcpIdleTimeout);
+  std::uint64_t ab = 0, ba = 0;
+  // One direction: EOF is passed on as a half-close; an error ends both directions.
+  auto pump = [&](AsyncStream& from, AsyncStream& to, std::uint64_t& count) -> Task<void> {
+    std::vector<char> buf;  // allocated once bytes flow: an idle tunnel holds no buffer
+    for (;;) {
+      const ErrorCode readable = co_await from.waitReadable();
+      if (readable) {
+        from.close();
+        to.close();
+        co_return;
+      }
+      if (buf.empty()) buf.resize(16384);
+      const IoResult r = co_await from.readSome(asio::buffer(buf));
+      if (r.ec || r.bytes == 0) {
+        if (AsyncStream::isEof(r.ec) || (!r.ec && r.bytes == 0)) {
+          to.shutdownSend();
+        } else {
+          from.close();
+          to.close();
+        }
+        co_return;
+      }
+      idle->arm(limits.tcpIdleTimeout);
+      const IoResult written = co_await to.writeAll(asio::buffer(buf.data(), r.bytes));
+      if (written.ec) {
+        from.close();
+        to.close();
+        co_return;
+      }
+      count += r.bytes;
+    }
+  };
+  co_await (pump(a, b, ab) && pump(b, a, ba));
+  idle->disarm();
+  co_return std::pair{ab, ba};
+}
+
+}  // namespace egresslab::sim

@@ -1,0 +1,180 @@
+// Upstream connections of the simulated proxies: connect with the cluster's connect timeout,
+// originate TLS the way the cluster's effective TLS says (§4), and keep idle HTTP/1.1
+// connections per worker and destination for reuse (one request at a time on each, as Envoy's
+// HTTP/1.1 pool). A pooled connection that the upstream closed is retried once on a fresh one.
+#include <fmt/format.h>
+
+#include "harness/sim/sim_impl.h"
+
+namespace egresslab::sim {
+namespace {
+
+std::string poolKey(const curl::SocketAddress& target,
+                    const std::optional<mesh::EffectiveUpstreamTls>& tls) {
+  if (!tls) return fmt::format("{}:{}|plain", target.ip, target.port);
+  std::string k = fmt::format("{}:{}|tls|{}|{}|{}|", target.ip, target.port, tls->sni,
+                              static_cast<int>(tls->verify), tls->presentMeshClientCert);
+  for (const auto& n : tls->verifySubjectAltNames) k += n + ",";
+  return k;
+}
+
+}  // namespace
+
+SslContext SimMesh::Impl::clientContextFor(Proxy& p, const mesh::EffectiveUpstreamTls& tls) {
+  std::string trust;
+  std::string key;
+  switch (tls.verify) {
+    case mesh::ServerVerification::kNone:
+      key = "none";
+      break;
+    case mesh::ServerVerification::kSystemCa:
+    case mesh::ServerVerification::kCaFile:
+      // A caCertificates file path names a file inside the pod; the simulation trusts the run's
+      // public CA for it (docs/fidelity.md).
+      trust = publicCaPem;
+      key = "public";
+      break;
+    case mesh::ServerVerification::kMeshCa:
+      trust = meshCa->certPem();
+      key = "mesh";
+      break;
+  }
+  if (tls.presentMeshClientCert) key += "+meshcert";
+  std::lock_guard lock(p.ctxMu);
+  auto it = p.clientCtx.find(key);
+  if (it != p.clientCtx.end()) return it->second;
+  auto ctx = makeClientContext(trust, tls.presentMeshClientCert
+                                          ? std::optional<pki::KeyPair>(p.meshIdentity)
+                                          : std::nullopt);
+  if (!ctx) return nullptr;
+  SslContext adopted = adoptContext(std::move(*ctx));
+  p.clientCtx.emplace(key, adopted);
+  return adopted;
+}
+
+Task<std::optional<tcp::socket>> SimMesh::Impl::connectTcpAsync(const curl::SocketAddress& target,
+                                                                std::chrono::milliseconds timeout) {
+  ErrorCode ec;
+  const auto address = asio::ip::make_address_v4(target.ip, ec);
+  if (ec) co_return std::nullopt;
+  tcp::socket socket(co_await asio::this_coro::executor);
+  auto watchdog = Watchdog::create(socket.get_executor(), [&socket] {
+    ErrorCode ignored;
+    socket.close(ignored);
+  });
+  watchdog->arm(timeout);
+  auto [cec] = co_await socket.async_connect(
+      tcp::endpoint(address, static_cast<std::uint16_t>(target.port)), kAsTuple);
+  watchdog->disarm();
+  if (cec || watchdog->fired() || !socket.is_open()) co_return std::nullopt;
+  socket.set_option(tcp::no_delay(true), ec);
+  co_return std::optional<tcp::socket>(std::move(socket));
+}
+
+Task<std::unique_ptr<AsyncStream>> SimMesh::Impl::openUpstream(
+    Proxy& p, const curl::SocketAddress& target,
+    const std::optional<mesh::EffectiveUpstreamTls>& tls, std::chrono::milliseconds timeout,
+    mesh::AttemptOutcome& failure) {
+  std::optional<tcp::socket> socket = co_await connectTcpAsync(target, timeout);
+  if (!socket) {
+    // Refused, unreachable or a connect timeout are all connect failures (UF) to Envoy; no TLS
+    // was involved, so no transport failure reason is reported.
+    failure.kind = mesh::AttemptOutcome::Kind::kConnectFailure;
+    co_return nullptr;
+  }
+  if (!tls) co_return std::make_unique<TcpStream>(std::move(*socket));
+  SslContext ctx = clientContextFor(p, *tls);
+  if (!ctx) {
+    failure.kind = mesh::AttemptOutcome::Kind::kConnectFailure;
+    co_return nullptr;
+  }
+  std::vector<std::string> names, spiffe;
+  for (const auto& n : tls->verifySubjectAltNames) {
+    (n.rfind("spiffe://", 0) == 0 ? spiffe : names).push_back(n);
+  }
+  ClientHandshake hs =
+      co_await connectTls(std::move(*socket), std::move(ctx), tls->sni, std::move(names),
+                          std::move(spiffe), limits.handshakeTimeout);
+  if (!hs.stream) {
+    failure.kind = mesh::AttemptOutcome::Kind::kConnectFailure;
+    failure.transportFailureReason = hs.failureReason;
+    co_return nullptr;
+  }
+  co_return std::move(hs.stream);
+}
+
+Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
+    Proxy& p, const mesh::Cluster& cluster, const curl::SocketAddress& target,
+    const std::optional<mesh::EffectiveUpstreamTls>& tls, const HttpRequest& req,
+    std::optional<std::chrono::milliseconds> timeout, HttpResponse& out, LiveSockets& live) {
+  Pool& pool = p.pools[live.worker->index()];
+  const std::string key = poolKey(target, tls);
+  const std::string wire = serializeRequest(req);
+  const auto responseTimeout = timeout.value_or(limits.defaultUpstreamTimeout);
+  const std::uint64_t generation = poolGeneration;
+  live.upstreamLocal.clear();  // set once this attempt has a connection
+  for (int fresh = 0; fresh < 2; ++fresh) {
+    std::optional<UpstreamConn> c;
+    if (fresh == 0) {
+      auto it = pool.find(key);
+      while (it != pool.end() && !it->second.empty() && !c) {
+        UpstreamConn candidate = std::move(it->second.back());
+        it->second.pop_back();
+        if (candidate.generation == generation) c = std::move(candidate);
+      }
+    }
+    const bool reused = c.has_value();
+    if (!c) {
+      mesh::AttemptOutcome failure;
+      std::unique_ptr<AsyncStream> stream =
+          co_await openUpstream(p, target, tls, cluster.connectTimeout, failure);
+      if (!stream) co_return failure;
+      c.emplace();
+      c->stream = std::move(stream);
+      c->reader = std::make_unique<HttpReader>(*c->stream);
+      c->generation = generation;
+    }
+    // The per-try timeout covers sending the request and receiving the whole response.
+    AsyncStream* s = c->stream.get();
+    live.upstreamLocal = localOf(s->socket());
+    const asio::any_io_executor executor = co_await asio::this_coro::executor;
+    auto watchdog = Watchdog::create(executor, [s] { s->close(); });
+    watchdog->arm(responseTimeout);
+    live.upstream = s;
+    // (No co_await inside ?: — GCC 12 miscompiles the temporaries of that form.)
+    const IoResult written = co_await s->writeAll(asio::buffer(wire));
+    const bool wrote = !written.ec;
+    std::expected<HttpResponse, CodecError> resp = std::unexpected(CodecError::kIo);
+    if (wrote) resp = co_await c->reader->readResponse(req.method);
+    live.upstream = nullptr;
+    watchdog->disarm();
+    if (!resp) {
+      if (watchdog->fired()) {
+        mesh::AttemptOutcome o;
+        o.kind = mesh::AttemptOutcome::Kind::kTimeout;
+        co_return o;
+      }
+      if (reused && (resp.error() == CodecError::kClosed || !wrote)) continue;  // stale
+      mesh::AttemptOutcome o;
+      o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
+      co_return o;
+    }
+    mesh::AttemptOutcome o;
+    o.kind = mesh::AttemptOutcome::Kind::kResponse;
+    o.status = static_cast<std::uint32_t>(resp->status);
+    o.body = resp->body;
+    const bool reusable = resp->keepAlive() && c->reader->buffered() == 0 && !stopping &&
+                          !p.killed && c->generation == poolGeneration;
+    out = std::move(*resp);
+    if (reusable) {
+      auto& idle = pool[key];
+      if (idle.size() < limits.maxPooledPerKey) idle.push_back(std::move(*c));
+    }
+    co_return o;
+  }
+  mesh::AttemptOutcome o;
+  o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
+  co_return o;
+}
+
+}  // namespace egresslab::sim
