@@ -172,8 +172,8 @@ int runScenarios(const RunFlags& flags) {
     timeScale = parseTimeScale(flags.timeScale);
     if (!timeScale) {
       std::cerr << "--time-scale " << flags.timeScale
-                << ": must be a number greater than 0 (1 = real time, 50 = fifty times "
-                   "faster)\n";
+                << ": must be a number greater than 0 and at most 1000000 (1 = real time, 50 "
+                   "= fifty times faster)\n";
       return 2;
     }
   }
