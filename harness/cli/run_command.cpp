@@ -172,8 +172,8 @@ int runScenarios(const RunFlags& flags) {
     timeScale = parseTimeScale(flags.timeScale);
     if (!timeScale) {
       std::cerr << "--time-scale " << flags.timeScale
-                << ": must be a number greater than 0 (1 = real time, 50 = fifty times "
-                   "faster)\n";
+                << ": must be a number greater than 0 and at most 1000000 (1 = real time, 50 "
+                   "= fifty times faster)\n";
       return 2;
     }
   }
@@ -265,6 +265,7 @@ void addRunCommand(CLI::App& root, CommandTable& table) {
                   "write a report: json=PATH, junit=PATH or html=PATH (repeatable)")
       ->type_name("FORMAT=PATH")
       ->expected(1)
+      ->allow_extra_args(false)  // one value per --report; the rest are scenarios
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   cmd->add_option("--parallel,-j", flags->parallel,
                   "scenarios to run at once, each on its own isolated backend")

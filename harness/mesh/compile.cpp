@@ -204,6 +204,25 @@ class Compiler {
     n.reach = reach;
     note(std::move(n));
   }
+  // A note about one proxy (a gateway's servers, its replicas): only requests through it are
+  // affected (docs/design.md "Nothing unmodelled passes silently").
+  void noteAt(const ProxyId& proxy, std::string ref, std::string what, SourcePos where = {}) {
+    for (auto& seen : out_.notSimulated) {
+      if (seen.ref != ref || seen.what != what) continue;
+      if (seen.reach == NotSimulatedNote::Reach::kProxies &&
+          std::find(seen.proxies.begin(), seen.proxies.end(), proxy.str()) == seen.proxies.end()) {
+        seen.proxies.push_back(proxy.str());
+      }
+      return;
+    }
+    NotSimulatedNote n;
+    n.ref = std::move(ref);
+    n.what = std::move(what);
+    n.where = std::move(where);
+    n.reach = NotSimulatedNote::Reach::kProxies;
+    n.proxies = {proxy.str()};
+    out_.notSimulated.push_back(std::move(n));
+  }
   void note(NotSimulatedNote n) {
     for (const auto& seen : out_.notSimulated) {
       if (seen.ref == n.ref && seen.what == n.what) return;
@@ -284,8 +303,10 @@ class Compiler {
       w.egressGateway = gw.egress;
       w.injected = false;  // sidecar.istio.io/inject: "false" in the gateway charts (§1, §6)
       if (gw.replicas > 1) {
-        note(fmt::format("Deployment {}/{}", gw.ns, gw.name),
-             "replicas > 1 are simulated as one gateway pod");
+        noteAt(ProxyId{gw.ns, gw.name,
+                       gw.egress ? ProxyKind::kEgressGateway : ProxyKind::kIngressGateway},
+               fmt::format("Deployment {}/{}", gw.ns, gw.name),
+               "replicas > 1 are simulated as one gateway pod");
       }
       addWorkload(std::move(w));
     }
@@ -1130,11 +1151,11 @@ class Compiler {
         const model::GatewayServer& s = *ref.server;
         const std::string origin = fmt::format("Gateway {} {}", ref.gatewayName, s.path);
         if (isHttpProtocol(s.port.protocol) != plain) {
-          note(ref.gateway->ref(),
-               fmt::format("{}: server conflicts with another protocol on port {} and is "
-                           "dropped, as istiod does",
-                           s.path, s.port.number),
-               ref.gateway->origin.at(s.path));
+          noteAt(p.id, ref.gateway->ref(),
+                 fmt::format("{}: server conflicts with another protocol on port {} and is "
+                             "dropped, as istiod does",
+                             s.path, s.port.number),
+                 ref.gateway->origin.at(s.path));
           continue;
         }
         if (plain) {
@@ -1158,11 +1179,11 @@ class Compiler {
                                            nsOrDefault(ref.gateway->meta.ns));
           fc.origin = origin;
           if (!s.tls || !s.tls->serverCertificate.empty()) {
-            note(ref.gateway->ref(),
-                 fmt::format("{}: file-mounted server certificates are not simulated; use "
-                             "credentialName",
-                             s.path),
-                 ref.gateway->origin.at(s.path));
+            noteAt(p.id, ref.gateway->ref(),
+                   fmt::format("{}: file-mounted server certificates are not simulated; use "
+                               "credentialName",
+                               s.path),
+                   ref.gateway->origin.at(s.path));
           }
           if (p.findRouteConfig(fc.routeConfigName) == nullptr) {
             p.routeConfigs.push_back(gatewayRouteConfig(fc.routeConfigName, {ref}, *pod));
@@ -1202,10 +1223,10 @@ class Compiler {
             }
           }
         } else {
-          note(ref.gateway->ref(),
-               fmt::format("{}: {} gateway servers are not simulated", s.path,
-                           model::protocolName(s.port.protocol)),
-               ref.gateway->origin.at(s.path));
+          noteAt(p.id, ref.gateway->ref(),
+                 fmt::format("{}: {} gateway servers are not simulated", s.path,
+                             model::protocolName(s.port.protocol)),
+                 ref.gateway->origin.at(s.path));
         }
       }
       if (!plainServers.empty()) {

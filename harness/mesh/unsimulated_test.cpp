@@ -84,6 +84,21 @@ TEST(UnsimulatedReach, TargetRefsAndRegistryKindsReachEveryProxy) {
   EXPECT_EQ(entry.reach, Reach::kEveryProxy);
 }
 
+TEST(UnsimulatedReach, GatewayLevelNotesReachThatGatewayOnly) {
+  testing::SeedSetup s(testing::version(22));
+  s.gateways[1].replicas = 3;  // httpbin-egress
+  CompiledMesh m = s.compile();
+  bool seen = false;
+  for (const auto& n : m.notSimulated) {
+    if (n.ref != "Deployment httpbin/httpbin-egress") continue;
+    seen = true;
+    EXPECT_EQ(n.reach, Reach::kProxies);
+    EXPECT_THAT(n.proxies, ElementsAre("httpbin/httpbin-egress"));
+    EXPECT_FALSE(n.affects("istio-system", "istio-ingressgateway"));
+  }
+  EXPECT_TRUE(seen);
+}
+
 TEST(UnsimulatedReach, AccessLogFormatChangesNoRequest) {
   testing::SeedSetup s(testing::version(22));
   s.resources.istioOperators.front().meshConfig.accessLogFormat = "%START_TIME%";
