@@ -86,6 +86,14 @@ for f in 09-operator.yaml manifests/egress.yaml ca.crt public-ca.crt \
 done
 steps="$(PATH=/usr/bin:/bin bash "$work/d/plan.sh" --list | wc -l)"
 (( steps > 40 )) || fail "plan.sh --list shows only $steps steps"
+grep -q -F 'export KUBECONFIG="${RUN_DIR}/kubeconfig"' "$work/d/plan.sh" ||
+  fail "plan.sh does not use the run's own kubeconfig"
+# With --context the plan uses the user's kubeconfig and names the context.
+PATH="" "$egresslab" run --backend kind --dry-run --context kind-prod --plan-dir "$work/c" \
+  scenarios/seed-httpbin.yaml >/dev/null 2>"$work/err" || fail "--context --plan-dir failed"
+! grep -q 'export KUBECONFIG' "$work/c/plan.sh" || fail "--context plan.sh must keep KUBECONFIG"
+grep -q -F -- "kubectl --context kind-prod apply -f - < \"\${RUN_DIR}/" "$work/c/plan.sh" ||
+  fail "--context plan.sh lacks the context"
 # --plan-dir belongs to the kind dry run.
 set +e
 "$egresslab" run --plan-dir "$work/x" scenarios/seed-httpbin.yaml >/dev/null 2>&1

@@ -1161,7 +1161,8 @@ std::string shellLine(const std::vector<std::string>& argv) {
   return line;
 }
 
-std::string planScript(const std::string& scenarioName, const std::vector<PlanStep>& steps) {
+std::string planScript(const std::string& scenarioName, const std::vector<PlanStep>& steps,
+                       bool ownKubeconfig) {
   std::string out = replaceAll(R"SH(#!/usr/bin/env bash
 # The kind plan of scenario @NAME@, written by `egresslab run --backend kind --dry-run
 # --plan-dir`. Nothing in it has run yet. Every file it reads is in this directory.
@@ -1174,7 +1175,7 @@ std::string planScript(const std::string& scenarioName, const std::vector<PlanSt
 # EGRESSLAB=/path/to/egresslab picks the binary that serves the upstream mocks.
 set -euo pipefail
 RUN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export KUBECONFIG="${RUN_DIR}/kubeconfig"
+@KUBECONFIG@
 EGRESSLAB="${EGRESSLAB:-egresslab}"
 REQUEST_ID=""
 KIND_GATEWAY=""
@@ -1258,6 +1259,10 @@ new_request_id() {
 
 )SH",
                                "@NAME@", scenarioName);
+  out = replaceAll(out, "@KUBECONFIG@",
+                   ownKubeconfig
+                       ? "export KUBECONFIG=\"${RUN_DIR}/kubeconfig\""
+                       : "# --context: the commands name the context; your KUBECONFIG is used");
   out += "STEPS=" + std::to_string(steps.size()) + "\n";
   out += "describe() {\n  case $1 in\n";
   for (std::size_t i = 0; i < steps.size(); ++i) {
@@ -1888,7 +1893,8 @@ Result<void> KindBackend::planStep(const std::string& display, const std::string
 Result<void> KindBackend::writePlanScript() {
   State& s = *state_;
   using std::filesystem::perms;
-  return writeFileAt(s.planDir, "plan.sh", planScript(s.scenario.name, s.planSteps),
+  return writeFileAt(s.planDir, "plan.sh",
+                     planScript(s.scenario.name, s.planSteps, !options_.context.has_value()),
                      perms::owner_all | perms::group_read | perms::group_exec | perms::others_read |
                          perms::others_exec);
 }

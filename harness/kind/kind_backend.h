@@ -161,7 +161,10 @@ struct PlanStep {
   std::string description;
   std::string shell;  // the step's shell text, ${RUN_DIR}/${KIND_GATEWAY}/… left to the shell
 };
-std::string planScript(const std::string& scenarioName, const std::vector<PlanStep>& steps);
+// `ownKubeconfig`: export KUBECONFIG=$RUN_DIR/kubeconfig (false with --context: the commands
+// name the user's context and use the user's kubeconfig).
+std::string planScript(const std::string& scenarioName, const std::vector<PlanStep>& steps,
+                       bool ownKubeconfig = true);
 // A command as one shell line: argv quoted so that ${RUN_DIR}, ${KIND_GATEWAY},
 // ${REQUEST_ID} and ${EGRESSLAB} expand and nothing else does.
 std::string shellLine(const std::vector<std::string>& argv);

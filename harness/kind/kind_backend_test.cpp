@@ -202,6 +202,31 @@ TEST(KindPlanTest, SeedOn124UsesIstioctlInstall_S10) {
   EXPECT_THAT(refused.error().str(), HasSubstr("seed-httpbin.yaml:12:"));
 }
 
+// A revisioned control plane: istiod is `istiod-R`, and a gateway IstioOperator without a
+// revision of its own joins R (`--revision R`), in both the istioctl and the operator flow.
+TEST(KindPlanTest, RevisionedControlPlaneCarriesItsRevisionToTheGateways_S10) {
+  auto scenario = seedScenario("1.22.3");
+  scenario.install.reset();
+  scenario.resources.istioOperators[0].revision = "1-22-3";
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const auto lines = displays(*plan);
+  EXPECT_EQ(lines[6], "istioctl install -y -f /run/manifests/operator.yaml");
+  EXPECT_EQ(lines[7], "kubectl -n istio-system rollout status deploy/istiod-1-22-3 --timeout=300s");
+  EXPECT_EQ(lines[9],
+            "istioctl install -y -f /run/manifests/egress.yaml --revision 1-22-3 "
+            "--readiness-timeout=1s");
+  scenario.install = model::InstallMethod::kOperator;
+  plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan);
+  EXPECT_THAT(displays(*plan),
+              ::testing::Contains(
+                  "istioctl operator init --watchedNamespaces=istio-operator --revision 1-22-3"));
+  EXPECT_THAT(displays(*plan),
+              ::testing::Contains("istioctl manifest generate -f /run/manifests/egress.yaml "
+                                  "--revision 1-22-3 | kubectl apply -f -"));
+}
+
 // Versions pick their default; `install:` wins where the version has that method.
 TEST(KindPlanTest, InstallMethodDefaultsByVersion_S10) {
   for (auto [version, want] : {std::pair{"1.8.0", model::InstallMethod::kOperator},
@@ -583,6 +608,26 @@ TEST_F(KindBackendTest, MissingToolIsBackendUnavailableNamingIt) {
   backend.down();
   for (const auto& line : runner->displays())
     EXPECT_THAT(line, ::testing::Not(HasSubstr("create")));
+}
+
+// Issue 13 §7: `istio.version: "1.22"` is 1.22.0, but the IstioOperator says `tag: 1.22.3`:
+// the missing-istioctl hint names the patch that will be installed.
+TEST_F(KindBackendTest, MissingIstioctlHintNamesTheTagsPatch) {
+  runner->answer({"docker", "info"}, {.out = "24.0.5\n"});
+  runner->answer({"kind", "version"}, {.out = "kind v0.20.0 go1.20.4 linux/amd64\n"});
+  runner->answer({"kubectl", "version"},
+                 {.out = R"({"clientVersion":{"gitVersion":"v1.27.3","major":"1","minor":"27"}})"});
+  runner->uninstall("istioctl");
+  auto scenario = seedScenario();
+  scenario.istioVersion = *model::IstioVersion::parse("1.22");
+  scenario.resources.istioOperators[0].tag = "1.22.3";
+  KindBackend backend(runner, testOptions());
+  auto up = backend.up(scenario, {});
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().kind, ErrorKind::kBackendUnavailable);
+  EXPECT_THAT(up.error().message, HasSubstr("istioctl-1.22.3-linux-amd64.tar.gz"));
+  EXPECT_THAT(up.error().message, ::testing::Not(HasSubstr("1.22.0")));
+  backend.down();
 }
 
 void answerPreflight(RecordingCommandRunner& runner, const std::string& istio = "1.8.0") {
@@ -970,6 +1015,7 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
           std::filesystem::perms::others_read,
       std::filesystem::perms::none);
   const std::string script = testing::readFile(dir / "plan.sh");
+  EXPECT_THAT(script, HasSubstr("\nexport KUBECONFIG=\"${RUN_DIR}/kubeconfig\"\n"));
 
   // plan.sh holds every planned command in the plan's order, each stdin document as a
   // numbered file whose content is what the backend applies.
