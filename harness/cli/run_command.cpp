@@ -56,6 +56,8 @@ struct RunFlags {
   bool verbose = false;
   std::string kindContext;    // kind: run on the cluster behind this kubeconfig context
   bool reuseCluster = false;  // kind: reuse an existing cluster of the scenario's name
+  std::string planDir;        // kind --dry-run: write plan.sh and its files here
+  bool planDirPerScenario = false;
   std::vector<std::string> inputs;
 };
 
@@ -99,6 +101,8 @@ std::map<std::string, runner::BackendFactory> availableBackends(
     kind::KindOptions options;
     if (!flags.kindContext.empty()) options.context = flags.kindContext;
     options.reuseCluster = flags.reuseCluster;
+    options.planDir = flags.planDir;
+    options.planDirPerScenario = flags.planDirPerScenario;
     return kind::makeKindBackend(std::move(options));
   };
 #endif
@@ -161,7 +165,7 @@ bool writeReport(const ReportTarget& target, const report::RunReport& run) {
   return true;
 }
 
-int runScenarios(const RunFlags& flags) {
+int runScenarios(RunFlags& flags) {
   auto reports = parseReports(flags.reports);
   if (!reports) {
     std::cerr << reports.error().str() << "\n";
@@ -209,6 +213,11 @@ int runScenarios(const RunFlags& flags) {
     std::cerr << "--context and --reuse-cluster apply to the kind backend only\n";
     return 2;
   }
+  if (!flags.planDir.empty() && (flags.backend != "kind" || !flags.dryRun)) {
+    std::cerr << "--plan-dir goes with --backend kind --dry-run\n";
+    return 2;
+  }
+  flags.planDirPerScenario = scenarios->size() > 1;
   const auto backends = availableBackends(flags);
   const auto factory = backends.find(flags.backend);
   if (factory == backends.end()) {
@@ -291,6 +300,10 @@ void addRunCommand(CLI::App& root, CommandTable& table) {
   cmd->add_flag("--reuse-cluster", flags->reuseCluster,
                 "kind backend: reuse an existing kind cluster of the scenario's name (never "
                 "deleted)");
+  cmd->add_option("--plan-dir", flags->planDir,
+                  "kind backend with --dry-run: write plan.sh and every file it applies to DIR "
+                  "(DIR/<scenario>/ for several scenarios)")
+      ->type_name("DIR");
   cmd->add_option("scenarios", flags->inputs,
                   "scenario files, or directories searched recursively for them")
       ->type_name("SCENARIO_OR_DIR")

@@ -1,5 +1,5 @@
 #!/bin/bash
-# `egresslab doctor` end to end (DESIGN.md exit codes), with the stand-in tools of
+# `egresslab doctor` end to end (docs/design.md exit codes), with the stand-in tools of
 # mocks/fakes on a temp PATH. Usage: doctor_cli_test.sh EGRESSLAB_BINARY FAKES_DIR
 set -euo pipefail
 egresslab="$1"
@@ -36,7 +36,7 @@ set -e
 [[ "$out" == *"kubectl (missing)"* ]] || fail "kubectl missing: not named:\n$out"
 [[ "$out" == *"https://dl.k8s.io/release/"* ]] || fail "kubectl missing: no install hint:\n$out"
 
-# 3. istioctl 1.24 against a requested 1.8 (istio-semantics.md §10): exit 3, says why.
+# 3. istioctl 1.24 against a requested 1.8 (docs/istio-behaviour.md §10): exit 3, says why.
 set +e
 out="$(PATH="$work/all" "$egresslab" doctor --istio-version 1.8 2>&1)"
 code=$?

@@ -22,6 +22,7 @@
 #include "harness/curl/execute.h"
 #include "harness/kind/preflight.h"
 #include "harness/kind/process_groups.h"
+#include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
 #include "harness/pki/pki.h"
 #include "mocks/httpbin/httpbin_server.h"
@@ -103,9 +104,12 @@ class PlanWriter {
 
   Command tool(std::vector<std::string> argv) const {
     Command c;
-    if (options_.context && (argv.front() == "kubectl" || argv.front() == "istioctl")) {
-      argv.insert(argv.begin() + 1, {"--context", *options_.context});
-    } else if (argv.front() == "kubectl" || argv.front() == "istioctl") {
+    const bool clusterTool =
+        argv.front() == "kubectl" || argv.front() == "istioctl" || argv.front() == "helm";
+    if (options_.context && clusterTool) {
+      argv.insert(argv.begin() + 1,
+                  {argv.front() == "helm" ? "--kube-context" : "--context", *options_.context});
+    } else if (clusterTool) {
       c.env["KUBECONFIG"] = kubeconfigPath(options_).string();
     }
     c.argv = std::move(argv);
@@ -176,30 +180,14 @@ std::filesystem::path kubeconfigPath(const KindOptions& options) {
 }
 
 std::vector<ProxyRef> proxiesOf(const model::Scenario& scenario) {
+  // The one model of what the IstioOperators install (issue 9): a listed gateway without
+  // `enabled: true` is not installed, the default profile adds istio-ingressgateway.
   std::vector<ProxyRef> proxies;
-  const auto addGateway = [&](const model::GatewayComponent& g) {
-    if (g.enabled == false) return;
-    for (const auto& p : proxies) {
-      if (p.ns == g.ns && p.deployment == g.name) return;
-    }
-    proxies.push_back({g.ns.empty() ? "istio-system" : g.ns, g.name, false});
-  };
-  for (const auto& iop : scenario.resources.istioOperators) {
-    // The default profile installs istio-ingressgateway (§10); `empty` installs only what it lists.
-    const bool defaultProfile =
-        iop.profile.empty() || iop.profile == "default" || iop.profile == "demo";
-    bool listsDefaultIngress = false;
-    for (const auto& g : iop.ingressGateways) {
-      if (g.name == "istio-ingressgateway") listsDefaultIngress = true;
-    }
-    if (defaultProfile && !listsDefaultIngress) {
-      model::GatewayComponent ingress;
-      ingress.name = "istio-ingressgateway";
-      ingress.ns = "istio-system";
-      addGateway(ingress);
-    }
-    for (const auto& g : iop.ingressGateways) addGateway(g);
-    for (const auto& g : iop.egressGateways) addGateway(g);
+  for (const auto& g : model::deriveGatewayWorkloads(scenario.resources, scenario.istioVersion)) {
+    const bool seen = std::any_of(proxies.begin(), proxies.end(), [&](const ProxyRef& p) {
+      return p.ns == g.ns && p.deployment == g.name;
+    });
+    if (!seen) proxies.push_back({g.ns, g.name, false});
   }
   for (const auto& w : scenario.workloads) {
     if (w.injected.value_or(true)) proxies.push_back({w.ns, w.name, true});
@@ -236,6 +224,155 @@ std::string trustBundlePatch(bool appendToExisting) {
   return patch.dump();
 }
 
+namespace {
+
+// The files a `manifests:` entry stands for: the file, or a directory's *.yaml/*.yml in name
+// order (as the loader reads them).
+std::vector<std::filesystem::path> manifestFiles(
+    const std::vector<std::filesystem::path>& entries) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : entries) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(entry, ec)) {
+      files.push_back(entry);
+      continue;
+    }
+    std::vector<std::filesystem::path> inDir;
+    for (const auto& e : std::filesystem::directory_iterator(entry, ec)) {
+      const auto ext = e.path().extension();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) inDir.push_back(e.path());
+    }
+    std::sort(inDir.begin(), inDir.end());
+    files.insert(files.end(), inDir.begin(), inDir.end());
+  }
+  return files;
+}
+
+// One IstioOperator document of the manifests, with vars applied.
+struct IopDoc {
+  std::filesystem::path source;
+  std::string text;
+  const model::IstioOperator* iop = nullptr;  // the loaded object, when it could be matched
+  bool gatewayOnly = false;                   // `profile: empty`: installed after the control plane
+  std::filesystem::path file;                 // its own file in the run directory: manifests/…
+};
+
+nlohmann::json probeJson(const model::Probe& p) {
+  nlohmann::json j;
+  switch (p.kind) {
+    case model::Probe::Kind::kExec:
+      j["exec"] = {{"command", p.command}};
+      break;
+    case model::Probe::Kind::kTcpSocket:
+      j["tcpSocket"] = {{"port", p.port}};
+      break;
+    case model::Probe::Kind::kHttpGet:
+      j["httpGet"] = {{"path", p.path}, {"port", p.port}, {"scheme", p.scheme}};
+      break;
+  }
+  j["initialDelaySeconds"] = p.initialDelaySeconds;
+  j["periodSeconds"] = p.periodSeconds;
+  j["timeoutSeconds"] = p.timeoutSeconds;
+  j["successThreshold"] = p.successThreshold;
+  j["failureThreshold"] = p.failureThreshold;
+  return j;
+}
+
+// Values for the istiod chart from the control-plane IstioOperator: meshConfig, revision,
+// hub/tag and the `values.global`/`values.pilot` blocks (same keys in the chart).
+nlohmann::json istiodValues(const model::IstioOperator* cp) {
+  nlohmann::json values = nlohmann::json::object();
+  if (cp == nullptr) return values;
+  if (cp->values.is_object()) {
+    for (const char* key : {"global", "pilot"}) {
+      if (cp->values.contains(key)) values[key] = cp->values.at(key);
+    }
+  }
+  if (cp->meshConfig.raw.is_object() && !cp->meshConfig.raw.empty()) {
+    values["meshConfig"] = cp->meshConfig.raw;
+  }
+  if (!cp->revision.empty()) values["revision"] = cp->revision;
+  if (!cp->tag.empty()) values["global"]["tag"] = cp->tag;
+  if (!cp->hub.empty()) values["global"]["hub"] = cp->hub;
+  return values;
+}
+
+// Values for the istio/gateway chart from the gateway the IstioOperator describes
+// (model::deriveGatewayWorkloads): name, labels (the chart's selector takes labels.app and
+// labels.istio), service type and ports, a readiness probe written in the IOP, replicas.
+nlohmann::json gatewayValues(const model::GatewayWorkload& g, const std::string& revision) {
+  nlohmann::json values;
+  values["name"] = g.name;
+  nlohmann::json labels = nlohmann::json::object();
+  for (const auto& [key, value] : g.podLabels) {
+    if (key == "service.istio.io/canonical-name" || key == "sidecar.istio.io/inject") continue;
+    labels[key] = value;
+  }
+  values["labels"] = labels;
+  std::string type = g.egress ? "ClusterIP" : "";
+  if (g.source != nullptr) {
+    for (const auto* list : {&g.source->ingressGateways, &g.source->egressGateways}) {
+      for (const auto& c : *list) {
+        if (c.path == g.componentPath && c.k8s.is_object() && c.k8s.contains("service") &&
+            c.k8s.at("service").is_object() && c.k8s.at("service").contains("type") &&
+            c.k8s.at("service").at("type").is_string()) {
+          type = c.k8s.at("service").at("type").get<std::string>();
+        }
+      }
+    }
+  }
+  nlohmann::json service = nlohmann::json::object();
+  if (!type.empty()) service["type"] = type;
+  nlohmann::json ports = nlohmann::json::array();
+  for (const auto& p : g.servicePorts) {
+    nlohmann::json port = {{"name", p.name}, {"port", p.port}, {"protocol", p.protocol}};
+    if (p.targetPort) port["targetPort"] = *p.targetPort;
+    ports.push_back(port);
+  }
+  service["ports"] = ports;
+  values["service"] = service;
+  // A probe written in the IstioOperator (overlay or k8s.readinessProbe; the chart's own
+  // default has no source position in a file). Helm merges maps: null the chart's httpGet.
+  const bool written =
+      g.source != nullptr && !g.readinessProbe.pos.file.empty() &&
+      !(g.readinessProbe.kind == model::Probe::Kind::kHttpGet &&
+        g.readinessProbe.path == "/healthz/ready" && g.readinessProbe.port == 15021);
+  if (written) {
+    nlohmann::json probe = probeJson(g.readinessProbe);
+    if (g.readinessProbe.kind != model::Probe::Kind::kHttpGet) probe["httpGet"] = nullptr;
+    values["readinessProbe"] = probe;
+  }
+  if (g.replicas != 1) values["replicaCount"] = g.replicas;
+  if (!revision.empty()) values["revision"] = revision;
+  return values;
+}
+
+std::string valuesFile(const std::string& what, const nlohmann::json& values) {
+  // JSON is YAML; the comment says where the values came from.
+  return "# helm values for " + what + ", derived from the scenario's IstioOperators\n" +
+         values.dump(2) + "\n";
+}
+
+}  // namespace
+
+model::IstioVersion installVersion(const model::Scenario& scenario) {
+  for (const auto& iop : scenario.resources.istioOperators) {
+    if (iop.profile == "empty") continue;
+    if (iop.tag.empty()) break;
+    auto tag = model::IstioVersion::parse(iop.tag);
+    if (tag && tag->major == scenario.istioVersion.major &&
+        tag->minor == scenario.istioVersion.minor) {
+      return *tag;
+    }
+    break;
+  }
+  return scenario.istioVersion;
+}
+
+std::uint32_t mockControlPort(std::size_t index) {
+  return 19000 + static_cast<std::uint32_t>(index);
+}
+
 Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
                                               const KindOptions& options) {
   std::vector<PlannedCommand> plan;
@@ -247,14 +384,21 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
   const std::string kubeconfig = kubeconfigPath(options).string();
   const auto readiness = options.readinessTimeout;
   const std::string readinessFlag = "--timeout=" + seconds(readiness);
+  const model::InstallMethod method = scenario.installMethod();
+  if (auto problem = model::installMethodProblem(method, scenario.istioVersion); !problem.empty()) {
+    return invalidInput(problem, scenario.installPos);
+  }
+  const model::IstioVersion version = installVersion(scenario);
 
   // 1. Preflight (docs/kind.md "egresslab doctor"): up() runs runPreflight for these.
   w.add(Phase::kPreflight, {"docker", "info", "--format", "{{.ServerVersion}}"});
   w.add(Phase::kPreflight, {"kind", "version"});
   w.add(Phase::kPreflight, {"kubectl", "version", "--client", "-o", "json"});
   w.add(Phase::kPreflight, {"istioctl", "version", "--remote=false"});
+  if (method == model::InstallMethod::kHelm)
+    w.add(Phase::kPreflight, {"helm", "version", "--short"});
 
-  // 2. Cluster. `--wait` covers the control plane only (harness-anchors §7): wait for CoreDNS.
+  // 2. Cluster. `--wait` covers the control plane only: wait for CoreDNS.
   if (!options.context) {
     if (options.reuseCluster) {
       w.add(Phase::kCluster,
@@ -275,81 +419,132 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
          "--timeout=" + seconds(options.clusterWait)},
         "CoreDNS", options.clusterWait);
 
-  // Manifests with vars applied, split into control-plane IOPs, gateway IOPs and the rest.
+  // Manifests with vars applied: IstioOperator documents (installed by the method) and the rest.
   struct ManifestFile {
     std::filesystem::path path;
-    std::vector<std::string> controlPlane;  // IstioOperator documents (install path §10)
-    std::vector<std::string> gatewayIops;   // profile: empty IstioOperators
+    std::vector<std::string> controlPlane;  // control-plane IstioOperator documents
     std::vector<std::string> rest;
   };
   std::vector<ManifestFile> files;
-  for (const auto& path : scenario.manifests) {
+  std::vector<IopDoc> iops;
+  for (const auto& path : manifestFiles(scenario.manifests)) {
     auto text = readText(path);
     if (!text) return std::unexpected(std::move(text.error()));
     auto substituted =
         model::substitutePlaceholders(*text, scenario.vars, true, SourcePos{path.string(), 1, 1});
     if (!substituted) return std::unexpected(std::move(substituted.error()));
-    ManifestFile file{path, {}, {}, {}};
+    std::vector<const model::IstioOperator*> loaded;
+    for (const auto& iop : scenario.resources.istioOperators) {
+      if (iop.origin.pos.file == path.string()) loaded.push_back(&iop);
+    }
+    ManifestFile file{path, {}, {}};
+    std::vector<IopDoc> here;
     for (auto& doc : splitDocuments(*substituted)) {
       if (documentKind(doc) == "IstioOperator") {
-        (isGatewayOnlyOperator(doc) ? file.gatewayIops : file.controlPlane).push_back(doc);
+        IopDoc d;
+        d.source = path;
+        d.iop = here.size() < loaded.size() ? loaded[here.size()] : nullptr;
+        d.gatewayOnly = d.iop != nullptr ? d.iop->profile == "empty" : isGatewayOnlyOperator(doc);
+        if (!d.gatewayOnly) file.controlPlane.push_back(doc);
+        d.text = std::move(doc);
+        here.push_back(std::move(d));
       } else if (documentKind(doc) == "Cluster") {
         continue;  // a kind config is cluster.config's business
       } else {
         file.rest.push_back(doc);
       }
     }
+    // One IstioOperator per file for `istioctl install -f` (istioctl reads one per file).
+    for (std::size_t i = 0; i < here.size(); ++i) {
+      std::string name = path.filename().string();
+      if (here.size() > 1) {
+        name = fmt::format("{}-{}{}", path.stem().string(), i + 1, path.extension().string());
+      }
+      here[i].file = std::filesystem::path("manifests") / name;
+    }
+    iops.insert(iops.end(), here.begin(), here.end());
     files.push_back(std::move(file));
   }
-
-  // 3. Istio by version (istio-semantics.md §10).
-  const bool operatorFlow = !scenario.istioVersion.atLeast(1, 24);
-  std::string controlPlaneNs = "istio-operator";
-  std::string controlPlaneName = "istio-operator";
-  for (const auto& iop : scenario.resources.istioOperators) {
-    if (iop.profile != "empty") {
-      if (!iop.meta.ns.empty()) controlPlaneNs = iop.meta.ns;
-      if (!iop.meta.name.empty()) controlPlaneName = iop.meta.name;
+  const IopDoc* controlPlane = nullptr;
+  for (const auto& d : iops) {
+    if (!d.gatewayOnly) {
+      controlPlane = &d;
       break;
     }
   }
-  std::vector<const ManifestFile*> controlPlaneFiles;
-  for (const auto& f : files) {
-    if (!f.controlPlane.empty()) controlPlaneFiles.push_back(&f);
-  }
-  if (operatorFlow) {
-    w.add(Phase::kIstio, {"istioctl", "operator", "init", "--watchedNamespaces=" + controlPlaneNs});
+  const std::string revision =
+      controlPlane != nullptr && controlPlane->iop != nullptr ? controlPlane->iop->revision : "";
+  const std::string istiod = revision.empty() ? "istiod" : "istiod-" + revision;
+  // A gateway IstioOperator without a revision of its own joins the control plane's.
+  const auto revisionArgs = [&](const IopDoc& d) -> std::vector<std::string> {
+    if (revision.empty() || (d.iop != nullptr && !d.iop->revision.empty())) return {};
+    return {"--revision", revision};
+  };
+  const auto runDirFile = [&](const std::filesystem::path& relative) {
+    return (options.runDir / relative).string();
+  };
+
+  // 3. Istio by install method (docs/istio-behaviour.md §10).
+  if (method == model::InstallMethod::kOperator) {
+    std::string controlPlaneNs = "istio-operator";
+    std::string controlPlaneName = "istio-operator";
+    if (controlPlane != nullptr && controlPlane->iop != nullptr) {
+      if (!controlPlane->iop->meta.ns.empty()) controlPlaneNs = controlPlane->iop->meta.ns;
+      if (!controlPlane->iop->meta.name.empty()) controlPlaneName = controlPlane->iop->meta.name;
+    }
+    std::vector<std::string> init{"istioctl", "operator", "init",
+                                  "--watchedNamespaces=" + controlPlaneNs};
+    if (!revision.empty()) init.insert(init.end(), {"--revision", revision});
+    w.add(Phase::kIstio, std::move(init));
     w.add(Phase::kIstio, {"kubectl", "create", "ns", "istio-system"}).okIfStderrContains =
         "AlreadyExists";
-    for (const ManifestFile* f : controlPlaneFiles) {
+    bool applied = false;
+    for (const auto& f : files) {
+      if (f.controlPlane.empty()) continue;
       auto& apply = w.add(Phase::kIstio, {"kubectl", "apply", "-f", "-"});
-      apply.stages.back().stdinData = joinDocuments(f->controlPlane);
-      apply.stdinDescription = f->path.string();
+      apply.stages.back().stdinData = joinDocuments(f.controlPlane);
+      apply.stdinDescription = f.path.string();
+      applied = true;
     }
-    if (!controlPlaneFiles.empty()) {
+    if (applied) {
       w.add(Phase::kIstio,
             {"kubectl", "-n", controlPlaneNs, "wait", "--for=jsonpath={.status.status}=HEALTHY",
              "istiooperator/" + controlPlaneName, readinessFlag},
             "the in-cluster operator to report the control plane HEALTHY", readiness);
     }
-  } else {
-    for (const ManifestFile* f : controlPlaneFiles) {
-      const auto file = options.runDir / "manifests" / f->path.filename();
-      auto& install = w.add(Phase::kIstio, {"istioctl", "install", "-y", "-f", file.string()},
+  } else if (method == model::InstallMethod::kIstioctl) {
+    for (const auto& d : iops) {
+      if (d.gatewayOnly) continue;
+      auto& install = w.add(Phase::kIstio, {"istioctl", "install", "-y", "-f", runDirFile(d.file)},
                             "istioctl install's own readiness checks", readiness);
-      install.stdinDescription = f->path.string() + " (vars applied) written to " + file.string();
+      install.files.push_back({d.file, d.text});
+      install.stdinDescription =
+          d.source.string() + " (vars applied) written to " + runDirFile(d.file);
     }
+  } else {
+    const std::string chartVersion = version.str();
+    w.add(Phase::kIstio, {"helm", "repo", "add", "istio",
+                          "https://istio-release.storage.googleapis.com/charts", "--force-update"});
+    w.add(Phase::kIstio, {"helm", "upgrade", "--install", "istio-base", "istio/base", "-n",
+                          "istio-system", "--create-namespace", "--version", chartVersion});
+    const std::filesystem::path values = std::filesystem::path("helm") / "istiod-values.yaml";
+    auto& istiodInstall = w.add(
+        Phase::kIstio,
+        {"helm", "upgrade", "--install", istiod, "istio/istiod", "-n", "istio-system", "--version",
+         chartVersion, "-f", runDirFile(values), "--wait", "--timeout", seconds(readiness)},
+        "helm's --wait for istiod", readiness);
+    istiodInstall.files.push_back(
+        {values, valuesFile("istio/istiod",
+                            istiodValues(controlPlane != nullptr ? controlPlane->iop : nullptr))});
   }
   w.add(Phase::kIstio,
-        {"kubectl", "-n", "istio-system", "rollout", "status", "deploy/istiod", readinessFlag},
+        {"kubectl", "-n", "istio-system", "rollout", "status", "deploy/" + istiod, readinessFlag},
         "istiod", readiness);
 
   // 4. Namespaces of the gateways, secrets, manifests and workloads, in first-use order.
   std::vector<std::string> namespaces;
-  for (const auto& iop : scenario.resources.istioOperators) {
-    for (const auto& g : iop.egressGateways) addUnique(namespaces, g.ns);
-    for (const auto& g : iop.ingressGateways) addUnique(namespaces, g.ns);
-  }
+  const auto gateways = model::deriveGatewayWorkloads(scenario.resources, scenario.istioVersion);
+  for (const auto& g : gateways) addUnique(namespaces, g.ns);
   for (const auto& s : scenario.secrets) addUnique(namespaces, s.ns);
   const auto& r = scenario.resources;
   const auto addMeta = [&](const auto& list) {
@@ -371,25 +566,70 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     w.add(Phase::kNamespaces, {"kubectl", "create", "ns", ns}).okIfStderrContains = "AlreadyExists";
   }
 
-  // Each gateway IstioOperator as in the post: generate | apply, which never prunes (§10).
-  for (const auto& f : files) {
-    if (f.gatewayIops.empty()) continue;
-    const auto file = options.runDir / "manifests" / f.path.filename();
-    PlannedCommand p;
-    p.phase = Phase::kGateways;
-    p.stages.push_back(w.tool({"istioctl", "manifest", "generate", "-f", file.string()}));
-    p.stages.push_back(w.tool({"kubectl", "apply", "-f", "-"}));
-    p.stdinDescription = f.path.string() + " (vars applied) written to " + file.string();
-    plan.push_back(std::move(p));
+  // Gateways after the control plane, each the way its method installs it.
+  if (method == model::InstallMethod::kOperator) {
+    // As in the post: generate | apply, which never prunes (§10).
+    for (const auto& d : iops) {
+      if (!d.gatewayOnly) continue;
+      PlannedCommand p;
+      p.phase = Phase::kGateways;
+      std::vector<std::string> generate{"istioctl", "manifest", "generate", "-f",
+                                        runDirFile(d.file)};
+      for (auto& arg : revisionArgs(d)) generate.push_back(std::move(arg));
+      p.stages.push_back(w.tool(std::move(generate)));
+      p.stages.push_back(w.tool({"kubectl", "apply", "-f", "-"}));
+      p.files.push_back({d.file, d.text});
+      p.stdinDescription = d.source.string() + " (vars applied) written to " + runDirFile(d.file);
+      plan.push_back(std::move(p));
+    }
+  } else if (method == model::InstallMethod::kIstioctl) {
+    // `istioctl install -f` per gateway IstioOperator. Its readiness wait is cut short: a
+    // gateway whose probe reaches an upstream is Ready only once the run's public CA is
+    // mounted (below), so "resources not ready" is expected here; the rollout waits below
+    // check readiness with the real deadline.
+    for (const auto& d : iops) {
+      if (!d.gatewayOnly) continue;
+      std::vector<std::string> install{"istioctl", "install", "-y", "-f", runDirFile(d.file)};
+      for (auto& arg : revisionArgs(d)) install.push_back(std::move(arg));
+      install.push_back("--readiness-timeout=1s");
+      auto& p = w.add(Phase::kGateways, std::move(install));
+      p.okIfStderrContains = "resources not ready";
+      p.files.push_back({d.file, d.text});
+      p.stdinDescription = d.source.string() + " (vars applied) written to " + runDirFile(d.file);
+    }
+  } else {
+    // One istio/gateway release per gateway, values derived from its IstioOperator. No
+    // --wait: readiness is checked after the trust mount, below.
+    for (const auto& g : gateways) {
+      std::string gatewayRevision = revision;
+      if (g.source != nullptr && !g.source->revision.empty()) gatewayRevision = g.source->revision;
+      const std::filesystem::path values =
+          std::filesystem::path("helm") / (g.ns + "-" + g.name + "-values.yaml");
+      auto& p =
+          w.add(Phase::kGateways, {"helm", "upgrade", "--install", g.name, "istio/gateway", "-n",
+                                   g.ns, "--version", version.str(), "-f", runDirFile(values)});
+      p.files.push_back({values, valuesFile("istio/gateway " + g.ns + "/" + g.name,
+                                            gatewayValues(g, gatewayRevision))});
+    }
   }
 
-  // 5. Secrets from the run's PKI (or the files the scenario names).
+  // 5. Secrets from the run's PKI (or the files the scenario names). A secret with a CA (for
+  //    MUTUAL servers) is a generic secret with tls.crt, tls.key and ca.crt, as Istio reads it.
   for (const auto& s : scenario.secrets) {
     const auto dir = options.runDir / "secrets" / s.ns;
     const std::string key =
         s.keyFile.empty() ? (dir / (s.name + ".key")).string() : s.keyFile.string();
     const std::string cert =
         s.certFile.empty() ? (dir / (s.name + ".crt")).string() : s.certFile.string();
+    if (s.caCertificate) {
+      const std::string ca =
+          s.caFile.empty() ? (options.runDir / "ca.crt").string() : s.caFile.string();
+      auto& c = w.add(Phase::kSecrets, {"kubectl", "create", "-n", s.ns, "secret", "generic",
+                                        s.name, "--from-file=tls.crt=" + cert,
+                                        "--from-file=tls.key=" + key, "--from-file=ca.crt=" + ca});
+      c.okIfStderrContains = "AlreadyExists";
+      continue;
+    }
     auto& c = w.add(Phase::kSecrets, {"kubectl", "create", "-n", s.ns, "secret", "tls", s.name,
                                       "--key=" + key, "--cert=" + cert});
     c.okIfStderrContains = "AlreadyExists";
@@ -422,12 +662,13 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     for (const auto& wl : scenario.workloads) {
       auto& apply = w.add(Phase::kWorkloads, {"kubectl", "apply", "-n", wl.ns, "-f", "-"});
       apply.stages.back().stdinData = renderWorkload(*tmpl, wl);
-      apply.stdinDescription = templatePath.string() + " for " + wl.ns + "/" + wl.name;
+      apply.stdinDescription =
+          "workload " + wl.ns + "/" + wl.name + " from " + templatePath.string();
     }
   }
 
-  // 7b. Trust, as in a real world (DESIGN.md): gateways verify upstream certificates against
-  //     the OS bundle on 1.21+ (istio-semantics.md §4), and pod curls use it too, so the run's
+  // 7b. Trust, as in a real world (docs/design.md): gateways verify upstream certificates against
+  //     the OS bundle on 1.21+ (docs/istio-behaviour.md §4), and pod curls use it too, so the run's
   //     public CA (which signs the mocks' certificates) replaces that bundle in every gateway
   //     and workload. Before the rollout waits below: the patch itself starts a rollout.
   std::vector<std::string> trustNamespaces;
@@ -454,7 +695,8 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
       patch.okIfStderrContains = "Duplicate value: \"" + std::string(kPublicCaConfigMap) + "\"";
     }
   };
-  for (const auto& proxy : proxiesOf(scenario)) {
+  const auto proxies = proxiesOf(scenario);
+  for (const auto& proxy : proxies) {
     if (!proxy.sidecar) trust(proxy.ns, proxy.deployment, true);
   }
   for (const auto& wl : scenario.workloads) trust(wl.ns, wl.name, false);
@@ -465,6 +707,27 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     w.add(Phase::kUpstreams, {"docker", "network", "inspect", "kind", "-f",
                               "{{range .IPAM.Config}}{{.Gateway}} {{end}}"})
         .captureAs = "KIND_GATEWAY";
+    // The mocks: in-process in a run; `egresslab mock httpbin` in a written plan.
+    for (std::size_t i = 0; i < scenario.upstreams.size(); ++i) {
+      const auto& u = scenario.upstreams[i];
+      PlannedCommand p;
+      p.phase = Phase::kUpstreams;
+      p.mockUpstream = static_cast<int>(i);
+      Command mock;
+      mock.argv = {"egresslab", "mock", "httpbin", "--listen",
+                   fmt::format("{}:{}", options.kindGatewayPlaceholder, u.port)};
+      if (u.tls) {
+        const auto base = options.runDir / "upstreams" / fmt::format("{}-{}", u.host, u.port);
+        mock.argv.insert(mock.argv.end(), {"--tls-cert", base.string() + ".crt", "--tls-key",
+                                           base.string() + ".key"});
+      }
+      mock.argv.insert(mock.argv.end(),
+                       {"--hostname", u.name.empty() ? u.host : u.name, "--control",
+                        fmt::format("127.0.0.1:{}", mockControlPort(i))});
+      p.stages.push_back(std::move(mock));
+      p.stdinDescription = fmt::format("the upstream {}:{}", u.host, u.port);
+      plan.push_back(std::move(p));
+    }
     w.add(Phase::kUpstreams, {"kubectl", "-n", "kube-system", "get", "configmap", "coredns", "-o",
                               "jsonpath={.data.Corefile}"})
         .captureAs = "COREFILE";
@@ -485,7 +748,7 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
   }
 
   // 9. Readiness with deadlines, never sleeps.
-  for (const auto& proxy : proxiesOf(scenario)) {
+  for (const auto& proxy : proxies) {
     if (proxy.sidecar) continue;
     w.add(Phase::kReadiness,
           {"kubectl", "-n", proxy.ns, "rollout", "status", "deploy/" + proxy.deployment,
@@ -576,6 +839,9 @@ struct KindBackend::State {
   std::map<std::string, std::unique_ptr<httpbin::HttpbinServer>> mocks;  // "host:port"
   std::vector<ProxyRef> proxies;
   std::chrono::milliseconds accessLogWait{5000};
+  std::map<std::size_t, pki::KeyPair> upstreamPairs;  // scenario.upstreams index → certificate
+  std::vector<PlanStep> planSteps;                    // --plan-dir: plan.sh, in order
+  std::filesystem::path planDir;                      // where this scenario's plan goes
 };
 
 KindBackend::KindBackend(std::shared_ptr<CommandRunner> runner, KindOptions options)
@@ -712,6 +978,332 @@ std::optional<httpbin::Fault> toMockFault(const model::FaultSpec& f) {
 
 }  // namespace
 
+namespace {
+
+Result<void> writeFileAt(const std::filesystem::path& dir, const std::filesystem::path& relative,
+                         const std::string& content,
+                         std::filesystem::perms mode = std::filesystem::perms::owner_read |
+                                                       std::filesystem::perms::owner_write |
+                                                       std::filesystem::perms::group_read |
+                                                       std::filesystem::perms::others_read) {
+  const auto path = dir / relative;
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  if (ec)
+    return environmentError("cannot create " + path.parent_path().string() + ": " + ec.message());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) return environmentError("cannot write " + path.string());
+  std::filesystem::permissions(path, mode, ec);
+  if (ec) return environmentError("cannot set the mode of " + path.string() + ": " + ec.message());
+  return {};
+}
+
+constexpr auto kPrivate = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write;
+
+// Everything the planned commands read from the run directory, written under `dir`: the two
+// CAs (public-ca.crt signs the mocks, ca.crt the scenario's secrets), the secrets' keys, the
+// upstream mocks' certificates and every PlannedCommand::files entry.
+struct RunPki {
+  std::optional<pki::CertificateAuthority> publicCa;
+  std::optional<pki::CertificateAuthority> scenarioCa;
+  std::map<std::size_t, pki::KeyPair> upstreamPairs;
+};
+
+Result<void> writeRunFiles(const std::filesystem::path& dir, const model::Scenario& scenario,
+                           const std::vector<PlannedCommand>& plan, RunPki& out) {
+  auto publicCa = pki::CertificateAuthority::create("EgressLab public CA");
+  if (!publicCa) return std::unexpected(std::move(publicCa.error()));
+  out.publicCa = std::move(*publicCa);
+  if (auto w = writeFileAt(dir, "public-ca.crt", out.publicCa->certPem()); !w) return w;
+  auto scenarioCa = pki::CertificateAuthority::create("EgressLab scenario CA");
+  if (!scenarioCa) return std::unexpected(std::move(scenarioCa.error()));
+  out.scenarioCa = std::move(*scenarioCa);
+  if (auto w = writeFileAt(dir, "ca.crt", out.scenarioCa->certPem()); !w) return w;
+  for (const auto& secret : scenario.secrets) {
+    if (!secret.certFile.empty()) continue;
+    auto pair = out.scenarioCa->issueServer(secret.hosts);
+    if (!pair) return std::unexpected(std::move(pair.error()));
+    const auto base = std::filesystem::path("secrets") / secret.ns / secret.name;
+    if (auto w = writeFileAt(dir, base.string() + ".key", pair->keyPem, kPrivate); !w) return w;
+    if (auto w = writeFileAt(dir, base.string() + ".crt", pair->chainPem); !w) return w;
+  }
+  for (std::size_t i = 0; i < scenario.upstreams.size(); ++i) {
+    const auto& u = scenario.upstreams[i];
+    if (!u.tls) continue;
+    auto pair = out.publicCa->issueServer({u.host});
+    if (!pair) return std::unexpected(std::move(pair.error()));
+    const auto base = std::filesystem::path("upstreams") / fmt::format("{}-{}", u.host, u.port);
+    if (auto w = writeFileAt(dir, base.string() + ".key", pair->keyPem, kPrivate); !w) return w;
+    if (auto w = writeFileAt(dir, base.string() + ".crt", pair->chainPem); !w) return w;
+    out.upstreamPairs[i] = std::move(*pair);
+  }
+  for (const auto& step : plan) {
+    for (const auto& f : step.files) {
+      if (auto w = writeFileAt(dir, f.relative, f.content); !w) return w;
+    }
+  }
+  return {};
+}
+
+std::string slug(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool word = std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.';
+    if (word) {
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+  }
+  while (!out.empty() && (out.back() == '-' || out.back() == '.')) out.pop_back();
+  return out.empty() ? "stdin" : out;
+}
+
+// The hosts block of the Corefile, as plan.sh's patch_corefile inserts it.
+std::string hostsBlockTemplate(const model::Scenario& scenario, const std::string& gateway) {
+  std::string block;
+  for (const auto& u : scenario.upstreams) block += gateway + " " + u.host + "\n";
+  for (const auto& [host, ip] : scenario.dns) block += ip + " " + host + "\n";
+  return block;
+}
+
+std::string replaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+}  // namespace
+
+namespace {
+
+// One line for `plan.sh --list`: what the step is for.
+std::string describeStep(const PlannedCommand& p, const std::string& runDir) {
+  const auto& argv = p.stages.front().argv;
+  const std::string what = p.stdinDescription;
+  if (!p.waitsFor.empty()) return "wait for " + p.waitsFor;
+  if (p.mockUpstream >= 0) return "start the mock of " + what + " (egresslab mock httpbin)";
+  switch (p.phase) {
+    case Phase::kPreflight:
+      return "preflight: is " + argv.front() + " installed and working?";
+    case Phase::kIstio:
+    case Phase::kGateways:
+      if (!what.empty()) {
+        return "install " +
+               std::filesystem::path(what.substr(0, what.find(' '))).filename().string() +
+               " (vars applied)";
+      }
+      break;
+    case Phase::kManifests:
+      return "apply " + std::filesystem::path(what).filename().string() + " (vars applied)";
+    case Phase::kWorkloads:
+      return "create " + what.substr(0, what.find(" from "));
+    case Phase::kPortForward:
+      return "port-forward " + argv.at(argv.size() - 2) + " " + argv.back() + " (background)";
+    default:
+      if (!what.empty()) return what;
+      break;
+  }
+  return replaceAll(p.display(), runDir, "$RUN_DIR");
+}
+
+}  // namespace
+
+std::optional<std::string> upstreamFaultJson(const model::FaultSpec& fault) {
+  auto mock = toMockFault(fault);
+  if (!mock) return std::nullopt;
+  return httpbin::toJson(*mock).dump();
+}
+
+std::string shellLine(const std::vector<std::string>& argv) {
+  static const std::vector<std::string> kExpanded = {"${RUN_DIR}", "${KIND_GATEWAY}",
+                                                     "${REQUEST_ID}", "${EGRESSLAB}"};
+  std::string line;
+  for (std::size_t i = 0; i < argv.size(); ++i) {
+    std::string arg = argv[i];
+    if (i == 0 && arg == "egresslab") arg = "${EGRESSLAB}";
+    if (i > 0) line += ' ';
+    const bool plain = !arg.empty() && std::all_of(arg.begin(), arg.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+             std::string_view("-_./:=,@+%").find(c) != std::string_view::npos;
+    });
+    if (plain) {
+      line += arg;
+      continue;
+    }
+    const bool expands = std::any_of(kExpanded.begin(), kExpanded.end(), [&](const auto& v) {
+      return arg.find(v) != std::string::npos;
+    });
+    if (!expands) {
+      line += "'" + replaceAll(arg, "'", "'\\''") + "'";
+      continue;
+    }
+    // Double quotes: our variables expand, every other $, `, " and \ is escaped.
+    std::string quoted = "\"";
+    for (std::size_t at = 0; at < arg.size();) {
+      const auto var = std::find_if(kExpanded.begin(), kExpanded.end(), [&](const auto& v) {
+        return arg.compare(at, v.size(), v) == 0;
+      });
+      if (var != kExpanded.end()) {
+        quoted += *var;
+        at += var->size();
+        continue;
+      }
+      const char c = arg[at++];
+      if (c == '$' || c == '`' || c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    line += quoted + "\"";
+  }
+  return line;
+}
+
+std::string planScript(const std::string& scenarioName, const std::vector<PlanStep>& steps,
+                       bool ownKubeconfig) {
+  std::string out = replaceAll(R"SH(#!/usr/bin/env bash
+# The kind plan of scenario @NAME@, written by `egresslab run --backend kind --dry-run
+# --plan-dir`. Nothing in it has run yet. Every file it reads is in this directory.
+#
+#   ./plan.sh              run every step in order (stops at the first failing one)
+#   ./plan.sh --step       show each step and ask before running it
+#   ./plan.sh --from N     start at step N (after a fix, or on a cluster that is half up)
+#   ./plan.sh --list       list the steps
+#
+# EGRESSLAB=/path/to/egresslab picks the binary that serves the upstream mocks.
+set -euo pipefail
+RUN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+@KUBECONFIG@
+EGRESSLAB="${EGRESSLAB:-egresslab}"
+REQUEST_ID=""
+KIND_GATEWAY=""
+COREFILE=""
+
+# Values earlier steps captured (the kind network's gateway address, the Corefile) are kept in
+# captured/, so ./plan.sh --from N finds them.
+mkdir -p "${RUN_DIR}/captured"
+for f in "${RUN_DIR}"/captured/*; do
+  name=$(basename "$f")
+  if [[ -f "$f" && $name =~ ^[A-Z_]+$ ]]; then printf -v "$name" '%s' "$(cat "$f")"; fi
+done
+
+# capture NAME COMMAND...: COMMAND's output (trimmed) becomes $NAME.
+capture() {
+  local name=$1 value
+  shift
+  value=$("$@")
+  value="${value#"${value%%[![:space:]]*}"}"
+  value="${value%"${value##*[![:space:]]}"}"
+  if [[ $name == KIND_GATEWAY ]]; then
+    value=$(printf '%s\n' $value | grep -E '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$' | head -n 1 || true)
+    if [[ -z $value ]]; then echo "no IPv4 gateway address for the kind network" >&2; return 1; fi
+  fi
+  printf -v "$name" '%s' "$value"
+  printf '%s' "$value" >"${RUN_DIR}/captured/$name"
+  echo "$name=$value"
+}
+
+# ok_if TEXT COMMAND...: a failure whose stderr contains TEXT is fine (AlreadyExists, ...).
+ok_if() {
+  local text=$1 err rc=0
+  shift
+  { err=$("$@" 2>&1 1>&3 3>&-) || rc=$?; } 3>&1
+  if [[ -n $err ]]; then printf '%s\n' "$err" >&2; fi
+  if ((rc != 0)) && [[ $err != *"$text"* ]]; then return "$rc"; fi
+  return 0
+}
+
+# background LOG COMMAND...: a long-running command (port-forward, mock), stopped at teardown.
+background() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  echo $! >>"${RUN_DIR}/captured/.pids"
+  echo "started (pid $!), output in $log"
+}
+
+stop_background() {
+  if [[ -f "${RUN_DIR}/captured/.pids" ]]; then
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done <"${RUN_DIR}/captured/.pids"
+    rm -f "${RUN_DIR}/captured/.pids"
+  fi
+}
+
+# patch_corefile BLOCK: the captured Corefile with BLOCK (${KIND_GATEWAY} filled in) as a hosts
+# block in the .:53 server (an older egresslab block replaced), as the ConfigMap to apply.
+patch_corefile() {
+  local block
+  block=$(sed "s/\${KIND_GATEWAY}/${KIND_GATEWAY}/g" "$1")
+  printf '%s\n' "$COREFILE" | awk -v block="$block" '
+    function hosts(   n, i, lines) {
+      print "    # egresslab hosts begin"; print "    hosts {"
+      n = split(block, lines, "\n")
+      for (i = 1; i <= n; i++) if (lines[i] != "") print "       " lines[i]
+      print "       fallthrough"; print "    }"; print "    # egresslab hosts end"
+    }
+    /# egresslab hosts begin/ { skip = 1 }
+    skip { if (/# egresslab hosts end/) skip = 0; next }
+    { print }
+    !done && /[.]:53/ && /[{]/ { hosts(); done = 1 }
+    END { if (!done) { print ".:53 {"; hosts(); print "    forward . /etc/resolv.conf"; print "}" } }
+  ' >"${RUN_DIR}/Corefile.patched"
+  kubectl -n kube-system create configmap coredns \
+    --from-file=Corefile="${RUN_DIR}/Corefile.patched" --dry-run=client -o yaml
+}
+
+new_request_id() {
+  REQUEST_ID=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || echo "egresslab-$RANDOM$RANDOM")
+}
+
+)SH",
+                               "@NAME@", scenarioName);
+  out = replaceAll(out, "@KUBECONFIG@",
+                   ownKubeconfig
+                       ? "export KUBECONFIG=\"${RUN_DIR}/kubeconfig\""
+                       : "# --context: the commands name the context; your KUBECONFIG is used");
+  out += "STEPS=" + std::to_string(steps.size()) + "\n";
+  out += "describe() {\n  case $1 in\n";
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    // Single quotes: a description is text, nothing in it expands.
+    out += fmt::format("    {}) echo '{}' ;;\n", i + 1,
+                       replaceAll(steps[i].description, "'", "'\\''"));
+  }
+  out += "  esac\n}\n\n";
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    out += fmt::format("step_{}() {{\n  {}\n}}\n", i + 1, steps[i].shell);
+  }
+  out += R"SH(
+mode=run
+from=1
+while (($#)); do
+  case $1 in
+    --step) mode=step ;;
+    --list) mode=list ;;
+    --from) from=$2; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for ((i = from; i <= STEPS; i++)); do
+  if [[ $mode == list ]]; then printf '%3d  %s\n' "$i" "$(describe "$i")"; continue; fi
+  printf '\n[%d/%d] %s\n' "$i" "$STEPS" "$(describe "$i")"
+  declare -f "step_$i" | sed -e '1,2d' -e '$d' -e 's/^    /  $ /'
+  if [[ $mode == step ]]; then
+    read -r -p "run it? [Y/n/q] " answer </dev/tty
+    case $answer in
+      [nN]*) continue ;;
+      [qQ]*) exit 0 ;;
+    esac
+  fi
+  "step_$i"
+done
+)SH";
+  return out;
+}
+
 Result<void> KindBackend::up(const model::Scenario& scenario, const backend::RunOptions& options) {
   State& s = *state_;
   s.scenario = scenario;
@@ -724,8 +1316,60 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
   if (options.dryRun) {
     auto plan = buildPlan(scenario, options_);
     if (!plan) return std::unexpected(std::move(plan.error()));
-    for (const auto& p : *plan) planLines_.push_back(p.display());
-    return {};
+    if (options_.planDir.empty()) {
+      for (const auto& p : *plan) planLines_.push_back(p.display());
+      return {};
+    }
+    // --plan-dir: the run directory's files, each stdin document as a numbered file, and
+    // plan.sh (docs/kind.md "A plan you can replay").
+    s.planDir = std::filesystem::absolute(options_.planDir).lexically_normal();
+    if (options_.planDirPerScenario) s.planDir /= scenario.name;
+    RunPki files;
+    if (auto written = writeRunFiles(s.planDir, scenario, *plan, files); !written) {
+      return written;
+    }
+    for (const auto& p : *plan) {
+      const std::size_t number = s.planSteps.size() + 1;
+      std::vector<std::string> stages;
+      for (const auto& stage : p.stages) stages.push_back(shellLine(stage.argv));
+      std::string shell = fmt::format("{}", fmt::join(stages, " | "));
+      std::string display = p.display();
+      std::string description = describeStep(p, options_.runDir.string());
+      if (p.stdinSource == StdinSource::kPatchedCorefile) {
+        const auto block = std::filesystem::path(fmt::format("{:02}-coredns-hosts.txt", number));
+        auto w = writeFileAt(s.planDir, block,
+                             hostsBlockTemplate(scenario, options_.kindGatewayPlaceholder));
+        if (!w) return w;
+        const std::string file = (options_.runDir / block).string();
+        shell = "patch_corefile " + shellLine({file}) + " | " + shell;
+        display = "patch_corefile " + file + " | " + display;
+      } else if (!p.stages.front().stdinData.empty()) {
+        const std::string& what = p.stdinDescription;
+        const std::string name =
+            p.phase == Phase::kWorkloads
+                ? slug(what.substr(0, what.find(" from ")))  // "workload NS/NAME from …"
+                : slug(std::filesystem::path(what).stem().string());
+        const auto doc = std::filesystem::path(fmt::format("{:02}-{}.yaml", number, name));
+        auto w = writeFileAt(s.planDir, doc, p.stages.front().stdinData);
+        if (!w) return w;
+        const std::string file = (options_.runDir / doc).string();
+        shell += " < " + shellLine({file});
+        display += " < " + file;
+      }
+      if (p.mockUpstream >= 0 || p.phase == Phase::kPortForward) {
+        const std::string log =
+            (options_.runDir / fmt::format("{:02}-background.log", number)).string();
+        shell = "background " + shellLine({log}) + " " + shell;
+      } else if (!p.captureAs.empty()) {
+        shell = "capture " + p.captureAs + " " + shell;
+      } else if (!p.okIfStderrContains.empty()) {
+        shell = "ok_if " + shellLine({p.okIfStderrContains}) + " " + shell;
+      } else if (!p.fatal) {
+        shell += " || true";
+      }
+      if (auto r = planStep(display, description, shell); !r) return r;
+    }
+    return writePlanScript();
   }
 
   auto runDir = pki::RunDirectory::create("egresslab-kind");
@@ -734,14 +1378,17 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
   options_.runDir = s.runDir->path();
   auto plan = buildPlan(scenario, options_);
   if (!plan) return std::unexpected(std::move(plan.error()));
-  // The run's public CA: written before the trust ConfigMaps read it, and the same CA signs the
-  // upstream mocks' certificates below (one CA, so what the pods trust is what the mock shows).
+  // The run's files before the first command: the public CA (the trust ConfigMaps read it; it
+  // signs the upstream mocks' certificates, so what the pods trust is what the mock shows),
+  // the scenario CA and the secrets it signs, and the IstioOperators/helm values.
   {
-    auto ca = pki::CertificateAuthority::create("EgressLab public CA");
-    if (!ca) return std::unexpected(std::move(ca.error()));
-    s.publicCa = std::move(*ca);
-    auto written = s.runDir->write(publicCaPath(options_).filename(), s.publicCa->certPem());
-    if (!written) return std::unexpected(std::move(written.error()));
+    RunPki files;
+    if (auto written = writeRunFiles(s.runDir->path(), scenario, *plan, files); !written) {
+      return written;
+    }
+    s.publicCa = std::move(files.publicCa);
+    s.scenarioCa = std::move(files.scenarioCa);
+    s.upstreamPairs = std::move(files.upstreamPairs);
   }
 
   // SIGINT/SIGTERM while the cluster comes up: every child group is killed at once, then the
@@ -778,11 +1425,13 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
       if (preflightDone) continue;
       preflightDone = true;
       PreflightOptions pre;
-      pre.istioVersion = ToolVersion{scenario.istioVersion.major, scenario.istioVersion.minor,
-                                     scenario.istioVersion.patch};
+      // The patch the IstioOperator's tag names, so the hint says istioctl-1.22.3, not 1.22.0.
+      const model::IstioVersion version = installVersion(scenario);
+      pre.istioVersion = ToolVersion{version.major, version.minor, version.patch};
+      pre.needHelm = scenario.installMethod() == model::InstallMethod::kHelm;
       const PreflightReport report = runPreflight(*runner_, pre);
       if (!report.ok()) {
-        // Exit 3 (DESIGN.md): say why on stderr too, where scripts look for it; the report
+        // Exit 3 (docs/design.md): say why on stderr too, where scripts look for it; the report
         // and console carry the full problems with install hints.
         std::vector<std::string> missing;
         for (const auto& check : report.checks) {
@@ -790,7 +1439,8 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
             missing.push_back(check.tool + " (" + std::string(toString(check.status)) + ")");
         }
         std::cerr << fmt::format(
-            "egresslab: the kind backend cannot start: {}; run `egresslab doctor` for how to fix "
+            "egresslab: the kind backend cannot start: {}; run `egresslab doctor` for how to "
+            "fix "
             "it\n",
             fmt::join(missing, ", "));
         return backendUnavailable("the kind backend cannot start:\n" + report.problems());
@@ -811,54 +1461,20 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
       s.portForwards.push_back({step.stages.front(), std::move(*started), local});
       continue;
     }
-    // Files the command reads: IstioOperators with vars applied, minted secrets.
-    if (step.phase == Phase::kIstio || step.phase == Phase::kGateways) {
-      for (const auto& stage : step.stages) {
-        for (const auto& arg : stage.argv) {
-          if (arg.starts_with(options_.runDir.string() + "/manifests/")) {
-            const auto name = std::filesystem::path(arg).filename();
-            for (const auto& m : scenario.manifests) {
-              if (m.filename() != name) continue;
-              auto text = readText(m);
-              if (!text) return fail(std::move(text.error()));
-              auto subst = model::substitutePlaceholders(*text, scenario.vars, true,
-                                                         SourcePos{m.string(), 1, 1});
-              if (!subst) return fail(std::move(subst.error()));
-              auto written = s.runDir->write(std::filesystem::path("manifests") / name, *subst);
-              if (!written) return fail(std::move(written.error()));
-            }
-          }
-        }
-      }
-    }
-    if (step.phase == Phase::kSecrets) {
-      if (!s.scenarioCa) {
-        auto ca = pki::CertificateAuthority::create("EgressLab scenario CA");
-        if (!ca) return fail(std::move(ca.error()));
-        s.scenarioCa = std::move(*ca);
-        auto written = s.runDir->write("ca.crt", s.scenarioCa->certPem());
-        if (!written) return fail(std::move(written.error()));
-      }
-      // `kubectl [--context C] create -n NS secret tls NAME …`
-      const auto& argv = step.stages.front().argv;
-      const auto nsFlag = std::find(argv.begin(), argv.end(), "-n");
-      const auto tlsWord = std::find(argv.begin(), argv.end(), "tls");
-      if (nsFlag == argv.end() || nsFlag + 1 == argv.end() || tlsWord == argv.end() ||
-          tlsWord + 1 == argv.end()) {
-        return fail(environmentError("malformed secret command `" + step.display() + "`"));
-      }
-      const std::string ns = *(nsFlag + 1);
-      const std::string name = *(tlsWord + 1);
-      for (const auto& secret : scenario.secrets) {
-        if (secret.ns != ns || secret.name != name || !secret.certFile.empty()) continue;
-        auto pair = s.scenarioCa->issueServer(secret.hosts);
-        if (!pair) return fail(std::move(pair.error()));
-        const auto dir = std::filesystem::path("secrets") / ns;
-        auto key = s.runDir->writePrivate(dir / (name + ".key"), pair->keyPem);
-        if (!key) return fail(std::move(key.error()));
-        auto cert = s.runDir->write(dir / (name + ".crt"), pair->chainPem);
-        if (!cert) return fail(std::move(cert.error()));
-      }
+    if (step.mockUpstream >= 0) {
+      // The legacy upstream, in-process on the kind network's gateway address (docs/kind.md
+      // "Upstreams"); plan.sh runs the same mock as `egresslab mock httpbin`.
+      const auto index = static_cast<std::size_t>(step.mockUpstream);
+      const auto& u = scenario.upstreams.at(index);
+      httpbin::HttpbinOptions mock;
+      mock.host = s.captured["KIND_GATEWAY"];
+      mock.port = static_cast<int>(u.port);
+      mock.hostname = u.name.empty() ? u.host : u.name;
+      if (u.tls) mock.tls = s.upstreamPairs.at(index);
+      auto server = httpbin::HttpbinServer::start(mock);
+      if (!server) return fail(std::move(server.error()));
+      s.mocks[fmt::format("{}:{}", u.host, u.port)] = std::move(*server);
+      continue;
     }
     if (step.stdinSource == StdinSource::kPatchedCorefile) {
       std::vector<std::pair<std::string, std::string>> hosts;
@@ -922,26 +1538,6 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
           return fail(environmentError("`" + step.display() +
                                        "` printed no IPv4 gateway address for the kind network"));
         }
-        s.captured[step.captureAs] = value;
-        // The legacy upstreams, in-process on that address (docs/kind.md "Upstreams").
-        if (!s.publicCa) {
-          return fail(environmentError("the run's public CA was not created before the mocks"));
-        }
-        for (const auto& u : scenario.upstreams) {
-          httpbin::HttpbinOptions mock;
-          mock.host = value;
-          mock.port = static_cast<int>(u.port);
-          mock.hostname = u.name.empty() ? u.host : u.name;
-          if (u.tls) {
-            auto pair = s.publicCa->issueServer({u.host});
-            if (!pair) return fail(std::move(pair.error()));
-            mock.tls = *pair;
-          }
-          auto server = httpbin::HttpbinServer::start(mock);
-          if (!server) return fail(std::move(server.error()));
-          s.mocks[fmt::format("{}:{}", u.host, u.port)] = std::move(*server);
-        }
-        continue;
       }
       s.captured[step.captureAs] = value;
     }
@@ -952,13 +1548,6 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
           return runner_->startBackground(c, s.runDir->path() / "port-forward.log");
         });
     if (!ready) return fail(std::move(ready.error()));
-  }
-  if (!s.scenarioCa) {
-    auto ca = pki::CertificateAuthority::create("EgressLab scenario CA");
-    if (ca) {
-      s.scenarioCa = std::move(*ca);
-      (void)s.runDir->write("ca.crt", s.scenarioCa->certPem());
-    }
   }
   return {};
 }
@@ -991,7 +1580,14 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
     exec.timeout = request.timeout.value_or(std::chrono::milliseconds(60000)) +
                    std::chrono::milliseconds(15000);
     if (dry) {
-      planLines_.push_back(exec.display());
+      if (s.planDir.empty()) {
+        planLines_.push_back(exec.display());
+      } else if (auto r =
+                     planStep(exec.display(), "curl from " + *request.from + ": " + request.line,
+                              "new_request_id\n  " + shellLine(exec.argv) + " || true");
+                 !r) {
+        return std::unexpected(std::move(r.error()));
+      }
     } else {
       auto result = runner_->run(exec);
       if (!result) return std::unexpected(std::move(result.error()));
@@ -1017,7 +1613,14 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
     argv.push_back("-H");
     argv.push_back("x-request-id:" + requestId);
     if (dry) {
-      planLines_.push_back(fmt::format("{}", fmt::join(argv, " ")));
+      if (s.planDir.empty()) {
+        planLines_.push_back(fmt::format("{}", fmt::join(argv, " ")));
+      } else if (auto r = planStep(fmt::format("{}", fmt::join(argv, " ")),
+                                   "curl from the host: " + request.line,
+                                   "new_request_id\n  " + shellLine(argv) + " || true");
+                 !r) {
+        return std::unexpected(std::move(r.error()));
+      }
     } else {
       curl::ExecOptions exec;
       exec.extraHeaders.emplace_back("x-request-id", requestId);
@@ -1062,7 +1665,17 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
       }
       logs.timeout = std::chrono::milliseconds(30000);
       if (dry) {
-        if (attempt == 0) planLines_.push_back(logs.display());
+        if (attempt != 0) continue;
+        if (s.planDir.empty()) {
+          planLines_.push_back(logs.display());
+        } else if (auto r =
+                       planStep(logs.display(),
+                                "the access log of " + p.ns + "/" + p.deployment +
+                                    ": this request's line gives via and flags",
+                                shellLine(logs.argv) + " | grep -F -- \"${REQUEST_ID}\" || true");
+                   !r) {
+          return std::unexpected(std::move(r.error()));
+        }
         continue;
       }
       auto result = runner_->run(logs);
@@ -1118,7 +1731,13 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
       }
       c.timeout = options_.readinessTimeout + std::chrono::seconds(30);
       if (s.runOptions.dryRun) {
-        planLines_.push_back(c.display());
+        if (s.planDir.empty()) {
+          planLines_.push_back(c.display());
+        } else if (auto r = planStep(c.display(), "fault " + fault.target + " " + fault.action,
+                                     shellLine(c.argv));
+                   !r) {
+          return r;
+        }
         continue;
       }
       auto r = runner_->run(c);
@@ -1129,7 +1748,32 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
   }
   auto mockFault = toMockFault(fault);
   if (!mockFault) return invalidInput("unknown upstream fault `" + fault.action + "`", fault.pos);
-  if (s.runOptions.dryRun) return {};
+  if (s.runOptions.dryRun) {
+    // The mock's fault-control listener, as plan.sh starts it (mockControlPort).
+    for (std::size_t i = 0; i < s.scenario.upstreams.size(); ++i) {
+      const auto& u = s.scenario.upstreams[i];
+      if (u.host != fault.upstreamHost || (fault.upstreamPort && *fault.upstreamPort != u.port)) {
+        continue;
+      }
+      const std::vector<std::string> argv{
+          "curl",
+          "-sS",
+          "-XPOST",
+          "-d",
+          *upstreamFaultJson(fault),
+          fmt::format("http://127.0.0.1:{}/faults", mockControlPort(i))};
+      const std::string display = fmt::format("{}", fmt::join(argv, " "));
+      if (s.planDir.empty()) {
+        planLines_.push_back(display);
+      } else if (auto r = planStep(display, "fault " + fault.target + " " + fault.action,
+                                   shellLine(argv));
+                 !r) {
+        return r;
+      }
+      return {};
+    }
+    return invalidInput("no upstream mock for " + fault.target, fault.pos);
+  }
   for (auto& [key, server] : s.mocks) {
     const bool hostMatches = key.starts_with(fault.upstreamHost + ":");
     const bool portMatches =
@@ -1194,6 +1838,9 @@ void KindBackend::down() {
   State& s = *state_;
   if (!s.upCalled || s.down) return;
   s.down = true;
+  if (s.runOptions.dryRun && !s.planDir.empty()) {
+    (void)planStep("", "stop the port-forwards and the upstream mocks", "stop_background");
+  }
   for (auto& pf : s.portForwards) pf.process->stop();
   s.portForwards.clear();
   for (auto& [key, server] : s.mocks) server->stop();
@@ -1213,7 +1860,11 @@ void KindBackend::down() {
                 kubeconfigPath(options_).string()};
     del.timeout = options_.commandTimeout;
     if (s.runOptions.dryRun) {
-      planLines_.push_back(del.display());
+      if (s.planDir.empty()) {
+        planLines_.push_back(del.display());
+      } else {
+        (void)planStep(del.display(), "delete the cluster", shellLine(del.argv));
+      }
     } else {
       auto r = runner_->run(del);
       if (!r || !r->ok()) {
@@ -1222,6 +1873,30 @@ void KindBackend::down() {
     }
   }
   if (s.runDir && options_.keep) s.runDir->keep();
+  if (s.runOptions.dryRun && !s.planDir.empty()) {
+    if (auto written = writePlanScript(); !written) {
+      diagnostics_.push_back({"write " + (s.planDir / "plan.sh").string(), written.error().str()});
+    }
+  }
+}
+
+Result<void> KindBackend::planStep(const std::string& display, const std::string& description,
+                                   const std::string& shell) {
+  State& s = *state_;
+  if (!display.empty()) {
+    planLines_.push_back(replaceAll(display, options_.runDir.string(), s.planDir.string()));
+  }
+  s.planSteps.push_back({description, shell});
+  return {};
+}
+
+Result<void> KindBackend::writePlanScript() {
+  State& s = *state_;
+  using std::filesystem::perms;
+  return writeFileAt(s.planDir, "plan.sh",
+                     planScript(s.scenario.name, s.planSteps, !options_.context.has_value()),
+                     perms::owner_all | perms::group_read | perms::group_exec | perms::others_read |
+                         perms::others_exec);
 }
 
 Result<std::unique_ptr<backend::Backend>> makeKindBackend(KindOptions options) {

@@ -32,7 +32,7 @@ namespace egresslab::kind {
 enum class Phase {
   kPreflight,    // doctor checks: up() runs runPreflight() instead of these lines
   kCluster,      // kind create / export kubeconfig, CoreDNS wait
-  kIstio,        // control plane by version (istio-semantics.md §10)
+  kIstio,        // control plane by version (docs/istio-behaviour.md §10)
   kNamespaces,   // kubectl create ns (AlreadyExists is fine)
   kGateways,     // istioctl manifest generate -f X | kubectl apply -f -
   kSecrets,      // kubectl create secret tls
@@ -52,6 +52,13 @@ enum class StdinSource {
   kPatchedCorefile,  // the captured Corefile with the scenario's hosts block (docs/kind.md)
 };
 
+// A file a planned command reads, relative to the run directory (an IstioOperator with vars
+// applied, helm values). up() writes it before the command runs; --plan-dir writes it too.
+struct PlanFile {
+  std::filesystem::path relative;
+  std::string content;
+};
+
 struct PlannedCommand {
   Phase phase = Phase::kCluster;
   // One command, or the stages of a pipeline (`istioctl manifest generate … | kubectl apply`).
@@ -63,7 +70,11 @@ struct PlannedCommand {
   std::string captureAs;
   // A failure whose stderr contains this is fine (`kubectl create ns` → "AlreadyExists").
   std::string okIfStderrContains;
-  bool fatal = true;  // false: a failure is recorded, the run goes on (istioctl analyze)
+  bool fatal = true;            // false: a failure is recorded, the run goes on (istioctl analyze)
+  std::vector<PlanFile> files;  // written into the run directory before the command runs
+  // >= 0: not a process — up() starts the mock of scenario.upstreams[mockUpstream] in-process
+  // on ${KIND_GATEWAY}; the argv is the equivalent `egresslab mock httpbin` (plan.sh runs it).
+  int mockUpstream = -1;
 
   // argv joined by spaces; pipeline stages joined by " | ".
   [[nodiscard]] std::string display() const;
@@ -89,6 +100,10 @@ struct KindOptions {
   // After starting the port-forwards, wait (with this deadline) until each local port accepts
   // connections; zero = do not wait (tests with the recording runner have no listener).
   std::chrono::milliseconds portForwardReady{15000};
+  // --dry-run --plan-dir: the directory the plan is written to (plan.sh, every document
+  // applied, the scripts, the run's certificates); empty = print only.
+  std::filesystem::path planDir;
+  bool planDirPerScenario = false;  // several scenarios: each plan in planDir/<scenario name>/
 };
 
 // The fixtures/kind directory of this build (compile-time default, EGRESSLAB_FIXTURES_DIR wins).
@@ -98,7 +113,7 @@ std::filesystem::path defaultFixturesDir();
 std::filesystem::path kubeconfigPath(const KindOptions& options);
 
 // The ConfigMap holding the run's public CA as a bundle, and the path the OS bundle of the
-// proxy and curl images lives at (istio-semantics.md §4: "system" trust on 1.21+).
+// proxy and curl images lives at (docs/istio-behaviour.md §4: "system" trust on 1.21+).
 inline constexpr std::string_view kPublicCaConfigMap = "egresslab-public-ca";
 inline constexpr std::string_view kSystemBundlePath = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -117,14 +132,42 @@ std::string trustBundlePatch(bool appendToExisting);
 Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
                                               const KindOptions& options);
 
-// The proxies whose access logs tell `via` and `flags`: gateways from the IstioOperators
-// (deployment name = component name) and injected workloads' sidecars.
+// The proxies whose access logs tell `via` and `flags`: the gateways
+// model::deriveGatewayWorkloads finds in the IstioOperators (deployment name = component
+// name; a listed gateway without `enabled: true` is not installed) and injected workloads'
+// sidecars.
 struct ProxyRef {
   std::string ns;
   std::string deployment;  // also the proxy's name in `via`
   bool sidecar = false;    // logs of container istio-proxy
 };
 std::vector<ProxyRef> proxiesOf(const model::Scenario& scenario);
+
+// The Istio version the run installs, as precisely as the files say it: the control-plane
+// IstioOperator's `tag` when it has the scenario's major.minor (istio.version "1.22" with
+// tag 1.22.3 → 1.22.3), else istio.version. Preflight's istioctl hint names it.
+model::IstioVersion installVersion(const model::Scenario& scenario);
+
+// The control port `egresslab mock httpbin --control` gets for scenario.upstreams[index] in
+// a written plan (fault commands POST there).
+std::uint32_t mockControlPort(std::size_t index);
+
+// The JSON a planned upstream fault POSTs to the mock's control port, or nullopt for an
+// unknown action.
+std::optional<std::string> upstreamFaultJson(const model::FaultSpec& fault);
+
+// plan.sh for these lines: each entry a step, in order (see docs/kind.md "--plan-dir").
+struct PlanStep {
+  std::string description;
+  std::string shell;  // the step's shell text, ${RUN_DIR}/${KIND_GATEWAY}/… left to the shell
+};
+// `ownKubeconfig`: export KUBECONFIG=$RUN_DIR/kubeconfig (false with --context: the commands
+// name the user's context and use the user's kubeconfig).
+std::string planScript(const std::string& scenarioName, const std::vector<PlanStep>& steps,
+                       bool ownKubeconfig = true);
+// A command as one shell line: argv quoted so that ${RUN_DIR}, ${KIND_GATEWAY},
+// ${REQUEST_ID} and ${EGRESSLAB} expand and nothing else does.
+std::string shellLine(const std::vector<std::string>& argv);
 
 // The argv of a pod curl: kubectl exec -n NS deploy/NAME -c NAME -- curl … -H x-request-id:ID
 // -w '\n%{http_code} %{exitcode}'.
@@ -181,6 +224,10 @@ class KindBackend final : public backend::Backend {
 
  private:
   void collectDiagnosticsOnFailure();
+  // Dry run: records a step (console line and plan.sh text) and rewrites plan.sh.
+  Result<void> planStep(const std::string& display, const std::string& description,
+                        const std::string& shell);
+  Result<void> writePlanScript();
   struct State;
   std::shared_ptr<CommandRunner> runner_;
   KindOptions options_;

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <functional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -23,14 +25,18 @@ namespace egresslab::kind {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 const std::filesystem::path kSource = EGRESSLAB_SOURCE_DIR;
 
+// The seed scenario (`install: operator`), optionally on another version. From 1.24 the
+// operator is gone, so the `install:` key is dropped there, as a user moving to 1.24 would.
 model::Scenario seedScenario(const std::string& version = "") {
   auto scenario = model::loadScenario(kSource / "scenarios" / "seed-httpbin.yaml");
   EXPECT_TRUE(scenario.has_value()) << (scenario ? "" : scenario.error().str());
   if (!version.empty()) scenario->istioVersion = *model::IstioVersion::parse(version);
+  if (scenario->istioVersion.atLeast(1, 24)) scenario->install.reset();
   return *scenario;
 }
 
@@ -50,55 +56,85 @@ std::vector<std::string> displays(const std::vector<PlannedCommand>& plan) {
 
 const std::string kConfig = (kSource / "fixtures/kind/config.yaml").string();
 
-// §10: ≤1.23 installs with the in-cluster operator, as the post does.
+// The trust, upstream, readiness, analyze and port-forward tail every install method shares.
+std::vector<std::string> seedTail() {
+  return {
+      "kubectl -n httpbin create configmap egresslab-public-ca "
+      "--from-file=ca-certificates.crt=/run/public-ca.crt --dry-run=client -o yaml | "
+      "kubectl apply -f -",
+      "kubectl -n httpbin patch deployment httpbin-egress --type=json -p " + trustBundlePatch(true),
+      "kubectl -n istio-system create configmap egresslab-public-ca "
+      "--from-file=ca-certificates.crt=/run/public-ca.crt --dry-run=client -o yaml | "
+      "kubectl apply -f -",
+      "kubectl -n istio-system patch deployment istio-ingressgateway --type=json -p " +
+          trustBundlePatch(true),
+      "kubectl -n httpbin patch deployment sleep --type=json -p " + trustBundlePatch(false),
+      "docker network inspect kind -f {{range .IPAM.Config}}{{.Gateway}} {{end}}",
+      "egresslab mock httpbin --listen ${KIND_GATEWAY}:443 --tls-cert "
+      "/run/upstreams/httpbin.org-443.crt --tls-key /run/upstreams/httpbin.org-443.key "
+      "--hostname httpbin.org --control 127.0.0.1:19000",
+      "kubectl -n kube-system get configmap coredns -o jsonpath={.data.Corefile}",
+      "kubectl -n kube-system apply -f -",
+      "kubectl -n kube-system rollout restart deploy/coredns",
+      "kubectl -n kube-system rollout status deploy/coredns --timeout=300s",
+      "kubectl -n httpbin rollout status deploy/httpbin-egress --timeout=300s",
+      "kubectl -n istio-system rollout status deploy/istio-ingressgateway --timeout=300s",
+      "kubectl -n httpbin rollout status deploy/sleep --timeout=300s",
+      "kubectl -n httpbin wait --for=condition=Ready pod -l app=sleep --timeout=300s",
+      "istioctl analyze --all-namespaces",
+      "kubectl -n istio-system port-forward svc/istio-ingressgateway 15443:443",
+      "kubectl -n istio-system port-forward svc/istio-ingressgateway 18080:80"};
+}
+
+std::vector<std::string> concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::vector<std::string> preflightLines() {
+  return {"docker info --format {{.ServerVersion}}", "kind version",
+          "kubectl version --client -o json", "istioctl version --remote=false"};
+}
+
+std::vector<std::string> clusterLines() {
+  return {"kind create cluster --name egresslab --config " + kConfig +
+              " --wait 120s --kubeconfig /run/kubeconfig",
+          "kubectl -n kube-system rollout status deploy/coredns --timeout=120s"};
+}
+
+std::vector<std::string> secretAndManifests() {
+  return {
+      "kubectl create -n istio-system secret tls httpbin-credential "
+      "--key=/run/secrets/istio-system/httpbin-credential.key "
+      "--cert=/run/secrets/istio-system/httpbin-credential.crt",
+      "kubectl apply -f -",
+      "kubectl apply -f -",
+      "kubectl apply -f -",
+      "kubectl apply -f -",
+      "kubectl apply -f -",
+      "kubectl apply -f -",
+      "kubectl label namespace httpbin istio-injection=enabled --overwrite",
+      "kubectl apply -n httpbin -f -"};
+}
+
+// §10: `install: operator` (the seed's key) installs with the in-cluster operator, as the post
+// does; gateways are `manifest generate | kubectl apply`.
 TEST(KindPlanTest, SeedOn18FollowsThePostsOperatorFlow_S10) {
   auto plan = buildPlan(seedScenario(), testOptions());
   ASSERT_TRUE(plan) << plan.error().str();
-  EXPECT_THAT(
-      displays(*plan),
-      ElementsAre(
-          "docker info --format {{.ServerVersion}}", "kind version",
-          "kubectl version --client -o json", "istioctl version --remote=false",
-          "kind create cluster --name egresslab --config " + kConfig +
-              " --wait 120s --kubeconfig /run/kubeconfig",
-          "kubectl -n kube-system rollout status deploy/coredns --timeout=120s",
-          "istioctl operator init --watchedNamespaces=istio-operator",
-          "kubectl create ns istio-system", "kubectl apply -f -",
-          "kubectl -n istio-operator wait --for=jsonpath={.status.status}=HEALTHY "
-          "istiooperator/istio-operator --timeout=300s",
-          "kubectl -n istio-system rollout status deploy/istiod --timeout=300s",
-          "kubectl create ns httpbin",
-          "istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply -f -",
-          "kubectl create -n istio-system secret tls httpbin-credential "
-          "--key=/run/secrets/istio-system/httpbin-credential.key "
-          "--cert=/run/secrets/istio-system/httpbin-credential.crt",
-          "kubectl apply -f -", "kubectl apply -f -", "kubectl apply -f -", "kubectl apply -f -",
-          "kubectl apply -f -", "kubectl apply -f -",
-          "kubectl label namespace httpbin istio-injection=enabled --overwrite",
-          "kubectl apply -n httpbin -f -",
-          "kubectl -n istio-system create configmap egresslab-public-ca "
-          "--from-file=ca-certificates.crt=/run/public-ca.crt --dry-run=client -o yaml | "
-          "kubectl apply -f -",
-          "kubectl -n istio-system patch deployment istio-ingressgateway --type=json -p " +
-              trustBundlePatch(true),
-          "kubectl -n httpbin create configmap egresslab-public-ca "
-          "--from-file=ca-certificates.crt=/run/public-ca.crt --dry-run=client -o yaml | "
-          "kubectl apply -f -",
-          "kubectl -n httpbin patch deployment httpbin-egress --type=json -p " +
-              trustBundlePatch(true),
-          "kubectl -n httpbin patch deployment sleep --type=json -p " + trustBundlePatch(false),
-          "docker network inspect kind -f {{range .IPAM.Config}}{{.Gateway}} {{end}}",
-          "kubectl -n kube-system get configmap coredns -o jsonpath={.data.Corefile}",
-          "kubectl -n kube-system apply -f -",
-          "kubectl -n kube-system rollout restart deploy/coredns",
-          "kubectl -n kube-system rollout status deploy/coredns --timeout=300s",
-          "kubectl -n istio-system rollout status deploy/istio-ingressgateway --timeout=300s",
-          "kubectl -n httpbin rollout status deploy/httpbin-egress --timeout=300s",
-          "kubectl -n httpbin rollout status deploy/sleep --timeout=300s",
-          "kubectl -n httpbin wait --for=condition=Ready pod -l app=sleep --timeout=300s",
-          "istioctl analyze --all-namespaces",
-          "kubectl -n istio-system port-forward svc/istio-ingressgateway 15443:443",
-          "kubectl -n istio-system port-forward svc/istio-ingressgateway 18080:80"));
+  const std::vector<std::string> istio = {
+      "istioctl operator init --watchedNamespaces=istio-operator",
+      "kubectl create ns istio-system",
+      "kubectl apply -f -",
+      "kubectl -n istio-operator wait --for=jsonpath={.status.status}=HEALTHY "
+      "istiooperator/istio-operator --timeout=300s",
+      "kubectl -n istio-system rollout status deploy/istiod --timeout=300s",
+      "kubectl create ns httpbin",
+      "istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply -f -"};
+  EXPECT_THAT(displays(*plan),
+              ElementsAreArray(concat(concat(concat(preflightLines(), clusterLines()),
+                                             concat(istio, secretAndManifests())),
+                                      seedTail())));
   // The control-plane IOP goes in on stdin with vars applied; the gateway IOP never does.
   EXPECT_THAT((*plan)[8].stages[0].stdinData, HasSubstr("kind: IstioOperator"));
   EXPECT_THAT((*plan)[8].stages[0].stdinData, HasSubstr("REGISTRY_ONLY"));
@@ -111,9 +147,42 @@ TEST(KindPlanTest, SeedOn18FollowsThePostsOperatorFlow_S10) {
   EXPECT_THAT((*plan)[21].stages[0].stdinData, ::testing::Not(HasSubstr("<")));
   EXPECT_FALSE((*plan)[4].stages[0].env.contains("KUBECONFIG"));  // kind takes --kubeconfig
   EXPECT_EQ((*plan)[5].stages[0].env.at("KUBECONFIG"), "/run/kubeconfig");
+  // The gateway IOP file the pipeline reads is part of the plan, vars applied.
+  ASSERT_EQ((*plan)[12].files.size(), 1u);
+  EXPECT_EQ((*plan)[12].files[0].relative, "manifests/egress.yaml");
+  EXPECT_THAT((*plan)[12].files[0].content, HasSubstr("name: httpbin-egress"));
 }
 
-// §10: 1.24 removed the operator: `istioctl install -y -f`, gateways still generate | apply.
+// §10: without `istio.install`, 1.18+ installs the way that version's docs do: `istioctl
+// install -f` per IstioOperator, the control plane first, then each gateway-only
+// (`profile: empty`) one. The gateway's own readiness wait is cut short (its probe reaches
+// the upstream, trusted only after the public CA is mounted); the rollout waits decide.
+TEST(KindPlanTest, On122WithoutInstallKeyUsesIstioctlInstallPerOperator_S10) {
+  auto scenario = seedScenario("1.22.3");
+  scenario.install.reset();
+  ASSERT_EQ(scenario.installMethod(), model::InstallMethod::kIstioctl);
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const std::vector<std::string> istio = {
+      "istioctl install -y -f /run/manifests/operator.yaml",
+      "kubectl -n istio-system rollout status deploy/istiod --timeout=300s",
+      "kubectl create ns httpbin",
+      "istioctl install -y -f /run/manifests/egress.yaml --readiness-timeout=1s"};
+  EXPECT_THAT(displays(*plan),
+              ElementsAreArray(concat(concat(concat(preflightLines(), clusterLines()),
+                                             concat(istio, secretAndManifests())),
+                                      seedTail())));
+  EXPECT_EQ((*plan)[6].files.at(0).relative, "manifests/operator.yaml");
+  EXPECT_THAT((*plan)[6].files.at(0).content, HasSubstr("REGISTRY_ONLY"));
+  EXPECT_EQ((*plan)[9].okIfStderrContains, "resources not ready");
+  EXPECT_THAT((*plan)[9].files.at(0).content, HasSubstr("profile: empty"));
+  for (const auto& line : displays(*plan)) {
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("operator init")));
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("manifest generate")));
+  }
+}
+
+// §10: 1.24 removed the operator: without `install:` it is `istioctl install -y -f`.
 TEST(KindPlanTest, SeedOn124UsesIstioctlInstall_S10) {
   auto plan = buildPlan(seedScenario("1.24.0"), testOptions());
   ASSERT_TRUE(plan) << plan.error().str();
@@ -122,9 +191,168 @@ TEST(KindPlanTest, SeedOn124UsesIstioctlInstall_S10) {
   EXPECT_EQ(lines[6], "istioctl install -y -f /run/manifests/operator.yaml");
   EXPECT_EQ(lines[7], "kubectl -n istio-system rollout status deploy/istiod --timeout=300s");
   EXPECT_EQ(lines[8], "kubectl create ns httpbin");
-  EXPECT_EQ(lines[9],
-            "istioctl manifest generate -f /run/manifests/egress.yaml | kubectl apply -f -");
+  EXPECT_EQ(lines[9], "istioctl install -y -f /run/manifests/egress.yaml --readiness-timeout=1s");
   for (const auto& line : lines) EXPECT_THAT(line, ::testing::Not(HasSubstr("operator init")));
+  // `install: operator` on 1.24 is refused, naming the key.
+  auto scenario = seedScenario("1.24.0");
+  scenario.install = model::InstallMethod::kOperator;
+  auto refused = buildPlan(scenario, testOptions());
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error().str(), HasSubstr("removed in 1.24"));
+  EXPECT_THAT(refused.error().str(), HasSubstr("seed-httpbin.yaml:12:"));
+}
+
+// A revisioned control plane: istiod is `istiod-R`, and a gateway IstioOperator without a
+// revision of its own joins R (`--revision R`), in both the istioctl and the operator flow.
+TEST(KindPlanTest, RevisionedControlPlaneCarriesItsRevisionToTheGateways_S10) {
+  auto scenario = seedScenario("1.22.3");
+  scenario.install.reset();
+  scenario.resources.istioOperators[0].revision = "1-22-3";
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const auto lines = displays(*plan);
+  EXPECT_EQ(lines[6], "istioctl install -y -f /run/manifests/operator.yaml");
+  EXPECT_EQ(lines[7], "kubectl -n istio-system rollout status deploy/istiod-1-22-3 --timeout=300s");
+  EXPECT_EQ(lines[9],
+            "istioctl install -y -f /run/manifests/egress.yaml --revision 1-22-3 "
+            "--readiness-timeout=1s");
+  scenario.install = model::InstallMethod::kOperator;
+  plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan);
+  EXPECT_THAT(displays(*plan),
+              ::testing::Contains(
+                  "istioctl operator init --watchedNamespaces=istio-operator --revision 1-22-3"));
+  EXPECT_THAT(displays(*plan),
+              ::testing::Contains("istioctl manifest generate -f /run/manifests/egress.yaml "
+                                  "--revision 1-22-3 | kubectl apply -f -"));
+}
+
+// Versions pick their default; `install:` wins where the version has that method.
+TEST(KindPlanTest, InstallMethodDefaultsByVersion_S10) {
+  for (auto [version, want] : {std::pair{"1.8.0", model::InstallMethod::kOperator},
+                               std::pair{"1.17.8", model::InstallMethod::kOperator},
+                               std::pair{"1.18.0", model::InstallMethod::kIstioctl},
+                               std::pair{"1.24.2", model::InstallMethod::kIstioctl},
+                               std::pair{"1.28.0", model::InstallMethod::kIstioctl}}) {
+    EXPECT_EQ(model::defaultInstallMethod(*model::IstioVersion::parse(version)), want) << version;
+  }
+  auto scenario = seedScenario();
+  scenario.install = model::InstallMethod::kHelm;  // 1.8 has no gateway chart with probes
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_FALSE(plan);
+  EXPECT_THAT(plan.error().message, HasSubstr("helm needs Istio 1.24+"));
+}
+
+// §10 (b): `install: helm` on 1.24 — istio/base and istiod, then one istio/gateway release
+// per gateway with values derived from its IstioOperator.
+TEST(KindPlanTest, HelmOn124InstallsChartsWithValuesFromTheOperators_S10) {
+  auto scenario = seedScenario("1.24.2");
+  scenario.install = model::InstallMethod::kHelm;
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const std::vector<std::string> istio = {
+      "helm repo add istio https://istio-release.storage.googleapis.com/charts --force-update",
+      "helm upgrade --install istio-base istio/base -n istio-system --create-namespace "
+      "--version 1.24.2",
+      "helm upgrade --install istiod istio/istiod -n istio-system --version 1.24.2 -f "
+      "/run/helm/istiod-values.yaml --wait --timeout 300s",
+      "kubectl -n istio-system rollout status deploy/istiod --timeout=300s",
+      "kubectl create ns httpbin",
+      "helm upgrade --install httpbin-egress istio/gateway -n httpbin --version 1.24.2 -f "
+      "/run/helm/httpbin-httpbin-egress-values.yaml",
+      "helm upgrade --install istio-ingressgateway istio/gateway -n istio-system --version "
+      "1.24.2 -f /run/helm/istio-system-istio-ingressgateway-values.yaml"};
+  EXPECT_THAT(displays(*plan),
+              ElementsAreArray(concat(
+                  concat(concat(concat(preflightLines(), {"helm version --short"}), clusterLines()),
+                         concat(istio, secretAndManifests())),
+                  seedTail())));
+  // helm reads the run's kubeconfig like kubectl.
+  EXPECT_EQ((*plan)[7].stages[0].env.at("KUBECONFIG"), "/run/kubeconfig");
+  const auto values = [&](std::size_t index) {
+    const auto& files = (*plan)[index].files;
+    EXPECT_EQ(files.size(), 1u);
+    const std::string text = files.at(0).content;
+    return nlohmann::json::parse(text.substr(text.find('{')));
+  };
+  const auto istiod = values(9);
+  EXPECT_EQ(istiod.at("meshConfig").at("outboundTrafficPolicy").at("mode"), "REGISTRY_ONLY");
+  EXPECT_EQ(istiod.at("meshConfig").at("accessLogFile"), "/dev/stdout");
+  const auto egress = values(12);
+  EXPECT_EQ(egress.at("name"), "httpbin-egress");
+  EXPECT_EQ(egress.at("labels").at("app"), "istio-egressgateway");
+  EXPECT_EQ(egress.at("labels").at("istio"), "egressgateway");
+  EXPECT_EQ(egress.at("labels").at("custom-egress"), "httpbin-egress");
+  EXPECT_EQ(egress.at("service").at("type"), "ClusterIP");
+  std::vector<std::pair<int, int>> ports;
+  for (const auto& p : egress.at("service").at("ports")) {
+    ports.emplace_back(p.at("port").get<int>(), p.at("targetPort").get<int>());
+  }
+  EXPECT_THAT(ports, ::testing::Contains(std::pair{443, 8443}));
+  // The IOP's exec probe (curl to the upstream) replaces the chart's httpGet one.
+  EXPECT_TRUE(egress.at("readinessProbe").at("httpGet").is_null());
+  EXPECT_THAT(egress.at("readinessProbe").at("exec").at("command").dump(),
+              HasSubstr("https://httpbin.org/status/200"));
+  EXPECT_EQ(egress.at("readinessProbe").at("failureThreshold"), 30);
+  const auto ingress = values(13);
+  EXPECT_EQ(ingress.at("labels").at("istio"), "ingressgateway");
+  EXPECT_FALSE(ingress.contains("readinessProbe"));  // the chart's own
+  EXPECT_FALSE(ingress.at("service").contains("type"));
+}
+
+// Issue 9: a listed gateway without `enabled: true` is not installed (model::
+// deriveGatewayWorkloads); kind used to wait for it, observe it and patch it.
+TEST(KindPlanTest, GatewayWithoutEnabledIsNotAProxy_S10) {
+  auto scenario = seedScenario();
+  ASSERT_EQ(scenario.resources.istioOperators.size(), 2u);
+  auto& gateway = scenario.resources.istioOperators[1].egressGateways.at(0);
+  ASSERT_EQ(gateway.name, "httpbin-egress");
+  gateway.enabled.reset();
+  std::vector<std::string> names;
+  for (const auto& p : proxiesOf(scenario)) names.push_back(p.ns + "/" + p.deployment);
+  EXPECT_THAT(names, ElementsAre("istio-system/istio-ingressgateway", "httpbin/sleep"));
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan);
+  for (const auto& line : displays(*plan)) {
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("deploy/httpbin-egress")));
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("deployment httpbin-egress")));
+  }
+  gateway.enabled = true;
+  names.clear();
+  for (const auto& p : proxiesOf(scenario)) names.push_back(p.ns + "/" + p.deployment);
+  EXPECT_THAT(names, ElementsAre("httpbin/httpbin-egress", "istio-system/istio-ingressgateway",
+                                 "httpbin/sleep"));
+}
+
+// Issue 15: a Gateway MUTUAL server reads the client CA from the credential's `ca.crt` (or a
+// `<name>-cacert` secret); `kubectl create secret tls` has none. `caCertificate: true` makes
+// the secret a generic one with tls.crt, tls.key and ca.crt (the scenario CA).
+TEST(KindPlanTest, SecretWithCaCertificateCarriesCaCrtForMutual) {
+  auto scenario = seedScenario();
+  scenario.secrets.at(0).caCertificate = true;
+  auto plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan);
+  EXPECT_THAT(
+      displays(*plan),
+      ::testing::Contains("kubectl create -n istio-system secret generic httpbin-credential "
+                          "--from-file=tls.crt=/run/secrets/istio-system/httpbin-credential.crt "
+                          "--from-file=tls.key=/run/secrets/istio-system/httpbin-credential.key "
+                          "--from-file=ca.crt=/run/ca.crt"));
+  scenario.secrets.at(0).caFile = "/certs/client-ca.pem";
+  plan = buildPlan(scenario, testOptions());
+  ASSERT_TRUE(plan);
+  EXPECT_THAT(displays(*plan),
+              ::testing::Contains(HasSubstr("--from-file=ca.crt=/certs/client-ca.pem")));
+}
+
+// The preflight hint names the patch the IstioOperator's tag pins (issue 13 §7).
+TEST(KindPlanTest, InstallVersionTakesThePatchFromTheControlPlaneTag) {
+  auto scenario = seedScenario();
+  scenario.istioVersion = *model::IstioVersion::parse("1.22");
+  scenario.resources.istioOperators[0].tag = "1.22.3";
+  EXPECT_EQ(installVersion(scenario).str(), "1.22.3");
+  scenario.resources.istioOperators[0].tag = "1.8.0";  // another minor: the scenario's version
+  EXPECT_EQ(installVersion(scenario).str(), "1.22.0");
 }
 
 // §4: 1.21+ gateways verify upstream certificates against the OS bundle ("system"), and pod
@@ -193,6 +421,78 @@ TEST(KindPlanTest, PublicCaReplacesTheOsBundleBeforeRolloutsOn122_S4) {
                                    std::string::npos;
                           }),
             2);
+}
+
+// The seed scenario's text with `edit` applied, loaded from a temp directory (fixture paths
+// made absolute).
+Result<model::Scenario> loadEditedSeed(const std::function<std::string(std::string)>& edit,
+                                       const std::filesystem::path& dir) {
+  std::string text = testing::readFile(kSource / "scenarios" / "seed-httpbin.yaml");
+  for (auto at = text.find("../fixtures"); at != std::string::npos;
+       at = text.find("../fixtures", at + 1)) {
+    text.replace(at, 11, (kSource / "fixtures").string());
+  }
+  const auto file = dir / "seed.yaml";
+  std::ofstream(file) << edit(text);
+  return model::loadScenario(file);
+}
+
+std::string replaced(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  if (at != std::string::npos) text.replace(at, from.size(), to);
+  return text;
+}
+
+// `istio.install` (issue 13 §1): a typo gets a did-you-mean, a method the version lacks is an
+// error at the key; `secrets[].caCertificate` is true or a PEM file that must exist.
+TEST(KindScenarioKeysTest, InstallAndCaCertificateLoadWithPositions) {
+  testing::TempDir dir;
+  auto typo = loadEditedSeed(
+      [](std::string t) { return replaced(t, "install: operator", "install: operater"); },
+      dir.path());
+  ASSERT_FALSE(typo);
+  EXPECT_THAT(typo.error().str(), HasSubstr("seed.yaml:12:12: invalid value \"operater\" for "
+                                            "istio.install; valid values: operator, istioctl, "
+                                            "helm (did you mean \"operator\"?)"));
+  auto removed = loadEditedSeed(
+      [](std::string t) { return replaced(t, "version: \"1.8.0\"", "version: \"1.24.1\""); },
+      dir.path());
+  ASSERT_FALSE(removed);
+  EXPECT_THAT(removed.error().str(), HasSubstr("seed.yaml:12:12: install: operator — the "
+                                               "in-cluster operator was removed in 1.24"));
+  auto none = loadEditedSeed([](std::string t) { return replaced(t, "  install: operator\n", ""); },
+                             dir.path());
+  ASSERT_TRUE(none) << none.error().str();
+  EXPECT_FALSE(none->install);
+  EXPECT_EQ(none->installMethod(), model::InstallMethod::kOperator);  // 1.8's default
+  auto withCa = loadEditedSeed(
+      [](std::string t) {
+        return replaced(t, "hosts: [<my-proxied-service-hostname>]}",
+                        "hosts: [<my-proxied-service-hostname>], caCertificate: true}");
+      },
+      dir.path());
+  ASSERT_TRUE(withCa) << withCa.error().str();
+  EXPECT_TRUE(withCa->secrets.at(0).caCertificate);
+  EXPECT_TRUE(withCa->secrets.at(0).caFile.empty());
+  auto missingFile = loadEditedSeed(
+      [](std::string t) {
+        return replaced(t, "hosts: [<my-proxied-service-hostname>]}",
+                        "hosts: [<my-proxied-service-hostname>], caCertificate: client-ca.pem}");
+      },
+      dir.path());
+  ASSERT_FALSE(missingFile);
+  EXPECT_THAT(missingFile.error().str(),
+              HasSubstr("CA certificate file \"client-ca.pem\" not found"));
+  std::ofstream(dir.path() / "client-ca.pem") << "-----BEGIN CERTIFICATE-----\n";
+  auto withFile = loadEditedSeed(
+      [](std::string t) {
+        return replaced(t, "hosts: [<my-proxied-service-hostname>]}",
+                        "hosts: [<my-proxied-service-hostname>], caCertificate: client-ca.pem}");
+      },
+      dir.path());
+  ASSERT_TRUE(withFile) << withFile.error().str();
+  EXPECT_EQ(withFile->secrets.at(0).caFile, dir.path() / "client-ca.pem");
 }
 
 TEST(KindPlanTest, ReuseAndContextSkipClusterCreation) {
@@ -310,6 +610,26 @@ TEST_F(KindBackendTest, MissingToolIsBackendUnavailableNamingIt) {
     EXPECT_THAT(line, ::testing::Not(HasSubstr("create")));
 }
 
+// Issue 13 §7: `istio.version: "1.22"` is 1.22.0, but the IstioOperator says `tag: 1.22.3`:
+// the missing-istioctl hint names the patch that will be installed.
+TEST_F(KindBackendTest, MissingIstioctlHintNamesTheTagsPatch) {
+  runner->answer({"docker", "info"}, {.out = "24.0.5\n"});
+  runner->answer({"kind", "version"}, {.out = "kind v0.20.0 go1.20.4 linux/amd64\n"});
+  runner->answer({"kubectl", "version"},
+                 {.out = R"({"clientVersion":{"gitVersion":"v1.27.3","major":"1","minor":"27"}})"});
+  runner->uninstall("istioctl");
+  auto scenario = seedScenario();
+  scenario.istioVersion = *model::IstioVersion::parse("1.22");
+  scenario.resources.istioOperators[0].tag = "1.22.3";
+  KindBackend backend(runner, testOptions());
+  auto up = backend.up(scenario, {});
+  ASSERT_FALSE(up);
+  EXPECT_EQ(up.error().kind, ErrorKind::kBackendUnavailable);
+  EXPECT_THAT(up.error().message, HasSubstr("istioctl-1.22.3-linux-amd64.tar.gz"));
+  EXPECT_THAT(up.error().message, ::testing::Not(HasSubstr("1.22.0")));
+  backend.down();
+}
+
 void answerPreflight(RecordingCommandRunner& runner, const std::string& istio = "1.8.0") {
   runner.answer({"istioctl", "version"}, {.out = istio + "\n"});
   runner.answer({"docker", "info"}, {.out = "24.0.5\n"});
@@ -335,11 +655,13 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
   std::vector<std::string> seen;
   for (const auto& r : runner->recorded()) seen.push_back(r.command.display());
   // Exactly the plan, in order: preflight's four queries, then every planned command (a
-  // pipeline recorded as its two stages), port-forwards started in the background.
+  // pipeline recorded as its two stages), port-forwards started in the background; the
+  // upstream mock is no process but the in-process server (checked below).
   auto plan = buildPlan(scenario, backend.options());
   ASSERT_TRUE(plan);
   std::vector<std::string> expected;
   for (const auto& p : *plan) {
+    if (p.mockUpstream >= 0) continue;
     for (const auto& stage : p.stages) expected.push_back(stage.display());
   }
   EXPECT_EQ(seen, expected);
@@ -638,6 +960,153 @@ TEST_F(KindBackendFakesTest, MissingKubectlIsBackendUnavailableNamingIt) {
   EXPECT_THAT(up.error().message, HasSubstr("kubectl"));
   backend.down();
   for (const auto& line : partial.log()) EXPECT_THAT(line, ::testing::Not(HasSubstr("create")));
+}
+
+// `--dry-run --plan-dir` (issue 13 §1): every applied document and script is written beside a
+// plan.sh that runs the planned commands in order, and the plan replays against the fakes.
+TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
+  testing::TempDir out;
+  const auto dir = out.path() / "plan";
+  auto options = testOptions();
+  options.runDir = "${RUN_DIR}";
+  options.planDir = dir;
+  auto recording = std::make_shared<RecordingCommandRunner>();
+  KindBackend backend(recording, options);
+  backend::RunOptions run;
+  run.dryRun = true;
+  const auto scenario = seedScenario();
+  ASSERT_TRUE(backend.up(scenario, run));
+  backend::CurlRequest pod;
+  pod.command = *curl::parseCurlCommandLine("-sS http://httpbin.example.com/status/200");
+  pod.from = "httpbin/sleep";
+  pod.line = "-sS http://httpbin.example.com/status/200";
+  ASSERT_TRUE(backend.curl(pod));
+  backend::CurlRequest host;
+  host.command = *curl::parseCurlCommandLine("-sS http://127.0.0.1:1/status/200");
+  host.line = "-sS http://127.0.0.1:1/status/200";
+  ASSERT_TRUE(backend.curl(host));
+  model::FaultSpec down;
+  down.target = "upstream/httpbin.org";
+  down.upstreamHost = "httpbin.org";
+  down.action = "down";
+  ASSERT_TRUE(backend.fault(down));
+  model::FaultSpec kill;
+  kill.targetKind = model::FaultSpec::TargetKind::kGateway;
+  kill.target = "gateway/httpbin/httpbin-egress";
+  kill.gatewayNamespace = "httpbin";
+  kill.gatewayName = "httpbin-egress";
+  kill.action = "kill";
+  ASSERT_TRUE(backend.fault(kill));
+  backend.down();
+  EXPECT_TRUE(recording->recorded().empty());  // a dry run runs nothing
+
+  // The run directory's files are there: a person's replay reads them.
+  for (const char* file : {"plan.sh", "ca.crt", "public-ca.crt", "manifests/egress.yaml",
+                           "secrets/istio-system/httpbin-credential.crt",
+                           "secrets/istio-system/httpbin-credential.key",
+                           "upstreams/httpbin.org-443.crt", "upstreams/httpbin.org-443.key"}) {
+    EXPECT_TRUE(std::filesystem::exists(dir / file)) << file;
+  }
+  EXPECT_NE(
+      std::filesystem::status(dir / "plan.sh").permissions() & std::filesystem::perms::owner_exec,
+      std::filesystem::perms::none);
+  EXPECT_EQ(
+      std::filesystem::status(dir / "secrets/istio-system/httpbin-credential.key").permissions() &
+          std::filesystem::perms::others_read,
+      std::filesystem::perms::none);
+  const std::string script = testing::readFile(dir / "plan.sh");
+  EXPECT_THAT(script, HasSubstr("\nexport KUBECONFIG=\"${RUN_DIR}/kubeconfig\"\n"));
+
+  // plan.sh holds every planned command in the plan's order, each stdin document as a
+  // numbered file whose content is what the backend applies.
+  auto plan = buildPlan(scenario, options);
+  ASSERT_TRUE(plan);
+  std::size_t at = 0;
+  std::size_t documents = 0;
+  for (std::size_t i = 0; i < plan->size(); ++i) {
+    const auto& p = (*plan)[i];
+    const std::string line = shellLine(p.stages.back().argv);
+    const auto found = script.find(line, at);
+    ASSERT_NE(found, std::string::npos) << "plan.sh lacks, in order: " << line;
+    at = found;
+    if (p.stdinSource == StdinSource::kLiteral && !p.stages.front().stdinData.empty()) {
+      const auto file = std::find_if(
+          std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator(),
+          [&](const auto& e) {
+            return e.path().filename().string().starts_with(fmt::format("{:02}-", i + 1));
+          });
+      ASSERT_NE(file, std::filesystem::directory_iterator()) << "no file for step " << i + 1;
+      EXPECT_EQ(testing::readFile(file->path()), p.stages.front().stdinData) << file->path();
+      EXPECT_THAT(script, HasSubstr("< \"${RUN_DIR}/" + file->path().filename().string() + "\""));
+      ++documents;
+    }
+  }
+  EXPECT_EQ(documents, 8u);  // the control-plane IOP, six manifests and the workload
+  // The console names the files instead of a bare `kubectl apply -f -`.
+  const auto lines = backend.plan();
+  EXPECT_THAT(lines,
+              ::testing::Contains("kubectl apply -f - < " + (dir / "09-operator.yaml").string()));
+  EXPECT_THAT(lines, ::testing::Not(::testing::Contains("kubectl apply -f -")));
+  EXPECT_THAT(lines, ::testing::Contains(HasSubstr("patch_corefile " + dir.string() + "/")));
+  EXPECT_THAT(lines, ::testing::Contains(
+                         "curl -sS -XPOST -d {\"action\":\"down\"} http://127.0.0.1:19000/faults"));
+
+  // Replay: plan.sh against the stand-in tools runs to the end, in the plan's order.
+  fakes.link("egresslab", std::filesystem::path(EGRESSLAB_FAKES_DIR) / "egresslab");
+  {
+    // curl too (the steps' host curls, the fault POSTs to the mock's control port).
+    const auto wrapper = fakes.dir() / "curl-fake";
+    std::ofstream(wrapper) << "#!/bin/bash\nexec " << EGRESSLAB_FAKES_DIR
+                           << "/fake-tool.sh curl \"$@\"\n";
+    std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+    fakes.link("curl", wrapper);
+  }
+  fakes.script({"docker network inspect kind*\t0\t172.18.0.1 \\n",
+                "kubectl -n kube-system get configmap coredns*\t0\t.:53 {\\n    errors\\n    "
+                "forward . /etc/resolv.conf\\n}\\n",
+                "kubectl exec *\t0\t{}\\n200 0"});
+  auto env = fakes.environment();
+  env["EGRESSLAB_FAKE_ISTIOCTL_VERSION"] = "1.8.0";
+  ProcessCommandRunner shell(ProcessCommandRunner::Options{
+      .searchPath = fakes.searchPath() + ":/usr/bin:/bin", .environment = env});
+  Command replay;
+  replay.argv = {"bash", (dir / "plan.sh").string()};
+  replay.timeout = std::chrono::seconds(120);
+  auto replayed = shell.run(replay);
+  ASSERT_TRUE(replayed) << replayed.error().str();
+  EXPECT_TRUE(replayed->ok()) << replayed->describe() << "\n" << replayed->out;
+  const auto log = fakes.log();
+  std::size_t next = 0;
+  for (const std::string& want : std::vector<std::string>{
+           "kind create cluster --name egresslab", "istioctl operator init", "kubectl apply -f -",
+           "istioctl manifest generate -f " + (dir / "manifests/egress.yaml").string(),
+           "kubectl create -n istio-system secret tls httpbin-credential",
+           "docker network inspect kind", "kubectl -n kube-system apply -f -",
+           "istioctl analyze --all-namespaces",
+           "kubectl exec -n httpbin deploy/sleep -c sleep -- curl",
+           "curl -s -S http://127.0.0.1:1/status/200 -H x-request-id:",
+           "curl -sS -XPOST -d \\{\\\"action\\\":\\\"down\\\"\\} http://127.0.0.1:19000/faults",
+           "kubectl -n httpbin scale deploy/httpbin-egress --replicas=0",
+           "kind delete cluster --name egresslab"}) {
+    const auto it = std::find_if(log.begin() + static_cast<std::ptrdiff_t>(next), log.end(),
+                                 [&](const std::string& l) { return l.starts_with(want); });
+    ASSERT_NE(it, log.end()) << "the replay lacks, in order: " << want << "\n"
+                             << fmt::format("{}", fmt::join(log, "\n"));
+    next = static_cast<std::size_t>(it - log.begin()) + 1;
+  }
+  // Background processes (the mock, the port-forwards) log when they get to it: no order.
+  for (const std::string& want :
+       {"egresslab mock httpbin --listen 172.18.0.1:443 --tls-cert " +
+            (dir / "upstreams/httpbin.org-443.crt").string(),
+        std::string("kubectl -n istio-system port-forward svc/istio-ingressgateway 15443:443")}) {
+    EXPECT_THAT(log, ::testing::Contains(::testing::StartsWith(want)));
+  }
+  // The Corefile got the hosts block, the kind gateway address filled in.
+  const std::string corefile = testing::readFile(dir / "Corefile.patched");
+  EXPECT_THAT(corefile, HasSubstr(".:53 {\n    # egresslab hosts begin\n    hosts {\n"
+                                  "       172.18.0.1 httpbin.org\n"));
+  EXPECT_THAT(corefile, HasSubstr("203.0.113.10 httpbin.example.com"));
+  EXPECT_THAT(corefile, HasSubstr("fallthrough\n    }\n    # egresslab hosts end\n    errors"));
 }
 
 // SIGINT mid-run (issue 6 §2.10): the hung command's group is killed at once, up() fails,

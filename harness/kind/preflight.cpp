@@ -101,7 +101,7 @@ ToolCheck checkTool(CommandRunner& runner, const ToolQuery& query,
   return check;
 }
 
-// istio-semantics.md §10: istioctl installs its own Istio version, and the in-cluster
+// docs/istio-behaviour.md §10: istioctl installs its own Istio version, and the in-cluster
 // operator that ≤1.23's install flow uses was removed in 1.24.
 void checkIstioVersion(ToolCheck& check, const ToolVersion& wanted) {
   if (!check.ok() || !check.version) return;
@@ -120,7 +120,7 @@ void checkIstioVersion(ToolCheck& check, const ToolVersion& wanted) {
   if (wantsOperator && hasNoOperator) {
     check.detail +=
         "; also, istioctl 1.24+ has no `operator init`, which the install flow of Istio "
-        "<= 1.23 uses (istio-semantics.md §10)";
+        "<= 1.23 uses (docs/istio-behaviour.md §10)";
   }
   check.installHint = installHintFor("istioctl", wanted);
 }

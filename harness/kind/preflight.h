@@ -7,9 +7,9 @@
 //   kubectl  `kubectl version --client -o json`
 //   istioctl `istioctl version --remote=false`  — and its major.minor against the scenario's
 //            Istio version: istioctl installs its own version, and 1.24+ has no in-cluster
-//            operator for ≤1.23's install flow (istio-semantics.md §10)
+//            operator for ≤1.23's install flow (docs/istio-behaviour.md §10)
 //   helm     `helm version --short`  — only when the install method needs it
-// A run refuses to start (exit 3, DESIGN.md) unless every check is ok.
+// A run refuses to start (exit 3, docs/design.md) unless every check is ok.
 #pragma once
 
 #include <chrono>
@@ -78,7 +78,7 @@ struct PreflightReport {
   std::vector<ToolCheck> checks;
 
   [[nodiscard]] bool ok() const;
-  // DESIGN.md exit code: 0 when every check is ok, 3 otherwise.
+  // docs/design.md exit code: 0 when every check is ok, 3 otherwise.
   [[nodiscard]] int exitCode() const { return ok() ? 0 : 3; }
   // A fixed-width table: TOOL STATUS VERSION PATH, then one "problem" block per failed
   // check with its detail and install hint.

@@ -68,7 +68,7 @@ TEST(PreflightTest, MissingKubectlIsExitThreeNamingItWithAnInstallHint) {
   EXPECT_THAT(report.problems(), HasSubstr("kubectl: missing"));
 }
 
-// istio-semantics.md §10: istioctl 1.24+ cannot run 1.8's operator-based install.
+// docs/istio-behaviour.md §10: istioctl 1.24+ cannot run 1.8's operator-based install.
 TEST(PreflightTest, IstioctlMajorMinorMustMatchTheRequestedIstioVersion_Section10) {
   FakeTools fakes;
   auto runner = runnerFor(fakes);  // the fake istioctl reports 1.24.2

@@ -1,7 +1,7 @@
 // ProcessCommandRunner: Boost.Process v2 (1.81) launches, asio drives the pipes, the pidfd
 // and the timers of one run on the calling thread.
 //
-// Why it looks the way it does (reference/cpp-stack-notes.md "Boost.Process", docs/kind.md):
+// Why it looks the way it does (docs/kind.md):
 // - Each child calls setpgid(0, 0) in the launcher's on_exec_setup hook, so it leads its own
 //   process group and a timeout kills kubectl's / kind's / bash's children too. The launcher
 //   only returns after the exec succeeded (it reads a close-on-exec error pipe), so the group

@@ -1,5 +1,5 @@
 // "Cancel everything": the process groups EgressLab has started and not yet reaped, and the
-// SIGINT/SIGTERM path that terminates them (DESIGN.md reliability rules: every process the
+// SIGINT/SIGTERM path that terminates them (docs/design.md reliability rules: every process the
 // harness starts is gone when it exits, also on SIGINT/SIGTERM).
 //
 // ProcessCommandRunner registers each child's process group for exactly as long as it may

@@ -85,6 +85,12 @@ struct SecretSpec {
   std::vector<std::string> hosts;
   std::filesystem::path certFile;  // when given, used instead of minting
   std::filesystem::path keyFile;
+  // `caCertificate`: the secret also carries a CA as `ca.crt`, which a Gateway server with
+  // `tls.mode: MUTUAL` verifies client certificates against (Istio reads `ca.crt` from the
+  // credential or a `<name>-cacert` secret; without one, MUTUAL has no CA). `true` = the run's
+  // scenario CA; a path = that PEM file (caFile).
+  bool caCertificate = false;
+  std::filesystem::path caFile;
   SourcePos pos;
 };
 
@@ -125,6 +131,9 @@ struct Scenario {
   std::vector<std::string> labels;
   IstioVersion istioVersion;
   bool istioVersionFromFile = false;  // written in `istio.version` (else derived)
+  // `istio.install` as written; the kind backend installs with installMethod().
+  std::optional<InstallMethod> install;
+  SourcePos installPos;
   std::map<std::string, std::string> vars;
   ClusterSpec cluster;
   std::vector<std::filesystem::path> manifests;  // absolute, in apply order
@@ -138,6 +147,10 @@ struct Scenario {
   ResourceSet resources;                             // the manifests, loaded with vars applied
 
   [[nodiscard]] bool hasFaults() const;
+  // `istio.install`, else what the version's docs recommend (defaultInstallMethod).
+  [[nodiscard]] InstallMethod installMethod() const {
+    return install.value_or(defaultInstallMethod(istioVersion));
+  }
 };
 
 }  // namespace egresslab::model

@@ -279,6 +279,13 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
         }
       }
     }
+    if (const YNode* install = ifs.get("install")) {
+      sc.install = detail::readEnum<InstallMethod>(ctx, install, "istio.install",
+                                                   {{"operator", InstallMethod::kOperator},
+                                                    {"istioctl", InstallMethod::kIstioctl},
+                                                    {"helm", InstallMethod::kHelm}});
+      sc.installPos = install->pos;
+    }
     ifs.finish();
   }
   if (const YNode* cluster = f.get("cluster")) {
@@ -324,6 +331,15 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     s.hosts = sf.strList("hosts");
     const YNode* cert = sf.get("cert");
     const YNode* key = sf.get("key");
+    if (const YNode* ca = sf.get("caCertificate")) {
+      // true/false, or the path of a PEM file.
+      const std::string written = detail::readStr(ctx, *ca, "caCertificate");
+      const bool isBool = !ca->quoted && (written == "true" || written == "false");
+      s.caCertificate = !isBool || written == "true";
+      if (!isBool && ctx.ok()) {
+        s.caFile = r.resolve(*ca, written, "CA certificate file", true);
+      }
+    }
     if (cert != nullptr) {
       s.certFile = r.resolve(*cert, detail::readStr(ctx, *cert, "cert"), "certificate file", true);
     }
@@ -532,6 +548,11 @@ Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::pat
       auto v = IstioVersion::parse(iop.tag, iop.origin.at("spec.tag"));
       if (!v) return std::unexpected(v.error());
       sc.istioVersion = *v;
+    }
+  }
+  if (sc.install) {
+    if (auto problem = installMethodProblem(*sc.install, sc.istioVersion); !problem.empty()) {
+      return invalidInput(problem, sc.installPos);
     }
   }
   // Faults must name something the scenario has.

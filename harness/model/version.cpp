@@ -52,4 +52,44 @@ Result<IstioVersion> IstioVersion::parse(std::string_view text, SourcePos where)
 
 std::string IstioVersion::str() const { return fmt::format("{}.{}.{}", major, minor, patch); }
 
+std::string_view installMethodName(InstallMethod m) {
+  switch (m) {
+    case InstallMethod::kIstioctl:
+      return "istioctl";
+    case InstallMethod::kOperator:
+      return "operator";
+    case InstallMethod::kHelm:
+      return "helm";
+  }
+  return "istioctl";
+}
+
+std::optional<InstallMethod> parseInstallMethod(std::string_view name) {
+  for (InstallMethod m :
+       {InstallMethod::kOperator, InstallMethod::kIstioctl, InstallMethod::kHelm}) {
+    if (name == installMethodName(m)) return m;
+  }
+  return std::nullopt;
+}
+
+InstallMethod defaultInstallMethod(const IstioVersion& v) {
+  return v.atLeast(1, 18) ? InstallMethod::kIstioctl : InstallMethod::kOperator;
+}
+
+std::string installMethodProblem(InstallMethod m, const IstioVersion& v) {
+  if (m == InstallMethod::kOperator && v.atLeast(1, 24)) {
+    return fmt::format(
+        "install: operator — the in-cluster operator was removed in 1.24 (istio {}); use "
+        "istioctl or helm (§10)",
+        v.str());
+  }
+  if (m == InstallMethod::kHelm && !v.atLeast(1, 24)) {
+    return fmt::format(
+        "install: helm needs Istio 1.24+ (the istio/gateway chart has no readinessProbe value "
+        "before 1.24; istio {}), use istioctl",
+        v.str());
+  }
+  return {};
+}
+
 }  // namespace egresslab::model

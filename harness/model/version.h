@@ -2,6 +2,7 @@
 #pragma once
 
 #include <compare>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,20 @@ struct IstioVersion {
 
 inline constexpr IstioVersion kOldestSupported{1, 8, 0};
 inline constexpr IstioVersion kNewestSupported{1, 28, 0};
+
+// How Istio and its gateways are installed on a cluster (docs/istio-behaviour.md §10): the
+// in-cluster operator (`istioctl operator init` + `kubectl apply`, removed in 1.24),
+// `istioctl install -f` per IstioOperator, or the Helm charts (gateways from `istio/gateway`,
+// used here from 1.24, where the chart has a readinessProbe value). `render` and the kind
+// backend both read it.
+enum class InstallMethod { kIstioctl, kOperator, kHelm };
+std::string_view installMethodName(InstallMethod m);
+// "istioctl", "operator", "helm"; nullopt for anything else.
+std::optional<InstallMethod> parseInstallMethod(std::string_view name);
+// The method Istio's docs of that version lead with: the operator up to 1.17, `istioctl
+// install -f` from 1.18. Helm is never the default (only when asked for, from 1.24).
+InstallMethod defaultInstallMethod(const IstioVersion& v);
+// Why `v` cannot be installed with `m` (operator on 1.24+, helm before 1.24), or "".
+std::string installMethodProblem(InstallMethod m, const IstioVersion& v);
 
 }  // namespace egresslab::model

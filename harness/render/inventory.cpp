@@ -13,18 +13,6 @@
 
 namespace egresslab::render {
 
-std::string_view installMethodName(InstallMethod m) {
-  switch (m) {
-    case InstallMethod::kIstioctl:
-      return "istioctl";
-    case InstallMethod::kOperator:
-      return "operator";
-    case InstallMethod::kHelm:
-      return "helm";
-  }
-  return "istioctl";
-}
-
 namespace {
 
 std::size_t editDistance(std::string_view a, std::string_view b) {
@@ -265,23 +253,10 @@ void readInventory(Reader& r, const YAML::Node& root, Inventory& inv) {
   }
   if (const auto install = r.scalar(istio, "install", "istio", false)) {
     const SourcePos where = r.pos(istio["install"]);
-    if (*install == "istioctl") {
-      inv.install = InstallMethod::kIstioctl;
-    } else if (*install == "operator") {
-      inv.install = InstallMethod::kOperator;
-      if (inv.version.atLeast(1, 24)) {
-        r.fail(fmt::format("install: operator — the in-cluster operator was removed in 1.24 "
-                           "(istio {}); use istioctl or helm (§10)",
-                           inv.version.str()),
-               where);
-      }
-    } else if (*install == "helm") {
-      inv.install = InstallMethod::kHelm;
-      if (!inv.version.atLeast(1, 24)) {
-        r.fail(fmt::format("install: helm needs Istio 1.24+ (the istio/gateway chart has no "
-                           "readinessProbe value before 1.24; istio {}), use istioctl",
-                           inv.version.str()),
-               where);
+    if (const auto method = model::parseInstallMethod(*install)) {
+      inv.install = *method;
+      if (auto problem = model::installMethodProblem(*method, inv.version); !problem.empty()) {
+        r.fail(problem, where);
       }
     } else {
       r.fail(fmt::format("istio.install must be istioctl, operator or helm, got \"{}\"", *install),

@@ -15,11 +15,10 @@
 
 namespace egresslab::render {
 
-// How the gateways are installed (§10): `istioctl install -f` with named IstioOperators,
-// the in-cluster operator (≤1.23; removed in 1.24), or the Helm chart `istio/gateway` (1.24+
-// here, where the chart has a readinessProbe value).
-enum class InstallMethod { kIstioctl, kOperator, kHelm };
-std::string_view installMethodName(InstallMethod m);
+// How the gateways are installed (§10): one definition, shared with the scenario key
+// `istio.install` and the kind backend (harness/model/version.h).
+using model::InstallMethod;
+using model::installMethodName;
 
 enum class UpstreamProtocol { kHttps, kHttp };
 
