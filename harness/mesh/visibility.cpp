@@ -54,19 +54,6 @@ std::string hostFqdn(std::string_view host, std::string_view ns) {
   return fmt::format("{}.{}.svc.cluster.local", host, nsOrDefault(ns));
 }
 
-bool hostsOverlap(std::string_view a, std::string_view b) {
-  const bool aWild = !a.empty() && a.front() == '*';
-  const bool bWild = !b.empty() && b.front() == '*';
-  if (aWild && bWild) {
-    // The longer pattern must end with the shorter one's suffix ("*.b.d" and "*.d").
-    return a.size() > b.size() ? a.substr(1).ends_with(b.substr(1))
-                               : b.substr(1).ends_with(a.substr(1));
-  }
-  if (aWild) return b.ends_with(a.substr(1));
-  if (bWild) return a.ends_with(b.substr(1));
-  return a == b;
-}
-
 bool hostCovers(std::string_view pattern, std::string_view host) {
   if (pattern.empty() || pattern.front() != '*') return pattern == host;
   if (!host.empty() && host.front() == '*') host.remove_prefix(1);  // "*.b.d" → ".b.d"

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/mesh/policy.h"  // hostsOverlap
 #include "harness/model/resources.h"
 
 namespace egresslab::mesh {
@@ -40,9 +41,7 @@ ExportScope serviceExportScope(const model::Service& service);
 // names with a dot and wildcards stay as written.
 std::string hostFqdn(std::string_view host, std::string_view ns);
 
-// istio host.Name.Matches: true when the two (possibly wildcard) hosts overlap — "*" matches
-// everything, "*.d" matches "a.d" and "*.b.d", exact names only themselves.
-bool hostsOverlap(std::string_view a, std::string_view b);
+// Host overlap (istio host.Name.Matches) is mesh::hostsOverlap in policy.h.
 
 // True when the wildcard-or-exact `pattern` covers every name `host` can stand for
 // ("*.d" covers "a.d" and "*.b.d"; "a.d" covers only "a.d").
