@@ -154,6 +154,8 @@ struct ServerCore {
 
   HttpServerOptions options;
   asio::io_context io;
+  // The acceptor and the timers are used from the I/O threads and from stop(): all through here.
+  asio::strand<asio::io_context::executor_type> strand = asio::make_strand(io);
   std::optional<asio::ssl::context> tls;
   tcp::acceptor acceptor{io};
   asio::steady_timer reaper{io};
@@ -217,11 +219,11 @@ struct ServerCore {
 
   void armReaper() {
     reaper.expires_after(std::chrono::milliseconds(100));
-    reaper.async_wait([this](const ErrorCode& ec) {
+    reaper.async_wait(asio::bind_executor(strand, [this](const ErrorCode& ec) {
       if (ec || isStopping()) return;
       reap();
       armReaper();
-    });
+    }));
   }
 
   void doAccept();
@@ -658,30 +660,31 @@ void ServerCore::serve(tcp::socket socket) {
 }
 
 void ServerCore::doAccept() {
-  acceptor.async_accept([this](const ErrorCode& ec, tcp::socket socket) {
-    if (!acceptor.is_open() || ec == asio::error::operation_aborted) return;
-    if (ec) {
-      if (isTransientAcceptError(ec)) {
-        // Out of descriptors: back off and try again, never leave the accept loop.
-        notice(fmt::format("accept failed ({}): retrying in 100 ms", ec.message()));
-        backoff.expires_after(std::chrono::milliseconds(100));
-        backoff.async_wait([this](const ErrorCode& waited) {
-          if (!waited) doAccept();
-        });
-        return;
-      }
-      return doAccept();
-    }
-    setCloseOnExec(socket.native_handle());
-    ErrorCode ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    if (tls) {
-      serve<TlsStream>(std::move(socket));
-    } else {
-      serve<tcp::socket>(std::move(socket));
-    }
-    doAccept();
-  });
+  acceptor.async_accept(
+      asio::bind_executor(strand, [this](const ErrorCode& ec, tcp::socket socket) {
+        if (!acceptor.is_open() || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          if (isTransientAcceptError(ec)) {
+            // Out of descriptors: back off and try again, never leave the accept loop.
+            notice(fmt::format("accept failed ({}): retrying in 100 ms", ec.message()));
+            backoff.expires_after(std::chrono::milliseconds(100));
+            backoff.async_wait(asio::bind_executor(strand, [this](const ErrorCode& waited) {
+              if (!waited) doAccept();
+            }));
+            return;
+          }
+          return doAccept();
+        }
+        setCloseOnExec(socket.native_handle());
+        ErrorCode ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        if (tls) {
+          serve<TlsStream>(std::move(socket));
+        } else {
+          serve<tcp::socket>(std::move(socket));
+        }
+        doAccept();
+      }));
 }
 
 struct HttpServer::Impl {
@@ -750,7 +753,7 @@ void HttpServer::stop() {
     c.stopping = true;
   }
   std::promise<void> closed;
-  asio::post(c.io, [&c, &closed] {
+  asio::post(c.strand, [&c, &closed] {
     ErrorCode ignored;
     c.acceptor.close(ignored);
     c.reaper.cancel();
