@@ -753,5 +753,53 @@ TEST(Sec6_PeerAuth, WorkloadOverNamespaceOverRootWithPortLevelOnTheWorkloadPolic
   EXPECT_TRUE(inboundAcceptsPlaintext(r)) << "namespace PERMISSIVE beats mesh-wide STRICT";
 }
 
+// Registry, VS and DR fields the simulator does not model are each noted (§2, §4, registry).
+TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
+  SeedSetup s(version(22));
+  auto& se = s.resources.serviceEntries.front();
+  se.workloadSelector = {{"app", "vm"}};
+  se.exportTo = {"."};
+  auto& vs = s.resources.virtualServices.front();
+  vs.exportTo = {"httpbin"};
+  model::L4Route l4;
+  l4.route = {model::RouteDestination{}};
+  l4.route.front().destination.host = "httpbin.org";
+  l4.path = "spec.tcp[0]";
+  vs.tcp = {l4};
+  l4.path = "spec.tls[0]";
+  vs.tls = {l4};
+  auto external = meta<model::Service>("Service", "httpbin", "legacy");
+  external.type = "ExternalName";
+  s.resources.services.push_back(external);
+  auto& dr = s.destinationRule();
+  dr.workloadSelector = {{"app", "sleep"}};
+  model::TrafficPolicy tp;
+  tp.path = "spec.trafficPolicy";
+  tp.connectionPool = model::ConnectionPoolSettings{};
+  tp.connectionPool->maxConnections = 1;
+  tp.loadBalancer = model::LoadBalancerSettings{};
+  tp.loadBalancer->consistentHash = true;
+  dr.trafficPolicy = tp;
+  CompiledMesh m = s.compile();
+  std::vector<std::string> whats;
+  for (const auto& n : m.notSimulated) whats.push_back(n.ref + ": " + n.what);
+  using ::testing::Contains;
+  using ::testing::HasSubstr;
+  EXPECT_THAT(whats, Contains(HasSubstr("ServiceEntry workloadSelector is not simulated")));
+  EXPECT_THAT(whats, Contains(::testing::AllOf(HasSubstr("ServiceEntry"),
+                                               HasSubstr("exportTo is not simulated"))));
+  EXPECT_THAT(whats, Contains(::testing::AllOf(HasSubstr("VirtualService"),
+                                               HasSubstr("exportTo is not simulated"))));
+  EXPECT_THAT(whats, Contains(HasSubstr("tcp routes are not simulated")));
+  EXPECT_THAT(whats,
+              Contains(HasSubstr("tls routes are simulated on gateway PASSTHROUGH servers only")));
+  EXPECT_THAT(whats, Contains(HasSubstr("legacy: ExternalName Services are not simulated")));
+  EXPECT_THAT(whats, Contains(HasSubstr("DestinationRule workloadSelector is not simulated")));
+  EXPECT_THAT(whats, Contains(HasSubstr("spec.trafficPolicy.connectionPool is not simulated")));
+  EXPECT_THAT(
+      whats,
+      Contains(HasSubstr("spec.trafficPolicy.loadBalancer.consistentHash is not simulated")));
+}
+
 }  // namespace
 }  // namespace egresslab::mesh
