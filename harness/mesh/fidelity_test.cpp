@@ -801,5 +801,48 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
       Contains(HasSubstr("spec.trafficPolicy.loadBalancer.consistentHash is not simulated")));
 }
 
+// §5 / §11.3: each HTTPS server has its own route table, so a request whose SNI picks one
+// server's chain and whose Host belongs to another server is 404 NR; a server host `*` is a
+// chain without server names that takes any SNI.
+TEST(Sec11_3, HttpsServersHaveTheirOwnRouteTablesAndStarTakesAnySni) {
+  SeedSetup s(version(22));
+  auto gw = meta<model::Gateway>("Gateway", "istio-system", "other-gw");
+  gw.selector = {{"istio", "ingressgateway"}};
+  model::GatewayServer other;
+  other.port = testing::port(443, "https-other", model::Protocol::kHttps, "HTTPS");
+  other.hosts = {"*"};
+  other.tls = model::ServerTls{};
+  other.tls->mode = model::ServerTlsMode::kSimple;
+  other.tls->credentialName = testing::kSecretName;
+  other.path = "spec.servers[0]";
+  gw.servers = {other};
+  s.resources.gateways.push_back(gw);
+  auto vs = meta<model::VirtualService>("VirtualService", "httpbin", "other");
+  vs.hosts = {"other.example.com"};
+  vs.gateways = {"istio-system/other-gw"};
+  vs.http = {directRoute(207, "other server")};
+  s.resources.virtualServices.push_back(vs);
+  CompiledMesh m = s.compile();
+
+  ConnectionInfo c{8443, "", "anything.example.net", true, ListenerDirection::kGateway};
+  ChainSelection sel = selectFilterChain(ingress(m), c);
+  ASSERT_NE(sel.chain, nullptr) << "host * takes any SNI";
+  EXPECT_TRUE(sel.chain->serverNames.empty());
+  c.sni = kProxiedHost;
+  sel = selectFilterChain(ingress(m), c);
+  ASSERT_NE(sel.chain, nullptr);
+  EXPECT_THAT(sel.chain->serverNames, ::testing::ElementsAre(kProxiedHost));  // exact first
+
+  EXPECT_EQ(
+      gatewayRequest(ingress(m), 8443, "other.example.com", "other.example.com").response.status,
+      207u);
+  RouteDecision d = gatewayRequest(ingress(m), 8443, kProxiedHost, "other.example.com");
+  EXPECT_EQ(d.kind, RouteDecision::Kind::kNoRoute);
+  EXPECT_EQ(d.response.status, 404u);
+  EXPECT_TRUE(d.response.flags.has(ResponseFlag::kNR));
+  d = gatewayRequest(ingress(m), 8443, "other.example.com", kProxiedHost);
+  EXPECT_EQ(d.response.status, 404u) << "the * server's table has no vhost for the seed host";
+}
+
 }  // namespace
 }  // namespace egresslab::mesh
