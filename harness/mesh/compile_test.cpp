@@ -193,6 +193,12 @@ TEST_P(SeedOnVersion, Sec3_SidecarPort80VhostForProxiedHostRoutesToEgressGateway
   RouteDecision d = sidecarRequest(sleep(mesh_), kProxiedHost);
   ASSERT_EQ(d.kind, RouteDecision::Kind::kForward);
   EXPECT_EQ(d.cluster->cluster, kEgressCluster);
+  // §3 routing is by Host: any destination IP the name resolves to lands on the same vhost.
+  for (std::string_view ip : {"198.51.100.7", "10.96.0.99"}) {
+    RouteDecision other = sidecarRequest(sleep(mesh_), kProxiedHost, 80, ip);
+    ASSERT_EQ(other.kind, RouteDecision::Kind::kForward) << ip;
+    EXPECT_EQ(other.cluster->cluster, kEgressCluster) << ip;
+  }
   // Only one HTTP route config: §3 non-registry hosts live on port 80 only.
   for (const auto& r : sleep(mesh_).routeConfigs) {
     if (r.name.starts_with("inbound")) continue;
