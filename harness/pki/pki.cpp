@@ -16,11 +16,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <system_error>
 
 namespace egresslab::pki {
@@ -444,24 +448,146 @@ std::string spiffeId(const std::string& ns, const std::string& serviceAccount,
 // ---------------------------------------------------------------------------------------------
 // RunDirectory
 
+namespace {
+
+std::filesystem::path runDirectoryBase(const std::filesystem::path& parent) {
+  if (!parent.empty()) return parent;
+  const char* tmp = std::getenv("TMPDIR");
+  return (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+}
+
+// Reads at most `limit` bytes of a regular file without following a symlink.
+std::optional<std::string> readSmallFile(const std::filesystem::path& path, size_t limit) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::string text;
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  char buffer[512];
+  while (ok && text.size() <= limit) {
+    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) ok = false;
+    if (n <= 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  if (!ok || text.size() > limit) return std::nullopt;
+  return text;
+}
+
+// Field 22 (starttime) of /proc/PID/stat; nullopt when the process does not exist.
+std::optional<std::string> processStartTime(const std::string& pid) {
+  auto stat = readSmallFile(std::filesystem::path("/proc") / pid / "stat", 4096);
+  if (!stat) return std::nullopt;
+  // Field 2 (comm) is parenthesised and may hold spaces or ')': the fields after it start past
+  // the last ')'. Field 3 is the first of them, so starttime is the 20th.
+  const size_t close = stat->rfind(')');
+  if (close == std::string::npos) return std::nullopt;
+  size_t pos = close + 1;
+  std::string field;
+  for (int index = 3; index <= 22; ++index) {
+    while (pos < stat->size() && (*stat)[pos] == ' ') ++pos;
+    const size_t end = stat->find(' ', pos);
+    field = stat->substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (end == std::string::npos && index < 22) return std::nullopt;
+    pos = end;
+  }
+  while (!field.empty() && field.back() == '\n') field.pop_back();
+  return field;
+}
+
+bool allDigits(std::string_view text) {
+  return !text.empty() && text.size() <= 20 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "PID STARTTIME\n" for this process.
+std::optional<std::string> ownMarker() {
+  const std::string pid = std::to_string(::getpid());
+  auto start = processStartTime(pid);
+  if (!start || !allDigits(*start)) return std::nullopt;
+  return pid + " " + *start + "\n";
+}
+
+bool isRunDirectoryName(const std::string& name, const std::string& prefix) {
+  if (name.size() != prefix.size() + 7 || !name.starts_with(prefix + "-")) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(prefix.size() + 1), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> removeStaleRunDirectories(
+    const std::string& prefix, const std::filesystem::path& parent,
+    const std::function<void(const std::string&)>& log) {
+  std::vector<std::filesystem::path> removed;
+  if (prefix.empty() || prefix.find('/') != std::string::npos) return removed;
+  if (!ownMarker()) return removed;  // no readable /proc: cannot tell a dead owner from a live one
+  const std::filesystem::path base = runDirectoryBase(parent);
+  std::error_code ec;
+  std::filesystem::directory_iterator it(base, ec);
+  if (ec) return removed;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    const std::filesystem::path dir = it->path();
+    if (!isRunDirectoryName(dir.filename().string(), prefix)) continue;
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) {
+      continue;
+    }
+    const auto marker = readSmallFile(dir / kRunDirectoryOwnerFile, 64);
+    if (!marker || marker->empty() || marker->back() != '\n') continue;
+    const std::string line = marker->substr(0, marker->size() - 1);
+    const size_t space = line.find(' ');
+    if (space == std::string::npos) continue;
+    const std::string pid = line.substr(0, space);
+    const std::string start = line.substr(space + 1);
+    if (!allDigits(pid) || !allDigits(start) || pid == "0") continue;
+    const auto liveStart = processStartTime(pid);
+    if (liveStart && *liveStart == start) continue;  // the owner still runs
+    std::error_code removeError;
+    std::filesystem::remove_all(dir, removeError);
+    if (removeError) continue;  // e.g. another run removed it first
+    removed.push_back(dir);
+    if (log) {
+      log(fmt::format("egresslab: removed stale run directory {} (process {} {})", dir.string(),
+                      pid, liveStart ? "was replaced by another" : "has ended"));
+    }
+  }
+  return removed;
+}
+
 Result<RunDirectory> RunDirectory::create(const std::string& prefix,
                                           const std::filesystem::path& parent) {
   if (prefix.empty() || prefix.find('/') != std::string::npos) {
     return invalidInput(
         fmt::format("pki: run directory prefix \"{}\" must be a plain name", prefix));
   }
-  std::filesystem::path base = parent;
-  if (base.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    base = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
-  }
+  const std::filesystem::path base = runDirectoryBase(parent);
+  removeStaleRunDirectories(prefix, base,
+                            [](const std::string& line) { fmt::print(stderr, "{}\n", line); });
   std::string templ = (base / (prefix + "-XXXXXX")).string();
   // mkdtemp creates the directory 0700 regardless of umask.
   if (mkdtemp(templ.data()) == nullptr) {
     return environmentError(fmt::format("pki: cannot create a run directory under {}: {}",
                                         base.string(), std::strerror(errno)));
   }
-  return RunDirectory(std::filesystem::path(templ));
+  RunDirectory dir{std::filesystem::path(templ)};
+  // Without /proc there is no start time to record; such a directory has no marker and is
+  // then never cleaned up by a later run (the safe side).
+  if (const auto marker = ownMarker()) {
+    auto written = dir.write(kRunDirectoryOwnerFile, *marker, 0600);
+    if (!written) return std::unexpected(written.error());
+  }
+  return dir;
+}
+
+void RunDirectory::keep() {
+  keep_ = true;
+  if (path_.empty()) return;
+  std::error_code ignored;  // a kept directory without a marker is the goal; absent is fine
+  std::filesystem::remove(path_ / kRunDirectoryOwnerFile, ignored);
 }
 
 RunDirectory::RunDirectory(RunDirectory&& other) noexcept

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -73,11 +74,28 @@ class CertificateAuthority {
 std::string spiffeId(const std::string& ns, const std::string& serviceAccount,
                      const std::string& trustDomain = "cluster.local");
 
+// The owner marker in every run directory: "PID STARTTIME\n" of the process that created it,
+// STARTTIME being field 22 of /proc/PID/stat (so a reused pid does not look like the owner).
+inline constexpr const char* kRunDirectoryOwnerFile = ".egresslab-owner";
+
+// Removes the run directories a killed run left behind: directories directly under `parent`
+// (default: $TMPDIR or /tmp) named prefix-XXXXXX (six letters or digits, as mkdtemp makes them),
+// not symlinks, owned by this user, holding a well-formed owner marker whose process no longer
+// runs (no such pid, or the pid now belongs to a process with another start time). Anything
+// else — no marker, a malformed one, a live owner, a kept directory — is never touched. Calls
+// `log` with one line per removed directory and returns the removed paths. Does nothing when
+// /proc is unreadable (liveness cannot be told).
+std::vector<std::filesystem::path> removeStaleRunDirectories(
+    const std::string& prefix, const std::filesystem::path& parent,
+    const std::function<void(const std::string&)>& log);
+
 // A private 0700 directory for one run's files; keys are written 0600. Removed (recursively)
 // when the object is destroyed unless keep() was called. Move-only.
 class RunDirectory {
  public:
-  // Creates a fresh directory under `parent` (default: $TMPDIR or /tmp) named prefix-XXXXXX.
+  // Creates a fresh directory under `parent` (default: $TMPDIR or /tmp) named prefix-XXXXXX and
+  // writes its owner marker. First removes stale directories of the same prefix left by dead
+  // runs (removeStaleRunDirectories), logging one line per removed directory to stderr.
   static Result<RunDirectory> create(const std::string& prefix = "egresslab",
                                      const std::filesystem::path& parent = {});
   RunDirectory(RunDirectory&&) noexcept;
@@ -93,7 +111,9 @@ class RunDirectory {
   // write() with mode 0600, for private keys.
   Result<std::filesystem::path> writePrivate(const std::filesystem::path& relative,
                                              const std::string& content) const;
-  void keep() { keep_ = true; }
+  // Leaves the directory in place on destruction; also removes the owner marker, so a later
+  // run's stale-directory cleanup never deletes a kept directory.
+  void keep();
 
  private:
   explicit RunDirectory(std::filesystem::path path) : path_(std::move(path)) {}

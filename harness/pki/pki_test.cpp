@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -538,9 +539,12 @@ TEST(RunDirectoryTest, KeepLeavesTheDirectory) {
     ASSERT_TRUE(dir.has_value());
     where = dir->path();
     ASSERT_TRUE(dir->write("f", "x").has_value());
+    EXPECT_TRUE(std::filesystem::exists(where / kRunDirectoryOwnerFile));
     dir->keep();
   }
   EXPECT_TRUE(std::filesystem::exists(where / "f"));
+  // A kept directory loses its owner marker: no later run's cleanup deletes it.
+  EXPECT_FALSE(std::filesystem::exists(where / kRunDirectoryOwnerFile));
   std::filesystem::remove_all(where);
 }
 
@@ -570,6 +574,108 @@ TEST(RunDirectoryTest, FailsUnderMissingParent) {
   auto dir = RunDirectory::create("x", "/nonexistent/egresslab/parent");
   ASSERT_FALSE(dir.has_value());
   EXPECT_EQ(dir.error().kind, ErrorKind::kEnvironment);
+}
+
+// --- stale run directories
+
+// A pid that no longer names a process: a child that has exited and been reaped.
+pid_t deadPid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  EXPECT_GT(child, 0);
+  int status = 0;
+  EXPECT_EQ(::waitpid(child, &status, 0), child);
+  return child;
+}
+
+void makeDir(const std::filesystem::path& dir, const std::string& marker) {
+  std::filesystem::create_directory(dir);
+  if (!marker.empty()) std::ofstream(dir / kRunDirectoryOwnerFile) << marker;
+  std::ofstream(dir / "file") << "x";
+}
+
+TEST(StaleRunDirectoryTest, RemovesOnlyDirectoriesOfDeadRuns) {
+  auto parent = RunDirectory::create("pki-stale");
+  ASSERT_TRUE(parent.has_value());
+  const std::filesystem::path base = parent->path();
+
+  auto live = RunDirectory::create("run", base);
+  ASSERT_TRUE(live.has_value());
+  const std::string liveMarker = readFile(live->path() / kRunDirectoryOwnerFile);
+  const std::string ownPid = std::to_string(::getpid());
+  ASSERT_TRUE(liveMarker.starts_with(ownPid + " ")) << liveMarker;
+  ASSERT_TRUE(liveMarker.ends_with("\n"));
+  const std::string ownStart =
+      liveMarker.substr(ownPid.size() + 1, liveMarker.size() - 2 - ownPid.size());
+
+  const std::string dead = std::to_string(deadPid());
+  makeDir(base / "run-dead01", dead + " 12345\n");
+  // Our own pid with another start time: the pid was reused, the owner is gone.
+  makeDir(base / "run-reuse1", ownPid + " " + ownStart + "0\n");
+  // Dead owners, but not this prefix's run directories.
+  makeDir(base / "other-dead01", dead + " 12345\n");
+  makeDir(base / "run-dead0123", dead + " 12345\n");
+  makeDir(base / "run-dead.1", dead + " 12345\n");
+
+  std::vector<std::string> lines;
+  const auto removed = removeStaleRunDirectories(
+      "run", base, [&](const std::string& line) { lines.push_back(line); });
+
+  const std::set<std::filesystem::path> expected = {base / "run-dead01", base / "run-reuse1"};
+  EXPECT_EQ(std::set<std::filesystem::path>(removed.begin(), removed.end()), expected);
+  EXPECT_FALSE(std::filesystem::exists(base / "run-dead01"));
+  EXPECT_FALSE(std::filesystem::exists(base / "run-reuse1"));
+  ASSERT_EQ(lines.size(), 2u);
+  for (const auto& line : lines) EXPECT_NE(line.find(base.string() + "/run-"), std::string::npos);
+  EXPECT_EQ(readFile(live->path() / kRunDirectoryOwnerFile), liveMarker);
+  EXPECT_TRUE(std::filesystem::exists(base / "other-dead01" / "file"));
+  EXPECT_TRUE(std::filesystem::exists(base / "run-dead0123" / "file"));
+  EXPECT_TRUE(std::filesystem::exists(base / "run-dead.1" / "file"));
+
+  // A second pass finds nothing more.
+  EXPECT_TRUE(removeStaleRunDirectories("run", base, nullptr).empty());
+}
+
+TEST(StaleRunDirectoryTest, CreateCleansUpTheSamePrefix) {
+  auto parent = RunDirectory::create("pki-stale");
+  ASSERT_TRUE(parent.has_value());
+  const std::filesystem::path base = parent->path();
+  makeDir(base / "run-dead02", std::to_string(deadPid()) + " 1\n");
+  auto next = RunDirectory::create("run", base);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_FALSE(std::filesystem::exists(base / "run-dead02"));
+}
+
+TEST(StaleRunDirectoryTest, NeverTouchesDirectoriesWithoutAValidMarker) {
+  auto parent = RunDirectory::create("pki-stale");
+  ASSERT_TRUE(parent.has_value());
+  const std::filesystem::path base = parent->path();
+  const std::string dead = std::to_string(deadPid());
+
+  makeDir(base / "run-nomark", "");
+  makeDir(base / "run-badmk1", "abc\n");
+  makeDir(base / "run-badmk2", dead + "\n");
+  makeDir(base / "run-badmk3", dead + " 1");  // no newline: not written by us
+  makeDir(base / "run-badmk4", dead + " 1 2\n");
+  // A symlink named like a run directory, pointing at a directory with a dead owner's marker.
+  makeDir(base / "target", dead + " 1\n");
+  std::filesystem::create_directory_symlink(base / "target", base / "run-link01");
+  // A marker that is itself a symlink to a dead owner's marker.
+  std::filesystem::create_directory(base / "run-lnkmk1");
+  std::filesystem::create_symlink(base / "target" / kRunDirectoryOwnerFile,
+                                  base / "run-lnkmk1" / kRunDirectoryOwnerFile);
+
+  std::vector<std::string> lines;
+  const auto removed = removeStaleRunDirectories(
+      "run", base, [&](const std::string& line) { lines.push_back(line); });
+  EXPECT_TRUE(removed.empty());
+  EXPECT_TRUE(lines.empty());
+  for (const char* name :
+       {"run-nomark", "run-badmk1", "run-badmk2", "run-badmk3", "run-badmk4", "target"}) {
+    EXPECT_TRUE(std::filesystem::exists(base / name / "file")) << name;
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(base / "run-link01"));
+  EXPECT_TRUE(std::filesystem::exists(base / "run-lnkmk1"));
 }
 
 }  // namespace
