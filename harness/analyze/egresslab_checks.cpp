@@ -8,6 +8,7 @@
 
 #include "harness/analyze/checks.h"
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/policy.h"
 #include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/analyze/checks.h"
+#include "harness/mesh/policy.h"
 #include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {

@@ -1,7 +1,5 @@
 #include "harness/mesh/visibility.h"
 
-#include <fmt/format.h>
-
 namespace egresslab::mesh {
 namespace {
 
@@ -45,26 +43,6 @@ ExportScope serviceExportScope(const model::Service& service) {
   }
   if (entries.empty()) return {};
   return exportScope(entries, service.meta.ns);
-}
-
-std::string hostFqdn(std::string_view host, std::string_view ns) {
-  if (host.empty() || host.front() == '*' || host.find('.') != std::string_view::npos) {
-    return std::string(host);
-  }
-  return fmt::format("{}.{}.svc.cluster.local", host, nsOrDefault(ns));
-}
-
-bool hostsOverlap(std::string_view a, std::string_view b) {
-  const bool aWild = !a.empty() && a.front() == '*';
-  const bool bWild = !b.empty() && b.front() == '*';
-  if (aWild && bWild) {
-    // The longer pattern must end with the shorter one's suffix ("*.b.d" and "*.d").
-    return a.size() > b.size() ? a.substr(1).ends_with(b.substr(1))
-                               : b.substr(1).ends_with(a.substr(1));
-  }
-  if (aWild) return b.ends_with(a.substr(1));
-  if (bWild) return a.ends_with(b.substr(1));
-  return a == b;
 }
 
 bool hostCovers(std::string_view pattern, std::string_view host) {
