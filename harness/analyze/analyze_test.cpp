@@ -291,6 +291,18 @@ TEST(AnalyzeInput, YamlThatDoesNotParseIsStillInvalidInput) {
 
 // ---- item 9: destination ports.
 
+TEST(AnalyzeIst0101, MirrorHostAndMirrorsSubsetFrom120) {
+  const auto old = analyzeFixture({"ist0101-mirror.yaml"}, "1.19");
+  const Message& host = single(old, "IST0101", Level::kError);
+  EXPECT_EQ(host.text, "Referenced mirror host not found: \"shadow.example.com\"");
+  const auto r = analyzeFixture({"ist0101-mirror.yaml"}, "1.20");
+  const auto found = withCode(r, "IST0101");
+  ASSERT_EQ(found.size(), 2u) << dump(r);
+  EXPECT_EQ(found[1]->text,
+            "Referenced mirror+subset in destinationrule not found: "
+            "\"shop.example.com+canary\"");
+}
+
 TEST(AnalyzeIst0101, DestinationPortTheHostDoesNotHave) {
   const auto r = analyzeFixture({"ist0101-destination-port.yaml"}, "1.22");
   const Message& m = single(r, "IST0101", Level::kError);
