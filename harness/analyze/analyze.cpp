@@ -84,7 +84,7 @@ std::size_t countResources(const model::ResourceSet& rs) {
          rs.serviceEntries.size() + rs.destinationRules.size() + rs.peerAuthentications.size() +
          rs.namespaces.size() + rs.secrets.size() + rs.services.size() + rs.deployments.size() +
          rs.pods.size() + rs.serviceAccounts.size() + rs.kindClusters.size() +
-         rs.unsimulated.size();
+         rs.unsimulated.size() + rs.invalid.size();
 }
 
 }  // namespace
@@ -133,6 +133,9 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
     if (loadedByScenario.contains(canonicalKey(file))) continue;
     model::LoadOptions load;
     load.requireAllPlaceholders = false;  // raw files: placeholders stay as written
+    // istioctl reports a resource that breaks the schema (IST0106) and analyses the rest;
+    // YAML that does not parse is still an error (exit 2).
+    load.lenient = true;
     auto loaded = model::loadManifests({file}, load);
     if (!loaded) return std::unexpected(loaded.error());
     resources.append(std::move(*loaded));
@@ -160,6 +163,19 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
   input.version = report.version;
   input.defaultIngress = options.defaultIngress;
   report.messages = analyzeResources(input);
+  // Resources left out for breaking the schema: IST0106 at their position, as istioctl does.
+  if (const std::optional<Level> level = levelIn("IST0106", report.version)) {
+    for (const Error& invalid : resources.invalid) {
+      Message m;
+      m.code = "IST0106";
+      m.level = *level;
+      m.text = fmt::format("Schema validation error: {}", invalid.message);
+      m.origin = "Resource";
+      m.reference = invalid.where.value_or(SourcePos{});
+      report.messages.push_back(std::move(m));
+    }
+    sortAndDedupe(report.messages);
+  }
   // A scenario's manifests are absolute paths; print them relative to where the user stands.
   std::error_code ec;
   const fs::path cwd = fs::current_path(ec);

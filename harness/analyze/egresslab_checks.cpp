@@ -7,7 +7,9 @@
 #include <set>
 
 #include "harness/analyze/checks.h"
+#include "harness/mesh/compile.h"
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/policy.h"
 #include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {
@@ -156,14 +158,18 @@ void checkSniTrap(const Cluster& cluster, Reporter& report) {
 // EGL002 — portLevelSettings replaces the enclosing policy as a block (§4).
 void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
   const model::IstioVersion& v = report.version();
-  const std::string defaultLb = v.atLeast(1, 14) ? "LEAST_REQUEST" : "ROUND_ROBIN";
+  const std::string defaultLb = mesh::defaultLbPolicy(v);
   for (const model::DestinationRule& dr : cluster.resources().destinationRules) {
-    auto check = [&](const model::TrafficPolicy& tp, const std::string& where) {
+    // What is set beside the portLevelSettings entry but missing from the policy mesh merges
+    // for that port (mesh::mergeTrafficPolicy: the entry replaces the block).
+    auto check = [&](const model::TrafficPolicy& tp, const model::Subset* subset,
+                     const std::string& where) {
       for (const model::PortTrafficPolicy& p : tp.portLevelSettings) {
+        const mesh::EffectivePolicy eff = mesh::mergeTrafficPolicy(dr, subset, p.port);
         std::vector<std::string> dropped;
         std::vector<std::string> fallbacks;  // what each dropped field falls back to
         bool onlyDefaultLb = true;
-        if (tp.loadBalancer && !p.loadBalancer) {
+        if (tp.loadBalancer && !eff.loadBalancer) {
           const std::string lb =
               tp.loadBalancer->simple.empty() ? "as written" : tp.loadBalancer->simple;
           dropped.push_back(fmt::format("loadBalancer ({})", lb));
@@ -171,17 +177,17 @@ void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
               fmt::format("load balancer {} on {}.{}", defaultLb, v.major, v.minor));
           if (tp.loadBalancer->simple != defaultLb) onlyDefaultLb = false;
         }
-        if (tp.connectionPool && !p.connectionPool) {
+        if (tp.connectionPool && !eff.connectionPool) {
           dropped.push_back("connectionPool");
           fallbacks.push_back("Envoy's default connection limits");
           onlyDefaultLb = false;
         }
-        if (tp.outlierDetection && !p.outlierDetection) {
+        if (tp.outlierDetection && !eff.outlierDetection) {
           dropped.push_back("outlierDetection");
           fallbacks.push_back("no outlier detection");
           onlyDefaultLb = false;
         }
-        if (tp.tls && !p.tls) {
+        if (tp.tls && !eff.tls) {
           dropped.push_back(fmt::format("tls ({})", modeName(tp.tls->mode)));
           fallbacks.push_back("no TLS origination: plaintext to the upstream");
           onlyDefaultLb = false;
@@ -202,9 +208,9 @@ void checkPortLevelReplacement(const Cluster& cluster, Reporter& report) {
                         fmt::join(dropped, ", "), p.port));
       }
     };
-    if (dr.trafficPolicy) check(*dr.trafficPolicy, "the top-level trafficPolicy");
+    if (dr.trafficPolicy) check(*dr.trafficPolicy, nullptr, "the top-level trafficPolicy");
     for (const model::Subset& s : dr.subsets) {
-      if (s.trafficPolicy) check(*s.trafficPolicy, fmt::format("subset {}", s.name));
+      if (s.trafficPolicy) check(*s.trafficPolicy, &s, fmt::format("subset {}", s.name));
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "harness/analyze/checks.h"
+#include "harness/mesh/policy.h"
 #include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {
@@ -136,36 +137,53 @@ bool drHasSubset(const ResourceSet& rs, const std::string& fqdnHost, const std::
   return false;
 }
 
-// destinationhosts.go and destinationrules.go: every route destination must be a host visible
-// to the VirtualService (exportTo, docs/istio-behaviour.md §2), a destination port must be one
-// of that host's ports, and a named subset must exist in a DestinationRule for that host.
+// destinationhosts.go and destinationrules.go: every route destination and HTTP mirror must be
+// a host visible to the VirtualService (exportTo, docs/istio-behaviour.md §2), a destination
+// port must be one of that host's ports, and a named subset must exist in a DestinationRule for
+// that host.
 void checkVirtualServiceDestinations(const Cluster& cluster, Reporter& report) {
   const ResourceSet& rs = cluster.resources();
+  // `what` is "host" for routes and "mirror host" for mirrors (istioctl's wording); `subsetWhat`
+  // likewise "host+subset" / "mirror+subset".
+  auto check = [&](const model::VirtualService& vs, const model::Destination& dest,
+                   const std::string& path, const std::string& what,
+                   const std::string& subsetWhat) {
+    const std::string& host = dest.host;
+    // A host still holding a `<placeholder>` is unknown, not missing.
+    if (host.empty() || hasPlaceholder(host)) return;
+    const std::string full = fqdn(host, namespaceOf(vs));
+    const RegistryService* svc = cluster.lookupFrom(host, namespaceOf(vs), vs.exportTo);
+    if (svc == nullptr) {
+      report.ist("IST0101", vs, path + ".host",
+                 fmt::format("Referenced {} not found: {}", what, quoted(host)));
+    } else if (dest.port) {
+      const std::uint32_t port = *dest.port;
+      const bool known = std::any_of(svc->ports.begin(), svc->ports.end(),
+                                     [&](const model::ServicePort& p) { return p.port == port; });
+      if (!known) {
+        report.ist("IST0101", vs, path + ".host",
+                   fmt::format("Referenced host:port not found: {}",
+                               quoted(fmt::format("{}:{}", host, port))));
+      }
+    }
+    const std::string& subset = dest.subset;
+    if (!subset.empty() && !hasPlaceholder(subset) && !drHasSubset(rs, full, subset)) {
+      report.ist("IST0101", vs, path + ".subset",
+                 fmt::format("Referenced {} in destinationrule not found: {}", subsetWhat,
+                             quoted(fmt::format("{}+{}", host, subset))));
+    }
+  };
+  // `mirrors` (a list) joined `mirror` in istioctl 1.20.
+  const bool mirrorsChecked = report.version().atLeast(1, 20);
   for (const model::VirtualService& vs : rs.virtualServices) {
     for (const DestinationAt& d : destinationsOf(vs)) {
-      const std::string& host = d.destination->host;
-      // A host still holding a `<placeholder>` is unknown, not missing.
-      if (host.empty() || hasPlaceholder(host)) continue;
-      const std::string full = fqdn(host, namespaceOf(vs));
-      const RegistryService* svc = cluster.lookupFrom(host, namespaceOf(vs), vs.exportTo);
-      if (svc == nullptr) {
-        report.ist("IST0101", vs, d.path + ".host",
-                   fmt::format("Referenced host not found: {}", quoted(host)));
-      } else if (d.destination->port) {
-        const std::uint32_t port = *d.destination->port;
-        const bool known = std::any_of(svc->ports.begin(), svc->ports.end(),
-                                       [&](const model::ServicePort& p) { return p.port == port; });
-        if (!known) {
-          report.ist("IST0101", vs, d.path + ".host",
-                     fmt::format("Referenced host:port not found: {}",
-                                 quoted(fmt::format("{}:{}", host, port))));
-        }
-      }
-      const std::string& subset = d.destination->subset;
-      if (!subset.empty() && !hasPlaceholder(subset) && !drHasSubset(rs, full, subset)) {
-        report.ist("IST0101", vs, d.path + ".subset",
-                   fmt::format("Referenced host+subset in destinationrule not found: {}",
-                               quoted(fmt::format("{}+{}", host, subset))));
+      check(vs, *d.destination, d.path, "host", "host+subset");
+    }
+    for (const model::HttpRoute& route : vs.http) {
+      for (const model::MirrorDestination& m : route.mirrors) {
+        const bool single = m.path.ends_with(".mirror");
+        if (!single && !mirrorsChecked) continue;
+        check(vs, m.destination, m.path, "mirror host", "mirror+subset");
       }
     }
   }

@@ -1,6 +1,7 @@
 #include "harness/analyze/registry.h"
 
 #include "harness/mesh/compile.h"
+#include "harness/mesh/policy.h"
 
 #include <fmt/format.h>
 
@@ -31,7 +32,7 @@ bool hasPlaceholder(std::string_view text) {
 
 std::string fqdn(const std::string& host, const std::string& ns) {
   if (hasPlaceholder(host)) return host;
-  return mesh::hostFqdn(host, ns);
+  return mesh::resolveHost(host, ns);
 }
 
 bool hostMatches(std::string_view a, std::string_view b) { return mesh::hostsOverlap(a, b); }

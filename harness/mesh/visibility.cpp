@@ -1,7 +1,5 @@
 #include "harness/mesh/visibility.h"
 
-#include <fmt/format.h>
-
 namespace egresslab::mesh {
 namespace {
 
@@ -45,13 +43,6 @@ ExportScope serviceExportScope(const model::Service& service) {
   }
   if (entries.empty()) return {};
   return exportScope(entries, service.meta.ns);
-}
-
-std::string hostFqdn(std::string_view host, std::string_view ns) {
-  if (host.empty() || host.front() == '*' || host.find('.') != std::string_view::npos) {
-    return std::string(host);
-  }
-  return fmt::format("{}.{}.svc.cluster.local", host, nsOrDefault(ns));
 }
 
 bool hostCovers(std::string_view pattern, std::string_view host) {

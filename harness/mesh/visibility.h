@@ -1,5 +1,5 @@
-// Which namespaces see a config object (exportTo, docs/istio-behaviour.md §2) and how Istio
-// compares host names (host.Name.Matches: exact, "*.suffix" and "*" wildcards on either side).
+// Which namespaces see a config object (exportTo, docs/istio-behaviour.md §2), and istioctl's
+// wildcard cover test for hosts.
 // Pure functions over values as written; the analyzer and the compiler share them.
 #pragma once
 
@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "harness/mesh/policy.h"  // hostsOverlap
 #include "harness/model/resources.h"
 
 namespace egresslab::mesh {
@@ -37,14 +36,12 @@ ExportScope exportScope(const std::vector<std::string>& exportTo, std::string_vi
 // (comma-separated, spaces ignored); no annotation is `all`.
 ExportScope serviceExportScope(const model::Service& service);
 
-// A host as Istio keys it: a short name ("reviews") becomes "reviews.NS.svc.cluster.local";
-// names with a dot and wildcards stay as written.
-std::string hostFqdn(std::string_view host, std::string_view ns);
-
-// Host overlap (istio host.Name.Matches) is mesh::hostsOverlap in policy.h.
+// Host names: mesh::resolveHost (short names) and mesh::hostsOverlap (host.Name.Matches) are in
+// policy.h.
 
 // True when the wildcard-or-exact `pattern` covers every name `host` can stand for
-// ("*.d" covers "a.d" and "*.b.d"; "a.d" covers only "a.d").
+// ("*.d" covers "a.d" and "*.b.d"; "a.d" covers only "a.d"): the suffix test istioctl's
+// destination lookup uses for wildcard ServiceEntry hosts.
 bool hostCovers(std::string_view pattern, std::string_view host);
 
 }  // namespace egresslab::mesh

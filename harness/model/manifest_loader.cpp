@@ -357,10 +357,23 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
   }
   r.headers = readHeaders(d, f.get("headers"), path + ".headers");
   if (const YNode* n = f.get("mirror")) {
+    const bool clean = d.ctx.ok();
     detail::checkShape(d.ctx, *n, kDestinationShape, d.what(path + ".mirror"));
+    if (clean && d.ctx.ok() && n->kind == YNode::Kind::kMap) {
+      r.mirrors.push_back({readDestination(d, n, path + ".mirror"), path + ".mirror"});
+    }
   }
   if (const YNode* n = f.get("mirrors")) {
+    const bool clean = d.ctx.ok();
     detail::checkShape(d.ctx, *n, kMirrorsShape, d.what(path + ".mirrors"));
+    if (clean && d.ctx.ok() && n->kind == YNode::Kind::kSequence) {
+      for (std::size_t i = 0; i < n->items.size(); ++i) {
+        const YNode* dest = n->items[i].find("destination");
+        if (dest == nullptr || dest->kind != YNode::Kind::kMap) continue;
+        const std::string at = fmt::format("{}.mirrors[{}].destination", path, i);
+        r.mirrors.push_back({readDestination(d, dest, at), at});
+      }
+    }
   }
   if (const YNode* n = f.get("mirrorPercentage")) {
     detail::checkShape(d.ctx, *n, kPercentage, d.what(path + ".mirrorPercentage"));

@@ -192,6 +192,13 @@ struct Delegate {
   std::string ns;  // defaults to the delegating VirtualService's namespace
 };
 
+// A mirror target of an HTTP route: `mirror` or one entry of `mirrors` (not simulated; the
+// analyzer checks its host and subset).
+struct MirrorDestination {
+  Destination destination;
+  std::string path;  // "spec.http[0].mirror" / "spec.http[0].mirrors[1].destination"
+};
+
 struct HttpRoute {
   std::string name;
   std::vector<HttpMatch> match;
@@ -204,7 +211,8 @@ struct HttpRoute {
   std::optional<HttpFaultInjection> fault;
   Headers headers;
   std::optional<Delegate> delegatesTo;
-  std::string path;  // "spec.http[1]"
+  std::vector<MirrorDestination> mirrors;  // `mirror`, then `mirrors`, as written
+  std::string path;                        // "spec.http[1]"
 };
 
 struct L4Match {
