@@ -166,7 +166,12 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     appendLog(p, s, e);
     HttpResponse out;
     out.status = static_cast<int>(r.status);
-    out.headers = {{"date", httpDate()}, {"server", "istio-envoy"}};
+    // Istio leaves the server name empty on sidecar outbound listeners, so Envoy's own `envoy`
+    // answers there; gateways and inbound listeners say `istio-envoy` (docs/istio-behaviour.md
+    // §R0).
+    out.headers = {
+        {"date", httpDate()},
+        {"server", vl.direction == ListenerDirection::kSidecarOutbound ? "envoy" : "istio-envoy"}};
     if (!r.location.empty()) out.headers.emplace_back("location", r.location);
     if (!r.body.empty()) out.headers.emplace_back("content-type", "text/plain");
     out.body = r.body;
@@ -198,12 +203,19 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   if (!d.upstreamAuthority.empty() && d.upstreamAuthority != authority) {
     setHeader(up.headers, "host", d.upstreamAuthority);
   }
-  setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
   if (p.gateway) {
-    // Edge proxies append the client address to x-forwarded-for.
+    // Gateways (use_remote_address) overwrite x-forwarded-proto with the scheme of their own
+    // downstream and append the client address to x-forwarded-for (docs/istio-behaviour.md §R8).
+    setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
     const std::string client = hostOfAuthority(remote);
     const std::string* xff = findHeader(up.headers, "x-forwarded-for");
     setHeader(up.headers, "x-forwarded-for", xff ? *xff + ", " + client : client);
+    // A private (or loopback) source is internal to Envoy up to Istio 1.24; from 1.25 private
+    // addresses are no longer internal by default (§R8, §R11; inferred there, chosen here).
+    if (!p.cfg->version.atLeast(1, 25)) setHeader(up.headers, "x-envoy-internal", "true");
+  } else if (findHeader(up.headers, "x-forwarded-proto") == nullptr) {
+    // Sidecars set x-forwarded-proto only when it is absent (§R8).
+    setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
   }
   applyHeaderOps(up.headers, d.forward->requestHeaders);
   applyHeaderOps(up.headers, d.cluster->requestHeaders);
@@ -227,6 +239,9 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
       originalDst.port = ci.localPort;
       ep = &originalDst;
     }
+    // Istio enables include_request_attempt_count on every vhost: each try carries its number,
+    // and each hop's router overwrites the previous hop's (docs/istio-behaviour.md §R2.3, §R8).
+    setHeader(up.headers, "x-envoy-attempt-count", std::to_string(attempt));
     const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority);
     const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
     e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
