@@ -205,9 +205,10 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   }
   if (p.gateway) {
     // Gateways (use_remote_address) overwrite x-forwarded-proto with the scheme of their own
-    // downstream and append the client address to x-forwarded-for (docs/istio-behaviour.md §R8).
+    // downstream and append the client's address — the caller's pod IP — to x-forwarded-for
+    // (docs/istio-behaviour.md §R8).
     setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
-    const std::string client = hostOfAuthority(remote);
+    const std::string client = sourceIpOf(remote);
     const std::string* xff = findHeader(up.headers, "x-forwarded-for");
     setHeader(up.headers, "x-forwarded-for", xff ? *xff + ", " + client : client);
     // A private (or loopback) source is internal to Envoy up to Istio 1.24; from 1.25 private
