@@ -30,6 +30,27 @@ Task<bool> sendLocal(AsyncStream& out, const HttpRequest* req, int status, bool 
   co_return ok;
 }
 
+// Zipkin (B3) propagation by one Envoy hop, the default tracer through Istio 1.21
+// (docs/istio-behaviour.md §R8, §R11): without an incoming trace the hop starts one (128-bit
+// trace id whose low 64 bits are the root span id, sampling 1 %, pilot's default); with one it
+// keeps the trace id and sampling decision and sends a child span of the incoming span.
+void propagateB3(HeaderList& h) {
+  const std::string* trace = findHeader(h, "x-b3-traceid");
+  const std::string* span = findHeader(h, "x-b3-spanid");
+  if (trace != nullptr && span != nullptr) {
+    const std::string parent = *span;
+    setHeader(h, "x-b3-parentspanid", parent);
+    setHeader(h, "x-b3-spanid", fmt::format("{:016x}", randomU64()));
+    if (findHeader(h, "x-b3-sampled") == nullptr) setHeader(h, "x-b3-sampled", "0");
+    return;
+  }
+  const std::uint64_t root = randomU64();
+  removeHeader(h, "x-b3-parentspanid");
+  setHeader(h, "x-b3-traceid", fmt::format("{:016x}{:016x}", randomU64(), root));
+  setHeader(h, "x-b3-spanid", fmt::format("{:016x}", root));
+  setHeader(h, "x-b3-sampled", randomU64() % 100 == 0 ? "1" : "0");
+}
+
 }  // namespace
 
 SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& chain) {
@@ -218,6 +239,8 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     // Sidecars set x-forwarded-proto only when it is absent (§R8).
     setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
   }
+  // 1.22+ installs no tracer by default: no B3 headers are added (§R8, §R11).
+  if (!p.cfg->version.atLeast(1, 22)) propagateB3(up.headers);
   applyHeaderOps(up.headers, d.forward->requestHeaders);
   applyHeaderOps(up.headers, d.cluster->requestHeaders);
 

@@ -763,6 +763,25 @@ TEST_P(ProxyHeadersByVersion, UpstreamSeesTheGatewaysHeaders_R8) {
   const std::string ingressPodIp = downstreamLocal.substr(0, downstreamLocal.rfind(':'));
   EXPECT_NE(ingressPodIp, "127.0.0.1") << o.accessLog[0];
   EXPECT_EQ(echoedHeader(o, "X-Forwarded-For"), "127.0.0.1, " + ingressPodIp) << o.body;
+  // B3: two Envoy hops (ingress, egress) through 1.21, nothing from 1.22 (§R8, §R11).
+  const bool b3 = GetParam() == "1.8.0" || GetParam() == "1.21.0";
+  if (b3) {
+    const std::string trace = echoedHeader(o, "X-B3-Traceid");
+    const std::string parent = echoedHeader(o, "X-B3-Parentspanid");
+    const std::string span = echoedHeader(o, "X-B3-Spanid");
+    EXPECT_EQ(trace.size(), 32u) << o.body;
+    EXPECT_EQ(trace.find_first_not_of("0123456789abcdef"), std::string::npos) << o.body;
+    // The ingress started the trace: its root span id is the trace id's low 64 bits, and the
+    // egress's span is a child of it.
+    EXPECT_EQ(parent, trace.substr(16)) << o.body;
+    EXPECT_EQ(span.size(), 16u) << o.body;
+    EXPECT_NE(span, parent) << o.body;
+    const std::string sampled = echoedHeader(o, "X-B3-Sampled");
+    EXPECT_TRUE(sampled == "0" || sampled == "1") << o.body;
+  } else {
+    EXPECT_EQ(echoedHeader(o, "X-B3-Traceid"), "<absent>") << o.body;
+    EXPECT_EQ(echoedHeader(o, "X-B3-Spanid"), "<absent>") << o.body;
+  }
   // Private/loopback sources are internal up to 1.24, edge from 1.25 (§R8, §R11).
   const bool internal = GetParam() != "1.25.0";
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), internal ? "true" : "<absent>") << o.body;
@@ -772,7 +791,8 @@ TEST_P(ProxyHeadersByVersion, UpstreamSeesTheGatewaysHeaders_R8) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, ProxyHeadersByVersion,
-                         ::testing::Values("1.8.0", "1.24.0", "1.25.0"), [](const auto& param) {
+                         ::testing::Values("1.8.0", "1.21.0", "1.22.0", "1.24.0", "1.25.0"),
+                         [](const auto& param) {
                            std::string n = param.param;
                            std::replace(n.begin(), n.end(), '.', '_');
                            return "Istio_" + n;
