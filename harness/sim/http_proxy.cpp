@@ -51,6 +51,33 @@ void propagateB3(HeaderList& h) {
   setHeader(h, "x-b3-sampled", randomU64() % 100 == 0 ? "1" : "0");
 }
 
+// The route decorator Istio writes (`GetRouteOperation`): with one destination cluster
+// `<host>:<port><path>` from the cluster name `outbound|<port>|<subset>|<host>`, where the path
+// is the route's match (prefix → `prefix*`, exact, regex; `/*` without one). Empty when the
+// route splits over several clusters (Istio then names the VirtualService; not modelled) or the
+// cluster is not a service cluster (docs/istio-behaviour.md §R8).
+std::string decoratorOperation(const mesh::Route& route) {
+  if (route.forward.clusters.size() != 1) return {};
+  const std::string& name = route.forward.clusters.front().cluster;
+  std::vector<std::string> parts;
+  std::size_t from = 0;
+  for (std::size_t bar = name.find('|'); bar != std::string::npos; bar = name.find('|', from)) {
+    parts.push_back(name.substr(from, bar - from));
+    from = bar + 1;
+  }
+  parts.push_back(name.substr(from));
+  if (parts.size() != 4 || parts[0] != "outbound" || parts[1].empty() || parts[3].empty()) {
+    return {};
+  }
+  const mesh::StringMatcher& m = route.match.path;
+  std::string path = "/*";
+  if (m.kind == mesh::StringMatcher::Kind::kPrefix) path = m.value + "*";
+  if (m.kind == mesh::StringMatcher::Kind::kExact || m.kind == mesh::StringMatcher::Kind::kRegex) {
+    path = m.value;
+  }
+  return parts[3] + ":" + parts[1] + path;
+}
+
 }  // namespace
 
 SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& chain) {
@@ -238,6 +265,11 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   } else if (findHeader(up.headers, "x-forwarded-proto") == nullptr) {
     // Sidecars set x-forwarded-proto only when it is absent (§R8).
     setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
+  }
+  if (d.route != nullptr) {
+    if (const std::string op = decoratorOperation(*d.route); !op.empty()) {
+      setHeader(up.headers, "x-envoy-decorator-operation", op);
+    }
   }
   // 1.22+ installs no tracer by default: no B3 headers are added (§R8, §R11).
   if (!p.cfg->version.atLeast(1, 22)) propagateB3(up.headers);
