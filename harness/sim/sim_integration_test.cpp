@@ -800,6 +800,26 @@ INSTANTIATE_TEST_SUITE_P(Versions, ProxyHeadersByVersion,
                            return "Istio_" + n;
                          });
 
+// sleep → its sidecar → egress → upstream: the egress appends the sleep pod's IP (the sidecar
+// adds no XFF), and x-forwarded-proto is the egress's own plaintext downstream (§R8).
+TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
+  Seed seed(seedOn("1.22.0", kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  std::string sleepIp;
+  for (const auto& px : seed.mesh().compiled().proxies) {
+    if (px.id.str() == "httpbin/sleep") sleepIp = px.podIp;
+  }
+  ASSERT_FALSE(sleepIp.empty());
+  ASSERT_NE(sleepIp, "127.0.0.1");
+  const auto o = seed.curl("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  ASSERT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(o);
+  EXPECT_EQ(echoedHeader(o, "X-Forwarded-For"), sleepIp) << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Forwarded-Proto"), "http") << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), "true") << o.body;
+}
+
 // Keep-alive: a proxy reuses its idle upstream connection to the same destination. Nine
 // requests through the ingress: its pools are per worker (at most 8), so without reuse every
 // request would leave from a new local port; with reuse some upstream local addresses repeat.
