@@ -30,6 +30,54 @@ Task<bool> sendLocal(AsyncStream& out, const HttpRequest* req, int status, bool 
   co_return ok;
 }
 
+// Zipkin (B3) propagation by one Envoy hop, the default tracer through Istio 1.21
+// (docs/istio-behaviour.md §R8, §R11): without an incoming trace the hop starts one (128-bit
+// trace id whose low 64 bits are the root span id, sampling 1 %, pilot's default); with one it
+// keeps the trace id and sampling decision and sends a child span of the incoming span.
+void propagateB3(HeaderList& h) {
+  const std::string* trace = findHeader(h, "x-b3-traceid");
+  const std::string* span = findHeader(h, "x-b3-spanid");
+  if (trace != nullptr && span != nullptr) {
+    const std::string parent = *span;
+    setHeader(h, "x-b3-parentspanid", parent);
+    setHeader(h, "x-b3-spanid", fmt::format("{:016x}", randomU64()));
+    if (findHeader(h, "x-b3-sampled") == nullptr) setHeader(h, "x-b3-sampled", "0");
+    return;
+  }
+  const std::uint64_t root = randomU64();
+  removeHeader(h, "x-b3-parentspanid");
+  setHeader(h, "x-b3-traceid", fmt::format("{:016x}{:016x}", randomU64(), root));
+  setHeader(h, "x-b3-spanid", fmt::format("{:016x}", root));
+  setHeader(h, "x-b3-sampled", randomU64() % 100 == 0 ? "1" : "0");
+}
+
+// The route decorator Istio writes (`GetRouteOperation`): with one destination cluster
+// `<host>:<port><path>` from the cluster name `outbound|<port>|<subset>|<host>`, where the path
+// is the route's match (prefix → `prefix*`, exact, regex; `/*` without one). Empty when the
+// route splits over several clusters (Istio then names the VirtualService; not modelled) or the
+// cluster is not a service cluster (docs/istio-behaviour.md §R8).
+std::string decoratorOperation(const mesh::Route& route) {
+  if (route.forward.clusters.size() != 1) return {};
+  const std::string& name = route.forward.clusters.front().cluster;
+  std::vector<std::string> parts;
+  std::size_t from = 0;
+  for (std::size_t bar = name.find('|'); bar != std::string::npos; bar = name.find('|', from)) {
+    parts.push_back(name.substr(from, bar - from));
+    from = bar + 1;
+  }
+  parts.push_back(name.substr(from));
+  if (parts.size() != 4 || parts[0] != "outbound" || parts[1].empty() || parts[3].empty()) {
+    return {};
+  }
+  const mesh::StringMatcher& m = route.match.path;
+  std::string path = "/*";
+  if (m.kind == mesh::StringMatcher::Kind::kPrefix) path = m.value + "*";
+  if (m.kind == mesh::StringMatcher::Kind::kExact || m.kind == mesh::StringMatcher::Kind::kRegex) {
+    path = m.value;
+  }
+  return parts[3] + ":" + parts[1] + path;
+}
+
 }  // namespace
 
 SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& chain) {
@@ -166,7 +214,12 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     appendLog(p, s, e);
     HttpResponse out;
     out.status = static_cast<int>(r.status);
-    out.headers = {{"date", httpDate()}, {"server", "istio-envoy"}};
+    // Istio leaves the server name empty on sidecar outbound listeners, so Envoy's own `envoy`
+    // answers there; gateways and inbound listeners say `istio-envoy` (docs/istio-behaviour.md
+    // §R0).
+    out.headers = {
+        {"date", httpDate()},
+        {"server", vl.direction == ListenerDirection::kSidecarOutbound ? "envoy" : "istio-envoy"}};
     if (!r.location.empty()) out.headers.emplace_back("location", r.location);
     if (!r.body.empty()) out.headers.emplace_back("content-type", "text/plain");
     out.body = r.body;
@@ -198,13 +251,28 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   if (!d.upstreamAuthority.empty() && d.upstreamAuthority != authority) {
     setHeader(up.headers, "host", d.upstreamAuthority);
   }
-  setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
   if (p.gateway) {
-    // Edge proxies append the client address to x-forwarded-for.
-    const std::string client = hostOfAuthority(remote);
+    // Gateways (use_remote_address) overwrite x-forwarded-proto with the scheme of their own
+    // downstream and append the client's address — the caller's pod IP — to x-forwarded-for
+    // (docs/istio-behaviour.md §R8).
+    setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
+    const std::string client = sourceIpOf(remote);
     const std::string* xff = findHeader(up.headers, "x-forwarded-for");
     setHeader(up.headers, "x-forwarded-for", xff ? *xff + ", " + client : client);
+    // A private (or loopback) source is internal to Envoy up to Istio 1.24; from 1.25 private
+    // addresses are no longer internal by default (§R8, §R11; inferred there, chosen here).
+    if (!p.cfg->version.atLeast(1, 25)) setHeader(up.headers, "x-envoy-internal", "true");
+  } else if (findHeader(up.headers, "x-forwarded-proto") == nullptr) {
+    // Sidecars set x-forwarded-proto only when it is absent (§R8).
+    setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
   }
+  if (d.route != nullptr) {
+    if (const std::string op = decoratorOperation(*d.route); !op.empty()) {
+      setHeader(up.headers, "x-envoy-decorator-operation", op);
+    }
+  }
+  // 1.22+ installs no tracer by default: no B3 headers are added (§R8, §R11).
+  if (!p.cfg->version.atLeast(1, 22)) propagateB3(up.headers);
   applyHeaderOps(up.headers, d.forward->requestHeaders);
   applyHeaderOps(up.headers, d.cluster->requestHeaders);
 
@@ -227,6 +295,9 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
       originalDst.port = ci.localPort;
       ep = &originalDst;
     }
+    // Istio enables include_request_attempt_count on every vhost: each try carries its number,
+    // and each hop's router overwrites the previous hop's (docs/istio-behaviour.md §R2.3, §R8).
+    setHeader(up.headers, "x-envoy-attempt-count", std::to_string(attempt));
     const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority, d.upstreamAuthority);
     const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
     e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);

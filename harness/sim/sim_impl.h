@@ -101,11 +101,31 @@ struct SimMesh::Impl {
     bool emfileLogged = false;  // worker-only
   };
 
+  // While alive, records that the connection leaving from `local` (127.0.0.1:port) was opened by
+  // the proxy of the pod `podIp`, so that the next proxy sees its caller's pod IP where a real
+  // mesh shows it (X-Forwarded-For, docs/istio-behaviour.md §R8).
+  class SourceRegistration {
+   public:
+    SourceRegistration(Impl& impl, std::string local, std::string podIp);
+    ~SourceRegistration();
+    SourceRegistration(const SourceRegistration&) = delete;
+    SourceRegistration& operator=(const SourceRegistration&) = delete;
+
+   private:
+    Impl& impl_;
+    std::string local_;
+    std::uint64_t id_ = 0;
+  };
+  // The pod IP behind a downstream remote address (ip:port): the pod of the proxy whose live
+  // upstream connection it is, else the address's own IP (curl on the host, port-forwards).
+  std::string sourceIpOf(const std::string& remote);
+
   // An upstream connection, owned by one worker's pool or by the request using it.
   struct UpstreamConn {
     std::unique_ptr<AsyncStream> stream;
     std::unique_ptr<HttpReader> reader;
     std::uint64_t generation = 0;
+    std::unique_ptr<SourceRegistration> source;
   };
   using Pool = std::unordered_map<std::string, std::vector<UpstreamConn>>;
 
@@ -150,6 +170,11 @@ struct SimMesh::Impl {
   };
 
   SimOptions options;
+  // Live proxy upstream connections by local address → (pod IP, registration id). Declared
+  // before every member that owns connections, so it outlives them.
+  std::mutex sourcesMu;
+  std::unordered_map<std::string, std::pair<std::string, std::uint64_t>> sourcesByLocal;
+  std::uint64_t nextSourceId = 0;  // guarded by sourcesMu
   SimClock clock;
   DataPlaneLimits limits;
   mesh::CompiledMesh compiled;

@@ -5,11 +5,16 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
 
 #include "harness/curl/command.h"
 #include "harness/curl/execute.h"
@@ -259,6 +264,10 @@ TEST_P(SeedByVersion, RegistryOnlyHttpIsBlockAll502_S1) {
   EXPECT_EQ(o.flags.at("sleep"), "-");
   ASSERT_EQ(o.accessLog.size(), 1u);
   EXPECT_NE(o.accessLog[0].find("block_all"), std::string::npos) << describe(o);
+  // A local reply of a sidecar outbound listener: Envoy's own server name (§R0).
+  EXPECT_EQ(o.headers.count("server") ? o.headers.at("server") : std::vector<std::string>{},
+            std::vector<std::string>{"envoy"})
+      << describe(o);
 }
 
 // §1: TLS to an unknown destination → BlackHoleCluster: accepted and reset → curl 35.
@@ -698,6 +707,142 @@ struct BackendRun {
   model::Scenario scenario;
   std::unique_ptr<backend::Backend> backend;
 };
+
+// ------------------------------------------------------ headers the upstream sees (§R8, §R0)
+// The upstream mock's /headers echoes every request header it received (values as lists);
+// the curl result carries the final response's headers.
+
+// The echoed values of one request header, joined with "|"; "<absent>" when not sent.
+std::string echoedHeader(const report::Observation& o, const std::string& canonicalName) {
+  const auto j = nlohmann::json::parse(o.body, nullptr, false);
+  if (j.is_discarded() || !j.contains("headers") || !j["headers"].contains(canonicalName)) {
+    return "<absent>";
+  }
+  std::string out;
+  for (const auto& v : j["headers"][canonicalName]) {
+    if (!out.empty()) out += "|";
+    out += v.get<std::string>();
+  }
+  return out;
+}
+
+std::string responseHeader(const report::Observation& o, const std::string& name) {
+  const auto it = o.headers.find(name);
+  if (it == o.headers.end() || it->second.empty()) return "<absent>";
+  return it->second.front();
+}
+
+const char* kExternalHeaders =
+    "-sS --resolve httpbin.example.com:15443:127.0.0.1 --cacert ${ca} "
+    "https://httpbin.example.com:15443/headers";
+
+class ProxyHeadersByVersion : public ::testing::TestWithParam<std::string> {};
+
+// host → ingress (port-forward) → egress → upstream, with the DR that works on every version.
+TEST_P(ProxyHeadersByVersion, UpstreamSeesTheGatewaysHeaders_R8) {
+  Seed seed(seedOn(GetParam(), kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  const auto o = seed.curl("", kExternalHeaders);
+  ASSERT_EQ(o.status, 200) << describe(o);
+  // Responses through a gateway: `server` overwritten, the upstream time reported.
+  EXPECT_EQ(responseHeader(o, "server"), "istio-envoy") << describe(o);
+  const std::string ust = responseHeader(o, "x-envoy-upstream-service-time");
+  EXPECT_FALSE(ust.empty());
+  EXPECT_EQ(ust.find_first_not_of("0123456789"), std::string::npos) << ust;
+  // The egress's router overwrites the ingress's attempt count: first try → 1.
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
+  // The egress overwrites x-forwarded-proto with the scheme of its own downstream (the ingress
+  // → egress hop is plaintext HTTP in the seed).
+  EXPECT_EQ(echoedHeader(o, "X-Forwarded-Proto"), "http") << o.body;
+  // Each gateway appends its client: curl through kubectl port-forward is 127.0.0.1 (§R9),
+  // then the ingress by its pod IP (its log line's DOWNSTREAM_LOCAL_ADDRESS holds it).
+  ASSERT_EQ(o.accessLog.size(), 2u) << describe(o);
+  std::istringstream tail(o.accessLog[0].substr(o.accessLog[0].rfind('"') + 1));
+  std::string cluster, upstreamLocal, downstreamLocal;
+  tail >> cluster >> upstreamLocal >> downstreamLocal;
+  const std::string ingressPodIp = downstreamLocal.substr(0, downstreamLocal.rfind(':'));
+  EXPECT_NE(ingressPodIp, "127.0.0.1") << o.accessLog[0];
+  EXPECT_EQ(echoedHeader(o, "X-Forwarded-For"), "127.0.0.1, " + ingressPodIp) << o.body;
+  // The egress's route decorator overwrites the ingress's: one destination, no uri match.
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Decorator-Operation"), "httpbin.org:443/*") << o.body;
+  // B3: two Envoy hops (ingress, egress) through 1.21, nothing from 1.22 (§R8, §R11).
+  const bool b3 = GetParam() == "1.8.0" || GetParam() == "1.21.0";
+  if (b3) {
+    const std::string trace = echoedHeader(o, "X-B3-Traceid");
+    const std::string parent = echoedHeader(o, "X-B3-Parentspanid");
+    const std::string span = echoedHeader(o, "X-B3-Spanid");
+    EXPECT_EQ(trace.size(), 32u) << o.body;
+    EXPECT_EQ(trace.find_first_not_of("0123456789abcdef"), std::string::npos) << o.body;
+    // The ingress started the trace: its root span id is the trace id's low 64 bits, and the
+    // egress's span is a child of it.
+    EXPECT_EQ(parent, trace.substr(16)) << o.body;
+    EXPECT_EQ(span.size(), 16u) << o.body;
+    EXPECT_NE(span, parent) << o.body;
+    const std::string sampled = echoedHeader(o, "X-B3-Sampled");
+    EXPECT_TRUE(sampled == "0" || sampled == "1") << o.body;
+  } else {
+    EXPECT_EQ(echoedHeader(o, "X-B3-Traceid"), "<absent>") << o.body;
+    EXPECT_EQ(echoedHeader(o, "X-B3-Spanid"), "<absent>") << o.body;
+  }
+  // Private/loopback sources are internal up to 1.24, edge from 1.25 (§R8, §R11).
+  const bool internal = GetParam() != "1.25.0";
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), internal ? "true" : "<absent>") << o.body;
+  if (internal) {
+    EXPECT_EQ(echoedHeader(o, "X-Request-Id"), "test-1") << o.body;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, ProxyHeadersByVersion,
+                         ::testing::Values("1.8.0", "1.21.0", "1.22.0", "1.24.0", "1.25.0"),
+                         [](const auto& param) {
+                           std::string n = param.param;
+                           std::replace(n.begin(), n.end(), '.', '_');
+                           return "Istio_" + n;
+                         });
+
+// sleep → its sidecar → egress → upstream: the egress appends the sleep pod's IP (the sidecar
+// adds no XFF), and x-forwarded-proto is the egress's own plaintext downstream (§R8).
+TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
+  Seed seed(seedOn("1.22.0", kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  std::string sleepIp;
+  for (const auto& px : seed.mesh().compiled().proxies) {
+    if (px.id.str() == "httpbin/sleep") sleepIp = px.podIp;
+  }
+  ASSERT_FALSE(sleepIp.empty());
+  ASSERT_NE(sleepIp, "127.0.0.1");
+  const auto o = seed.curl("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  ASSERT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(o);
+  EXPECT_EQ(echoedHeader(o, "X-Forwarded-For"), sleepIp) << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Forwarded-Proto"), "http") << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), "true") << o.body;
+}
+
+// Keep-alive: a proxy reuses its idle upstream connection to the same destination. Nine
+// requests through the ingress: its pools are per worker (at most 8), so without reuse every
+// request would leave from a new local port; with reuse some upstream local addresses repeat.
+TEST(ProxyHeaders, KeepAliveReusesUpstreamConnections) {
+  Seed seed(seedOn("1.8.0"), quietSim());
+  ASSERT_TRUE(seed.ok());
+  std::set<std::string> locals;
+  constexpr int kRequests = 9;
+  for (int i = 0; i < kRequests; ++i) {
+    const auto o = seed.curl("", kExternal);
+    ASSERT_EQ(o.status, 200) << describe(o);
+    ASSERT_FALSE(o.accessLog.empty()) << describe(o);
+    const std::string& line = o.accessLog.front();
+    ASSERT_EQ(line.rfind("istio-ingressgateway: ", 0), 0u) << line;
+    // After the last quoted field: cluster, UPSTREAM_LOCAL_ADDRESS, … (§R9).
+    std::istringstream tail(line.substr(line.rfind('"') + 1));
+    std::string cluster, upstreamLocal;
+    tail >> cluster >> upstreamLocal;
+    ASSERT_EQ(upstreamLocal.rfind("127.0.0.1:", 0), 0u) << line;
+    locals.insert(upstreamLocal);
+  }
+  EXPECT_LT(locals.size(), static_cast<std::size_t>(kRequests));
+}
 
 // §1: REGISTRY_ONLY TLS → BlackHoleCluster: the sidecar's TCP line (UH) is this curl's hop.
 TEST(EveryHop, BlackHoleLineJoinsTheCurlByConnection) {

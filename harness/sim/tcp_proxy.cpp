@@ -69,6 +69,7 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
     co_return;
   }
   e.upstreamLocalAddress = localOf(upstream->socket());
+  const SourceRegistration source(*this, e.upstreamLocalAddress, p.cfg->podIp);
   TcpStream down(std::move(conn));
   live.raw = nullptr;
   live.downstream = &down;

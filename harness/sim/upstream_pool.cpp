@@ -133,6 +133,8 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
       c->stream = std::move(stream);
       c->reader = std::make_unique<HttpReader>(*c->stream);
       c->generation = generation;
+      c->source =
+          std::make_unique<SourceRegistration>(*this, localOf(c->stream->socket()), p.cfg->podIp);
     }
     // The per-try timeout covers sending the request and receiving the whole response.
     AsyncStream* s = c->stream.get();
@@ -175,6 +177,34 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
   mesh::AttemptOutcome o;
   o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
   co_return o;
+}
+
+SimMesh::Impl::SourceRegistration::SourceRegistration(Impl& impl, std::string local,
+                                                      std::string podIp)
+    : impl_(impl), local_(std::move(local)) {
+  if (local_.empty()) return;
+  std::lock_guard lock(impl_.sourcesMu);
+  id_ = ++impl_.nextSourceId;
+  impl_.sourcesByLocal[local_] = {std::move(podIp), id_};
+}
+
+SimMesh::Impl::SourceRegistration::~SourceRegistration() {
+  if (local_.empty()) return;
+  std::lock_guard lock(impl_.sourcesMu);
+  // A later connection may have taken the same local port: erase only our own entry.
+  const auto it = impl_.sourcesByLocal.find(local_);
+  if (it != impl_.sourcesByLocal.end() && it->second.second == id_) {
+    impl_.sourcesByLocal.erase(it);
+  }
+}
+
+std::string SimMesh::Impl::sourceIpOf(const std::string& remote) {
+  {
+    std::lock_guard lock(sourcesMu);
+    const auto it = sourcesByLocal.find(remote);
+    if (it != sourcesByLocal.end()) return it->second.first;
+  }
+  return hostOfAuthority(remote);
 }
 
 }  // namespace egresslab::sim
