@@ -126,7 +126,7 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
     input.workloads.insert(input.workloads.end(), scenario->workloads.begin(),
                            scenario->workloads.end());
     input.dns.insert(scenario->dns.begin(), scenario->dns.end());
-    // A scenario's dns: is its cluster's whole DNS beyond Services (DESIGN.md).
+    // A scenario's dns: is its cluster's whole DNS beyond Services (docs/design.md).
     input.dnsIsComplete = true;
   }
   for (const fs::path& file : manifests) {

@@ -1,5 +1,5 @@
 // `egresslab analyze`: load manifests, directories and scenario files, pick the Istio
-// version, run the analyzer, and format the result like `istioctl analyze` (DESIGN.md).
+// version, run the analyzer, and format the result like `istioctl analyze` (docs/design.md).
 #pragma once
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// The analyzer and the simulator tell one story (issue 9, DESIGN.md "One model of Istio").
+// The analyzer and the simulator tell one story (issue 9, docs/design.md "One model of Istio").
 //
 // For every scenario file we ship (scenarios/, scenarios/traps/, and the analyzer's own
 // fixture scenarios in fixtures/broken/analyze/) `analyze` runs on the scenario and the

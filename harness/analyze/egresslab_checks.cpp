@@ -1,6 +1,6 @@
 // EgressLab's own checks (EGL codes): the traps of the egress-gateway pattern that
-// `istioctl analyze` does not catch. Each names the istio-semantics section that explains the
-// behaviour and gives a one-line fix; the simulator reproduces each failure.
+// `istioctl analyze` does not catch. Each names the docs/istio-behaviour.md section that explains
+// the behaviour and gives a one-line fix; the simulator reproduces each failure.
 #include <fmt/format.h>
 
 #include <algorithm>

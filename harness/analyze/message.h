@@ -1,9 +1,9 @@
 // An analyzer finding, istioctl-style: code, level, message, origin and source reference.
 //
 // Codes come in two families: istioctl's own (IST0xxx), reproduced with istioctl's templates
-// and with the level each code has in the analysed Istio version (istio-semantics §8 and its
-// appendix table), and EgressLab's (EGL0xx) for traps istioctl does not catch, each naming
-// the reference section that explains it and a one-line fix.
+// and with the level each code has in the analysed Istio version (docs/istio-behaviour.md §8 and
+// its appendix table), and EgressLab's (EGL0xx) for traps istioctl does not catch, each naming the
+// reference section that explains it and a one-line fix.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -3,7 +3,7 @@
 // The runner owns the scenario's control flow (steps, expectations, retries with deadlines,
 // timeouts, reports); a backend owns the mesh: it brings it up, runs a curl line from the host
 // or from a pod, injects faults, and tears everything down. One contract test suite runs
-// against every implementation (STYLE.md: gMock cookbook, typed tests).
+// against every implementation (docs/design.md "Code conventions": gMock cookbook, typed tests).
 #pragma once
 
 #include <chrono>
@@ -35,7 +35,7 @@ struct RunOptions {
   bool keep = false;       // leave the mesh/cluster up after the run
   bool verbose = false;
   // Plan only: up/curl/fault/down record what they would do (kind: every command, argv joined
-  // by spaces) and run nothing; plan() returns the record. DESIGN.md `run --dry-run`.
+  // by spaces) and run nothing; plan() returns the record. docs/design.md `run --dry-run`.
   bool dryRun = false;
 };
 

@@ -1,6 +1,7 @@
-// The backend contract (issue 6 §3, STYLE.md): one value-parameterised suite run against every
-// Backend implementation — the in-process simulator, and the kind backend driven by a
-// RecordingCommandRunner scripted to answer like a healthy cluster for the seed scenario.
+// The backend contract (issue 6 §3, docs/design.md "Code conventions"): one value-parameterised
+// suite run against every Backend implementation — the in-process simulator, and the kind backend
+// driven by a RecordingCommandRunner scripted to answer like a healthy cluster for the seed
+// scenario.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // `egresslab analyze [--istio-version V] [--output text|json]
 //                    [--failure-threshold Info|Warning|Error] [--no-default-ingress]
 //                    MANIFEST_OR_DIR_OR_SCENARIO...`
-// Flags → AnalyzeOptions; output, summary line and exit codes as istioctl (DESIGN.md):
+// Flags → AnalyzeOptions; output, summary line and exit codes as istioctl (docs/design.md):
 // 0 clean, 79 a message at or above the threshold, 2 invalid input.
 #include <iostream>
 #include <memory>

@@ -1,8 +1,9 @@
-// Error values shared by every module (STYLE.md: errors are values, std::expected).
+// Error values shared by every module (docs/design.md "Code conventions": errors are values,
+// std::expected).
 //
 // An Error says what went wrong, in words a platform engineer can act on, and where: a
 // position in a user's file when the input is to blame (printed `FILE:LINE:COL: message`).
-// Its kind decides the process exit code at the CLI (DESIGN.md contracts): invalid input → 2,
+// Its kind decides the process exit code at the CLI (docs/design.md contracts): invalid input → 2,
 // a backend that cannot start → 3.
 #pragma once
 
@@ -56,7 +57,7 @@ inline std::unexpected<Error> backendUnavailable(std::string message) {
   return std::unexpected(Error{ErrorKind::kBackendUnavailable, std::move(message), std::nullopt});
 }
 
-// The process exit code DESIGN.md assigns to an error of this kind.
+// The process exit code docs/design.md assigns to an error of this kind.
 int exitCodeFor(ErrorKind kind);
 
 }  // namespace egresslab

@@ -28,7 +28,7 @@ struct SocketAddress {
 
 // The seam the simulator and the runner use to place curl in their world.
 struct ExecOptions {
-  // Trust store used as the "system" CAs when the command has no --cacert (DESIGN.md "public
+  // Trust store used as the "system" CAs when the command has no --cacert (docs/design.md "public
   // CA"). Empty: libcurl's default system store.
   std::string systemCaPem;
   // Name resolution for hosts not covered by --resolve (the simulator's pod/host DNS), called

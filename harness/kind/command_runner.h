@@ -1,5 +1,6 @@
 // The process seam of the kind backend: every kind, kubectl, istioctl, docker and helm
-// invocation goes through a CommandRunner (STYLE.md: processes only through this seam).
+// invocation goes through a CommandRunner (docs/design.md "Code conventions": processes only
+// through this seam).
 //
 // A Command is an argv vector — never a shell string — with optional environment overrides,
 // working directory, stdin content and a timeout. Running it yields a CommandResult: exit

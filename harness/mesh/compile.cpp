@@ -1,4 +1,4 @@
-// The mini-pilot. Each rule cites reference/istio-semantics.md (§N) where Istio's behaviour is
+// The mini-pilot. Each rule cites docs/istio-behaviour.md (§N) where Istio's behaviour is
 // modelled; §11 corrects earlier sections.
 #include "harness/mesh/compile.h"
 

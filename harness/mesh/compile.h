@@ -1,6 +1,6 @@
 // The mini-pilot: compiles Istio manifests + an Istio version (+ the scenario's workloads,
 // upstreams, DNS records and minted secrets) into per-proxy config (config.h), the way istiod
-// of that version would (reference/istio-semantics.md). Pure: no I/O.
+// of that version would (docs/istio-behaviour.md). Pure: no I/O.
 #pragma once
 
 #include <map>

@@ -1,5 +1,5 @@
 // Unit tests of the mini-pilot on the seed setup, per rule and per version boundary. Test names
-// cite reference/istio-semantics.md sections.
+// cite docs/istio-behaviour.md sections.
 #include "harness/mesh/compile.h"
 
 #include <gmock/gmock.h>

@@ -4,7 +4,7 @@
 //
 // The shapes follow what istiod pushes to Envoy (listeners → filter chains → route configs →
 // virtual hosts → routes → clusters → endpoints), reduced to what decides the outcome of a
-// request in the egress-gateway setup (reference/istio-semantics.md). Names are Istio's where
+// request in the egress-gateway setup (docs/istio-behaviour.md). Names are Istio's where
 // users see them (cluster `outbound|443|http-egress-subset|httpbin.org`, route `block_all`,
 // vhost `blackhole:80`), so a config dump reads like `istioctl proxy-config`.
 //
@@ -32,7 +32,7 @@ using Labels = model::Labels;
 enum class ProxyKind { kIngressGateway, kEgressGateway, kSidecar };
 std::string_view proxyKindName(ProxyKind kind);  // "ingress-gateway", "egress-gateway", "sidecar"
 
-// A proxy is named by its gateway deployment or workload name (DESIGN.md), e.g.
+// A proxy is named by its gateway deployment or workload name (docs/design.md), e.g.
 // istio-system/istio-ingressgateway, httpbin/httpbin-egress, httpbin/sleep (sleep's sidecar).
 struct ProxyId {
   std::string ns;

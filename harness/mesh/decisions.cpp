@@ -1,5 +1,5 @@
 // Envoy's per-connection and per-request decisions over compiled config. Behaviour citations
-// (§N) point at reference/istio-semantics.md.
+// (§N) point at docs/istio-behaviour.md.
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
 

@@ -1,7 +1,7 @@
 // The pure decisions the loopback data plane asks for on every connection and request: which
 // filter chain, which route, which cluster and endpoints, which upstream TLS, whether to retry,
 // and which status, response flags and details to report — the way Envoy with istiod's config
-// of the given version would decide (reference/istio-semantics.md).
+// of the given version would decide (docs/istio-behaviour.md).
 //
 // No I/O, no clocks, no randomness (callers pass a random number where Envoy would pick), no
 // allocation beyond the returned values. Pointers in results point into the ProxyConfig passed

@@ -1,6 +1,6 @@
 // Test PKI for a run: certificate authorities, server leaves, SPIFFE workload certificates.
 //
-// Every TLS hop of a scenario gets its certificates here (DESIGN.md "Trust, as in a real
+// Every TLS hop of a scenario gets its certificates here (docs/design.md "Trust, as in a real
 // world"): a *public* CA signs the upstream mocks (trusted as the system store), a *scenario*
 // CA signs the `secrets:` it mints, a *mesh* CA signs workload (SPIFFE) certificates, and an
 // unrelated CA backs the `bad-cert` fault. All material is PEM text in memory; RunDirectory

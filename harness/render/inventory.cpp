@@ -353,7 +353,7 @@ Result<Inventory> parseInventory(std::string_view yaml, const std::string& file)
     const YAML::Node root = YAML::Load(std::string(yaml));
     readInventory(reader, root, inv);
   } catch (const YAML::Exception& e) {
-    // yaml-cpp marks are 0-based (cpp-stack-notes.md).
+    // yaml-cpp marks are 0-based.
     return invalidInput(e.msg, SourcePos{file, e.mark.line + 1, e.mark.column + 1});
   }
   if (!reader.ok()) return std::unexpected(reader.error());

@@ -1,6 +1,6 @@
-// The runner's sense of time, as a seam (STYLE.md: `Clock` is one of the interfaces tests
-// replace). `eventually` loops, per-step and per-scenario timeouts and step durations all read
-// this clock, so unit tests drive them with FakeClock and never wait for real.
+// The runner's sense of time, as a seam (docs/design.md "Code conventions": `Clock` is one of the
+// interfaces tests replace). `eventually` loops, per-step and per-scenario timeouts and step
+// durations all read this clock, so unit tests drive them with FakeClock and never wait for real.
 #pragma once
 
 #include <atomic>

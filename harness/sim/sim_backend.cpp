@@ -62,7 +62,7 @@ class SimBackend final : public backend::Backend {
     const std::uint64_t since = mesh_->logSequence();
     const curl::CurlResult result = curl::execute(command, *options);
     // Every hop of this curl: HTTP by request id, TCP by connection from curl's own end
-    // (DESIGN.md "Every hop observable, HTTP or not").
+    // (docs/design.md "Every hop observable, HTTP or not").
     const std::string local =
         result.localPort > 0 ? fmt::format("{}:{}", result.localIp, result.localPort) : "";
     return observationFrom(

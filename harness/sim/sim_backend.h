@@ -1,5 +1,5 @@
-// The `sim` backend (DESIGN.md): runs a scenario's mesh in-process on loopback with SimMesh and
-// answers the runner's curl steps from the host or from a pod, reading `via` and `flags` from
+// The `sim` backend (docs/design.md): runs a scenario's mesh in-process on loopback with SimMesh
+// and answers the runner's curl steps from the host or from a pod, reading `via` and `flags` from
 // the proxies' access logs by x-request-id — the way the kind backend reads `kubectl logs`.
 #pragma once
 

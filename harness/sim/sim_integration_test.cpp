@@ -1,6 +1,6 @@
 // Integration tests of the simulated data plane over real sockets and real TLS: every path of
 // the seed setup (fixtures/seed, the blog's manifests verbatim) on Istio 1.8, 1.18, 1.22 and
-// 1.24, as reference/istio-semantics.md says real Istio behaves.
+// 1.24, as docs/istio-behaviour.md says real Istio behaves.
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -470,7 +470,7 @@ TEST(SimMesh, HostnameNamesTheUpstream) {
   EXPECT_NE(o.body.find("httpbin.org"), std::string::npos) << describe(o);
 }
 
-// Hostile clients never crash or wedge a proxy (DESIGN.md reliability rules).
+// Hostile clients never crash or wedge a proxy (docs/design.md reliability rules).
 TEST(SimMesh, HostileInputLeavesProxiesServing) {
   Seed seed;
   ASSERT_TRUE(seed.ok());
@@ -674,7 +674,7 @@ TEST(DataPlane, StopClosesLiveConnections) {
 }
 
 // ----------------------------------------------------------------- every hop observable
-// TCP hops carry no request id: the backend joins them by connection (DESIGN.md "Every hop
+// TCP hops carry no request id: the backend joins them by connection (docs/design.md "Every hop
 // observable, HTTP or not") — curl's own local address is the first proxy's downstream remote
 // address, each next hop's is the previous hop's upstream local address.
 

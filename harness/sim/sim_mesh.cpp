@@ -67,7 +67,7 @@ Result<void> SimMesh::Impl::startWorkers() {
 }
 
 Result<void> SimMesh::Impl::startProxies() {
-  // Display names: the bare name unless two proxies share it (DESIGN.md expectations).
+  // Display names: the bare name unless two proxies share it (docs/design.md expectations).
   std::map<std::string, int> nameCount;
   for (const auto& cfg : compiled.proxies) ++nameCount[cfg.id.name];
   for (const auto& cfg : compiled.proxies) {

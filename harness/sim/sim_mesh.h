@@ -1,5 +1,5 @@
-// The loopback data plane of one simulated run (DESIGN.md "Networking inside sim"): every proxy
-// of a compiled mesh (ingress/egress gateways, sidecars) as real listeners on 127.0.0.1 with
+// The loopback data plane of one simulated run (docs/design.md "Networking inside sim"): every
+// proxy of a compiled mesh (ingress/egress gateways, sidecars) as real listeners on 127.0.0.1 with
 // real TLS, one httpbin mock per `upstreams:` entry, pod DNS, the virtual network that maps the
 // scenario's logical addresses (pod IPs, ClusterIPs, DNS answers, port-forwards) onto the
 // ephemeral listeners this run bound, readiness probes, access logs and faults.
@@ -69,7 +69,7 @@ struct LogRecord {
   std::string line;       // the line in the version's format (§9)
   bool tcp = false;       // a TCP proxy line ("- - -"): joined by connection, not by request id
   // The connection's two ends as this proxy saw them (real 127.0.0.1 addresses): hop n+1's
-  // downstream remote address is hop n's upstream local address (DESIGN.md "Every hop
+  // downstream remote address is hop n's upstream local address (docs/design.md "Every hop
   // observable, HTTP or not").
   std::string downstreamRemoteAddress;
   std::string upstreamLocalAddress;

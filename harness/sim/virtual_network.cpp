@@ -133,7 +133,7 @@ curl::SocketAddress SimMesh::Impl::portForwardTargetOf(const model::PortForwardS
 
 std::optional<std::string> SimMesh::Impl::resolveFromHost(const std::string& name) const {
   if (name == "localhost") return "127.0.0.1";
-  // The host resolves only public names: the upstreams (DESIGN.md virtual network).
+  // The host resolves only public names: the upstreams (docs/design.md virtual network).
   for (const auto& m : mocks) {
     if (lowerCopy(m.spec.host) == lowerCopy(name)) {
       auto rec = compiled.dns.records.find(m.spec.host);

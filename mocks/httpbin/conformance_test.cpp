@@ -1,5 +1,5 @@
 // go-httpbin conformance: request → exact status, Content-Type and JSON shape, replaying the
-// handler cases of go-httpbin's handlers_test.go as listed in reference/httpbin-api.md §3 (with
+// handler cases of go-httpbin's handlers_test.go as listed in go-httpbin's handlers_test.go (with
 // this mock's limits: 1 MiB bodies, 10 s durations). One named test per case (TEST_P).
 #include <gtest/gtest.h>
 

@@ -1,5 +1,6 @@
 // Faults the httpbin mock can be told to inject, as the legacy upstream of a failover rehearsal
-// (DESIGN.md "Failover rehearsals"; the scenario step `fault: {target: upstream/…, action: …}`).
+// (docs/design.md "Failover rehearsals"; the scenario step `fault: {target: upstream/…, action:
+// …}`).
 //
 // One Fault value is one operation. The same values are applied in-process by the simulator and
 // over the mock's control listener (`POST /faults` with the JSON form below), so parseFault is the

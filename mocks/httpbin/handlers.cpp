@@ -26,7 +26,7 @@ constexpr const char* kJsonType = "application/json; charset=utf-8";
 constexpr const char* kTextType = "text/plain; charset=utf-8";
 constexpr const char* kHtmlType = "text/html; charset=utf-8";
 
-// Headers httplib adds to every request (cpp-stack-notes.md): never echoed.
+// Headers httplib adds to every request: never echoed.
 bool isInjectedHeader(std::string_view name) {
   for (const char* injected :
        {"REMOTE_ADDR", "REMOTE_PORT", "LOCAL_ADDR", "LOCAL_PORT", kSyntheticLengthHeader}) {

@@ -1,6 +1,6 @@
 // go-httpbin's endpoints for the httpbin mock (internal to mocks/httpbin; the public API is
 // httpbin_server.h). `serveRequest` answers one request the way go-httpbin v2.25 does
-// (reference/httpbin-api.md §0–§1, the GO column), with limits of 1 MiB bodies and 10 s delays.
+// (docs/httpbin.md, go-httpbin behaviour), with limits of 1 MiB bodies and 10 s delays.
 #pragma once
 
 #include <httplib.h>

@@ -1,4 +1,4 @@
-// Hostile input leaves the mock serving (DESIGN.md "Reliability rules"): every test sends
+// Hostile input leaves the mock serving (docs/design.md "Reliability rules"): every test sends
 // something malformed or abusive, checks how it was refused, then proves with a normal request
 // that the server still answers.
 //

@@ -1,5 +1,5 @@
 // The httpbin mock: a go-httpbin compatible HTTP(S) server that plays the legacy upstream in
-// every scenario (DESIGN.md module map, reference/httpbin-api.md), with fault injection.
+// every scenario (docs/design.md module map, docs/httpbin.md), with fault injection.
 //
 // Endpoints and compatibility choices are listed in docs/httpbin.md. In short: go-httpbin v2.25
 // behaviour (arrays for args/headers/form values, `method` in echo bodies, JSON errors

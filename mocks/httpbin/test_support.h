@@ -212,8 +212,8 @@ inline RawResponse get(int port, const std::string& target,
                   RawRequest{.method = "GET", .target = target, .headers = std::move(headers)});
 }
 
-// Polls `condition` until it holds or `timeout` passes (STYLE.md: wait on a condition, never sleep
-// a fixed time).
+// Polls `condition` until it holds or `timeout` passes (docs/design.md "Code conventions": wait on
+// a condition, never sleep a fixed time).
 inline bool waitFor(const std::function<bool()>& condition,
                     std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

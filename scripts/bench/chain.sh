@@ -2,7 +2,7 @@
 # Benchmark: the simulated data plane's seed chain — ingress gateway (TLS terminate) → egress
 # gateway (plain HTTP hop, then TLS origination) → httpbin mock — against the same three-hop
 # chain built from nginx (TLS terminate → proxy_pass → proxy_ssl → nginx `return 200`), side by
-# side in one run (DESIGN.md target: the sim chain at >= 0.5x nginx's requests/s).
+# side in one run (docs/design.md target: the sim chain at >= 0.5x nginx's requests/s).
 #
 #   scripts/bench/chain.sh [BUILD_DIR]
 #

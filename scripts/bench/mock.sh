@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: the httpbin mock against nginx `return 200`, side by side, over HTTP and HTTPS
-# keep-alive (DESIGN.md performance target: the mock at >= 0.5x nginx on both).
+# keep-alive (docs/design.md performance target: the mock at >= 0.5x nginx on both).
 #
 #   scripts/bench/mock.sh [BUILD_DIR]
 #

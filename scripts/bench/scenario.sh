@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark: the seed scenario on the simulator, cold process (DESIGN.md targets: median wall
+# Benchmark: the seed scenario on the simulator, cold process (docs/design.md targets: median wall
 # < 300 ms over all steps, mesh start — certificates, listeners, first probe — < 100 ms, peak
 # RSS < 64 MiB).
 #
