@@ -1056,8 +1056,12 @@ class Compiler {
         if (nsOrDefault(s.ns) == pod.ns && s.name == name) {
           c.found = true;
           c.source = fmt::format("scenario secrets[{}]", i);
-          c.caFound = true;  // minted with the scenario CA as ca.crt
-          c.caSource = c.source + " key ca.crt";
+          // Like `kubectl create secret tls`, a minted secret has no CA unless the scenario asks
+          // for one (`caCertificate`), which the kind backend writes as key ca.crt too.
+          if (s.caCertificate || !s.caFile.empty()) {
+            c.caFound = true;
+            c.caSource = c.source + " key ca.crt";
+          }
           break;
         }
       }

@@ -437,9 +437,18 @@ TEST(Sec5_Mutual, CaFromTheSecretOrACacertSecretOrTheScenarioMakesItReady) {
     EXPECT_TRUE(g.ready);
   }
   {
+    // A scenario secret carries a CA only when it says `caCertificate`, as on kind.
     MutualIngress g;
-    g.s.secrets.push_back({"mtls-cred", "istio-system", {kProxiedHost}, {}, {}, {}});
+    model::SecretSpec spec;
+    spec.name = "mtls-cred";
+    spec.ns = "istio-system";
+    spec.hosts = {kProxiedHost};
+    g.s.secrets.push_back(spec);
+    EXPECT_FALSE(g.credential().caFound);
+    EXPECT_FALSE(g.ready);
+    g.s.secrets.back().caCertificate = true;
     EXPECT_TRUE(g.credential().caFound);
+    EXPECT_EQ(g.credential().caSource, "scenario secrets[0] key ca.crt");
     EXPECT_TRUE(g.ready);
   }
   {
