@@ -287,7 +287,7 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     auto text = readText(path);
     if (!text) return std::unexpected(std::move(text.error()));
     auto substituted =
-        model::substitutePlaceholders(*text, scenario.vars, true, SourcePos{path.string(), 1, 1});
+        model::substituteYamlText(*text, scenario.vars, true, SourcePos{path.string(), 1, 1});
     if (!substituted) return std::unexpected(std::move(substituted.error()));
     ManifestFile file{path, {}, {}, {}};
     for (auto& doc : splitDocuments(*substituted)) {
@@ -821,8 +821,8 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
               if (m.filename() != name) continue;
               auto text = readText(m);
               if (!text) return fail(std::move(text.error()));
-              auto subst = model::substitutePlaceholders(*text, scenario.vars, true,
-                                                         SourcePos{m.string(), 1, 1});
+              auto subst = model::substituteYamlText(*text, scenario.vars, true,
+                                                     SourcePos{m.string(), 1, 1});
               if (!subst) return fail(std::move(subst.error()));
               auto written = s.runDir->write(std::filesystem::path("manifests") / name, *subst);
               if (!written) return fail(std::move(written.error()));

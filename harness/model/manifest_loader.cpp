@@ -1555,6 +1555,110 @@ Result<std::string> substitutePlaceholders(std::string_view text, const Vars& va
   return out;
 }
 
+namespace {
+
+// Splits raw YAML into runs of content and comment, by a line scanner that knows quotes and
+// block scalars (enough for manifests; the parser remains the judge of validity).
+std::vector<std::pair<std::string_view, bool>> yamlContentAndComments(std::string_view text) {
+  std::vector<std::pair<std::string_view, bool>> out;  // (run, isComment)
+  std::size_t runStart = 0;
+  const auto emit = [&](std::size_t end, bool comment) {
+    if (end > runStart) out.emplace_back(text.substr(runStart, end - runStart), comment);
+    runStart = end;
+  };
+  char quote = 0;        // inside a '…' or "…" scalar (may span lines)
+  int blockIndent = -1;  // inside a block scalar: lines indented more than this are text
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    const std::string_view line = text.substr(pos, eol - pos);
+    const std::size_t firstNonSpace = line.find_first_not_of(' ');
+    const int indent =
+        firstNonSpace == std::string_view::npos ? -1 : static_cast<int>(firstNonSpace);
+    if (blockIndent >= 0 && quote == 0) {
+      if (indent < 0 || indent > blockIndent) {
+        pos = eol + 1;
+        continue;  // block scalar text, '#' included
+      }
+      blockIndent = -1;
+    }
+    std::size_t commentAt = std::string_view::npos;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quote != 0) {
+        if (quote == '\'' && c == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+          ++i;  // '' inside single quotes
+        } else if (quote == '"' && c == '\\') {
+          ++i;
+        } else if (c == quote) {
+          quote = 0;
+        }
+        continue;
+      }
+      const bool tokenStart = i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t' ||
+                              line[i - 1] == '[' || line[i - 1] == '{' || line[i - 1] == ',' ||
+                              line[i - 1] == ':' || line[i - 1] == '-';
+      if ((c == '\'' || c == '"') && tokenStart) {
+        quote = c;
+      } else if (c == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        commentAt = i;
+        break;
+      }
+    }
+    const std::string_view content = line.substr(0, commentAt);
+    // A block scalar header ends its content: "key: |", "- >-", "key: |2".
+    const std::size_t last = content.find_last_not_of(" \t");
+    if (quote == 0 && last != std::string_view::npos) {
+      std::size_t j = last;
+      while (j > 0 && (content[j] == '-' || content[j] == '+' ||
+                       std::isdigit(static_cast<unsigned char>(content[j])))) {
+        --j;
+      }
+      if ((content[j] == '|' || content[j] == '>') &&
+          (j == 0 || content[j - 1] == ' ' || content[j - 1] == '\t')) {
+        blockIndent = indent;
+      }
+    }
+    if (commentAt != std::string_view::npos) {
+      emit(pos + commentAt, false);
+      emit(eol, true);
+    }
+    pos = eol + 1;
+  }
+  emit(text.size(), false);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> substituteYamlText(std::string_view text, const Vars& vars, bool requireAll,
+                                       SourcePos where) {
+  std::string out;
+  out.reserve(text.size());
+  SourcePos at = where;  // the position of the current run, so columns stay exact
+  for (const auto& [run, comment] : yamlContentAndComments(text)) {
+    if (comment) {
+      out += run;
+    } else {
+      auto substituted = substitutePlaceholders(run, vars, requireAll, at);
+      if (!substituted) return std::unexpected(substituted.error());
+      out += *substituted;
+    }
+    if (at.line > 0) {
+      for (char c : run) {
+        if (c == '\n') {
+          ++at.line;
+          at.column = 1;
+        } else {
+          ++at.column;
+        }
+      }
+    }
+  }
+  return out;
+}
+
 Result<ResourceSet> parseManifests(std::string_view yaml, const std::string& file,
                                    const LoadOptions& options) {
   ResourceSet out;
