@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -11,6 +10,7 @@
 #include "harness/model/files.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
+#include "harness/model/regex.h"
 #include "harness/model/schema.h"
 #include "harness/model/yaml_tree.h"
 
@@ -25,10 +25,8 @@ Result<Matcher> Matcher::parse(const std::string& written, SourcePos where) {
   if (written.size() >= 2 && written.front() == '/' && written.back() == '/') {
     m.isRegex = true;
     m.text = written.substr(1, written.size() - 2);
-    try {
-      std::regex re(m.text, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return invalidInput(fmt::format("invalid regular expression {}: {}", written, e.what()),
+    if (std::string problem = regexProblem(m.text); !problem.empty()) {
+      return invalidInput(fmt::format("invalid regular expression {}: {}", written, problem),
                           std::move(where));
     }
     return m;
@@ -39,12 +37,7 @@ Result<Matcher> Matcher::parse(const std::string& written, SourcePos where) {
 
 bool Matcher::matches(const std::string& value) const {
   if (!isRegex) return value == text;
-  try {
-    return std::regex_match(value, std::regex(text, std::regex::ECMAScript));
-  } catch (const std::regex_error&) {
-    // Validated at parse; a runaway match (error_complexity/error_stack) is a non-match.
-    return false;
-  }
+  return regexFullMatch(text, value);
 }
 
 std::string Matcher::str() const { return isRegex ? "/" + text + "/" : text; }
