@@ -18,6 +18,13 @@ TEST(ErrorTest, PrefixesPositionWhenKnown) {
   EXPECT_EQ(environmentError("bind failed").error().str(), "bind failed");
 }
 
+TEST(ErrorTest, BinaryBytesAreEscapedNotEchoed) {
+  const Error e{ErrorKind::kInvalidInput,
+                std::string("got \"\x1b[2J\x00\xff\" caf\xc3\xa9\n\tok", 22),
+                SourcePos{"f.yaml", 1, 2}};
+  EXPECT_EQ(e.str(), "f.yaml:1:2: got \"\\x1B[2J\\x00\\xFF\" caf\xc3\xa9\n\tok");
+}
+
 TEST(ErrorTest, ExitCodesFollowTheContract) {
   EXPECT_EQ(exitCodeFor(ErrorKind::kInvalidInput), 2);
   EXPECT_EQ(exitCodeFor(ErrorKind::kBackendUnavailable), 3);

@@ -431,7 +431,7 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     auto text = readText(path);
     if (!text) return std::unexpected(std::move(text.error()));
     auto substituted =
-        model::substitutePlaceholders(*text, scenario.vars, true, SourcePos{path.string(), 1, 1});
+        model::substituteYamlText(*text, scenario.vars, true, SourcePos{path.string(), 1, 1});
     if (!substituted) return std::unexpected(std::move(substituted.error()));
     std::vector<const model::IstioOperator*> loaded;
     for (const auto& iop : scenario.resources.istioOperators) {

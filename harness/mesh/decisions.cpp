@@ -9,9 +9,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <mutex>
-#include <regex>
-#include <unordered_map>
+
+#include "harness/model/regex.h"
 
 namespace egresslab::mesh {
 namespace {
@@ -52,25 +51,6 @@ bool hostMatchesServerName(std::string_view name, std::string_view sni, bool* ex
   return iequals(name, sni);
 }
 
-// Regexes are compiled once per pattern (config is plain data; the data plane calls us often).
-const std::regex& cachedRegex(const std::string& pattern, bool icase) {
-  static std::mutex mu;
-  static std::unordered_map<std::string, std::regex> cache;
-  std::lock_guard lock(mu);
-  const std::string key = (icase ? "i:" : "c:") + pattern;
-  auto it = cache.find(key);
-  if (it != cache.end()) return it->second;
-  auto flags = std::regex::ECMAScript;
-  if (icase) flags |= std::regex::icase;
-  std::regex re;
-  try {
-    re = std::regex(pattern, flags);
-  } catch (const std::regex_error&) {
-    re = std::regex("(?!)");  // an invalid pattern matches nothing, as Envoy rejects it
-  }
-  return cache.emplace(key, std::move(re)).first->second;
-}
-
 bool stringMatches(const StringMatcher& m, std::string_view value) {
   switch (m.kind) {
     case StringMatcher::Kind::kPresent:
@@ -81,10 +61,9 @@ bool stringMatches(const StringMatcher& m, std::string_view value) {
       return value.size() >= m.value.size() &&
              (m.ignoreCase ? iequals(value.substr(0, m.value.size()), m.value)
                            : value.starts_with(m.value));
-    case StringMatcher::Kind::kRegex: {
-      const std::string v(value);
-      return std::regex_match(v, cachedRegex(m.value, m.ignoreCase));
-    }
+    case StringMatcher::Kind::kRegex:
+      // RE2, as Envoy's safe_regex: linear in the input (a 40 KB path is fine).
+      return model::regexFullMatch(m.value, value, m.ignoreCase);
   }
   return false;
 }

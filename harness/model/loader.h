@@ -37,6 +37,13 @@ struct LoadOptions {
 Result<std::string> substitutePlaceholders(std::string_view text, const Vars& vars, bool requireAll,
                                            SourcePos where);
 
+// substitutePlaceholders over raw YAML text (a manifest applied as written, e.g. by kind), but
+// comments are not content: `<word>` after a YAML comment `#` is left exactly as written and
+// never an unresolved-placeholder error. Quoted scalars and block scalars (`|`, `>`) keep
+// their `#` as text and are substituted.
+Result<std::string> substituteYamlText(std::string_view text, const Vars& vars, bool requireAll,
+                                       SourcePos where);
+
 // Parses YAML text (possibly many documents) into typed resources. `file` names the source in
 // positions.
 Result<ResourceSet> parseManifests(std::string_view yaml, const std::string& file,

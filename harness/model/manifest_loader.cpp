@@ -7,12 +7,15 @@
 #include <fmt/core.h>
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "harness/model/files.h"
 #include "harness/model/loader.h"
 #include "harness/model/manifest_parsers.h"
+#include "harness/model/regex.h"
 #include "harness/model/schema.h"
 #include "harness/model/yaml_tree.h"
 
@@ -93,6 +96,71 @@ void readMeta(Ctx& ctx, const YNode* node, ObjectMeta& meta, const std::string& 
   f.finish();
 }
 
+// Istio's validation compiles every regex with RE2 (Go's regexp); Envoy matches with RE2.
+void checkRegex(Doc& d, const YNode* node, const std::string& pattern, const std::string& path) {
+  if (node == nullptr || !d.ctx.ok()) return;
+  if (pattern.empty()) {
+    d.ctx.fail(fmt::format("{}: a regex match must not be empty", path), node->pos);
+  } else if (std::string problem = regexProblem(pattern); !problem.empty()) {
+    d.ctx.fail(
+        fmt::format("{}: invalid regex \"{}\" (RE2 syntax, as Istio): {}", path, pattern, problem),
+        node->pos);
+  }
+}
+
+// Istio's retryOn validation: comma-separated Envoy retry conditions (HTTP and gRPC) or HTTP
+// status codes Go knows (http.StatusText).
+bool knownStatusCode(std::int64_t code) {
+  static const std::set<std::int64_t> kCodes = {
+      100, 101, 102, 103, 200, 201, 202, 203, 204, 205, 206, 207, 208, 226, 300, 301,
+      302, 303, 304, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409,
+      410, 411, 412, 413, 414, 415, 416, 417, 418, 421, 422, 423, 424, 425, 426, 428,
+      429, 431, 451, 500, 501, 502, 503, 504, 505, 506, 507, 508, 510, 511};
+  return kCodes.contains(code);
+}
+
+void checkRetryOn(Doc& d, const YNode* node, const std::string& retryOn) {
+  static const std::set<std::string, std::less<>> kPolicies = {"5xx",
+                                                               "gateway-error",
+                                                               "reset",
+                                                               "reset-before-request",
+                                                               "connect-failure",
+                                                               "envoy-ratelimited",
+                                                               "retriable-4xx",
+                                                               "refused-stream",
+                                                               "retriable-status-codes",
+                                                               "retriable-headers",
+                                                               "http3-post-connect-failure",
+                                                               "cancelled",
+                                                               "deadline-exceeded",
+                                                               "internal",
+                                                               "resource-exhausted",
+                                                               "unavailable"};
+  if (node == nullptr || retryOn.empty()) return;
+  std::string_view rest = retryOn;
+  for (;;) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view item = rest.substr(0, comma);
+    std::int64_t code = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), code);
+    const bool numeric =
+        !item.empty() && ec != std::errc::invalid_argument && end == item.data() + item.size();
+    if (numeric ? (ec != std::errc{} || !knownStatusCode(code)) : !kPolicies.contains(item)) {
+      d.ctx.fail(fmt::format("retries.retryOn: \"{}\" is not a valid retry condition{}", item,
+                             numeric ? " (not an HTTP status code)"
+                                     : "; use 5xx, gateway-error, reset, connect-failure, "
+                                       "retriable-4xx, refused-stream, retriable-status-codes, "
+                                       "retriable-headers, envoy-ratelimited, a gRPC status "
+                                       "(cancelled, deadline-exceeded, internal, "
+                                       "resource-exhausted, unavailable) or an HTTP status code"),
+                 node->pos);
+      return;
+    }
+    if (comma == std::string_view::npos) return;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
 std::optional<StringMatch> readStringMatch(Doc& d, const YNode* node, const std::string& path) {
   if (node == nullptr || node->isNull()) return std::nullopt;
   Fields f(d.ctx, *node, d.what(path));
@@ -109,6 +177,7 @@ std::optional<StringMatch> readStringMatch(Doc& d, const YNode* node, const std:
   if (auto v = f.str("regex")) {
     m = {StringMatch::Kind::kRegex, *v};
     ++count;
+    checkRegex(d, f.get("regex"), *v, path + ".regex");
   }
   f.finish();
   if (count > 1) {
@@ -311,6 +380,10 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
     rewrite.authority = rf.str("authority").value_or("");
     if (const YNode* rr = rf.get("uriRegexRewrite")) {
       detail::checkShape(d.ctx, *rr, kUriRegexRewrite, d.what(path + ".rewrite.uriRegexRewrite"));
+      if (const YNode* match = rr->isMap() ? rr->find("match") : nullptr;
+          match != nullptr && match->isScalar()) {
+        checkRegex(d, match, match->scalar, path + ".rewrite.uriRegexRewrite.match");
+      }
     }
     rf.finish();
     r.rewrite = rewrite;
@@ -322,6 +395,7 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
     if (auto a = rf.integer("attempts", 0, 1000000)) retry.attempts = static_cast<std::int32_t>(*a);
     retry.perTryTimeout = rf.duration("perTryTimeout");
     retry.retryOn = rf.str("retryOn").value_or("");
+    checkRetryOn(d, rf.get("retryOn"), retry.retryOn);
     retry.retryRemoteLocalities = rf.boolean("retryRemoteLocalities");
     if (const YNode* b = rf.get("backoff")) {
       detail::checkShape(d.ctx, *b, kRetryBackoff, d.what(path + ".retries.backoff"));
@@ -1564,6 +1638,110 @@ Result<std::string> substitutePlaceholders(std::string_view text, const Vars& va
     }
     out += text[i];
     ++i;
+  }
+  return out;
+}
+
+namespace {
+
+// Splits raw YAML into runs of content and comment, by a line scanner that knows quotes and
+// block scalars (enough for manifests; the parser remains the judge of validity).
+std::vector<std::pair<std::string_view, bool>> yamlContentAndComments(std::string_view text) {
+  std::vector<std::pair<std::string_view, bool>> out;  // (run, isComment)
+  std::size_t runStart = 0;
+  const auto emit = [&](std::size_t end, bool comment) {
+    if (end > runStart) out.emplace_back(text.substr(runStart, end - runStart), comment);
+    runStart = end;
+  };
+  char quote = 0;        // inside a '…' or "…" scalar (may span lines)
+  int blockIndent = -1;  // inside a block scalar: lines indented more than this are text
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t eol = text.find('\n', pos);
+    if (eol == std::string_view::npos) eol = text.size();
+    const std::string_view line = text.substr(pos, eol - pos);
+    const std::size_t firstNonSpace = line.find_first_not_of(' ');
+    const int indent =
+        firstNonSpace == std::string_view::npos ? -1 : static_cast<int>(firstNonSpace);
+    if (blockIndent >= 0 && quote == 0) {
+      if (indent < 0 || indent > blockIndent) {
+        pos = eol + 1;
+        continue;  // block scalar text, '#' included
+      }
+      blockIndent = -1;
+    }
+    std::size_t commentAt = std::string_view::npos;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quote != 0) {
+        if (quote == '\'' && c == '\'' && i + 1 < line.size() && line[i + 1] == '\'') {
+          ++i;  // '' inside single quotes
+        } else if (quote == '"' && c == '\\') {
+          ++i;
+        } else if (c == quote) {
+          quote = 0;
+        }
+        continue;
+      }
+      const bool tokenStart = i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t' ||
+                              line[i - 1] == '[' || line[i - 1] == '{' || line[i - 1] == ',' ||
+                              line[i - 1] == ':' || line[i - 1] == '-';
+      if ((c == '\'' || c == '"') && tokenStart) {
+        quote = c;
+      } else if (c == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        commentAt = i;
+        break;
+      }
+    }
+    const std::string_view content = line.substr(0, commentAt);
+    // A block scalar header ends its content: "key: |", "- >-", "key: |2".
+    const std::size_t last = content.find_last_not_of(" \t");
+    if (quote == 0 && last != std::string_view::npos) {
+      std::size_t j = last;
+      while (j > 0 && (content[j] == '-' || content[j] == '+' ||
+                       std::isdigit(static_cast<unsigned char>(content[j])))) {
+        --j;
+      }
+      if ((content[j] == '|' || content[j] == '>') &&
+          (j == 0 || content[j - 1] == ' ' || content[j - 1] == '\t')) {
+        blockIndent = indent;
+      }
+    }
+    if (commentAt != std::string_view::npos) {
+      emit(pos + commentAt, false);
+      emit(eol, true);
+    }
+    pos = eol + 1;
+  }
+  emit(text.size(), false);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> substituteYamlText(std::string_view text, const Vars& vars, bool requireAll,
+                                       SourcePos where) {
+  std::string out;
+  out.reserve(text.size());
+  SourcePos at = where;  // the position of the current run, so columns stay exact
+  for (const auto& [run, comment] : yamlContentAndComments(text)) {
+    if (comment) {
+      out += run;
+    } else {
+      auto substituted = substitutePlaceholders(run, vars, requireAll, at);
+      if (!substituted) return std::unexpected(substituted.error());
+      out += *substituted;
+    }
+    if (at.line > 0) {
+      for (char c : run) {
+        if (c == '\n') {
+          ++at.line;
+          at.column = 1;
+        } else {
+          ++at.column;
+        }
+      }
+    }
   }
   return out;
 }

@@ -10,6 +10,7 @@
 
 #include "harness/model/files.h"
 #include "harness/model/loader.h"
+#include "harness/model/regex.h"
 
 namespace egresslab::model {
 namespace {
@@ -1172,6 +1173,66 @@ data:
 }
 
 // ------------------------------------------------------------------------ small types
+// ------------------------------------------------------------ hostile values (RE2, retryOn)
+const std::string kVsHead = R"(apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata: {name: vs}
+spec:
+  hosts: [a.example.com]
+  http:
+)";
+
+TEST(HostileValues, InvalidRegexIsALoadError) {
+  EXPECT_EQ(errorOf(kVsHead + R"(  - match: [{uri: {regex: "/(a"}}]
+    route: [{destination: {host: a}}]
+)"),
+            "t.yaml:7:27: spec.http[0].match[0].uri.regex: invalid regex \"/(a\" (RE2 syntax, as "
+            "Istio): missing ): /(a");
+  // Valid in ECMAScript, not in RE2 (Istio rejects lookaheads).
+  EXPECT_NE(errorOf(kVsHead + R"(  - match: [{headers: {x-a: {regex: "(?!x).*"}}}]
+    route: [{destination: {host: a}}]
+)")
+                .find("spec.http[0].match[0].headers.x-a.regex: invalid regex"),
+            std::string::npos);
+  EXPECT_EQ(errorOf(kVsHead + R"(  - match: [{authority: {regex: ""}}]
+    route: [{destination: {host: a}}]
+)"),
+            "t.yaml:7:33: spec.http[0].match[0].authority.regex: a regex match must not be empty");
+}
+
+TEST(HostileValues, RegexMatchesLongInputInLinearTime) {
+  // std::regex recursed once per character here and overflowed the stack (a segfault).
+  const std::string path = "/" + std::string(40 * 1024, 'a');
+  EXPECT_TRUE(regexFullMatch("/.*", path));
+  EXPECT_FALSE(regexFullMatch("/.*b", path));
+  EXPECT_TRUE(regexFullMatch("/A+", "/" + std::string(40 * 1024, 'a'), true));
+  EXPECT_FALSE(regexFullMatch("(", "("));  // invalid: matches nothing
+}
+
+TEST(HostileValues, RetryOnIsValidatedAsIstioDoes) {
+  const auto retry = [](const std::string& on) {
+    return errorOf(kVsHead +
+                   "  - route: [{destination: {host: a}}]\n    retries: {attempts: 2, "
+                   "retryOn: \"" +
+                   on + "\"}\n");
+  };
+  // Used to abort the process (std::out_of_range from std::stoul in the compiler).
+  EXPECT_EQ(retry("connect-failure,99999999999999999999999"),
+            "t.yaml:8:37: retries.retryOn: \"99999999999999999999999\" is not a valid retry "
+            "condition (not an HTTP status code)");
+  EXPECT_EQ(retry("5xx,999"),
+            "t.yaml:8:37: retries.retryOn: \"999\" is not a valid retry condition (not an HTTP "
+            "status code)");
+  EXPECT_EQ(retry("connect-failure,").rfind("t.yaml:8:37: retries.retryOn: \"\" is not a valid", 0),
+            0u);
+  EXPECT_EQ(retry("5xxx").rfind("t.yaml:8:37: retries.retryOn: \"5xxx\" is not a valid", 0), 0u);
+  const ResourceSet ok = parseOk(kVsHead + R"(  - route: [{destination: {host: a}}]
+    retries: {attempts: 2, retryOn: "gateway-error,connect-failure,503,unavailable"}
+)");
+  EXPECT_EQ(ok.virtualServices.at(0).http.at(0).retries->retryOn,
+            "gateway-error,connect-failure,503,unavailable");
+}
+
 // ------------------------------------------------------------ errors of a whole load
 const std::string kTwoBrokenOneGood = R"(apiVersion: networking.istio.io/v1beta1
 kind: Gateway

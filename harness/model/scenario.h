@@ -10,7 +10,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -20,7 +19,7 @@
 
 namespace egresslab::model {
 
-// An exact value or a `/regex/` (ECMAScript, full match), as expectations allow.
+// An exact value or a `/regex/` (RE2 syntax as in Istio, full match), as expectations allow.
 struct Matcher {
   std::string text;  // the exact value, or the regex body without slashes
   bool isRegex = false;

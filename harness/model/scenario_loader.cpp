@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
+#include "harness/model/credentials.h"
+#include "harness/model/files.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
+#include "harness/model/regex.h"
 #include "harness/model/schema.h"
 #include "harness/model/yaml_tree.h"
 
@@ -23,10 +25,8 @@ Result<Matcher> Matcher::parse(const std::string& written, SourcePos where) {
   if (written.size() >= 2 && written.front() == '/' && written.back() == '/') {
     m.isRegex = true;
     m.text = written.substr(1, written.size() - 2);
-    try {
-      std::regex re(m.text, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      return invalidInput(fmt::format("invalid regular expression {}: {}", written, e.what()),
+    if (std::string problem = regexProblem(m.text); !problem.empty()) {
+      return invalidInput(fmt::format("invalid regular expression {}: {}", written, problem),
                           std::move(where));
     }
     return m;
@@ -37,12 +37,7 @@ Result<Matcher> Matcher::parse(const std::string& written, SourcePos where) {
 
 bool Matcher::matches(const std::string& value) const {
   if (!isRegex) return value == text;
-  try {
-    return std::regex_match(value, std::regex(text, std::regex::ECMAScript));
-  } catch (const std::regex_error&) {
-    // Validated at parse; a runaway match (error_complexity/error_stack) is a non-match.
-    return false;
-  }
+  return regexFullMatch(text, value);
 }
 
 std::string Matcher::str() const { return isRegex ? "/" + text + "/" : text; }
@@ -80,17 +75,44 @@ struct ScenarioReader {
   std::filesystem::path dir;
   std::string file;
 
+  // `written` relative to the scenario's directory; when `limit` is set it must name a regular
+  // file of at most that many bytes (an error at `node` otherwise).
   std::filesystem::path resolve(const YNode& node, const std::string& written,
-                                std::string_view what, bool mustExist) {
+                                std::string_view what, std::optional<std::size_t> limit) {
     std::filesystem::path p(written);
     if (p.is_relative()) p = dir / p;
     p = p.lexically_normal();
-    std::error_code ec;
-    if (mustExist && ctx.ok() && !std::filesystem::is_regular_file(p, ec)) {
-      ctx.fail(fmt::format("{} \"{}\" not found (looked for {})", what, written, p.string()),
-               node.pos);
+    if (limit && ctx.ok()) {
+      const std::string problem = userFileProblem(p, *limit);
+      if (problem == "no such file or directory") {
+        ctx.fail(fmt::format("{} \"{}\" not found (looked for {})", what, written, p.string()),
+                 node.pos);
+      } else if (!problem.empty()) {
+        ctx.fail(fmt::format("{} \"{}\" ({}): {}", what, written, p.string(), problem), node.pos);
+      }
     }
     return p;
+  }
+
+  // A given credential is read as the gateway would read it: PEM, key matching certificate.
+  void checkSecretFiles(const SecretSpec& s, const YNode& certNode, const YNode& keyNode) {
+    auto certText = readUserFile(s.certFile, "certificate file", kMaxPemBytes);
+    auto keyText = readUserFile(s.keyFile, "key file", kMaxPemBytes);
+    if (!certText) {
+      ctx.fail(fmt::format("secret {}/{}: {}", s.ns, s.name, certText.error().str()), certNode.pos);
+      return;
+    }
+    if (!keyText) {
+      ctx.fail(fmt::format("secret {}/{}: {}", s.ns, s.name, keyText.error().str()), keyNode.pos);
+      return;
+    }
+    const CredentialProblem problem = checkCredential(*certText, *keyText);
+    if (problem.in == CredentialProblem::In::kNone) return;
+    const bool inCert = problem.in == CredentialProblem::In::kCert;
+    ctx.fail(fmt::format("secret {}/{}: {} {}: {}", s.ns, s.name,
+                         inCert ? "certificate file" : "key file",
+                         (inCert ? s.certFile : s.keyFile).string(), problem.message),
+             inCert ? certNode.pos : keyNode.pos);
   }
 
   std::optional<Matcher> matcher(const YNode& node, std::string_view field) {
@@ -253,66 +275,72 @@ struct ScenarioReader {
 };
 
 void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
-                  std::vector<const YNode*>& manifestNodes) {
+                  std::vector<const YNode*>& manifestNodes, bool& minorOnly) {
   Fields f(ctx, doc, "scenario");
   f.get("vars");  // read before substitution (see parseScenario)
   const YNode* nameNode = f.get("name");
-  sc.name = f.requiredStr("name");
-  if (ctx.ok() && !isName(sc.name)) {
-    ctx.fail(fmt::format("invalid scenario name \"{}\": use lower-case letters, digits and '-'",
-                         sc.name),
-             nameNode->pos);
-  }
-  sc.description = f.str("description").value_or("");
-  sc.labels = f.strList("labels");
-  if (const YNode* istio = f.get("istio")) {
-    Fields ifs(ctx, *istio, "istio");
-    if (const YNode* version = ifs.get("version")) {
-      const std::string text = detail::readStr(ctx, *version, "istio.version");
-      if (ctx.ok()) {
-        auto v = IstioVersion::parse(text, version->pos);
-        if (!v) {
-          ctx.fail(v.error().message, version->pos);
-        } else {
-          sc.istioVersion = *v;
-          sc.istioVersionFromFile = true;
+  ctx.scope([&] {
+    sc.name = f.requiredStr("name");
+    if (ctx.ok() && !isName(sc.name)) {
+      ctx.fail(fmt::format("invalid scenario name \"{}\": use lower-case letters, digits and '-'",
+                           sc.name),
+               nameNode->pos);
+    }
+  });
+  ctx.scope([&] { sc.description = f.str("description").value_or(""); });
+  ctx.scope([&] { sc.labels = f.strList("labels"); });
+  if (const YNode* istio = f.get("istio"))
+    ctx.scope([&] {
+      Fields ifs(ctx, *istio, "istio");
+      if (const YNode* version = ifs.get("version")) {
+        const std::string text = detail::readStr(ctx, *version, "istio.version");
+        if (ctx.ok()) {
+          auto v = IstioVersion::parse(text, version->pos);
+          if (!v) {
+            ctx.fail(v.error().message, version->pos);
+          } else {
+            sc.istioVersion = *v;
+            sc.istioVersionFromFile = true;
+            minorOnly = !IstioVersion::hasPatch(text);
+          }
         }
       }
-    }
-    if (const YNode* install = ifs.get("install")) {
-      sc.install = detail::readEnum<InstallMethod>(ctx, install, "istio.install",
-                                                   {{"operator", InstallMethod::kOperator},
-                                                    {"istioctl", InstallMethod::kIstioctl},
-                                                    {"helm", InstallMethod::kHelm}});
-      sc.installPos = install->pos;
-    }
-    ifs.finish();
-  }
-  if (const YNode* cluster = f.get("cluster")) {
-    Fields cf(ctx, *cluster, "cluster");
-    if (auto name = cf.str("name")) sc.cluster.name = *name;
-    if (const YNode* config = cf.get("config")) {
-      sc.cluster.config = r.resolve(*config, detail::readStr(ctx, *config, "cluster.config"),
-                                    "cluster config", /*mustExist=*/false);  // kind checks it
-    }
-    cf.finish();
-  }
-  if (const YNode* manifests = f.get("manifests")) {
-    const auto list = detail::readStrList(ctx, *manifests, "manifests");
-    for (std::size_t i = 0; i < list.size() && ctx.ok(); ++i) {
-      const YNode& entry = manifests->items[i];
-      std::filesystem::path p(list[i]);
-      if (p.is_relative()) p = r.dir / p;
-      p = p.lexically_normal();
-      std::error_code ec;
-      if (!std::filesystem::exists(p, ec)) {
-        ctx.fail(fmt::format("manifest \"{}\" not found (looked for {})", list[i], p.string()),
-                 entry.pos);
+      if (const YNode* install = ifs.get("install")) {
+        sc.install = detail::readEnum<InstallMethod>(ctx, install, "istio.install",
+                                                     {{"operator", InstallMethod::kOperator},
+                                                      {"istioctl", InstallMethod::kIstioctl},
+                                                      {"helm", InstallMethod::kHelm}});
+        sc.installPos = install->pos;
       }
-      sc.manifests.push_back(p);
-      manifestNodes.push_back(&entry);
-    }
-  }
+      ifs.finish();
+    });
+  if (const YNode* cluster = f.get("cluster"))
+    ctx.scope([&] {
+      Fields cf(ctx, *cluster, "cluster");
+      if (auto name = cf.str("name")) sc.cluster.name = *name;
+      if (const YNode* config = cf.get("config")) {
+        // Only the kind backend reads it, and checks it there: a copied scenario runs on sim.
+        sc.cluster.config = r.resolve(*config, detail::readStr(ctx, *config, "cluster.config"),
+                                      "cluster config", std::nullopt);
+      }
+      cf.finish();
+    });
+  if (const YNode* manifests = f.get("manifests"))
+    ctx.scope([&] {
+      const auto list = detail::readStrList(ctx, *manifests, "manifests");
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        const YNode& entry = manifests->items[i];
+        std::error_code ec;
+        std::filesystem::path p = r.resolve(entry, list[i], "manifest", std::nullopt);
+        // A directory of manifests is read file by file (regular files only); anything else must
+        // be a regular file of bounded size.
+        if (!std::filesystem::is_directory(p, ec)) {
+          ctx.scope([&] { r.resolve(entry, list[i], "manifest", kMaxManifestBytes); });
+        }
+        sc.manifests.push_back(p);
+        manifestNodes.push_back(&entry);
+      }
+    });
   const auto eachItem = [&](const YNode* node, std::string_view field, auto&& fn) {
     if (node == nullptr || node->isNull()) return;
     if (!node->isSequence()) {
@@ -320,7 +348,10 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
                node->pos);
       return;
     }
-    for (std::size_t i = 0; i < node->items.size() && ctx.ok(); ++i) fn(node->items[i], i);
+    // Each item is read in a scope of its own: one report names every broken item.
+    for (std::size_t i = 0; i < node->items.size(); ++i) {
+      ctx.scope([&] { fn(node->items[i], i); });
+    }
   };
   eachItem(f.get("secrets"), "secrets", [&](const YNode& item, std::size_t i) {
     Fields sf(ctx, item, fmt::format("secrets[{}]", i));
@@ -337,14 +368,15 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
       const bool isBool = !ca->quoted && (written == "true" || written == "false");
       s.caCertificate = !isBool || written == "true";
       if (!isBool && ctx.ok()) {
-        s.caFile = r.resolve(*ca, written, "CA certificate file", true);
+        s.caFile = r.resolve(*ca, written, "CA certificate file", kMaxPemBytes);
       }
     }
     if (cert != nullptr) {
-      s.certFile = r.resolve(*cert, detail::readStr(ctx, *cert, "cert"), "certificate file", true);
+      s.certFile =
+          r.resolve(*cert, detail::readStr(ctx, *cert, "cert"), "certificate file", kMaxPemBytes);
     }
     if (key != nullptr) {
-      s.keyFile = r.resolve(*key, detail::readStr(ctx, *key, "key"), "key file", true);
+      s.keyFile = r.resolve(*key, detail::readStr(ctx, *key, "key"), "key file", kMaxPemBytes);
     }
     sf.finish();
     if (!ctx.ok()) return;
@@ -352,6 +384,8 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
       ctx.fail("a secret takes both cert and key files, or neither", item.pos);
     } else if (cert == nullptr && s.hosts.empty()) {
       ctx.fail("a minted secret needs hosts (or give cert and key files)", item.pos);
+    } else if (cert != nullptr) {
+      r.checkSecretFiles(s, *cert, *key);
     }
     sc.secrets.push_back(std::move(s));
   });
@@ -372,16 +406,17 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     }
     sc.upstreams.push_back(std::move(u));
   });
-  if (const YNode* dns = f.get("dns")) {
-    for (const auto& [host, ip] : detail::readStrMap(ctx, *dns, "dns")) {
-      if (!isIpv4(ip) && ctx.ok()) {
-        const YNode* value = dns->find(host);
-        ctx.fail(fmt::format("dns.{}: \"{}\" is not an IPv4 address", host, ip),
-                 value != nullptr ? value->pos : dns->pos);
+  if (const YNode* dns = f.get("dns"))
+    ctx.scope([&] {
+      for (const auto& [host, ip] : detail::readStrMap(ctx, *dns, "dns")) {
+        if (!isIpv4(ip) && ctx.ok()) {
+          const YNode* value = dns->find(host);
+          ctx.fail(fmt::format("dns.{}: \"{}\" is not an IPv4 address", host, ip),
+                   value != nullptr ? value->pos : dns->pos);
+        }
+        sc.dns[host] = ip;
       }
-      sc.dns[host] = ip;
-    }
-  }
+    });
   eachItem(f.get("workloads"), "workloads", [&](const YNode& item, std::size_t i) {
     Fields wf(ctx, item, fmt::format("workloads[{}]", i));
     WorkloadSpec w;
@@ -478,11 +513,40 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     }
     sc.steps.push_back(std::move(step));
   });
-  sc.timeout = f.duration("timeout");
-  f.finish();
-  if (ctx.ok() && sc.steps.empty() && steps != nullptr) {
-    ctx.fail("steps must not be empty", steps->pos);
+  ctx.scope([&] { sc.timeout = f.duration("timeout"); });
+  ctx.scope([&] { f.finish(); });
+  if (sc.steps.empty() && steps != nullptr &&
+      (steps->isNull() || (steps->isSequence() && steps->items.empty()))) {
+    ctx.scope([&] { ctx.fail("steps must not be empty", steps->pos); });
   }
+}
+
+// The scenario's Istio version, one story for messages, hints and the kind plan (§R0 of
+// docs/istio-behaviour.md is per minor, but downloads and some rows are per patch):
+// - `istio.version` with a patch wins as written;
+// - `istio.version` as a minor ("1.22") takes the patch of the first IstioOperator `tag` of that
+//   minor (tag 1.22.3 → 1.22.3); with no such tag it is the minor's .0 release (docs/scenarios.md);
+// - no `istio.version`: the first IstioOperator `tag`, else the newest supported version.
+Result<void> resolveIstioVersion(Scenario& sc, bool minorOnly) {
+  if (sc.istioVersionFromFile && !minorOnly) return {};
+  for (const IstioOperator& iop : sc.resources.istioOperators) {
+    if (iop.tag.empty()) continue;
+    auto v = IstioVersion::parse(iop.tag, iop.origin.at("spec.tag"));
+    if (!v) {
+      if (sc.istioVersionFromFile) continue;  // the scenario's own version stands
+      return std::unexpected(v.error());
+    }
+    if (!sc.istioVersionFromFile) {
+      sc.istioVersion = *v;
+      return {};
+    }
+    if (v->major == sc.istioVersion.major && v->minor == sc.istioVersion.minor &&
+        IstioVersion::hasPatch(iop.tag)) {
+      sc.istioVersion.patch = v->patch;
+      return {};
+    }
+  }
+  return {};
 }
 
 }  // namespace
@@ -534,22 +598,16 @@ Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::pat
   }
   ScenarioReader reader{ctx, sc.file.parent_path(), fileName};
   std::vector<const YNode*> manifestNodes;
-  readScenario(ctx, reader, doc, sc, manifestNodes);
-  if (!ctx.ok()) return std::unexpected(ctx.error());
+  bool minorOnly = false;
+  readScenario(ctx, reader, doc, sc, manifestNodes, minorOnly);
+  if (!ctx.clean()) return std::unexpected(ctx.error());
 
-  LoadOptions options{.vars = sc.vars, .requireAllPlaceholders = true};
+  LoadOptions options{.vars = sc.vars, .requireAllPlaceholders = true, .lenient = false};
   auto resources = loadManifests(sc.manifests, options);
   if (!resources) return std::unexpected(resources.error());
   sc.resources = std::move(*resources);
 
-  if (!sc.istioVersionFromFile && !sc.resources.istioOperators.empty()) {
-    const IstioOperator& iop = sc.resources.istioOperators.front();
-    if (!iop.tag.empty()) {
-      auto v = IstioVersion::parse(iop.tag, iop.origin.at("spec.tag"));
-      if (!v) return std::unexpected(v.error());
-      sc.istioVersion = *v;
-    }
-  }
+  if (auto v = resolveIstioVersion(sc, minorOnly); !v) return std::unexpected(v.error());
   if (sc.install) {
     if (auto problem = installMethodProblem(*sc.install, sc.istioVersion); !problem.empty()) {
       return invalidInput(problem, sc.installPos);
@@ -557,6 +615,7 @@ Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::pat
   }
   // Faults must name something the scenario has.
   const auto workloads = deriveGatewayWorkloads(sc.resources, sc.istioVersion);
+  std::vector<Error> faultErrors;
   for (const auto& step : sc.steps) {
     if (!step.fault) continue;
     const FaultSpec& fault = *step.fault;
@@ -566,38 +625,39 @@ Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::pat
                (!fault.upstreamPort || u.port == *fault.upstreamPort);
       });
       if (!known) {
-        return invalidInput(
-            fmt::format("fault target \"{}\" is not one of the scenario's upstreams", fault.target),
-            fault.pos);
+        faultErrors.push_back(invalidInput(fmt::format("fault target \"{}\" is not one of the "
+                                                       "scenario's upstreams",
+                                                       fault.target),
+                                           fault.pos)
+                                  .error());
       }
     } else {
       const bool known = std::any_of(workloads.begin(), workloads.end(), [&](const auto& w) {
         return w.ns == fault.gatewayNamespace && w.name == fault.gatewayName;
       });
       if (!known) {
-        return invalidInput(
-            fmt::format("fault target \"{}\": no such gateway in the manifests", fault.target),
-            fault.pos);
+        faultErrors.push_back(
+            invalidInput(
+                fmt::format("fault target \"{}\": no such gateway in the manifests", fault.target),
+                fault.pos)
+                .error());
       }
     }
   }
+  if (!faultErrors.empty()) return std::unexpected(detail::combineErrors(std::move(faultErrors)));
   return sc;
 }
 
 Result<Scenario> loadScenario(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return invalidInput("cannot read scenario file", SourcePos{file.string(), 0, 0});
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parseScenario(buffer.str(), file);
+  auto text = readUserFile(file, "scenario file", kMaxScenarioBytes);
+  if (!text) return std::unexpected(text.error());
+  return parseScenario(*text, file);
 }
 
 bool looksLikeScenario(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return false;
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  auto docs = detail::parseYamlDocuments(buffer.str(), file.string());
+  auto text = readUserFile(file, "scenario file", kMaxScenarioBytes);
+  if (!text) return false;
+  auto docs = detail::parseYamlDocuments(*text, file.string());
   if (!docs || docs->empty()) return false;
   const YNode& doc = docs->front();
   return doc.isMap() && doc.find("apiVersion") == nullptr &&

@@ -2,6 +2,11 @@
 // in fixtures/broken/model/, each with its exact FILE:LINE:COL message.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
 #include "harness/model/loader.h"
 
 namespace egresslab::model {
@@ -346,6 +351,112 @@ TEST(ScenarioErrors, InlineTextErrors) {
             "gateway/NAMESPACE/NAME");
   EXPECT_EQ(textError("name: a\nsecrets: [{name: s, namespace: n}]\n"),
             "inline.yaml:2:11: a minted secret needs hosts (or give cert and key files)");
+}
+
+TEST(ScenarioErrors, EveryBrokenPartOfAFileInOneReport) {
+  EXPECT_EQ(brokenError("many-errors.yaml"),
+            "many-errors.yaml:1:7: invalid scenario name \"Many_Errors\": use lower-case letters, "
+            "digits and '-'\n"
+            "many-errors.yaml:3:33: port must be between 1 and 65535, got 0\n"
+            "many-errors.yaml:4:32: tls must be true or false, got \"maybe\"\n"
+            "many-errors.yaml:8:22: expect.status must be between 100 and 599, got 99\n"
+            "many-errors.yaml:11:14: unknown field \"stauts\" in expect; did you mean \"status\"?\n"
+            "many-errors.yaml:12:56: invalid duration \"forever\" for within: use e.g. 500ms, 1s, "
+            "1.5s, 1m, 1h\n"
+            "many-errors.yaml:13:10: invalid duration \"soon\" for timeout: use e.g. 500ms, 1s, "
+            "1.5s, 1m, 1h");
+}
+
+TEST(ScenarioErrors, ManifestThatIsADeviceOrFifo) {
+  EXPECT_EQ(brokenError("device-manifest.yaml"),
+            "device-manifest.yaml:2:13: manifest \"/dev/zero\" (/dev/zero): not a regular file (a "
+            "character device)");
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("egl-scn-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(::mkfifo((dir / "m.yaml").c_str(), 0600), 0);
+  auto sc = parseScenario("name: a\nmanifests: [m.yaml]\nsteps: [{name: s, curl: http://x}]\n",
+                          dir / "s.yaml");
+  ASSERT_FALSE(sc);
+  EXPECT_EQ(sc.error().str(), (dir / "s.yaml").string() + ":2:13: manifest \"m.yaml\" (" +
+                                  (dir / "m.yaml").string() + "): not a regular file (a FIFO)");
+  // The scenario file itself: no hang on a FIFO, no read of a device.
+  auto fifo = loadScenario(dir / "m.yaml");
+  ASSERT_FALSE(fifo);
+  EXPECT_EQ(fifo.error().message, "cannot read scenario file: not a regular file (a FIFO)");
+  EXPECT_FALSE(looksLikeScenario(dir / "m.yaml"));
+  EXPECT_FALSE(loadScenario("/dev/zero"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ScenarioErrors, SecretCertificateMustBeValidPem) {
+  const std::string error = brokenError("garbage-cert.yaml");
+  EXPECT_EQ(
+      error.rfind("garbage-cert.yaml:3:53: secret istio-system/own-cert: certificate file ", 0), 0u)
+      << error;
+  EXPECT_NE(error.find("garbage.crt: no PEM certificate"), std::string::npos) << error;
+}
+
+TEST(ScenarioErrors, SecretKeyMustMatchCertificate) {
+  const std::string error = brokenError("mismatched-key.yaml");
+  EXPECT_EQ(error.rfind("mismatched-key.yaml:3:68: secret istio-system/own-cert: key file ", 0), 0u)
+      << error;
+  EXPECT_NE(error.find("other.key: the private key does not match the certificate"),
+            std::string::npos)
+      << error;
+}
+
+TEST(ScenarioVersion, MinorTakesThePatchOfAMatchingOperatorTag) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("egl-ver-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(dir / "iop.yaml") << "apiVersion: install.istio.io/v1alpha1\n"
+                                       "kind: IstioOperator\nmetadata: {name: a}\n"
+                                       "spec: {tag: 1.22.3}\n";
+  }
+  const auto versionOf = [&](const std::string& version, bool withIop) {
+    auto sc = parseScenario("name: a\nistio: {version: \"" + version + "\"}\n" +
+                                (withIop ? "manifests: [iop.yaml]\n" : "") +
+                                "steps: [{name: s, curl: http://x}]\n",
+                            dir / "s.yaml");
+    EXPECT_TRUE(sc) << sc.error().str();
+    return sc ? sc->istioVersion.str() : std::string();
+  };
+  EXPECT_EQ(versionOf("1.22", true), "1.22.3");    // the IstioOperators' patch
+  EXPECT_EQ(versionOf("1.22.1", true), "1.22.1");  // a patch as written wins
+  EXPECT_EQ(versionOf("1.22", false), "1.22.0");   // documented default: the .0 release
+  EXPECT_EQ(versionOf("1.21", true), "1.21.0");    // another minor's tag says nothing
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Placeholders, CommentsAreNotContent) {
+  const std::string yaml = R"(# replace <your-host> below
+apiVersion: v1  # <not-a-var>
+kind: ConfigMap
+metadata: {name: "<host> #1"}
+data:
+  script: |
+    echo <host> # <host> stays text in a block scalar
+  url: 'http://<host>/#<host>'
+# <host> in a comment is left alone
+)";
+  auto out = substituteYamlText(yaml, {{"host", "h.example"}}, true, SourcePos{"t.yaml", 1, 1});
+  ASSERT_TRUE(out) << out.error().str();
+  EXPECT_EQ(*out, R"(# replace <your-host> below
+apiVersion: v1  # <not-a-var>
+kind: ConfigMap
+metadata: {name: "h.example #1"}
+data:
+  script: |
+    echo h.example # h.example stays text in a block scalar
+  url: 'http://h.example/#h.example'
+# <host> in a comment is left alone
+)");
+  auto missing = substituteYamlText("a: 1 # <x>\nb: <y>\n", {}, true, SourcePos{"t.yaml", 1, 1});
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().str(),
+            "t.yaml:2:4: unresolved placeholder <y>: add \"y\" to the scenario's vars");
 }
 
 // ----------------------------------------------------------------------- Matcher, version

@@ -1,6 +1,7 @@
 #include "harness/model/version.h"
 
 #include <fmt/core.h>
+#include <algorithm>
 #include <charconv>
 
 namespace egresslab::model {
@@ -48,6 +49,13 @@ Result<IstioVersion> IstioVersion::parse(std::string_view text, SourcePos where)
         where);
   }
   return v;
+}
+
+bool IstioVersion::hasPatch(std::string_view text) {
+  if (auto dash = text.find_first_of("-+"); dash != std::string_view::npos) {
+    text = text.substr(0, dash);
+  }
+  return std::count(text.begin(), text.end(), '.') >= 2;
 }
 
 std::string IstioVersion::str() const { return fmt::format("{}.{}.{}", major, minor, patch); }
