@@ -1,4 +1,4 @@
-// A scenario file (DESIGN.md "Scenario file"), loaded and validated.
+// A scenario file (docs/design.md "Scenario file"), loaded and validated.
 //
 // Paths are absolute (resolved against the scenario file's directory); `vars` are applied to
 // the scenario's own strings and to its manifests; `${ca}` in curl lines is left for the

@@ -1,4 +1,4 @@
-// Scenario files (DESIGN.md "Scenario file"): strict, every key known, every error positioned.
+// Scenario files (docs/design.md "Scenario file"): strict, every key known, every error positioned.
 #include <fmt/core.h>
 #include <algorithm>
 #include <cctype>

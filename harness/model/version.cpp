@@ -88,7 +88,7 @@ std::string installMethodProblem(InstallMethod m, const IstioVersion& v) {
   if (m == InstallMethod::kOperator && v.atLeast(1, 24)) {
     return fmt::format(
         "install: operator — the in-cluster operator was removed in 1.24 (istio {}); use "
-        "istioctl or helm (§10)",
+        "istioctl or helm (docs/istio-behaviour.md §10)",
         v.str());
   }
   if (m == InstallMethod::kHelm && !v.atLeast(1, 24)) {
