@@ -424,6 +424,23 @@ TEST(AnalyzeEgl004, ProbeCurlWithoutFailOnly_Section7) {
   EXPECT_EQ(m.origin, "IstioOperator istio-system/crm-egress");
 }
 
+// The probe read with sh semantics (mesh/probe_command.h), as the simulator runs it.
+TEST(AnalyzeEgl004, ProbeCommandsWhoseFailureCannotFailTheProbe_Section7) {
+  const auto r = analyzeFixture({"egl004-probe-masked.yaml"}, "1.22");
+  const auto found = withCode(r, "EGL004");
+  ASSERT_EQ(found.size(), 3u) << dump(r);
+  std::vector<std::string> texts;
+  for (const Message* m : found) texts.push_back(m->text);
+  EXPECT_THAT(
+      texts,
+      ::testing::UnorderedElementsAre(
+          ::testing::HasSubstr("cannot fail on \"curl -f http://localhost:15021/healthz/ready\""),
+          ::testing::HasSubstr(
+              "cannot fail on \"curl -fsS https://crm.legacy.example.net/health\""),
+          ::testing::HasSubstr("runs \"wget -q -O- http://localhost:15000/ready\": the "
+                               "simulator runs only curl")));
+}
+
 TEST(AnalyzeEgl005, InfoForRawManifestsErrorInAScenario_Section3) {
   single(analyzeFixture({"egl005-unresolvable.yaml"}, "1.22"), "EGL005", Level::kInfo);
   const auto scenario = analyzeFixture({"egl005-scenario.yaml"}, "1.22");

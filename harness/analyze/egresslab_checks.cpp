@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "harness/analyze/checks.h"
 #include "harness/mesh/compile.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/probe_command.h"
 #include "harness/mesh/visibility.h"
 
 namespace egresslab::analyze::detail {
@@ -283,72 +285,6 @@ void checkStrictDoesNotProtectEgress(const Cluster& cluster, Reporter& report) {
 
 // ---- EGL004: a readiness probe's curl without -f (§7).
 
-std::vector<std::string> splitShellCommands(const std::string& script) {
-  std::vector<std::string> out;
-  std::string current;
-  char quote = 0;
-  for (std::size_t i = 0; i < script.size(); ++i) {
-    const char c = script[i];
-    if (quote != 0) {
-      if (c == quote) quote = 0;
-      current += c;
-      continue;
-    }
-    if (c == '\'' || c == '"') {
-      quote = c;
-      current += c;
-      continue;
-    }
-    if (c == ';' || c == '\n' || c == '|' || c == '&') {
-      // `&&`, `||`, `|`, `;`, `&` all start a new simple command.
-      if (i + 1 < script.size() && (script[i + 1] == c)) ++i;
-      out.push_back(current);
-      current.clear();
-      continue;
-    }
-    current += c;
-  }
-  out.push_back(current);
-  return out;
-}
-
-std::vector<std::string> shellWords(const std::string& command) {
-  std::vector<std::string> words;
-  std::string word;
-  bool inWord = false;
-  char quote = 0;
-  for (const char c : command) {
-    if (quote != 0) {
-      if (c == quote) {
-        quote = 0;
-      } else {
-        word += c;
-      }
-      continue;
-    }
-    if (c == '\'' || c == '"') {
-      quote = c;
-      inWord = true;
-      continue;
-    }
-    if (c == ' ' || c == '\t') {
-      if (inWord) words.push_back(word);
-      word.clear();
-      inWord = false;
-      continue;
-    }
-    word += c;
-    inWord = true;
-  }
-  if (inWord) words.push_back(word);
-  return words;
-}
-
-std::string basename(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 // True when curl's argv asks it to fail on HTTP errors: -f, --fail, --fail-with-body, or a
 // short-option cluster holding `f` before an option that takes an argument (-sSf, -fsS).
 bool curlHasFail(const std::vector<std::string>& argv) {
@@ -365,38 +301,48 @@ bool curlHasFail(const std::vector<std::string>& argv) {
   return false;
 }
 
-// Every curl invocation in a probe's exec command that lacks -f, as written.
-std::vector<std::string> curlsWithoutFail(const std::vector<std::string>& command) {
-  std::vector<std::vector<std::string>> invocations;
-  if (command.empty()) return {};
-  const std::string shell = basename(command[0]);
-  const bool viaShell = shell == "sh" || shell == "bash" || shell == "ash" || shell == "dash";
-  std::size_t scriptAt = command.size();
-  if (viaShell) {
-    for (std::size_t i = 1; i + 1 < command.size(); ++i) {
-      if (command[i] == "-c") scriptAt = i + 1;
-    }
+// What EGL004 says about one exec probe, from the command as kubelet and the simulator read it
+// (mesh/probe_command.h).
+struct ProbeFindings {
+  std::optional<std::string> unreadable;      // the parse error: the simulator fails the probe
+  std::vector<std::string> curlsWithoutFail;  // as written
+  std::vector<std::string> masked;            // commands whose failure cannot fail the probe
+  std::vector<std::string> notRunnable;       // programs other than curl whose status counts
+};
+
+ProbeFindings probeFindings(const model::Probe& probe) {
+  ProbeFindings out;
+  const auto script = mesh::parseProbeCommand(probe.command);
+  if (!script) {
+    out.unreadable = script.error().message;
+    return out;
   }
-  if (scriptAt < command.size()) {
-    for (const std::string& simple : splitShellCommands(command[scriptAt])) {
-      invocations.push_back(shellWords(simple));
-    }
-  } else {
-    invocations.push_back(command);
+  std::vector<const mesh::SimpleCommand*> commands;
+  for (const auto& item : script->items) {
+    for (const auto& c : item.pipeline.commands) commands.push_back(&c);
   }
-  std::vector<std::string> out;
-  for (std::vector<std::string>& words : invocations) {
-    // Skip `exec`, `timeout N` and VAR=value prefixes.
-    std::size_t start = 0;
-    while (start < words.size() &&
-           (words[start] == "exec" || words[start].find('=') != std::string::npos)) {
-      ++start;
+  // The probe's status when every command succeeds but `failing`, which exits 22 (curl -f).
+  auto statusWith = [&](const mesh::SimpleCommand* failing) {
+    return mesh::evaluateShellScript(
+        *script, [&](const mesh::SimpleCommand& c) { return &c == failing ? 22 : 0; });
+  };
+  const bool passes = statusWith(nullptr) == 0;
+  for (const mesh::SimpleCommand* c : commands) {
+    const auto argv = mesh::programArgv(*c);
+    const std::string name = mesh::programName(argv);
+    if (argv.empty() || name == "true" || name == "false" || name == ":" || name == "exit" ||
+        name == "set") {
+      continue;
     }
-    if (start < words.size() && words[start] == "timeout") start += 2;
-    if (start >= words.size() || basename(words[start]) != "curl") continue;
-    const std::vector<std::string> argv(words.begin() + static_cast<std::ptrdiff_t>(start),
-                                        words.end());
-    if (!curlHasFail(argv)) out.push_back(fmt::format("{}", fmt::join(argv, " ")));
+    const std::string written = fmt::format("{}", fmt::join(argv, " "));
+    const bool counts = !passes || statusWith(c) != 0;
+    if (name != "curl") {
+      if (counts) out.notRunnable.push_back(written);
+      continue;
+    }
+    const std::vector<std::string> words(argv.begin(), argv.end());
+    if (!curlHasFail(words)) out.curlsWithoutFail.push_back(written);
+    if (!counts) out.masked.push_back(written);
   }
   return out;
 }
@@ -405,13 +351,37 @@ void reportProbe(Reporter& report, const model::Probe& probe, const std::string&
                  const std::string& origin, const SourcePos& fallback) {
   if (probe.kind != model::Probe::Kind::kExec) return;
   const SourcePos where = probe.pos.file.empty() ? fallback : probe.pos;
-  for (const std::string& curl : curlsWithoutFail(probe.command)) {
+  const ProbeFindings f = probeFindings(probe);
+  if (f.unreadable) {
+    report.egl("EGL004", Level::kWarning, origin, where,
+               fmt::format("the readiness probe of {} cannot be read as a shell command ({}): "
+                           "the simulator counts it as failing, so the pod never becomes Ready",
+                           workload, *f.unreadable),
+               "§7", "write the probe as a curl argv or `sh -c` with `;`, `&&`, `||` and `|`.");
+  }
+  for (const std::string& curl : f.curlsWithoutFail) {
     report.egl("EGL004", Level::kWarning, origin, where,
                fmt::format("the readiness probe of {} runs \"{}\" without -f/--fail: curl exits 0 "
                            "on any HTTP status, so the probe fails only on transport errors and "
                            "a 503 from Envoy or the upstream keeps the pod Ready",
                            workload, curl),
                "§7", "add -f (or --fail) to every curl in the probe.");
+  }
+  for (const std::string& masked : f.masked) {
+    report.egl("EGL004", Level::kWarning, origin, where,
+               fmt::format("the readiness probe of {} cannot fail on \"{}\": sh discards its exit "
+                           "status (a later `;` command, `|| …` or a pipe decides), so the pod "
+                           "stays Ready when it fails",
+                           workload, masked),
+               "§7", "join the probe's commands with && and end it with the last check.");
+  }
+  for (const std::string& program : f.notRunnable) {
+    report.egl("EGL004", Level::kWarning, origin, where,
+               fmt::format("the readiness probe of {} runs \"{}\": the simulator runs only curl "
+                           "and the shell builtins, and counts any other program as failing "
+                           "(exit 127)",
+                           workload, program),
+               "§7", "check readiness with curl (add -f).");
   }
 }
 

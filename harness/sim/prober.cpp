@@ -6,10 +6,14 @@
 #include <fmt/format.h>
 
 #include "harness/curl/command.h"
+#include "harness/mesh/probe_command.h"
 #include "harness/sim/sim_impl.h"
 
 namespace egresslab::sim {
 namespace {
+
+// sh's status for a program it cannot find (the simulation runs curl only).
+constexpr int kCommandNotFound = 127;
 
 // Sends `request` on a connected blocking socket and parses the response head (probes need the
 // status only).
@@ -73,39 +77,30 @@ std::chrono::milliseconds SimMesh::Impl::probeTimeout(const model::Probe& probe)
   return std::max(scaled, std::min(unscaled, std::chrono::milliseconds(250)));
 }
 
-// §7: `sh -c 'curl … && curl …'` run inside the gateway pod with curl semantics (no -f →
-// only transport errors fail). Gateway pods are not captured (§1).
+// §7: the probe's command as kubelet runs it: argv, or `sh -c SCRIPT` with sh semantics for `;`,
+// `&&`, `||` and pipes (mesh/probe_command.h), inside the gateway pod. Each curl runs with curl
+// semantics (no -f → only transport errors fail); gateway pods are not captured (§1). `true`,
+// `false`, `:`, `exit`, `set` are the shell's builtins. Any other program cannot run in the
+// simulation: it exits 127 as sh's "command not found" does (so `… || true` still passes, and a
+// probe that needs it fails); `egresslab analyze` warns about such probes (EGL004). A command
+// that does not parse fails the probe.
 bool SimMesh::Impl::runExecProbe(Proxy& p, const model::Probe& probe,
                                  std::chrono::milliseconds timeout) {
-  std::string script;
-  const auto& cmd = probe.command;
-  if (cmd.size() >= 3 &&
-      (cmd[0] == "/bin/sh" || cmd[0] == "sh" || cmd[0] == "/bin/bash" || cmd[0] == "bash") &&
-      cmd[1] == "-c") {
-    script = cmd[2];
-  } else {
-    std::vector<std::string> words(cmd.begin(), cmd.end());
-    if (words.empty() || (words[0] != "curl" && words[0] != "/usr/bin/curl")) return false;
-    words.erase(words.begin());
-    auto parsed = curl::parseCurlArguments(words);
-    return parsed && runProbeCurl(p, *parsed, timeout);
-  }
-  std::size_t from = 0;
-  for (;;) {
-    const std::size_t amp = script.find("&&", from);
-    std::string part =
-        script.substr(from, amp == std::string::npos ? std::string::npos : amp - from);
-    auto parsed = curl::parseCurlCommandLine(part);
-    // Anything other than a curl the simulation can run counts as a failing command.
-    if (!parsed) return false;
-    if (!runProbeCurl(p, *parsed, timeout)) return false;
-    if (amp == std::string::npos) return true;
-    from = amp + 2;
-  }
+  const auto script = mesh::parseProbeCommand(probe.command, probe.pos);
+  if (!script) return false;
+  const int status = mesh::evaluateShellScript(*script, [&](const mesh::SimpleCommand& c) {
+    const auto argv = mesh::programArgv(c);
+    if (mesh::programName(argv) != "curl") return kCommandNotFound;
+    auto parsed = curl::parseCurlArguments(std::vector<std::string>(argv.begin() + 1, argv.end()));
+    // curl exits 2 when it cannot read its command line.
+    if (!parsed) return 2;
+    return runProbeCurl(p, *parsed, timeout);
+  });
+  return status == 0;
 }
 
-bool SimMesh::Impl::runProbeCurl(Proxy& p, curl::CurlCommand command,
-                                 std::chrono::milliseconds timeout) {
+int SimMesh::Impl::runProbeCurl(Proxy& p, curl::CurlCommand command,
+                                std::chrono::milliseconds timeout) {
   curl::ExecOptions o;
   o.systemCaPem = publicCaPem;
   const mesh::WorkloadInstance* pod = p.pod;
@@ -118,7 +113,7 @@ bool SimMesh::Impl::runProbeCurl(Proxy& p, curl::CurlCommand command,
   if (!command.maxTime || command.maxTime->count() == 0 || *command.maxTime > timeout) {
     command.maxTime = timeout;
   }
-  return curl::execute(command, o).exitCode == 0;
+  return curl::execute(command, o).exitCode;
 }
 
 void SimMesh::Impl::recordProbe(Proxy& p, bool ok, bool initial) {

@@ -290,7 +290,8 @@ struct SimMesh::Impl {
   bool runProbe(Proxy& p);
   std::chrono::milliseconds probeTimeout(const model::Probe& probe) const;
   bool runExecProbe(Proxy& p, const model::Probe& probe, std::chrono::milliseconds timeout);
-  bool runProbeCurl(Proxy& p, curl::CurlCommand command, std::chrono::milliseconds timeout);
+  // curl's exit status.
+  int runProbeCurl(Proxy& p, curl::CurlCommand command, std::chrono::milliseconds timeout);
   void recordProbe(Proxy& p, bool ok, bool initial = false);
   void endWarmingIfDue(Proxy& p);
   void proberLoop(Proxy& p);

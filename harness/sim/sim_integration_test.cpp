@@ -49,6 +49,7 @@ struct SeedOptions {
   std::string version = "1.8.0";
   std::string destinationRule;  // replaces fixtures/seed/destination-rule.yaml when set
   bool withSecret = true;
+  std::string probeScript;  // replaces the egress gateway's `sh -c` probe script when set
 };
 
 SeedOptions seedOn(const std::string& version, const std::string& destinationRule = {}) {
@@ -61,11 +62,23 @@ SeedOptions seedOn(const std::string& version, const std::string& destinationRul
 std::string seedScenarioYaml(const TempDir& dir, const SeedOptions& o) {
   fs::path dr = kSeed / "destination-rule.yaml";
   if (!o.destinationRule.empty()) dr = dir.write("destination-rule.yaml", o.destinationRule);
+  fs::path egress = kSeed / "egress.yaml";
+  if (!o.probeScript.empty()) {
+    std::ifstream in(egress);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string yaml = text.str();
+    const std::string seedScript =
+        "curl http://localhost:15021/healthz/ready && curl https://httpbin.org/status/200";
+    const auto at = yaml.find(seedScript);
+    EXPECT_NE(at, std::string::npos) << "the seed's probe script changed";
+    if (at != std::string::npos) yaml.replace(at, seedScript.size(), o.probeScript);
+    egress = dir.write("egress.yaml", yaml);
+  }
   std::string manifests;
-  for (const auto& f :
-       {kSeed / "operator.yaml", kSeed / "egress.yaml", kSeed / "ingress-gateway.yaml",
-        kSeed / "egress-gateway.yaml", kSeed / "virtual-service.yaml", kSeed / "service-entry.yaml",
-        dr, kSeed / "peer-authentication.yaml"}) {
+  for (const auto& f : {kSeed / "operator.yaml", egress, kSeed / "ingress-gateway.yaml",
+                        kSeed / "egress-gateway.yaml", kSeed / "virtual-service.yaml",
+                        kSeed / "service-entry.yaml", dr, kSeed / "peer-authentication.yaml"}) {
     manifests += fmt::format("  - {}\n", f.string());
   }
   return fmt::format(R"(name: seed-sim-test
@@ -458,6 +471,35 @@ TEST(SimMesh, ExecProbeFailsOnlyOnTransportErrors_S7) {
   EXPECT_TRUE(seed.mesh().gatewayReady("httpbin/httpbin-egress"));
   // The ingress uses the chart default httpGet :15021/healthz/ready and stays Ready throughout.
   EXPECT_TRUE(seed.mesh().gatewayReady("istio-system/istio-ingressgateway"));
+}
+
+// §7: the exec probe's `sh -c` script runs with sh semantics (mesh/probe_command.h): `;` and
+// `|| true` / `| true` decide by their last command, so a failing first curl (port 1 refuses)
+// leaves the gateway Ready; `&&` and a program the simulation cannot run (exit 127) do not.
+TEST(SimMesh, ExecProbeScriptHasShSemantics_S7) {
+  struct Case {
+    std::string script;
+    bool ready;
+  };
+  const std::vector<Case> cases = {
+      {"curl -f http://localhost:1/; curl -f http://localhost:15021/healthz/ready", true},
+      {"curl -f http://localhost:15021/healthz/ready; curl -f http://localhost:1/", false},
+      {"curl -f http://localhost:1/ || true", true},
+      {"curl -f http://localhost:1/ | true", true},
+      {"curl -f http://localhost:1/ && curl -f http://localhost:15021/healthz/ready", false},
+      {"curl -f http://localhost:1/ || curl -sSf 'http://localhost:15021/healthz/ready'", true},
+      {"wget -q -O- http://localhost:15021/healthz/ready", false},
+      {"curl -f 'http://localhost:15021/healthz/ready", false},  // unterminated quote
+  };
+  for (const Case& c : cases) {
+    SeedOptions o;
+    o.probeScript = c.script;
+    SimOptions sim;
+    sim.periodicProbes = false;
+    Seed seed(o, sim);
+    ASSERT_TRUE(seed.ok()) << c.script;
+    EXPECT_EQ(seed.mesh().gatewayReady("httpbin/httpbin-egress"), c.ready) << c.script;
+  }
 }
 
 // /hostname proves which upstream answered.
