@@ -104,8 +104,15 @@ void checkSniTrap(const Cluster& cluster, Reporter& report) {
         if (c == nullptr || !c->tls || !c->tls->sni.empty()) continue;
         if (c->tls->mode == mesh::UpstreamTlsMode::kIstioMutual) continue;
         const mesh::Endpoint endpoint = c->endpoints.empty() ? mesh::Endpoint{} : c->endpoints[0];
-        const auto eff = mesh::upstreamTlsFor(*c, endpoint, otherHost);
+        // The route's rewrite.authority is the Host upstream; from the version where auto
+        // SNI/SAN follow it (mesh::autoSniFollowsHostRewrite), it is what the handshake uses.
+        const std::string rewritten = route.rewrite ? route.rewrite->authority : std::string();
+        const auto eff = mesh::upstreamTlsFor(*c, endpoint, otherHost, rewritten);
         if (!eff) continue;
+        if (!rewritten.empty() && mesh::autoSniFollowsHostRewrite(v) &&
+            hostMatches(fqdn(rewritten, vsNs), destHost)) {
+          continue;  // the rewrite already names the destination: no trap
+        }
         const TlsOrigin where = tlsOrigin(cluster.resources(), c->tls->origin);
         if (where.rule == nullptr) continue;
         const model::DestinationRule& dr = *where.rule;

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include "harness/mesh/compile.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/seed_model_for_test.h"
@@ -448,7 +450,8 @@ TEST(Sec5_Mutual, CaFromTheSecretOrACacertSecretOrTheScenarioMakesItReady) {
     EXPECT_FALSE(g.ready);
     g.s.secrets.back().caCertificate = true;
     EXPECT_TRUE(g.credential().caFound);
-    EXPECT_EQ(g.credential().caSource, "scenario secrets[0] key ca.crt");
+    EXPECT_EQ(g.credential().caSource,
+              fmt::format("scenario secrets[{}] key ca.crt", g.s.secrets.size() - 1));
     EXPECT_TRUE(g.ready);
   }
   {
