@@ -196,9 +196,19 @@ TEST_P(RenderedIsClean, ScenariosAnalyseWithoutWarnings) {
     const auto report = analyze::analyzeInputs(options);
     ASSERT_TRUE(report.has_value()) << report.error().str();
     EXPECT_EQ(report->version.str(), inv->version.str());
-    EXPECT_EQ(analyze::exitCodeFor(*report, analyze::Level::kWarning), 0)
-        << u.name << ":\n"
-        << analyze::formatText(*report);
+    // istioctl 1.19.0–1.22.1 checks a Gateway's port against the Service's targetPort only, so
+    // it warns IST0162 for the chart's 80/443 servers (fixed in 1.21.4, 1.22.2, 1.23;
+    // docs/analyze.md). That is istioctl's false positive on those releases, not a defect of the
+    // rendered files: exactly those are expected there, and nothing else.
+    const model::IstioVersion& v = report->version;
+    const bool targetPortOnly = v.atLeast(1, 19, 0) && !v.atLeast(1, 23, 0) &&
+                                !(v.minor == 22 && v.patch >= 2) &&
+                                !(v.minor == 21 && v.patch >= 4);
+    for (const analyze::Message& m : report->messages) {
+      if (m.level < analyze::Level::kWarning) continue;
+      EXPECT_TRUE(targetPortOnly && m.code == "IST0162") << u.name << ":\n"
+                                                         << analyze::formatText(*report);
+    }
   }
   // Not vacuous: drop the rendered `sni` and the analyzer must see the trap (EGL001, §4).
   const fs::path dr = out / "httpbin" / "destination-rule.yaml";
