@@ -29,11 +29,14 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
   auto finish = [&] {
     e.durationMs = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+    // Log first, then close the hop: a reader joining this curl's hops (logsForCurl) must never
+    // see the connection neither open nor logged.
+    appendLog(p, s, e);
     {
       std::lock_guard lock(logMu);
       if (auto it = openTcp.find(remote); it != openTcp.end()) openTcp.erase(it);
     }
-    appendLog(p, s, e);
+    logCv.notify_all();
   };
   curl::SocketAddress target = refusedAddress();
   std::optional<mesh::EffectiveUpstreamTls> tls;
