@@ -22,34 +22,11 @@ using testing::SeedSetup;
 using ::testing::UnorderedElementsAre;
 using testing::version;
 
-const ProxyConfig& proxy(const CompiledMesh& mesh, std::string_view name) {
-  const ProxyConfig* p = mesh.findProxy(name);
-  if (p == nullptr) throw std::runtime_error("no proxy " + std::string(name));
-  return *p;
-}
-
-const ProxyConfig& ingress(const CompiledMesh& m) {
-  return proxy(m, "istio-system/istio-ingressgateway");
-}
-const ProxyConfig& egress(const CompiledMesh& m) { return proxy(m, "httpbin/httpbin-egress"); }
-const ProxyConfig& sleep(const CompiledMesh& m) { return proxy(m, "httpbin/sleep"); }
-
-// A request arriving at a gateway's port with this SNI (empty = plaintext) and Host.
-RouteDecision gatewayRequest(const ProxyConfig& p, std::uint32_t port, std::string_view sni,
-                             std::string_view host, std::string_view path = "/status/200") {
-  ConnectionInfo c;
-  c.localPort = port;
-  c.sni = std::string(sni);
-  c.tls = !sni.empty();
-  c.direction = ListenerDirection::kGateway;
-  ChainSelection s = selectFilterChain(p, c);
-  if (s.chain == nullptr) throw std::runtime_error("no filter chain");
-  RequestView r;
-  r.authority = host;
-  r.path = path;
-  r.scheme = c.tls ? "https" : "http";
-  return routeRequest(p, *s.chain, r);
-}
+using testing::egress;
+using testing::gatewayRequest;
+using testing::ingress;
+using testing::proxy;
+using testing::sleep;
 
 // A plaintext HTTP request from a sidecar's app to destination ip:port with this Host.
 RouteDecision sidecarRequest(const ProxyConfig& p, std::string_view host, std::uint32_t port = 80,

@@ -3,10 +3,12 @@
 // <my-proxied-service-hostname> = httpbin.example.com, <my-secret-name> = httpbin-credential.
 #pragma once
 
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "harness/mesh/compile.h"
+#include "harness/mesh/decisions.h"
 
 namespace egresslab::mesh::testing {
 
@@ -196,5 +198,37 @@ struct SeedSetup {
     return std::move(*r);
   }
 };
+
+// The seed mesh's proxies by name, and a request routed at a gateway port (tests only).
+inline const ProxyConfig& proxy(const CompiledMesh& mesh, std::string_view name) {
+  const ProxyConfig* p = mesh.findProxy(name);
+  if (p == nullptr) throw std::runtime_error("no proxy " + std::string(name));
+  return *p;
+}
+
+inline const ProxyConfig& ingress(const CompiledMesh& m) {
+  return proxy(m, "istio-system/istio-ingressgateway");
+}
+inline const ProxyConfig& egress(const CompiledMesh& m) {
+  return proxy(m, "httpbin/httpbin-egress");
+}
+inline const ProxyConfig& sleep(const CompiledMesh& m) { return proxy(m, "httpbin/sleep"); }
+
+// A request arriving at a gateway's port with this SNI (empty = plaintext) and Host.
+inline RouteDecision gatewayRequest(const ProxyConfig& p, std::uint32_t port, std::string_view sni,
+                                    std::string_view host, std::string_view path = "/status/200") {
+  ConnectionInfo c;
+  c.localPort = port;
+  c.sni = std::string(sni);
+  c.tls = !sni.empty();
+  c.direction = ListenerDirection::kGateway;
+  ChainSelection s = selectFilterChain(p, c);
+  if (s.chain == nullptr) throw std::runtime_error("no filter chain");
+  RequestView r;
+  r.authority = host;
+  r.path = path;
+  r.scheme = c.tls ? "https" : "http";
+  return routeRequest(p, *s.chain, r);
+}
 
 }  // namespace egresslab::mesh::testing
