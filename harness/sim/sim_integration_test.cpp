@@ -656,7 +656,7 @@ TEST(DataPlane, ListenerConnectionCapClosesExtraConnectionsAndRecovers) {
     char buf[64];
     const auto n = ::recv(extra->get(), buf, sizeof buf, 0);
     EXPECT_LE(n, 0) << "the fifth connection was served";
-    // Known bug, not yet understood: about one run in two under a full parallel ctest, the fifth
+    // Known bug, not yet understood: intermittently (once in a clean-clone CI run), the fifth
     // connection is neither answered nor closed within 10 s (recv gives EAGAIN) instead of being
     // reset at once. It is never served, which is what this asserts; the reset is left to fix.
   }
