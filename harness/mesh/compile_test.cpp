@@ -26,24 +26,8 @@ using testing::egress;
 using testing::gatewayRequest;
 using testing::ingress;
 using testing::proxy;
+using testing::sidecarRequest;
 using testing::sleep;
-
-// A plaintext HTTP request from a sidecar's app to destination ip:port with this Host.
-RouteDecision sidecarRequest(const ProxyConfig& p, std::string_view host, std::uint32_t port = 80,
-                             std::string_view ip = "203.0.113.10") {
-  ConnectionInfo c;
-  c.localPort = port;
-  c.destinationAddress = std::string(ip);
-  c.direction = ListenerDirection::kSidecarOutbound;
-  ChainSelection s = selectFilterChain(p, c);
-  if (s.chain == nullptr || s.chain->kind != FilterChainKind::kHttp) {
-    throw std::runtime_error("no HTTP chain");
-  }
-  RequestView r;
-  r.authority = host;
-  r.path = "/status/200";
-  return routeRequest(p, *s.chain, r);
-}
 
 // ------------------------------------------------------------------ seed, every version
 class SeedOnVersion : public ::testing::TestWithParam<int> {

@@ -25,22 +25,8 @@ using testing::egress;
 using testing::gatewayRequest;
 using testing::ingress;
 using testing::proxy;
+using testing::sidecarRequest;
 using testing::sleep;
-
-RouteDecision sidecarRequest(const ProxyConfig& p, std::string_view host, std::uint32_t port = 80) {
-  ConnectionInfo c;
-  c.localPort = port;
-  c.destinationAddress = "203.0.113.10";
-  c.direction = ListenerDirection::kSidecarOutbound;
-  ChainSelection s = selectFilterChain(p, c);
-  if (s.chain == nullptr || s.chain->kind != FilterChainKind::kHttp) {
-    throw std::runtime_error("no HTTP chain");
-  }
-  RequestView r;
-  r.authority = host;
-  r.path = "/status/200";
-  return routeRequest(p, *s.chain, r);
-}
 
 std::string clusterOf(const RouteDecision& d) {
   return d.kind == RouteDecision::Kind::kForward && d.cluster != nullptr ? d.cluster->cluster
