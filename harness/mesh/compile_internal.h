@@ -260,6 +260,11 @@ class Compiler {
 
   model::MtlsMode peerAuthMode(const WorkloadInstance& w, std::uint32_t port) const;
 
+  // Chains for a TLS or TCP service port from VirtualService tls (by SNI) and tcp routes bound to
+  // the mesh (§2), in VirtualService order; empty when none applies.
+  std::vector<FilterChain> meshL4Chains(const RegistryService& svc, const ServicePortInfo& sp,
+                                        const WorkloadInstance& w) const;
+
   ProxyConfig sidecarProxy(const WorkloadInstance& w) const;
 
   const CompileInput& in_;

@@ -46,12 +46,30 @@ void Compiler::notSimulated() {
              vs.origin.at(h.path + ".corsPolicy"));
       }
     }
-    if (!vs.tcp.empty()) {
-      note(vs.ref(), "tcp routes are not simulated", vs.origin.at("spec.tcp"));
+    // tcp and tls routes are simulated on sidecars (mesh) and tls routes on gateway PASSTHROUGH
+    // servers; what they cannot express here is said.
+    for (const auto* l4 : {&vs.tcp, &vs.tls}) {
+      for (const auto& r : *l4) {
+        if (r.route.size() > 1) {
+          note(vs.ref(),
+               fmt::format("{}: weighted destinations are not simulated; all traffic goes to the "
+                           "first",
+                           r.path),
+               vs.origin.at(r.path));
+        }
+        for (const auto& m : r.match) {
+          if (!m.destinationSubnets.empty()) {
+            note(vs.ref(), fmt::format("{}: destinationSubnets matches are not simulated", r.path),
+                 vs.origin.at(r.path));
+          }
+        }
+      }
     }
-    if (!vs.tls.empty()) {
-      note(vs.ref(), "tls routes are simulated on gateway PASSTHROUGH servers only",
-           vs.origin.at("spec.tls"));
+    const bool atGateway = std::any_of(vs.gateways.begin(), vs.gateways.end(),
+                                       [](const std::string& g) { return g != "mesh"; });
+    if (!vs.tcp.empty() && atGateway) {
+      note(vs.ref(), "tcp routes at gateways are not simulated (sidecars route them)",
+           vs.origin.at("spec.tcp"));
     }
   }
   for (std::size_t i = 0; i < in_.resources.destinationRules.size(); ++i) {

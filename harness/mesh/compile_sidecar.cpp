@@ -189,6 +189,67 @@ model::MtlsMode Compiler::peerAuthMode(const WorkloadInstance& w, std::uint32_t 
   return model::MtlsMode::kPermissive;
 }
 
+std::vector<FilterChain> Compiler::meshL4Chains(const RegistryService& svc,
+                                                const ServicePortInfo& sp,
+                                                const WorkloadInstance& w) const {
+  std::vector<FilterChain> out;
+  const bool tlsPort = sp.protocol == Protocol::kTls || sp.protocol == Protocol::kHttps;
+  for (const auto& vs : in_.resources.virtualServices) {
+    if (!vsAttachedTo(vs, "mesh")) continue;
+    const std::string vsNs = nsOrDefault(vs.meta.ns);
+    const bool coversService = std::any_of(vs.hosts.begin(), vs.hosts.end(), [&](const auto& h) {
+      return wildcardCovers(resolveHost(h, vsNs), svc.hostname);
+    });
+    if (!coversService) continue;
+    const auto& l4 = tlsPort ? vs.tls : vs.tcp;
+    for (const auto& route : l4) {
+      if (route.route.empty()) continue;
+      for (const auto& m : route.match) {
+        // §2: the match's gateways (else the VS's) must include "mesh"; port and source must
+        // fit this proxy.
+        if (!m.gateways.empty() &&
+            std::find(m.gateways.begin(), m.gateways.end(), "mesh") == m.gateways.end()) {
+          continue;
+        }
+        if (m.port && *m.port != sp.port) continue;
+        if (!m.sourceLabels.empty() && !selectorMatches(m.sourceLabels, w.labels)) continue;
+        if (!m.sourceNamespace.empty() && m.sourceNamespace != w.ns) continue;
+        if (!m.destinationSubnets.empty()) continue;  // noted in compile_notes.cpp
+        const auto& d = route.route.front().destination;
+        const std::string host = resolveHost(d.host, vsNs);
+        FilterChain fc;
+        fc.kind = FilterChainKind::kTcpProxy;
+        fc.cluster = outboundClusterName(destinationPort(d, host, sp.port).value_or(sp.port),
+                                         d.subset, host);
+        fc.statPrefix = fc.cluster;
+        fc.origin = vs.ref() + " " + route.path;
+        fc.name = fmt::format("{}/{}", fc.cluster, route.path);
+        if (tlsPort) {
+          fc.serverNames = m.sniHosts;
+          fc.transportProtocol = "tls";
+        } else if (!svc.address.empty()) {
+          fc.destinationAddresses = {svc.address};
+        }
+        out.push_back(std::move(fc));
+      }
+      if (route.match.empty() && !tlsPort) {
+        const auto& d = route.route.front().destination;
+        const std::string host = resolveHost(d.host, vsNs);
+        FilterChain fc;
+        fc.kind = FilterChainKind::kTcpProxy;
+        fc.cluster = outboundClusterName(destinationPort(d, host, sp.port).value_or(sp.port),
+                                         d.subset, host);
+        fc.statPrefix = fc.cluster;
+        fc.origin = vs.ref() + " " + route.path;
+        fc.name = fmt::format("{}/{}", fc.cluster, route.path);
+        if (!svc.address.empty()) fc.destinationAddresses = {svc.address};
+        out.push_back(std::move(fc));
+      }
+    }
+  }
+  return out;
+}
+
 ProxyConfig Compiler::sidecarProxy(const WorkloadInstance& w) const {
   ProxyConfig p;
   p.id = {w.ns, w.name, ProxyKind::kSidecar};
@@ -221,6 +282,15 @@ ProxyConfig Compiler::sidecarProxy(const WorkloadInstance& w) const {
         fc.serverNames = {svc.hostname};
         fc.transportProtocol = "tls";
       }
+      // VirtualService tls/tcp routes bound to the mesh take the port over (§2): their chains
+      // go first, and the service's own SNI chain stays only for names they do not claim.
+      std::vector<FilterChain> routed = meshL4Chains(svc, sp, w);
+      const bool claimed = std::any_of(routed.begin(), routed.end(), [&](const FilterChain& c) {
+        return c.serverNames.empty() || std::find(c.serverNames.begin(), c.serverNames.end(),
+                                                  svc.hostname) != c.serverNames.end();
+      });
+      for (auto& c : routed) tcpChains[sp.port].push_back(std::move(c));
+      if (claimed) continue;
       // A TCP ServiceEntry port without addresses matches every destination on that port
       // (IST0134's trap).
       tcpChains[sp.port].push_back(std::move(fc));

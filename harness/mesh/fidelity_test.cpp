@@ -305,6 +305,40 @@ TEST(Sec5_Passthrough, ServerHostNamespacePrefixMustNameTheVsNamespace) {
 }
 
 // ------------------------------------------------------------------ §5 httpsRedirect (10, 11)
+// §2 (istio.io "Egress Gateways" for HTTPS): a tls route bound to the mesh sends the sidecar's TLS
+// for that SNI to the route's destination — the egress gateway — instead of the service itself.
+TEST(Sec2_SidecarTls, MeshTlsRouteSendsTheSniToTheEgressGatewaySubset) {
+  SeedSetup s(version(24));
+  auto vs = meta<model::VirtualService>("VirtualService", "httpbin", "tls-through-egress");
+  vs.hosts = {"httpbin.org"};
+  vs.gateways = {"mesh"};
+  model::L4Route tr;
+  tr.path = "spec.tls[0]";
+  model::L4Match m;
+  m.port = 443;
+  m.sniHosts = {"httpbin.org"};
+  tr.match = {m};
+  model::RouteDestination d;
+  d.destination.host = kEgressService;
+  d.destination.subset = "tls";
+  d.destination.port = 443;
+  tr.route = {d};
+  vs.tls = {tr};
+  s.resources.virtualServices.push_back(vs);
+  CompiledMesh mesh = s.compile();
+  ConnectionInfo c{443, "203.0.113.99", "httpbin.org", true, ListenerDirection::kSidecarOutbound};
+  const FilterChain* fc = selectFilterChain(sleep(mesh), c).chain;
+  ASSERT_NE(fc, nullptr);
+  EXPECT_EQ(fc->kind, FilterChainKind::kTcpProxy);
+  EXPECT_EQ(fc->cluster, std::string("outbound|443|tls|") + kEgressService);
+  EXPECT_EQ(fc->origin, "VirtualService httpbin/tls-through-egress spec.tls[0]");
+  // Another SNI on the port still reaches nothing through this route.
+  ConnectionInfo other{443, "203.0.113.99", "other.example", true,
+                       ListenerDirection::kSidecarOutbound};
+  const FilterChain* o = selectFilterChain(sleep(mesh), other).chain;
+  EXPECT_TRUE(o == nullptr || o->cluster != fc->cluster);
+}
+
 TEST(Sec5_Redirect, Istio1_8_0To1_8_2RedirectEveryServerHostIgnoringBoundVs) {
   for (model::IstioVersion v :
        {model::IstioVersion{1, 8, 0}, model::IstioVersion{1, 8, 2}, model::IstioVersion{1, 8, 3}}) {
@@ -744,6 +778,7 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
   l4.path = "spec.tcp[0]";
   vs.tcp = {l4};
   l4.path = "spec.tls[0]";
+  l4.route.push_back(l4.route.front());  // two destinations: weights are not simulated
   vs.tls = {l4};
   auto external = meta<model::Service>("Service", "httpbin", "legacy");
   external.type = "ExternalName";
@@ -767,9 +802,8 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
                                                HasSubstr("exportTo is not simulated"))));
   EXPECT_THAT(whats, Contains(::testing::AllOf(HasSubstr("VirtualService"),
                                                HasSubstr("exportTo is not simulated"))));
-  EXPECT_THAT(whats, Contains(HasSubstr("tcp routes are not simulated")));
-  EXPECT_THAT(whats,
-              Contains(HasSubstr("tls routes are simulated on gateway PASSTHROUGH servers only")));
+  EXPECT_THAT(whats, Contains(HasSubstr("tcp routes at gateways are not simulated")));
+  EXPECT_THAT(whats, Contains(HasSubstr("spec.tls[0]: weighted destinations are not simulated")));
   EXPECT_THAT(whats, Contains(HasSubstr("legacy: ExternalName Services are not simulated")));
   EXPECT_THAT(whats, Contains(HasSubstr("DestinationRule workloadSelector is not simulated")));
   EXPECT_THAT(whats, Contains(HasSubstr("spec.trafficPolicy.connectionPool is not simulated")));

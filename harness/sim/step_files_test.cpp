@@ -46,6 +46,12 @@ TEST_F(StepFilesTest, PodOutputLandsInThePodsOwnDirectoryNotOnTheHost) {
   EXPECT_EQ(fs::path(*c.output), files_.runDir / "pods/httpbin/sleep/etc/passwd");
 }
 
+TEST_F(StepFilesTest, DevNullIsEveryPodsOwn) {
+  auto c = parse("curl -sS -o /dev/null http://x/");
+  ASSERT_TRUE(confineStepFiles(c, "httpbin/sleep", files_).has_value());
+  EXPECT_EQ(*c.output, "/dev/null");
+}
+
 TEST_F(StepFilesTest, PodCannotClimbOutOfItsDirectory) {
   auto c = parse("curl -sS -o ../../../../escape http://x/");
   const auto r = confineStepFiles(c, "httpbin/sleep", files_);
