@@ -149,7 +149,7 @@ TEST(Sec2_Sidecar, WildcardVsHostRoutesAMatchingServiceEntryHost) {
   SeedSetup s(version(22));
   s.resources.serviceEntries.push_back(serviceEntry(
       "shop", "shop.partner.example", testing::port(80, "http", model::Protocol::kHttp, "HTTP")));
-  s.upstreams.push_back({"shop.partner.example", 80, false, "shop", {}});
+  s.upstreams.push_back({"shop.partner.example", 80, false, "shop", "", {}});
   auto vs = meta<model::VirtualService>("VirtualService", "httpbin", "partners");
   vs.hosts = {"*.partner.example"};
   vs.gateways = {"mesh"};
