@@ -163,16 +163,10 @@ CompiledMesh compiled(const model::ResourceSet& resources) {
                   server("crm.legacy.example", 80, "crm-b", "198.51.100.12"),
                   server("ledger.legacy.example", 80, "ledger-a", "198.51.100.21"),
                   server("ledger.legacy.example", 80, "ledger-b", "198.51.100.22")};
-  in.dns = {{"crm.legacy.example", "198.51.100.11"}};
+  // No `dns:` entry for crm.legacy.example: it resolves to both of its servers.
   auto mesh = compileMesh(in);
   EXPECT_TRUE(mesh.has_value());
   if (!mesh) return {};
-  applyEndpointsAndResilience(*mesh,
-                              {resources,
-                               in.version,
-                               in.workloads,
-                               in.upstreams,
-                               {{"crm.legacy.example", {"198.51.100.11", "198.51.100.12"}}}});
   return std::move(*mesh);
 }
 

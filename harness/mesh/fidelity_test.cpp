@@ -753,7 +753,9 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
   model::TrafficPolicy tp;
   tp.path = "spec.trafficPolicy";
   tp.connectionPool = model::ConnectionPoolSettings{};
-  tp.connectionPool->maxConnections = 1;
+  tp.connectionPool->maxConnections = 1;  // modelled (§R6); maxRetries is not
+  tp.connectionPool->raw =
+      nlohmann::json{{"tcp", {{"maxConnections", 1}}}, {"http", {{"maxRetries", 3}}}};
   tp.loadBalancer = model::LoadBalancerSettings{};
   tp.loadBalancer->consistentHash = true;
   dr.trafficPolicy = tp;
@@ -772,7 +774,10 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
               Contains(HasSubstr("tls routes are simulated on gateway PASSTHROUGH servers only")));
   EXPECT_THAT(whats, Contains(HasSubstr("legacy: ExternalName Services are not simulated")));
   EXPECT_THAT(whats, Contains(HasSubstr("DestinationRule workloadSelector is not simulated")));
-  EXPECT_THAT(whats, Contains(HasSubstr("spec.trafficPolicy.connectionPool is not simulated")));
+  EXPECT_THAT(
+      whats,
+      Contains(HasSubstr("spec.trafficPolicy.connectionPool.http.maxRetries is not simulated")));
+  EXPECT_THAT(whats, ::testing::Not(Contains(HasSubstr("connectionPool is not simulated"))));
   EXPECT_THAT(
       whats,
       Contains(HasSubstr("spec.trafficPolicy.loadBalancer.consistentHash is not simulated")));
