@@ -33,5 +33,7 @@ class Reporter {
 
 void runIstioctlChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+// Locality failover traps (failover_checks.cpp).
+void runFailoverChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail

@@ -11,6 +11,7 @@
 
 #include "harness/mesh/compile_internal.h"
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/endpoints.h"
 #include "harness/mesh/policy.h"
 #include "harness/mesh/unsimulated.h"
 
@@ -148,14 +149,28 @@ AccessLogConfig Compiler::accessLogConfig() const {
 
 }  // namespace compile_detail
 
-Result<CompiledMesh> compileMesh(const CompileInput& input) {
+namespace {
+
+// The compiler, then the endpoint and resilience pass (endpoints.h: servers per upstream, DNS
+// clusters, outlier detection, circuit breakers, locality priorities) with every A record.
+Result<CompiledMesh> compileWithDns(const CompileInput& input,
+                                    const std::map<std::string, std::vector<std::string>>& dns) {
   if (input.version < model::kOldestSupported || input.version > model::kNewestSupported) {
     return invalidInput(fmt::format("Istio {} is outside the simulated range {}–{}",
                                     input.version.str(), model::kOldestSupported.str(),
                                     model::kNewestSupported.str()));
   }
-  return compile_detail::Compiler(input).run();
+  auto mesh = compile_detail::Compiler(input).run();
+  if (mesh) {
+    applyEndpointsAndResilience(*mesh, {input.resources, input.version, input.workloads,
+                                        input.upstreams, scenarioDnsAnswers(input.dns, dns)});
+  }
+  return mesh;
 }
+
+}  // namespace
+
+Result<CompiledMesh> compileMesh(const CompileInput& input) { return compileWithDns(input, {}); }
 
 Result<CompiledMesh> compileMesh(const model::Scenario& scenario) {
   CompileInput in{scenario.resources,
@@ -165,7 +180,7 @@ Result<CompiledMesh> compileMesh(const model::Scenario& scenario) {
                   scenario.upstreams,
                   scenario.dns,
                   scenario.secrets};
-  return compileMesh(in);
+  return compileWithDns(in, scenario.dnsAnswers);
 }
 
 }  // namespace egresslab::mesh

@@ -93,19 +93,45 @@ void Compiler::notSimulated() {
       note(dr.ref(), "DestinationRule workloadSelector is not simulated",
            dr.origin.at("spec.workloadSelector"));
     }
-    auto policyNotes = [&](const model::TrafficPolicy& tp) {
-      auto one = [&](const auto& block, std::string_view what, const std::string& path) {
-        if (block) note(dr.ref(), fmt::format("{} is not simulated", what), dr.origin.at(path));
+    // Outlier detection and the connection-pool limits are modelled (endpoints.h, §R3, §R6);
+    // the fields beyond them are not.
+    auto resilienceNotes = [&](const std::string& path,
+                               const std::optional<model::OutlierDetection>& od,
+                               const std::optional<model::ConnectionPoolSettings>& cp) {
+      auto keys = [&](const nlohmann::json& raw, const std::string& at,
+                      std::initializer_list<const char*> names) {
+        if (!raw.is_object()) return;
+        for (const char* k : names) {
+          if (raw.contains(k)) {
+            note(dr.ref(), fmt::format("{}.{} is not simulated", at, k),
+                 dr.origin.at(at + "." + k));
+          }
+        }
       };
-      one(tp.outlierDetection, tp.path + ".outlierDetection", tp.path + ".outlierDetection");
-      one(tp.connectionPool, tp.path + ".connectionPool", tp.path + ".connectionPool");
+      if (od) {
+        keys(od->raw, path + ".outlierDetection",
+             {"splitExternalLocalOriginErrors", "consecutiveLocalOriginFailures"});
+      }
+      if (cp && cp->raw.is_object()) {
+        if (auto tcp = cp->raw.find("tcp"); tcp != cp->raw.end()) {
+          keys(*tcp, path + ".connectionPool.tcp",
+               {"idleTimeout", "maxConnectionDuration", "tcpKeepalive"});
+        }
+        if (auto http = cp->raw.find("http"); http != cp->raw.end()) {
+          keys(*http, path + ".connectionPool.http",
+               {"maxRetries", "idleTimeout", "h2UpgradePolicy", "useClientProtocol",
+                "maxConcurrentStreams"});
+        }
+      }
+    };
+    auto policyNotes = [&](const model::TrafficPolicy& tp) {
+      resilienceNotes(tp.path, tp.outlierDetection, tp.connectionPool);
       if (tp.loadBalancer && tp.loadBalancer->consistentHash) {
         note(dr.ref(), fmt::format("{}.loadBalancer.consistentHash is not simulated", tp.path),
              dr.origin.at(tp.path + ".loadBalancer"));
       }
       for (const auto& pl : tp.portLevelSettings) {
-        one(pl.outlierDetection, pl.path + ".outlierDetection", pl.path + ".outlierDetection");
-        one(pl.connectionPool, pl.path + ".connectionPool", pl.path + ".connectionPool");
+        resilienceNotes(pl.path, pl.outlierDetection, pl.connectionPool);
       }
     };
     if (dr.trafficPolicy) policyNotes(*dr.trafficPolicy);

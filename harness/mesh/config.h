@@ -266,6 +266,9 @@ struct EndpointTarget {
   std::string name;        // gateway/workload
   std::string host;        // upstream host
   std::uint32_t port = 0;  // upstream port, or the pod's target port
+  // kUpstream: the address of the one server (scenario `upstreams[].address`, or the run's
+  // choice) that answers; "" = any server of host:port (the first).
+  std::string address;
 };
 
 struct Endpoint {
@@ -282,6 +285,42 @@ struct Endpoint {
   EndpointTarget target;
   // The service port this endpoint serves (registry bookkeeping; clusters hold only their own).
   std::uint32_t servicePort = 0;
+  // "region/zone/subzone" (ServiceEntry endpoint `locality`, a pod's node), "" = none (§R5).
+  std::string locality;
+  // load_balancing_weight (ServiceEntry endpoint `weight`; 0 in the manifest = 1).
+  std::uint32_t weight = 1;
+  // Priority level relative to the proxy holding the cluster: 0 unless locality failover or
+  // failoverPriority applies (outlier detection present, §R5); lower is preferred.
+  std::uint32_t priority = 0;
+  // STRICT_DNS / LOGICAL_DNS: the DNS name this host was resolved from (its A record is
+  // `address`); "" for EDS endpoints (§R4).
+  std::string dnsName;
+};
+
+// Outlier detection as istiod sets it from a DestinationRule `outlierDetection` (§R3). Fields
+// Istio leaves unset keep Envoy's defaults.
+struct OutlierDetection {
+  std::uint32_t consecutive5xx = 5;
+  bool enforcingConsecutive5xx = true;  // enforcing 100 (0 when consecutive5xxErrors: 0)
+  std::uint32_t consecutiveGatewayFailure = 5;
+  bool enforcingConsecutiveGatewayFailure = false;  // Envoy's 0 unless the DR sets the field
+  std::chrono::milliseconds interval{10000};
+  std::chrono::milliseconds baseEjectionTime{30000};
+  std::chrono::milliseconds maxEjectionTime{300000};  // Envoy default; Istio never sets it
+  std::uint32_t maxEjectionPercent = 10;
+  std::string origin;  // "DestinationRule ns/name spec.trafficPolicy.outlierDetection"
+};
+
+// Circuit-breaker thresholds (default priority) and per-connection limits, from a
+// DestinationRule `connectionPool` (§R6). Istio's values when unset: 2^32-1 everywhere.
+struct CircuitBreakers {
+  static constexpr std::uint64_t kUnlimited = 4294967295u;
+  std::uint64_t maxConnections = kUnlimited;      // tcp.maxConnections
+  std::uint64_t maxPendingRequests = kUnlimited;  // http.http1MaxPendingRequests
+  std::uint64_t maxRequests = kUnlimited;         // http.http2MaxRequests
+  std::uint64_t maxRetries = kUnlimited;          // http.maxRetries
+  std::uint32_t maxRequestsPerConnection = 0;     // http.maxRequestsPerConnection; 0 = unlimited
+  std::string origin;
 };
 
 enum class UpstreamTlsMode { kSimple, kMutual, kIstioMutual };
@@ -336,6 +375,15 @@ struct Cluster {
   bool autoMtls = false;
   std::optional<UpstreamTls> autoMtlsTls;
   std::string origin;  // "ServiceEntry httpbin/httpbin-egress", "Service httpbin/httpbin-egress", …
+  // DestinationRule outlierDetection (§R3); absent = none.
+  std::optional<OutlierDetection> outlierDetection;
+  // common_lb_config.healthy_panic_threshold in percent: Envoy's 50 without outlier detection;
+  // Istio sets `minHealthPercent` (default 0 = panic disabled) when outlierDetection is present.
+  std::uint32_t healthyPanicThreshold = 50;
+  CircuitBreakers circuitBreakers;  // §R6
+  // Where endpoint priorities came from, for config dumps: "" (all 0), "locality",
+  // "failoverPriority", "failoverPriority+locality" (§R5).
+  std::string priorityFrom;
 };
 
 // ------------------------------------------------------------------------------ registry
@@ -372,6 +420,7 @@ struct WorkloadInstance {
   bool injected = false;  // has a sidecar
   bool gateway = false;
   bool egressGateway = false;
+  std::string locality;  // "region/zone/subzone" of its node; "" = none (§R5)
 };
 
 struct Registry {
@@ -382,7 +431,10 @@ struct Registry {
 // Names the cluster DNS and public DNS answer, as seen from a pod (§3: VS hosts are NOT
 // resolvable through Istio; ISTIO_META_DNS_CAPTURE is off by default).
 struct DnsView {
-  std::map<std::string, std::string> records;  // FQDN / public name → IP
+  std::map<std::string, std::string> records;  // FQDN / public name → IP (the first A record)
+  // Names with every A record, in order (a scenario `dns:` list, or every server of an upstream
+  // host); names missing here have just `records`. STRICT_DNS takes all, LOGICAL_DNS the first.
+  std::map<std::string, std::vector<std::string>> answers;
   std::vector<std::string> searchSuffixes{"svc.cluster.local", "cluster.local"};
 };
 

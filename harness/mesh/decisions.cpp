@@ -509,6 +509,9 @@ RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
     case Kind::kTimeout:
       retriable = any5xx || gatewayError || hasRetryOn(policy, "reset");
       break;
+    case Kind::kOverflow:
+      retriable = false;  // §R0: overflow is never retried
+      break;
   }
   RetryStep step;
   if (retriable && policy.numRetries > 0 && attempt <= policy.numRetries) {
@@ -561,6 +564,15 @@ RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
       f.flags |= ResponseFlag::kUT;
       f.body = "upstream request timeout";
       f.details = "upstream_per_try_timeout";
+      break;
+    case Kind::kOverflow:
+      // §R0, §R6: a circuit breaker's overflow, with the header that stops a downstream Envoy
+      // from retrying it.
+      f.status = 503;
+      f.flags |= ResponseFlag::kUO;
+      f.body = prefix + "overflow";
+      f.details = "upstream_reset_before_response_started{overflow}";
+      f.headers.emplace_back("x-envoy-overloaded", "true");
       break;
   }
   return step;

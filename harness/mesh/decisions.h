@@ -80,6 +80,8 @@ struct ProxyResponse {
   std::string location;  // redirects
   std::string upstreamTransportFailureReason;
   bool viaUpstream = false;  // the status came from the upstream (details "via_upstream")
+  // Extra headers of a local reply, e.g. `x-envoy-overloaded: true` on overflow (§R0).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // ------------------------------------------------------------------------ filter chains
@@ -166,8 +168,9 @@ struct ClusterResolution {
 ClusterResolution resolveCluster(const ProxyConfig& proxy, std::string_view clusterName,
                                  const EndpointReadiness& readiness = nullptr);
 
-// Picks one of the healthy endpoints (round robin or least request both reduce to "any" in the
-// simulation): index = random % size. Null when none.
+// Picks one of the healthy endpoints without any load-balancer state: index = random % size.
+// Null when none. The data plane picks as Envoy does instead — per proxy and cluster, by the
+// cluster's policy, priorities and outlier detection (load_balancing.h ClusterLb).
 const Endpoint* pickEndpoint(const ClusterResolution& resolved, std::uint64_t random);
 
 // The TLS a connection to `endpoint` of `cluster` uses for a request with this downstream Host.
@@ -199,6 +202,7 @@ struct AttemptOutcome {
     kConnectFailure,   // refused, unreachable, TLS handshake/verify failure → UF
     kConnectionReset,  // connected, reset before response headers → UC
     kTimeout,          // per-try timeout → UT
+    kOverflow,         // a circuit breaker refused the request (§R6) → 503 UO, never retried
   };
   Kind kind = Kind::kResponse;
   std::uint32_t status = 0;

@@ -168,6 +168,24 @@ TEST(Sec9_Retries, ResetAndTimeoutOutcomes) {
   EXPECT_EQ(formatResponseFlags(timeout.final.flags, v(18)), "UT");
 }
 
+// §R0, §R6: a circuit breaker's overflow is 503 UO with Envoy's 81-byte body and
+// x-envoy-overloaded, and never retried, whatever retryOn says.
+TEST(SecR6_Overflow, NeverRetriedAnd503UOWithEnvoysBody) {
+  RetryPolicy p = defaultRetryPolicy(v(22));
+  p.retryOn = {"5xx", "reset", "connect-failure", "gateway-error"};
+  RetryStep s = afterAttempt(p, 1, {AttemptOutcome::Kind::kOverflow, 0, "", ""}, v(22));
+  EXPECT_FALSE(s.retry);
+  EXPECT_EQ(s.final.status, 503u);
+  EXPECT_EQ(formatResponseFlags(s.final.flags, v(22)), "UO");
+  EXPECT_EQ(s.final.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: overflow");
+  EXPECT_EQ(s.final.body.size(), 81u);
+  EXPECT_EQ(s.final.details, "upstream_reset_before_response_started{overflow}");
+  ASSERT_EQ(s.final.headers.size(), 1u);
+  EXPECT_EQ(s.final.headers[0],
+            (std::pair<std::string, std::string>{"x-envoy-overloaded", "true"}));
+}
+
 // ------------------------------------------------------------------ routing
 ProxyConfig routingProxy(bool ignorePort) {
   ProxyConfig p;

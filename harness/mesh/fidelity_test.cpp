@@ -149,7 +149,7 @@ TEST(Sec2_Sidecar, WildcardVsHostRoutesAMatchingServiceEntryHost) {
   SeedSetup s(version(22));
   s.resources.serviceEntries.push_back(serviceEntry(
       "shop", "shop.partner.example", testing::port(80, "http", model::Protocol::kHttp, "HTTP")));
-  s.upstreams.push_back({"shop.partner.example", 80, false, "shop", {}});
+  s.upstreams.push_back({"shop.partner.example", 80, false, "shop", "", {}});
   auto vs = meta<model::VirtualService>("VirtualService", "httpbin", "partners");
   vs.hosts = {"*.partner.example"};
   vs.gateways = {"mesh"};
@@ -788,7 +788,9 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
   model::TrafficPolicy tp;
   tp.path = "spec.trafficPolicy";
   tp.connectionPool = model::ConnectionPoolSettings{};
-  tp.connectionPool->maxConnections = 1;
+  tp.connectionPool->maxConnections = 1;  // modelled (§R6); maxRetries is not
+  tp.connectionPool->raw =
+      nlohmann::json{{"tcp", {{"maxConnections", 1}}}, {"http", {{"maxRetries", 3}}}};
   tp.loadBalancer = model::LoadBalancerSettings{};
   tp.loadBalancer->consistentHash = true;
   dr.trafficPolicy = tp;
@@ -806,7 +808,10 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
   EXPECT_THAT(whats, Contains(HasSubstr("spec.tls[0]: weighted destinations are not simulated")));
   EXPECT_THAT(whats, Contains(HasSubstr("legacy: ExternalName Services are not simulated")));
   EXPECT_THAT(whats, Contains(HasSubstr("DestinationRule workloadSelector is not simulated")));
-  EXPECT_THAT(whats, Contains(HasSubstr("spec.trafficPolicy.connectionPool is not simulated")));
+  EXPECT_THAT(
+      whats,
+      Contains(HasSubstr("spec.trafficPolicy.connectionPool.http.maxRetries is not simulated")));
+  EXPECT_THAT(whats, ::testing::Not(Contains(HasSubstr("connectionPool is not simulated"))));
   EXPECT_THAT(
       whats,
       Contains(HasSubstr("spec.trafficPolicy.loadBalancer.consistentHash is not simulated")));

@@ -30,7 +30,7 @@ Result<CompiledMesh> compileSeed(model::IstioVersion version) {
                   version,
                   model::deriveGatewayWorkloads(*resources, version),
                   {sleep},
-                  {{"httpbin.org", 443, true, "httpbin.org", {}}},
+                  {{"httpbin.org", 443, true, "httpbin.org", "", {}}},
                   {{"httpbin.example.com", "203.0.113.10"}},
                   {secret}};
   return compileMesh(in);

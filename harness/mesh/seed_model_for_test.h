@@ -177,7 +177,7 @@ struct SeedSetup {
     sleep.injected = true;
     workloads.push_back(sleep);
 
-    upstreams.push_back({"httpbin.org", 443, true, "httpbin.org", {}});
+    upstreams.push_back({"httpbin.org", 443, true, "httpbin.org", "", {}});
     dns[kProxiedHost] = "203.0.113.10";
     model::SecretSpec secret;
     secret.name = kSecretName;

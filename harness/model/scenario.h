@@ -98,6 +98,9 @@ struct UpstreamSpec {
   std::uint32_t port = 443;
   bool tls = true;
   std::string name;  // what /hostname answers; default: host
+  // The IPv4 address this server answers at (several servers may share host:port, each at its
+  // own address); "" = one chosen by the run (mesh::upstreamAddresses).
+  std::string address;
   SourcePos pos;
 };
 
@@ -107,6 +110,9 @@ struct WorkloadSpec {
   std::optional<bool> injected;  // absent: the namespace's istio-injection label decides
   Labels labels;                 // default {app: name}
   std::string serviceAccount;    // default: name
+  // The pod's locality "region/zone/subzone" (zone and subzone optional), as the node's
+  // topology labels give it; "" = none (docs/istio-behaviour.md §R5).
+  std::string locality;
   SourcePos pos;
 };
 
@@ -138,7 +144,9 @@ struct Scenario {
   std::vector<std::filesystem::path> manifests;  // absolute, in apply order
   std::vector<SecretSpec> secrets;
   std::vector<UpstreamSpec> upstreams;
-  std::map<std::string, std::string> dns;  // host → IP
+  std::map<std::string, std::string> dns;  // host → IP (the first A record)
+  // host → every A record, in order (a `dns:` value may be a list); same keys as `dns`.
+  std::map<std::string, std::vector<std::string>> dnsAnswers;
   std::vector<WorkloadSpec> workloads;
   std::vector<PortForwardSpec> portForwards;
   std::vector<Step> steps;

@@ -54,6 +54,14 @@ bool isName(const std::string& s) {
   });
 }
 
+// "region", "region/zone" or "region/zone/subzone", no empty parts (§R5).
+bool validLocality(const std::string& s) {
+  if (s.empty() || s.front() == '/' || s.back() == '/' || s.find("//") != std::string::npos) {
+    return false;
+  }
+  return std::count(s.begin(), s.end(), '/') <= 2;
+}
+
 bool isIpv4(const std::string& s) {
   int parts = 0;
   std::size_t i = 0;
@@ -396,25 +404,69 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     u.host = uf.requiredStr("host");
     u.port = uf.port("port").value_or(443);
     u.tls = uf.boolean("tls").value_or(u.port == 443);
+    const YNode* upstreamName = uf.get("name");
     u.name = uf.str("name").value_or(u.host);
+    const YNode* addressNode = uf.get("address");
+    u.address = uf.str("address").value_or("");
     uf.finish();
-    const bool duplicate =
-        std::any_of(sc.upstreams.begin(), sc.upstreams.end(),
-                    [&](const auto& o) { return o.host == u.host && o.port == u.port; });
-    if (duplicate && ctx.ok()) {
-      ctx.fail(fmt::format("duplicate upstream {}:{}", u.host, u.port), item.pos);
+    if (addressNode != nullptr && !isIpv4(u.address) && ctx.ok()) {
+      ctx.fail(fmt::format("upstreams[{}].address: \"{}\" is not an IPv4 address", i, u.address),
+               addressNode->pos);
+    }
+    // Several servers may share host:port (docs/design.md "More than one server per upstream"),
+    // but each needs its own name (what /hostname answers and fault targets name) and address.
+    // One name on two ports (80 and 443) is one server with two ports.
+    for (const auto& o : sc.upstreams) {
+      if (!ctx.ok()) break;
+      if (o.name == u.name && o.port == u.port) {
+        ctx.fail(o.host == u.host && o.port == u.port && upstreamName == nullptr
+                     ? fmt::format("duplicate upstream {}:{} (give each server a name and an "
+                                   "address)",
+                                   u.host, u.port)
+                     : fmt::format("duplicate upstream name \"{}\" on port {}", u.name, u.port),
+                 upstreamName != nullptr ? upstreamName->pos : item.pos);
+      } else if (!u.address.empty() && o.address == u.address && o.port == u.port) {
+        ctx.fail(fmt::format("upstreams {} and {} both answer at {}:{}", o.name, u.name, u.address,
+                             u.port),
+                 addressNode->pos);
+      }
     }
     sc.upstreams.push_back(std::move(u));
   });
   if (const YNode* dns = f.get("dns"))
     ctx.scope([&] {
-      for (const auto& [host, ip] : detail::readStrMap(ctx, *dns, "dns")) {
-        if (!isIpv4(ip) && ctx.ok()) {
-          const YNode* value = dns->find(host);
-          ctx.fail(fmt::format("dns.{}: \"{}\" is not an IPv4 address", host, ip),
-                   value != nullptr ? value->pos : dns->pos);
+      if (dns->isNull()) return;
+      if (!dns->isMap()) {
+        ctx.fail(fmt::format("dns must be a map of host to address (or list of addresses), not {}",
+                             describeKind(*dns)),
+                 dns->pos);
+        return;
+      }
+      // A value is one address or a list of them: several A records (docs/design.md).
+      for (const auto& entry : dns->entries) {
+        std::vector<const YNode*> values;
+        if (entry.value.isSequence()) {
+          for (const auto& v : entry.value.items) values.push_back(&v);
+        } else {
+          values.push_back(&entry.value);
         }
-        sc.dns[host] = ip;
+        if (values.empty() && ctx.ok()) {
+          ctx.fail(fmt::format("dns.{}: needs at least one address", entry.key), entry.value.pos);
+        }
+        std::vector<std::string> answers;
+        for (const YNode* v : values) {
+          if ((!v->isScalar() || !isIpv4(v->scalar)) && ctx.ok()) {
+            ctx.fail(fmt::format("dns.{}: \"{}\" is not an IPv4 address", entry.key,
+                                 v->isScalar() ? v->scalar : std::string(describeKind(*v))),
+                     v->pos);
+          }
+          if (std::find(answers.begin(), answers.end(), v->scalar) == answers.end()) {
+            answers.push_back(v->scalar);
+          }
+        }
+        if (!ctx.ok()) return;
+        sc.dns[entry.key] = answers.front();
+        sc.dnsAnswers[entry.key] = std::move(answers);
       }
     });
   eachItem(f.get("workloads"), "workloads", [&](const YNode& item, std::size_t i) {
@@ -428,7 +480,14 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     w.labels = wf.strMap("labels");
     if (labels == nullptr) w.labels = {{"app", w.name}};
     w.serviceAccount = wf.str("serviceAccount").value_or(w.name);
+    const YNode* locality = wf.get("locality");
+    w.locality = wf.str("locality").value_or("");
     wf.finish();
+    if (locality != nullptr && ctx.ok() && !validLocality(w.locality)) {
+      ctx.fail(fmt::format("workloads[{}].locality \"{}\" must be REGION[/ZONE[/SUBZONE]]", i,
+                           w.locality),
+               locality->pos);
+    }
     const bool duplicate =
         std::any_of(sc.workloads.begin(), sc.workloads.end(),
                     [&](const auto& o) { return o.name == w.name && o.ns == w.ns; });

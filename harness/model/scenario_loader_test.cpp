@@ -333,6 +333,56 @@ TEST(ScenarioErrors, PortForwardServiceNeedsNamespace) {
             "NAMESPACE/NAME");
 }
 
+// docs/design.md "More than one server per upstream": servers sharing host:port, each with its
+// own name and address; `dns:` values that are one address or a list; workload localities.
+TEST(ScenarioUpstreams, SeveralServersPerHostAndDnsLists) {
+  auto sc = parseScenario(R"(name: a
+upstreams:
+  - {host: crm.legacy.example, port: 443, name: crm-a, address: 198.51.100.11}
+  - {host: crm.legacy.example, port: 443, name: crm-b, address: 198.51.100.12}
+  - {host: crm.legacy.example, port: 80, name: crm-a}
+dns:
+  crm.legacy.example: [198.51.100.11, 198.51.100.12]
+  one.example: 203.0.113.9
+workloads:
+  - {name: client, namespace: apps, locality: eu-west/eu-west-1a}
+  - {name: other, namespace: apps}
+)",
+                          kBroken / "inline.yaml");
+  ASSERT_TRUE(sc) << sc.error().str();
+  ASSERT_EQ(sc->upstreams.size(), 3u);
+  EXPECT_EQ(sc->upstreams[0].address, "198.51.100.11");
+  EXPECT_EQ(sc->upstreams[1].name, "crm-b");
+  EXPECT_EQ(sc->upstreams[2].address, "");                       // chosen by the run
+  EXPECT_EQ(sc->dns.at("crm.legacy.example"), "198.51.100.11");  // the first A record
+  EXPECT_EQ(sc->dnsAnswers.at("crm.legacy.example"),
+            (std::vector<std::string>{"198.51.100.11", "198.51.100.12"}));
+  EXPECT_EQ(sc->dnsAnswers.at("one.example"), (std::vector<std::string>{"203.0.113.9"}));
+  EXPECT_EQ(sc->workloads[0].locality, "eu-west/eu-west-1a");
+  EXPECT_EQ(sc->workloads[1].locality, "");
+}
+
+TEST(ScenarioUpstreams, Errors) {
+  EXPECT_EQ(textError("name: a\nupstreams: [{host: h}, {host: h}]\n"),
+            "inline.yaml:2:24: duplicate upstream h:443 (give each server a name and an address)");
+  EXPECT_EQ(textError("name: a\nupstreams: [{host: h, name: x}, {host: g, name: x}]\n"),
+            "inline.yaml:2:49: duplicate upstream name \"x\" on port 443");
+  EXPECT_EQ(textError("name: a\nupstreams: [{host: h, address: 10.0.0.300}]\n"),
+            "inline.yaml:2:32: upstreams[0].address: \"10.0.0.300\" is not an IPv4 address");
+  EXPECT_EQ(textError("name: a\nupstreams: [{host: h, name: a, address: 10.0.0.1}, "
+                      "{host: h, name: b, address: 10.0.0.1}]\n"),
+            "inline.yaml:2:80: upstreams a and b both answer at 10.0.0.1:443");
+  EXPECT_EQ(textError("name: a\ndns: {h: [10.0.0.1, nope]}\n"),
+            "inline.yaml:2:21: dns.h: \"nope\" is not an IPv4 address");
+  EXPECT_EQ(textError("name: a\ndns: {h: []}\n"),
+            "inline.yaml:2:10: dns.h: needs at least one address");
+  EXPECT_EQ(textError("name: a\ndns: [a]\n"),
+            "inline.yaml:2:6: dns must be a map of host to address (or list of addresses), not a "
+            "list");
+  EXPECT_EQ(textError("name: a\nworkloads: [{name: w, locality: a//b}]\n"),
+            "inline.yaml:2:33: workloads[0].locality \"a//b\" must be REGION[/ZONE[/SUBZONE]]");
+}
+
 TEST(ScenarioErrors, InlineTextErrors) {
   EXPECT_EQ(textError("name: a\nsteps: [{name: s}]\n"),
             "inline.yaml:2:9: step \"s\" needs exactly one of curl or fault");

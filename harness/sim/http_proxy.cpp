@@ -221,6 +221,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
         {"date", httpDate()},
         {"server", vl.direction == ListenerDirection::kSidecarOutbound ? "envoy" : "istio-envoy"}};
     if (!r.location.empty()) out.headers.emplace_back("location", r.location);
+    for (const auto& [name, value] : r.headers) out.headers.emplace_back(name, value);
     if (!r.body.empty()) out.headers.emplace_back("content-type", "text/plain");
     out.body = r.body;
     const bool ok =
@@ -283,8 +284,11 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   }
   mesh::ProxyResponse final;
   std::optional<HttpResponse> upstreamResponse;
+  std::vector<const mesh::Endpoint*> tried;  // the previous-hosts predicate (§R2.1)
   for (std::uint32_t attempt = 1;; ++attempt) {
-    const mesh::Endpoint* ep = mesh::pickEndpoint(resolved, randomU64());
+    // Envoy's pick on this proxy's cluster state: policy, priorities, ejections (§R3–§R5).
+    const HostLease lease = pickHost(p, resolved, tried);
+    const mesh::Endpoint* ep = lease.endpoint();
     if (ep == nullptr && resolved.cluster->type != mesh::ClusterType::kOriginalDst) {
       final = mesh::noHealthyUpstreamReply();
       break;
@@ -304,6 +308,8 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     HttpResponse resp;
     const mesh::AttemptOutcome outcome =
         co_await attemptUpstream(p, *resolved.cluster, target, tls, up, tryTimeout, resp, live);
+    lease.report(outcome, simNow());  // outlier detection (§R3)
+    tried.push_back(lease.endpoint());
     if (!live.upstreamLocal.empty()) e.upstreamLocalAddress = live.upstreamLocal;
     const mesh::RetryStep step =
         mesh::afterAttempt(d.forward->retry, attempt, outcome, p.cfg->version);

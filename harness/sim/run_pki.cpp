@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/mesh/endpoints.h"
 #include "harness/sim/sim_impl.h"
 
 namespace egresslab::sim {
@@ -76,7 +77,11 @@ Result<void> SimMesh::Impl::mintPki(const model::Scenario& sc) {
 }
 
 Result<void> SimMesh::Impl::startMocks(const model::Scenario& sc) {
-  for (const auto& u : sc.upstreams) {
+  // Each server answers at its own address (docs/design.md "More than one server per upstream").
+  const std::vector<std::string> addresses =
+      mesh::upstreamAddresses(sc.upstreams, mesh::scenarioDnsAnswers(sc.dns, sc.dnsAnswers));
+  for (std::size_t i = 0; i < sc.upstreams.size(); ++i) {
+    const model::UpstreamSpec& u = sc.upstreams[i];
     httpbin::HttpbinOptions o;
     o.host = "127.0.0.1";
     o.port = 0;
@@ -92,7 +97,7 @@ Result<void> SimMesh::Impl::startMocks(const model::Scenario& sc) {
     }
     auto server = httpbin::HttpbinServer::start(std::move(o));
     if (!server) return std::unexpected(server.error());
-    mocks.push_back({u, std::move(*server)});
+    mocks.push_back({u, std::move(*server), addresses[i]});
   }
   // Each scenario workload's application: a small httpbin answering its own name.
   for (const auto& w : compiled.registry.workloads) {

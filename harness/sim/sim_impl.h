@@ -36,6 +36,7 @@
 #include "harness/curl/execute.h"
 #include "harness/mesh/decisions.h"
 #include "harness/pki/pki.h"
+#include "harness/sim/cluster_state.h"
 #include "harness/sim/http1.h"
 #include "harness/sim/io.h"
 #include "harness/sim/net.h"
@@ -126,6 +127,8 @@ struct SimMesh::Impl {
     std::unique_ptr<HttpReader> reader;
     std::uint64_t generation = 0;
     std::unique_ptr<SourceRegistration> source;
+    std::shared_ptr<ConnectionSlot> slot;  // max_connections accounting (§R6)
+    std::uint32_t requests = 0;            // requests sent on it (maxRequestsPerConnection)
   };
   using Pool = std::unordered_map<std::string, std::vector<UpstreamConn>>;
 
@@ -161,12 +164,14 @@ struct SimMesh::Impl {
     std::mutex ctxMu;                             // guards both context maps
     std::map<std::string, SslContext> serverCtx;  // by filter chain name
     std::map<std::string, SslContext> clientCtx;  // by verification/identity key
-    std::vector<Pool> pools;                      // by worker index; worker-only
+    ClusterStates clusters;   // load balancer, outlier detection, circuit breakers (§R3–§R6)
+    std::vector<Pool> pools;  // by worker index; worker-only
   };
 
   struct Mock {
     model::UpstreamSpec spec;
     std::unique_ptr<httpbin::HttpbinServer> server;
+    std::string address;  // the IP it answers at (spec.address or the run's choice)
   };
 
   SimOptions options;
@@ -176,6 +181,7 @@ struct SimMesh::Impl {
   std::unordered_map<std::string, std::pair<std::string, std::uint64_t>> sourcesByLocal;
   std::uint64_t nextSourceId = 0;  // guarded by sourcesMu
   SimClock clock;
+  const Clock::time_point epoch = Clock::now();  // simulated time 0 (simNow)
   DataPlaneLimits limits;
   mesh::CompiledMesh compiled;
   std::vector<model::PortForwardSpec> portForwards;
@@ -217,7 +223,11 @@ struct SimMesh::Impl {
 
   // ---------------------------------------------------------------- virtual_network.cpp
   Proxy* proxyFor(std::string_view ns, std::string_view name);
-  const Mock* mockFor(std::string_view host, std::uint32_t port) const;
+  // The server of host:port at `address` ("" = the first of host:port).
+  const Mock* mockFor(std::string_view host, std::uint32_t port,
+                      std::string_view address = {}) const;
+  // The server answering at ip:port, if any.
+  const Mock* mockAt(std::string_view ip, std::uint32_t port) const;
   curl::SocketAddress refusedAddress() const { return {"127.0.0.1", refusedPort}; }
   curl::SocketAddress mapLogical(const std::string& ip, std::uint32_t port,
                                  const mesh::WorkloadInstance* fromPod, int depth = 0);
@@ -260,6 +270,13 @@ struct SimMesh::Impl {
   static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
 
   // ---------------------------------------------------------------- upstream_pool.cpp
+  // Time on the simulation clock (scaled by --time-scale), for outlier detection (§R3).
+  mesh::LbTime simNow() const;
+  // Envoy's host choice for one attempt on this proxy's cluster (§R4, §R5), avoiding `tried`
+  // (previous-hosts predicate) where it can. An empty lease = no host (503 UH), or an
+  // ORIGINAL_DST cluster (no endpoints to choose from).
+  HostLease pickHost(Proxy& p, const mesh::ClusterResolution& resolved,
+                     const std::vector<const mesh::Endpoint*>& tried);
   SslContext clientContextFor(Proxy& p, const mesh::EffectiveUpstreamTls& tls);
   // Connects within `timeout`; nullopt when refused, unreachable or timed out.
   Task<std::optional<tcp::socket>> connectTcpAsync(const curl::SocketAddress& target,

@@ -2,6 +2,10 @@
 // originate TLS the way the cluster's effective TLS says (§4), and keep idle HTTP/1.1
 // connections per worker and destination for reuse (one request at a time on each, as Envoy's
 // HTTP/1.1 pool). A pooled connection that the upstream closed is retried once on a fresh one.
+// Per proxy and cluster (cluster_state.h): Envoy's host choice, outlier detection, and the
+// circuit breakers — a request over max_requests, or one that finds no connection under
+// max_connections and no room under max_pending_requests, is overflow (503 UO, §R6); one with
+// room waits for a connection to close.
 #include <fmt/format.h>
 
 #include "harness/sim/sim_impl.h"
@@ -18,7 +22,34 @@ std::string poolKey(const curl::SocketAddress& target,
   return k;
 }
 
+mesh::AttemptOutcome overflow() {
+  mesh::AttemptOutcome o;
+  o.kind = mesh::AttemptOutcome::Kind::kOverflow;
+  return o;
+}
+
+// Ends a request's hold on a circuit-breaker resource when the attempt ends, however it ends.
+struct Release {
+  ClusterState& state;
+  void (ClusterState::*finish)();
+  ~Release() { (state.*finish)(); }
+};
+
 }  // namespace
+
+mesh::LbTime SimMesh::Impl::simNow() const {
+  // The simulation clock runs timeScale times faster than the wall clock.
+  const auto real = std::chrono::duration<double, std::milli>(Clock::now() - epoch);
+  return mesh::LbTime(static_cast<std::int64_t>(real.count() * clock.timeScale()));
+}
+
+HostLease SimMesh::Impl::pickHost(Proxy& p, const mesh::ClusterResolution& resolved,
+                                  const std::vector<const mesh::Endpoint*>& tried) {
+  if (resolved.cluster == nullptr || resolved.healthy.empty()) return {};
+  ClusterState& state = p.clusters.get(*resolved.cluster, simNow());
+  const mesh::Endpoint* e = state.pick(resolved.healthy, tried, randomU64, simNow());
+  return HostLease(&state, e);
+}
 
 SslContext SimMesh::Impl::clientContextFor(Proxy& p, const mesh::EffectiveUpstreamTls& tls) {
   std::string trust;
@@ -113,9 +144,17 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
   const auto responseTimeout = timeout.value_or(limits.defaultUpstreamTimeout);
   const std::uint64_t generation = poolGeneration;
   live.upstreamLocal.clear();  // set once this attempt has a connection
+  ClusterState& state = p.clusters.get(cluster, simNow());
+  // §R6 max_requests (http2MaxRequests; Envoy applies it to HTTP/1.1 too).
+  if (!state.tryStartRequest()) co_return overflow();
+  const Release requestDone{state, &ClusterState::finishRequest};
+  // Under a connection limit, connections are not kept idle across requests: the limit then
+  // counts exactly the connections in use, which no worker can strand in its own pool.
+  const bool pooled = !state.limitsConnections();
+  const std::uint32_t perConnection = cluster.circuitBreakers.maxRequestsPerConnection;
   for (int fresh = 0; fresh < 2; ++fresh) {
     std::optional<UpstreamConn> c;
-    if (fresh == 0) {
+    if (fresh == 0 && pooled) {
       auto it = pool.find(key);
       while (it != pool.end() && !it->second.empty() && !c) {
         UpstreamConn candidate = std::move(it->second.back());
@@ -125,6 +164,33 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     }
     const bool reused = c.has_value();
     if (!c) {
+      std::shared_ptr<ConnectionSlot> slot;
+      if (state.tryOpenConnection()) {
+        slot = std::make_shared<ConnectionSlot>(state);
+      } else {
+        // No connection: wait as a pending request if there is room, else overflow (§R6).
+        if (!state.tryStartPending()) co_return overflow();
+        const Release pendingDone{state, &ClusterState::finishPending};
+        const asio::any_io_executor executor = co_await asio::this_coro::executor;
+        const auto deadline = Clock::now() + responseTimeout;
+        while (!slot) {
+          auto timer = std::make_shared<asio::steady_timer>(executor);
+          timer->expires_at(deadline);
+          state.waitForConnection(timer);
+          if (state.tryOpenConnection()) {
+            slot = std::make_shared<ConnectionSlot>(state);
+            break;
+          }
+          co_await timer->async_wait(kAsTuple);
+          if (state.tryOpenConnection()) {
+            slot = std::make_shared<ConnectionSlot>(state);
+          } else if (Clock::now() >= deadline || stopping) {
+            mesh::AttemptOutcome o;
+            o.kind = mesh::AttemptOutcome::Kind::kTimeout;
+            co_return o;
+          }
+        }
+      }
       mesh::AttemptOutcome failure;
       std::unique_ptr<AsyncStream> stream =
           co_await openUpstream(p, target, tls, cluster.connectTimeout, failure);
@@ -135,6 +201,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
       c->generation = generation;
       c->source =
           std::make_unique<SourceRegistration>(*this, localOf(c->stream->socket()), p.cfg->podIp);
+      c->slot = std::move(slot);
     }
     // The per-try timeout covers sending the request and receiving the whole response.
     AsyncStream* s = c->stream.get();
@@ -165,8 +232,11 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     o.kind = mesh::AttemptOutcome::Kind::kResponse;
     o.status = static_cast<std::uint32_t>(resp->status);
     o.body = resp->body;
-    const bool reusable = resp->keepAlive() && c->reader->buffered() == 0 && !stopping &&
-                          !p.killed && c->generation == poolGeneration;
+    ++c->requests;
+    // maxRequestsPerConnection (§R6): the connection closes after that many requests.
+    const bool reusable = pooled && resp->keepAlive() && c->reader->buffered() == 0 && !stopping &&
+                          !p.killed && c->generation == poolGeneration &&
+                          (perConnection == 0 || c->requests < perConnection);
     out = std::move(*resp);
     if (reusable) {
       auto& idle = pool[key];

@@ -14,9 +14,21 @@ SimMesh::Impl::Proxy* SimMesh::Impl::proxyFor(std::string_view ns, std::string_v
   return nullptr;
 }
 
-const SimMesh::Impl::Mock* SimMesh::Impl::mockFor(std::string_view host, std::uint32_t port) const {
+const SimMesh::Impl::Mock* SimMesh::Impl::mockFor(std::string_view host, std::uint32_t port,
+                                                  std::string_view address) const {
   for (const auto& m : mocks) {
-    if (m.spec.host == host && m.spec.port == port) return &m;
+    if (m.spec.host == host && m.spec.port == port && (address.empty() || m.address == address)) {
+      return &m;
+    }
+  }
+  return nullptr;
+}
+
+// Several servers may share a host:port; each answers at its own address (docs/design.md "More
+// than one server per upstream").
+const SimMesh::Impl::Mock* SimMesh::Impl::mockAt(std::string_view ip, std::uint32_t port) const {
+  for (const auto& m : mocks) {
+    if (m.address == ip && m.spec.port == port) return &m;
   }
   return nullptr;
 }
@@ -41,12 +53,7 @@ curl::SocketAddress SimMesh::Impl::mapLogical(const std::string& ip, std::uint32
     }
     return refusedAddress();
   }
-  for (const auto& m : mocks) {
-    auto rec = compiled.dns.records.find(m.spec.host);
-    if (rec != compiled.dns.records.end() && rec->second == ip && m.spec.port == port) {
-      return {"127.0.0.1", m.server->port()};
-    }
-  }
+  if (const Mock* m = mockAt(ip, port)) return {"127.0.0.1", m->server->port()};
   return refusedAddress();
 }
 
@@ -103,13 +110,9 @@ curl::SocketAddress SimMesh::Impl::mapFromHost(const curl::SocketAddress& dst) {
     }
     return refusedAddress();
   }
-  // The host reaches only the public internet: the upstream mocks.
-  for (const auto& m : mocks) {
-    auto rec = compiled.dns.records.find(m.spec.host);
-    if (rec != compiled.dns.records.end() && rec->second == dst.ip &&
-        m.spec.port == static_cast<std::uint32_t>(dst.port)) {
-      return {"127.0.0.1", m.server->port()};
-    }
+  // The host reaches only the public internet: the upstream mocks, each at its address.
+  if (const Mock* m = mockAt(dst.ip, static_cast<std::uint32_t>(dst.port))) {
+    return {"127.0.0.1", m->server->port()};
   }
   return refusedAddress();
 }
@@ -174,7 +177,7 @@ curl::SocketAddress SimMesh::Impl::endpointAddress(Proxy& proxy, const mesh::Clu
   }
   switch (e.target.kind) {
     case K::kUpstream:
-      if (const Mock* m = mockFor(e.target.host, e.target.port)) {
+      if (const Mock* m = mockFor(e.target.host, e.target.port, e.target.address)) {
         return {"127.0.0.1", m->server->port()};
       }
       return refusedAddress();
@@ -185,6 +188,8 @@ curl::SocketAddress SimMesh::Impl::endpointAddress(Proxy& proxy, const mesh::Clu
       }
       return refusedAddress();
     case K::kUnknown:
+      // An address some server answers at (e.g. an IP the manifests name directly).
+      if (const Mock* m = mockAt(e.address, e.port)) return {"127.0.0.1", m->server->port()};
       break;
   }
   return refusedAddress();
