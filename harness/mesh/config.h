@@ -464,7 +464,7 @@ struct ProxyConfig {
 // these, and a request that crosses a proxy the note affects is an error, not a pass.
 struct NotSimulatedNote {
   std::string ref;  // "EnvoyFilter istio-system/foo", "VirtualService httpbin/x spec.http[0].fault"
-  std::string what;  // "not simulated", "spec.http[0].fault (fault injection) is not simulated"
+  std::string what;  // "not simulated", "spec.http[0].mirror (mirroring) is not simulated"
   SourcePos where;
 
   // Which proxies the unmodelled thing would change. kEveryProxy when it is mesh-wide or its

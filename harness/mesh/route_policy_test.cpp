@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/seed_model_for_test.h"
 
 namespace egresslab::mesh {
 namespace {
@@ -290,6 +291,60 @@ TEST(SecR7_Fault, GrpcStatusAbortIsNotSimulatedHere) {
   const auto f = routeFaultPolicy(in);
   ASSERT_TRUE(f.has_value());
   EXPECT_FALSE(f->abort.has_value());
+}
+
+// ------------------------------------------------------------------ compiled routes
+// The seed's VirtualService with timeout, retries and fault: each lands on the route of the
+// proxy that evaluates it (the sidecar for `mesh`, the egress gateway for its Gateway).
+TEST(SecR1R2R7_Compile, VirtualServiceResilienceLandsOnTheEvaluatingProxy) {
+  testing::SeedSetup s(v(22));
+  auto& http = s.resources.virtualServices[0].http;
+  http[0].timeout = milliseconds(1000);
+  http[0].retries = retry(0);
+  model::HttpFaultInjection abort;
+  abort.abort = model::HttpFaultInjection::Abort{};
+  abort.abort->httpStatus = 503;
+  abort.abort->percent = 100;
+  http[0].fault = abort;
+  http[1].retries = retry(3, "5xx", milliseconds(200));
+  const CompiledMesh m = s.compile();
+
+  const RouteDecision atSidecar = testing::sidecarRequest(testing::sleep(m), testing::kProxiedHost);
+  ASSERT_NE(atSidecar.forward, nullptr);
+  EXPECT_EQ(atSidecar.forward->timeout, milliseconds(1000));
+  EXPECT_EQ(atSidecar.forward->retry.numRetries, 0u);
+  ASSERT_TRUE(atSidecar.route->fault.has_value());
+  EXPECT_EQ(atSidecar.route->fault->abort->httpStatus, 503u);
+
+  const RouteDecision atEgress =
+      testing::gatewayRequest(testing::egress(m), 8080, "", testing::kProxiedHost);
+  ASSERT_NE(atEgress.forward, nullptr);
+  EXPECT_FALSE(atEgress.forward->timeout.has_value());
+  EXPECT_EQ(atEgress.forward->retry.numRetries, 3u);
+  EXPECT_THAT(atEgress.forward->retry.retryOn, ElementsAre("5xx"));
+  EXPECT_EQ(atEgress.forward->retry.perTryTimeout, milliseconds(200));
+  EXPECT_TRUE(atEgress.forward->retry.fromVirtualService);
+  EXPECT_FALSE(atEgress.route->fault.has_value());
+  for (const auto& n : m.notSimulated)
+    EXPECT_THAT(n.what, ::testing::Not(::testing::HasSubstr("fault")));
+}
+
+TEST(SecR2_Compile, MeshDefaultHttpRetryPolicyReplacesTheDefaultOnRoutesWithoutRetries) {
+  testing::SeedSetup s(v(22));
+  s.resources.istioOperators[0].meshConfig.defaultHttpRetryPolicy = retry(4, "gateway-error");
+  const CompiledMesh m = s.compile();
+  const RouteDecision d =
+      testing::gatewayRequest(testing::egress(m), 8080, "", testing::kProxiedHost);
+  ASSERT_NE(d.forward, nullptr);
+  EXPECT_EQ(d.forward->retry.numRetries, 4u);
+  EXPECT_THAT(d.forward->retry.retryOn, ElementsAre("gateway-error"));
+  // Before 1.12 istiod does not read it.
+  testing::SeedSetup old(v(11));
+  old.resources.istioOperators[0].meshConfig.defaultHttpRetryPolicy = retry(4, "gateway-error");
+  const CompiledMesh m11 = old.compile();
+  const RouteDecision d11 =
+      testing::gatewayRequest(testing::egress(m11), 8080, "", testing::kProxiedHost);
+  EXPECT_EQ(d11.forward->retry.numRetries, 2u);
 }
 
 }  // namespace
