@@ -347,5 +347,32 @@ TEST(SecR2_Compile, MeshDefaultHttpRetryPolicyReplacesTheDefaultOnRoutesWithoutR
   EXPECT_EQ(d11.forward->retry.numRetries, 2u);
 }
 
+// §R2.1: the ALLOW_ANY catch-all route to PassthroughCluster has no retry policy.
+TEST(SecR2_Compile, PassthroughRouteHasNoRetryPolicy) {
+  testing::SeedSetup s(v(22));
+  s.resources.istioOperators[0].meshConfig.outboundTrafficPolicy =
+      model::OutboundTrafficPolicyMode::kAllowAny;
+  const CompiledMesh m = s.compile();
+  const RouteDecision d = testing::sidecarRequest(testing::sleep(m), "unknown.example.org");
+  ASSERT_EQ(d.routeName, "allow_any");
+  EXPECT_EQ(d.forward->retry.numRetries, 0u);
+  EXPECT_FALSE(afterAttempt(d.forward->retry, 1, failure(Kind::kConnectFailure), v(22)).retry);
+}
+
+// §R6 (connectionPool.tcp.connectTimeout): 10 s unless the DestinationRule sets it.
+TEST(SecR1_Compile, ConnectTimeoutDefaultsToTenSecondsAndFollowsTheDestinationRule) {
+  testing::SeedSetup s(v(22));
+  const CompiledMesh byDefault = s.compile();
+  const Cluster* c = testing::egress(byDefault).findCluster(testing::kSubsetCluster);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->connectTimeout, milliseconds(10000));
+  model::ConnectionPoolSettings pool;
+  pool.connectTimeout = milliseconds(250);
+  s.destinationRule().subsets[0].trafficPolicy->portLevelSettings[0].connectionPool = pool;
+  const CompiledMesh set = s.compile();
+  EXPECT_EQ(testing::egress(set).findCluster(testing::kSubsetCluster)->connectTimeout,
+            milliseconds(250));
+}
+
 }  // namespace
 }  // namespace egresslab::mesh

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include "harness/curl/command.h"
 #include "harness/curl/execute.h"
 #include "harness/mesh/decisions.h"
@@ -209,8 +211,14 @@ TEST(SecR1_RouteTimeout, ExpectedTimeoutHeaderOnlyWithATimeout) {
   ASSERT_TRUE(with.ok());
   const auto o = with.curl("httpbin/sleep", std::string(kInMesh) + "/headers");
   EXPECT_EQ(o.status, 200) << describe(o);
-  EXPECT_NE(o.body.find("\"X-Envoy-Expected-Rq-Timeout-Ms\""), std::string::npos) << o.body;
-  EXPECT_NE(o.body.find("\"3000\""), std::string::npos) << o.body;
+  const auto headers = nlohmann::json::parse(o.body, nullptr, false)["headers"];
+  EXPECT_EQ(headers.value("X-Envoy-Expected-Rq-Timeout-Ms", nlohmann::json::array()),
+            nlohmann::json::array({"3000"}))
+      << o.body;
+  // §R2.3: every attempt carries its number; the upstream sees the egress gateway's.
+  EXPECT_EQ(headers.value("X-Envoy-Attempt-Count", nlohmann::json::array()),
+            nlohmann::json::array({"1"}))
+      << o.body;
   Mesh without("1.22.0", "", "");
   ASSERT_TRUE(without.ok());
   const auto n = without.curl("httpbin/sleep", std::string(kInMesh) + "/headers");
