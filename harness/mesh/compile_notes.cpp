@@ -81,15 +81,24 @@ void Compiler::notSimulated() {
       auto one = [&](const auto& block, std::string_view what, const std::string& path) {
         if (block) note(dr.ref(), fmt::format("{} is not simulated", what), dr.origin.at(path));
       };
+      // §R1: tcp.connectTimeout alone is simulated (the cluster's connect timeout).
+      auto pool = [&](const std::optional<model::ConnectionPoolSettings>& cp,
+                      const std::string& path) {
+        const bool onlyConnectTimeout = cp && cp->raw.is_object() && cp->raw.size() == 1 &&
+                                        cp->raw.contains("tcp") && cp->raw["tcp"].is_object() &&
+                                        cp->raw["tcp"].size() == 1 &&
+                                        cp->raw["tcp"].contains("connectTimeout");
+        if (!onlyConnectTimeout) one(cp, path, path);
+      };
       one(tp.outlierDetection, tp.path + ".outlierDetection", tp.path + ".outlierDetection");
-      one(tp.connectionPool, tp.path + ".connectionPool", tp.path + ".connectionPool");
+      pool(tp.connectionPool, tp.path + ".connectionPool");
       if (tp.loadBalancer && tp.loadBalancer->consistentHash) {
         note(dr.ref(), fmt::format("{}.loadBalancer.consistentHash is not simulated", tp.path),
              dr.origin.at(tp.path + ".loadBalancer"));
       }
       for (const auto& pl : tp.portLevelSettings) {
         one(pl.outlierDetection, pl.path + ".outlierDetection", pl.path + ".outlierDetection");
-        one(pl.connectionPool, pl.path + ".connectionPool", pl.path + ".connectionPool");
+        pool(pl.connectionPool, pl.path + ".connectionPool");
       }
     };
     if (dr.trafficPolicy) policyNotes(*dr.trafficPolicy);

@@ -368,10 +368,22 @@ TEST(SecR1_Compile, ConnectTimeoutDefaultsToTenSecondsAndFollowsTheDestinationRu
   EXPECT_EQ(c->connectTimeout, milliseconds(10000));
   model::ConnectionPoolSettings pool;
   pool.connectTimeout = milliseconds(250);
+  pool.raw = {{"tcp", {{"connectTimeout", "250ms"}}}};
   s.destinationRule().subsets[0].trafficPolicy->portLevelSettings[0].connectionPool = pool;
   const CompiledMesh set = s.compile();
   EXPECT_EQ(testing::egress(set).findCluster(testing::kSubsetCluster)->connectTimeout,
             milliseconds(250));
+  // connectTimeout alone is simulated: no connectionPool note; any other field keeps it.
+  for (const auto& n : set.notSimulated) {
+    EXPECT_THAT(n.what, ::testing::Not(::testing::HasSubstr("connectionPool"))) << n.text();
+  }
+  pool.raw["tcp"]["maxConnections"] = 1;
+  s.destinationRule().subsets[0].trafficPolicy->portLevelSettings[0].connectionPool = pool;
+  bool noted = false;
+  for (const auto& n : s.compile().notSimulated) {
+    noted |= n.what.find("connectionPool") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
 }
 
 }  // namespace
