@@ -468,6 +468,15 @@ TEST(AnalyzeEgl007, InstallPathFrom124_Section10) {
   EXPECT_THAT(found[1]->text, ::testing::HasSubstr("without metadata.name"));
 }
 
+// EGL020 (§R1): a per-try timeout that the route's retryOn never retries.
+TEST(AnalyzeEgl020, PerTryTimeoutTheDefaultRetryOnNeverRetries_SectionR1) {
+  const auto r = analyzeFixture({"egl020-per-try-timeout.yaml"}, "1.22");
+  const Message& m = single(r, "EGL020", Level::kWarning);
+  EXPECT_THAT(m.text, ::testing::HasSubstr("spec.http[0].retries.perTryTimeout 500ms"));
+  EXPECT_THAT(m.text, ::testing::HasSubstr("Istio's default"));
+  EXPECT_THAT(m.fix, ::testing::HasSubstr("reset"));
+}
+
 TEST(AnalyzeOutput, JsonHasExactlyTheContractKeys) {
   const auto r = analyzeFixture({"ist0101-host.yaml"}, "1.22");
   const auto json = nlohmann::json::parse(formatJson(r));

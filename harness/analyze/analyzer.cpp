@@ -61,6 +61,7 @@ std::vector<Message> analyzeResources(const AnalysisInput& input) {
   detail::runIstioctlChecks(cluster, input, report);
   detail::runEgressLabChecks(cluster, input, report);
   detail::runFailoverChecks(cluster, input, report);
+  detail::runResilienceChecks(cluster, input, report);
   sortAndDedupe(messages);
   return messages;
 }

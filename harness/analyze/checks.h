@@ -35,5 +35,6 @@ void runIstioctlChecks(const Cluster& cluster, const AnalysisInput& input, Repor
 void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 // Locality failover traps (failover_checks.cpp).
 void runFailoverChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+void runResilienceChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail

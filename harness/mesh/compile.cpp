@@ -13,6 +13,7 @@
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/endpoints.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/route_policy.h"
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh {
@@ -23,16 +24,8 @@ using model::Protocol;
 
 // --------------------------------------------------------------------------- public helpers
 RetryPolicy defaultRetryPolicy(const IstioVersion& version) {
-  // §9: attempts 2, retry_on connect-failure,refused-stream,unavailable,cancelled, plus
-  // retriable-status-codes [503] through 1.23; 1.24+ excludes 503 (§11.6).
-  RetryPolicy p;
-  p.numRetries = 2;
-  p.retryOn = {"connect-failure", "refused-stream", "unavailable", "cancelled"};
-  if (!version.atLeast(1, 24)) {
-    p.retryOn.emplace_back("retriable-status-codes");
-    p.retriableStatusCodes = {503};
-  }
-  return p;
+  // §R2.1 (route_policy.h): 2 retries; status 503 retriable through 1.23 only (§11.6).
+  return builtInRetryPolicy(version);
 }
 
 std::string defaultLbPolicy(const IstioVersion& version) {

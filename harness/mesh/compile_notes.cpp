@@ -29,9 +29,11 @@ void Compiler::notSimulated() {
       note(vs.ref(), "delegate VirtualService (no hosts) is not simulated", vs.origin.pos);
     }
     for (const auto& h : vs.http) {
-      if (h.fault) {
-        note(vs.ref(), fmt::format("{}.fault (fault injection) is not simulated", h.path),
-             vs.origin.at(h.path + ".fault"));
+      // §R7: abort by HTTP status and fixed delays are simulated; a gRPC-status abort is not.
+      if (h.fault && h.fault->abort && h.fault->abort->grpcStatus) {
+        note(vs.ref(),
+             fmt::format("{}.fault.abort.grpcStatus (gRPC fault abort) is not simulated", h.path),
+             vs.origin.at(h.path + ".fault.abort"));
       }
       // Envoy answers the caller from the route's own destination; the mirrored copy only adds
       // traffic at the mirror target, which no expectation can observe in the simulation.

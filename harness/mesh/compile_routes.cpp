@@ -9,6 +9,7 @@
 #include "harness/mesh/compile_internal.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/route_policy.h"
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh::compile_detail {
@@ -57,6 +58,8 @@ std::vector<Route> Compiler::translateRoute(const model::VirtualService& vs,
       r.name = hr.name.empty() ? m->name : hr.name + "." + m->name;
     }
     r.origin = vs.ref() + " " + hr.path;
+    // §R7: the fault filter's per-route config, whatever the route's action.
+    r.fault = routeFaultPolicy(hr.fault, fmt::format("{} {}.fault", vs.ref(), hr.path));
     if (m != nullptr) {
       if (m->uri) r.match.path = toMatcher(*m->uri, m->ignoreUriCase);
       for (const auto& [name, sm] : m->headers)
@@ -96,36 +99,10 @@ std::vector<Route> Compiler::translateRoute(const model::VirtualService& vs,
         wc.responseHeaders = toHeaderOps(rd.headers.response);
         f.clusters.push_back(std::move(wc));
       }
-      f.timeout = hr.timeout;
-      if (hr.retries) {
-        f.retry.fromVirtualService = true;
-        f.retry.numRetries = static_cast<std::uint32_t>(std::max(0, hr.retries->attempts));
-        if (!hr.retries->retryOn.empty()) {
-          std::string_view on = hr.retries->retryOn;
-          while (!on.empty()) {
-            auto comma = on.find(',');
-            std::string_view item = on.substr(0, comma);
-            bool numeric = !item.empty() && std::all_of(item.begin(), item.end(), ::isdigit);
-            if (numeric) {
-              f.retry.retriableStatusCodes.push_back(
-                  static_cast<std::uint32_t>(std::stoul(std::string(item))));
-            } else if (!item.empty()) {
-              f.retry.retryOn.emplace_back(item);
-            }
-            if (comma == std::string_view::npos) break;
-            on.remove_prefix(comma + 1);
-          }
-          if (!f.retry.retriableStatusCodes.empty())
-            f.retry.retryOn.emplace_back("retriable-status-codes");
-        } else {
-          RetryPolicy d = defaultRetryPolicy(v_);
-          f.retry.retryOn = d.retryOn;
-          f.retry.retriableStatusCodes = d.retriableStatusCodes;
-        }
-        f.retry.perTryTimeout = hr.retries->perTryTimeout;
-      } else {
-        f.retry = defaultRetryPolicy(v_);  // §9
-      }
+      // §R1, §R2: route timeout and retry policy (route_policy.h).
+      f.timeout = routeTimeout(hr.timeout);
+      f.retry = routeRetryPolicy(hr.retries, v_, meshDefaultRetry(out_.meshConfig, v_),
+                                 fmt::format("{} {}.retries", vs.ref(), hr.path));
       if (hr.rewrite) {
         f.hostRewrite = hr.rewrite->authority;
         if (!hr.rewrite->uri.empty()) {

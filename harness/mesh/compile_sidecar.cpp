@@ -9,6 +9,7 @@
 #include "harness/mesh/compile_internal.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/route_policy.h"
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh::compile_detail {
@@ -103,7 +104,8 @@ RouteConfig Compiler::sidecarRouteConfig(std::uint32_t port, const WorkloadInsta
       r.name = "default";
       r.kind = Route::ActionKind::kForward;
       r.forward.clusters.push_back({outboundClusterName(port, "", svc.hostname), 100, {}, {}});
-      r.forward.retry = defaultRetryPolicy(v_);  // §9
+      // §R2.1: the default route gets the mesh default or built-in policy too.
+      r.forward.retry = routeRetryPolicy(std::nullopt, v_, meshDefaultRetry(out_.meshConfig, v_));
       r.origin = svc.origin;
       vh.routes.push_back(std::move(r));
     }

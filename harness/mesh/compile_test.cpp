@@ -648,14 +648,17 @@ TEST(NotSimulated, UnsimulatedKindsAndFieldsAreListed) {
   SeedSetup s(version(22));
   auto ef = testing::meta<model::UnsimulatedResource>("EnvoyFilter", "istio-system", "lua");
   s.resources.unsimulated.push_back(ef);
-  s.resources.virtualServices[0].http[0].fault = model::HttpFaultInjection{};
+  model::HttpFaultInjection grpcAbort;
+  grpcAbort.abort = model::HttpFaultInjection::Abort{};
+  grpcAbort.abort->grpcStatus = true;
+  s.resources.virtualServices[0].http[0].fault = grpcAbort;
   model::OutlierDetection od;
   s.destinationRule().subsets[0].trafficPolicy->outlierDetection = od;
   CompiledMesh m = s.compile();
   std::vector<std::string> whats;
   for (const auto& n : m.notSimulated) whats.push_back(n.ref + ": " + n.what);
   EXPECT_THAT(whats, Contains("EnvoyFilter istio-system/lua: not simulated"));
-  EXPECT_THAT(whats, Contains(::testing::HasSubstr("fault injection) is not simulated")));
+  EXPECT_THAT(whats, Contains(::testing::HasSubstr("(gRPC fault abort) is not simulated")));
   // Outlier detection is modelled (§R3): no note.
   EXPECT_THAT(whats, ::testing::Not(Contains(::testing::HasSubstr("outlierDetection"))));
 }

@@ -173,13 +173,43 @@ struct HeaderOps {
   [[nodiscard]] bool empty() const { return set.empty() && add.empty() && remove.empty(); }
 };
 
-// Envoy retry policy as Istio builds it (default: §9).
+// Envoy retry policy as Istio builds it (default by version: docs/istio-behaviour.md §R2.1;
+// VirtualService `retries`: §R2.2). numRetries 0 = no retry policy on the route (VS
+// `attempts: 0`, the PassthroughCluster catch-all, inbound routes).
 struct RetryPolicy {
   std::uint32_t numRetries = 0;      // retries after the first attempt
   std::vector<std::string> retryOn;  // "connect-failure", "5xx", "retriable-status-codes", …
   std::vector<std::uint32_t> retriableStatusCodes;  // with "retriable-status-codes"
   std::optional<std::chrono::milliseconds> perTryTimeout;
   bool fromVirtualService = false;  // false = Istio's default policy of the version (§9)
+  // Where the policy came from when not the built-in default: "VirtualService NS/NAME
+  // spec.http[0].retries", "meshConfig.defaultHttpRetryPolicy".
+  std::string origin;
+  // retry_host_predicate previous_hosts (host_selection_retry_max_attempts 5): a retry prefers
+  // an endpoint not tried yet. Istio ≤1.22 always; 1.23+ not with consistent-hash LB; VS
+  // `retryIgnorePreviousHosts: false` (1.26+) turns it off (§R2.1, §R2.2).
+  bool previousHosts = true;
+  // retry_back_off: fully jittered exponential from `backoffBase` (Envoy's 25 ms; VS `backoff`,
+  // 1.26+), capped at 10 × base (§R2.3).
+  std::chrono::milliseconds backoffBase{25};
+};
+
+// VirtualService `fault` (§R7): the fault filter's per-route config, evaluated on the proxy that
+// evaluates the route, before the router (a delay is not counted in the route timeout).
+// `percent` is the share of requests (0–100, fractional); a VirtualService without `percentage`
+// (or `percent`) injects nothing (§R7).
+struct FaultPolicy {
+  struct Delay {
+    std::chrono::milliseconds fixedDelay{0};
+    double percent = 0;
+  };
+  struct Abort {
+    std::uint32_t httpStatus = 0;
+    double percent = 0;
+  };
+  std::optional<Delay> delay;
+  std::optional<Abort> abort;
+  std::string origin;  // "VirtualService NS/NAME spec.http[0].fault"
 };
 
 struct WeightedCluster {
@@ -224,6 +254,8 @@ struct Route {
   RedirectAction redirect;      // kRedirect
   DirectResponseAction direct;  // kDirectResponse
   std::string origin;           // "VirtualService httpbin/httpbin-egress spec.http[0]"
+  // VS `fault` (any action kind: the fault filter runs before the router).
+  std::optional<FaultPolicy> fault;
 };
 
 struct VirtualHost {
@@ -484,7 +516,7 @@ struct ProxyConfig {
 // these, and a request that crosses a proxy the note affects is an error, not a pass.
 struct NotSimulatedNote {
   std::string ref;  // "EnvoyFilter istio-system/foo", "VirtualService httpbin/x spec.http[0].fault"
-  std::string what;  // "not simulated", "spec.http[0].fault (fault injection) is not simulated"
+  std::string what;  // "not simulated", "spec.http[0].mirror (mirroring) is not simulated"
   SourcePos where;
 
   // Which proxies the unmodelled thing would change. kEveryProxy when it is mesh-wide or its

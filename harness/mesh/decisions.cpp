@@ -159,7 +159,7 @@ struct FlagName {
   ResponseFlag flag;
   std::string_view name;
 };
-constexpr std::array<FlagName, 13> kOldOrder{{{ResponseFlag::kUH, "UH"},
+constexpr std::array<FlagName, 15> kOldOrder{{{ResponseFlag::kUH, "UH"},
                                               {ResponseFlag::kUT, "UT"},
                                               {ResponseFlag::kLR, "LR"},
                                               {ResponseFlag::kUR, "UR"},
@@ -167,6 +167,8 @@ constexpr std::array<FlagName, 13> kOldOrder{{{ResponseFlag::kUH, "UH"},
                                               {ResponseFlag::kUC, "UC"},
                                               {ResponseFlag::kUO, "UO"},
                                               {ResponseFlag::kNR, "NR"},
+                                              {ResponseFlag::kDI, "DI"},
+                                              {ResponseFlag::kFI, "FI"},
                                               {ResponseFlag::kDC, "DC"},
                                               {ResponseFlag::kURX, "URX"},
                                               {ResponseFlag::kDPE, "DPE"},
@@ -330,7 +332,7 @@ ProxyResponse upstreamTimeoutReply() {
   ProxyResponse r;
   r.status = 504;
   r.flags = ResponseFlag::kUT;
-  r.details = "upstream_response_timeout";
+  r.details = "response_timeout";
   r.body = "upstream request timeout";
   return r;
 }
@@ -490,21 +492,24 @@ RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
   const bool gatewayError = hasRetryOn(policy, "gateway-error");
   switch (outcome.kind) {
     case Kind::kResponse: {
+      // §R0: a response carrying x-envoy-overloaded is never retried.
+      if (outcome.overloaded) break;
       const bool listed =
           hasRetryOn(policy, "retriable-status-codes") &&
           std::find(policy.retriableStatusCodes.begin(), policy.retriableStatusCodes.end(),
                     outcome.status) != policy.retriableStatusCodes.end();
-      retriable = listed || (any5xx && outcome.status >= 500) ||
+      retriable = listed || (any5xx && outcome.status >= 500 && outcome.status <= 599) ||
                   (gatewayError &&
-                   (outcome.status == 502 || outcome.status == 503 || outcome.status == 504));
+                   (outcome.status == 502 || outcome.status == 503 || outcome.status == 504)) ||
+                  (hasRetryOn(policy, "retriable-4xx") && outcome.status == 409);
       break;
     }
     case Kind::kConnectFailure:
       retriable = hasRetryOn(policy, "connect-failure") || any5xx || gatewayError ||
-                  hasRetryOn(policy, "reset");
+                  hasRetryOn(policy, "reset") || hasRetryOn(policy, "reset-before-request");
       break;
     case Kind::kConnectionReset:
-      retriable = hasRetryOn(policy, "reset") || any5xx;
+      retriable = hasRetryOn(policy, "reset") || any5xx || gatewayError;
       break;
     case Kind::kTimeout:
       retriable = any5xx || gatewayError || hasRetryOn(policy, "reset");
@@ -576,6 +581,78 @@ RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
       break;
   }
   return step;
+}
+
+std::chrono::milliseconds retryBackoff(const RetryPolicy& policy, std::uint32_t retry,
+                                       std::uint64_t random) {
+  // §R2.3: retry n waits random % (base·(2^n − 1)), capped at 10 × base.
+  const auto base =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(1, policy.backoffBase.count()));
+  const std::uint64_t cap = 10 * base;
+  const std::uint32_t n = std::clamp<std::uint32_t>(retry, 1, 16);
+  const std::uint64_t window = std::min(cap, base * ((std::uint64_t{1} << n) - 1));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(random % window));
+}
+
+// ------------------------------------------------------------------------ timeouts
+RouteTimeouts routeTimeouts(const ForwardAction& forward) {
+  RouteTimeouts t;
+  if (forward.timeout && forward.timeout->count() > 0) t.global = forward.timeout;
+  const auto& perTry = forward.retry.perTryTimeout;
+  // §R1: a per-try timeout at or above the route timeout is ignored (finalTimeout). Without a
+  // retry policy there is no per-try timeout either.
+  if (forward.retry.numRetries > 0 && perTry && perTry->count() > 0 &&
+      (!t.global || *perTry < *t.global)) {
+    t.perTry = perTry;
+  }
+  return t;
+}
+
+std::optional<std::uint64_t> expectedRequestTimeoutMs(const RouteTimeouts& timeouts,
+                                                      std::chrono::milliseconds elapsed) {
+  // §R1 (router.cc setTimeoutHeaders): per-try if set, else global; capped by what is left.
+  std::optional<std::chrono::milliseconds> expected = timeouts.perTry;
+  if (!expected) expected = timeouts.global;
+  if (!expected) return std::nullopt;
+  auto ms = static_cast<std::uint64_t>(expected->count());
+  if (timeouts.global) {
+    const auto global = static_cast<std::uint64_t>(timeouts.global->count());
+    const auto spent = static_cast<std::uint64_t>(std::max<std::int64_t>(0, elapsed.count()));
+    ms = spent >= global ? 1 : std::min(ms, global - spent);
+  }
+  return ms;
+}
+
+// ------------------------------------------------------------------------ fault filter
+namespace {
+bool sampled(double percent, std::uint64_t random) {
+  // Istio translates percentage.value into a per-million FractionalPercent (§R7).
+  if (!(percent > 0)) return false;
+  const auto perMillion = static_cast<std::uint64_t>(std::min(percent, 100.0) * 10000.0 + 0.5);
+  return random % 1000000 < perMillion;
+}
+}  // namespace
+
+ProxyResponse faultAbortReply(std::uint32_t status) {
+  ProxyResponse r;
+  r.status = status;
+  r.flags = ResponseFlag::kFI;  // §R0, §R7
+  r.details = "fault_filter_abort";
+  r.body = "fault filter abort";
+  return r;
+}
+
+FaultDecision decideFault(const FaultPolicy& fault, std::uint64_t delayRandom,
+                          std::uint64_t abortRandom) {
+  FaultDecision d;
+  if (fault.delay && fault.delay->fixedDelay.count() > 0 &&
+      sampled(fault.delay->percent, delayRandom)) {
+    d.delay = fault.delay->fixedDelay;
+  }
+  if (fault.abort && fault.abort->httpStatus != 0 && sampled(fault.abort->percent, abortRandom)) {
+    d.abort = faultAbortReply(fault.abort->httpStatus);
+  }
+  return d;
 }
 
 TcpOutcome tcpBlackHoleOutcome() {

@@ -39,6 +39,8 @@ enum class ResponseFlag : std::uint32_t {
   kLR = 1u << 10,   // local reset
   kDPE = 1u << 11,  // downstream protocol error
   kUPE = 1u << 12,  // upstream protocol error
+  kDI = 1u << 13,   // fault filter delay injected (§R7)
+  kFI = 1u << 14,   // fault filter abort injected (§R7)
 };
 
 class ResponseFlags {
@@ -208,6 +210,9 @@ struct AttemptOutcome {
   std::uint32_t status = 0;
   std::string transportFailureReason;  // e.g. "TLS_error:|268435581:...CERTIFICATE_VERIFY_FAILED"
   std::string body;                    // the upstream's body, for kResponse
+  // kResponse: the response carried `x-envoy-overloaded` (a 503 UO of the next proxy): never
+  // retried (`wouldRetryFromHeaders`, §R0).
+  bool overloaded = false;
 };
 
 struct RetryStep {
@@ -216,18 +221,57 @@ struct RetryStep {
 };
 
 // After attempt number `attempt` (1 = the first) ended with `outcome`: retry per the policy
-// (default policy by version §9: 2 retries on connect-failure,refused-stream,unavailable,
+// (default policy by version §R2.1: 2 retries on connect-failure,refused-stream,unavailable,
 // cancelled,retriable-status-codes[503 ≤1.23]) or finish. Exhausted retries of a retriable
-// failure add URX (§9, §11.1, §11.6); a final connect failure is 503 UF with Envoy's body.
+// failure add URX (§R2.3, §11.1, §11.6); a final connect failure is 503 UF with Envoy's body; a
+// per-try timeout is retried only with 5xx, gateway-error or reset (§R1) and otherwise ends as
+// 504 UT upstream_per_try_timeout. Envoy's conditions (`retry_state_impl.cc`): any reset —
+// connect failure, connection reset, per-try timeout — is retried under 5xx, gateway-error and
+// reset; a connect failure also under connect-failure and reset-before-request; a response under
+// 5xx (any 5xx), gateway-error (502/503/504), retriable-4xx (409) and retriable-status-codes —
+// never when it carries x-envoy-overloaded.
 RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
                        const AttemptOutcome& outcome, const model::IstioVersion& version);
+
+// The wait before retry number `retry` (1 = the first retry): fully jittered exponential
+// back-off, `random % min(base·(2^retry − 1), 10·base)` (§R2.3). Simulated time: the data plane
+// scales it like its other clocks.
+std::chrono::milliseconds retryBackoff(const RetryPolicy& policy, std::uint32_t retry,
+                                       std::uint64_t random);
+
+// ------------------------------------------------------------------------ timeouts (§R1)
+// The router's timers for one request: the route timeout covers every attempt from the end of
+// the downstream request; the per-try timeout bounds one attempt. nullopt = none (0 disables).
+// A per-try timeout ≥ a non-zero route timeout is ignored (`FilterUtility::finalTimeout`).
+struct RouteTimeouts {
+  std::optional<std::chrono::milliseconds> global;
+  std::optional<std::chrono::milliseconds> perTry;
+};
+RouteTimeouts routeTimeouts(const ForwardAction& forward);
+
+// `x-envoy-expected-rq-timeout-ms` for an attempt that starts `elapsed` after the route timer:
+// the per-try timeout if set, else the route timeout, capped at what is left of the route
+// timeout (at least 1); nullopt when neither applies (the header is then not sent, §R1).
+std::optional<std::uint64_t> expectedRequestTimeoutMs(const RouteTimeouts& timeouts,
+                                                      std::chrono::milliseconds elapsed);
+
+// ------------------------------------------------------------------------ fault filter (§R7)
+struct FaultDecision {
+  std::chrono::milliseconds delay{0};  // > 0: hold the request this long first (flag DI)
+  std::optional<ProxyResponse> abort;  // set: answer this instead of routing (flag FI)
+};
+// `delayRandom` / `abortRandom` draw the percentages (Envoy samples per million:
+// random % 1000000 < percent × 10000).
+FaultDecision decideFault(const FaultPolicy& fault, std::uint64_t delayRandom,
+                          std::uint64_t abortRandom);
+ProxyResponse faultAbortReply(std::uint32_t status);  // `status` FI fault_filter_abort
 
 // Local replies, shared by the data plane and the decisions above.
 ProxyResponse noRouteReply();                                      // 404 NR route_not_found
 ProxyResponse clusterNotFoundReply(const model::IstioVersion& v);  // 503 NC (NR <1.10) §11.6
 ProxyResponse noHealthyUpstreamReply();                            // 503 UH §7 §11.7
-ProxyResponse upstreamTimeoutReply();                              // 504 UT
-ProxyResponse blockAllReply();                                     // 502 direct_response §1
+ProxyResponse upstreamTimeoutReply();  // 504 UT response_timeout (route timeout, §R0, §R1)
+ProxyResponse blockAllReply();         // 502 direct_response §1
 
 // TCP: a connection that landed on a BlackHole chain (§1): closed at once, logged UH with
 // cluster BlackHoleCluster, "- - -" 0. Returns the log fields to fill.

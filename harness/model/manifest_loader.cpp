@@ -66,7 +66,6 @@ const Shape kTcpKeepalive{{{"probes", nullptr}, {"time", nullptr}, {"interval", 
 const Shape kTunnel{{{"protocol", nullptr}, {"targetHost", nullptr}, {"targetPort", nullptr}}};
 const Shape kProxyProtocol{{{"version", nullptr}}};
 const Shape kRetryBudget{{{"percent", nullptr}, {"minRetryConcurrency", nullptr}}};
-const Shape kRetryBackoff{{{"baseInterval", nullptr}, {"maxInterval", nullptr}}};
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -296,8 +295,26 @@ std::vector<RouteDestination> readRouteDestinations(Doc& d, const YNode* node,
   return out;
 }
 
+// An HTTPRetry: VirtualService `http[].retries`, meshConfig.defaultHttpRetryPolicy.
+HttpRetry readHttpRetry(Doc& d, const YNode& node, const std::string& what) {
+  Fields rf(d.ctx, node, what);
+  HttpRetry retry;
+  if (auto a = rf.integer("attempts", 0, 1000000)) retry.attempts = static_cast<std::int32_t>(*a);
+  retry.perTryTimeout = rf.duration("perTryTimeout");
+  retry.retryOn = rf.str("retryOn").value_or("");
+  checkRetryOn(d, rf.get("retryOn"), retry.retryOn);
+  retry.retryRemoteLocalities = rf.boolean("retryRemoteLocalities");
+  // 1.26+: `backoff` is a duration (retry_back_off.base_interval), §R2.2.
+  retry.retryIgnorePreviousHosts = rf.boolean("retryIgnorePreviousHosts");
+  retry.backoff = rf.duration("backoff");
+  rf.finish();
+  return retry;
+}
+
+// Unset = 0 %: Istio sends the fault filter no percentage and nothing is injected
+// (docs/istio-behaviour.md §R7).
 double readPercent(Doc& d, Fields& f, const std::string& path) {
-  double percent = 100;
+  double percent = 0;
   if (auto p = f.integer("percent", 0, 100)) percent = static_cast<double>(*p);
   if (const YNode* pct = f.get("percentage")) {
     Fields pf(d.ctx, *pct, d.what(path + ".percentage"));
@@ -389,20 +406,8 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
     r.rewrite = rewrite;
   }
   r.timeout = f.duration("timeout");
-  if (const YNode* n = f.get("retries")) {
-    Fields rf(d.ctx, *n, d.what(path + ".retries"));
-    HttpRetry retry;
-    if (auto a = rf.integer("attempts", 0, 1000000)) retry.attempts = static_cast<std::int32_t>(*a);
-    retry.perTryTimeout = rf.duration("perTryTimeout");
-    retry.retryOn = rf.str("retryOn").value_or("");
-    checkRetryOn(d, rf.get("retryOn"), retry.retryOn);
-    retry.retryRemoteLocalities = rf.boolean("retryRemoteLocalities");
-    if (const YNode* b = rf.get("backoff")) {
-      detail::checkShape(d.ctx, *b, kRetryBackoff, d.what(path + ".retries.backoff"));
-    }
-    rf.finish();
-    r.retries = retry;
-  }
+  if (const YNode* n = f.get("retries"))
+    r.retries = readHttpRetry(d, *n, d.what(path + ".retries"));
   if (const YNode* n = f.get("fault")) {
     Fields ff(d.ctx, *n, d.what(path + ".fault"));
     HttpFaultInjection fault;
@@ -421,6 +426,7 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
       if (auto s = af.integer("httpStatus", 200, 599)) {
         value.httpStatus = static_cast<std::int32_t>(*s);
       }
+      value.grpcStatus = af.get("grpcStatus") != nullptr;
       af.accept({"grpcStatus", "http2Error"});
       value.percent = readPercent(d, af, path + ".fault.abort");
       af.finish();
@@ -1182,6 +1188,10 @@ MeshConfig readMeshConfig(Doc& d, const YNode& node) {
   }
   if (const YNode* n = node.find("enableAutoMtls")) {
     mc.enableAutoMtls = detail::readBool(d.ctx, *n, "meshConfig.enableAutoMtls");
+  }
+  if (const YNode* n = node.find("defaultHttpRetryPolicy")) {
+    mc.defaultHttpRetryPolicy =
+        readHttpRetry(d, *n, "IstioOperator spec.meshConfig.defaultHttpRetryPolicy");
   }
   mc.raw = detail::toJson(node);
   return mc;

@@ -284,7 +284,8 @@ spec:
   EXPECT_EQ(http[0].fault->delay->fixedDelay, Duration{60000});
   EXPECT_DOUBLE_EQ(http[0].fault->delay->percent, 12.5);
   EXPECT_EQ(http[0].fault->abort->httpStatus, 503);
-  EXPECT_DOUBLE_EQ(http[0].fault->abort->percent, 100);
+  // §R7: no percentage → nothing is aborted.
+  EXPECT_DOUBLE_EQ(http[0].fault->abort->percent, 0);
   EXPECT_EQ(http[1].timeout, Duration{3600000});
   EXPECT_EQ(http[2].timeout, Duration{90000});
 }
@@ -426,7 +427,7 @@ spec:
       allowCredentials: true
     rewrite: {uri: /, authority: b, uriRegexRewrite: {match: "^/a", rewrite: /b}}
     headers: {response: {remove: [server]}}
-    retries: {attempts: 2, retryRemoteLocalities: true, backoff: {baseInterval: 1s}}
+    retries: {attempts: 2, retryRemoteLocalities: true, backoff: 1s, retryIgnorePreviousHosts: false}
   - delegate: {name: child, namespace: other}
   - redirect: {uri: /new, redirectCode: 302, derivePort: FROM_REQUEST_PORT}
   - directResponse: {status: 418, body: {string: teapot}}
@@ -447,6 +448,9 @@ spec:
   EXPECT_EQ(vs.http[2].redirect->redirectCode, 302u);
   EXPECT_EQ(vs.http[3].directResponse->status, 418u);
   EXPECT_EQ(vs.http[3].directResponse->body, "teapot");
+  // 1.26+ HTTPRetry fields: backoff is a duration (§R2.2).
+  EXPECT_EQ(vs.http[0].retries->backoff, Duration{1000});
+  EXPECT_EQ(vs.http[0].retries->retryIgnorePreviousHosts, false);
   EXPECT_EQ(vs.tls[0].match[0].sniHosts[0], "a.example.com");
   EXPECT_EQ(vs.tcp[0].match[0].port, 3306u);
 }

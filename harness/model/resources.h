@@ -171,16 +171,22 @@ struct HttpRetry {
   std::optional<Duration> perTryTimeout;
   std::string retryOn;
   std::optional<bool> retryRemoteLocalities;
+  // Istio 1.26+ (api 1.26 HTTPRetry fields 5 and 6): ignored by older istiod.
+  std::optional<bool> retryIgnorePreviousHosts;
+  std::optional<Duration> backoff;  // retry_back_off.base_interval
 };
 
 struct HttpFaultInjection {
+  // `percentage.value` (or the deprecated integer `percent`); unset = 0: nothing is injected
+  // (docs/istio-behaviour.md §R7).
   struct Delay {
-    double percent = 100;
+    double percent = 0;
     Duration fixedDelay{0};
   };
   struct Abort {
-    double percent = 100;
+    double percent = 0;
     std::int32_t httpStatus = 0;
+    bool grpcStatus = false;  // `grpcStatus` given (not simulated)
   };
   std::optional<Delay> delay;
   std::optional<Abort> abort;
@@ -409,6 +415,8 @@ struct MeshConfig {
   std::optional<std::string> accessLogFormat;
   std::optional<OutboundTrafficPolicyMode> outboundTrafficPolicy;
   std::optional<bool> enableAutoMtls;
+  // An HTTPRetry replacing Istio's default retry policy (1.12+, docs/istio-behaviour.md §R2.1).
+  std::optional<HttpRetry> defaultHttpRetryPolicy;
   nlohmann::json raw;  // spec.meshConfig as written (every field, typed or not)
 };
 

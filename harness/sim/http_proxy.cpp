@@ -201,10 +201,12 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   view.headers = &req.headers;
   const mesh::RouteDecision d = mesh::routeRequest(*p.cfg, chain, view, randomU64());
   e.routeName = d.routeName;
+  // Flags of filters before the router (fault delay DI), added to whatever ends the request.
+  mesh::ResponseFlags filterFlags;
 
   auto finishLocal = [&](const mesh::ProxyResponse& r) -> Task<bool> {
     e.responseCode = r.status;
-    e.flags = r.flags;
+    e.flags = r.flags | filterFlags;
     live.upstreamLocal.clear();
     e.responseCodeDetails = r.details;
     e.upstreamTransportFailureReason = r.upstreamTransportFailureReason;
@@ -228,6 +230,23 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
         co_await writeResponse(stream, serializeResponse(out, req.method == "HEAD", !keep), live);
     co_return ok;
   };
+
+  // The fault filter (docs/istio-behaviour.md §R7) runs before the router on the route's own
+  // config: a delay holds the request (not counted in the route timeout), an abort answers it.
+  // Real time, not scaled: it competes with real upstream latency and curl's own timeouts.
+  if (d.route != nullptr && d.route->fault) {
+    const mesh::FaultDecision fault = mesh::decideFault(*d.route->fault, randomU64(), randomU64());
+    if (fault.delay.count() > 0) {
+      co_await sleepFor(fault.delay);
+      filterFlags |= mesh::ResponseFlag::kDI;
+    }
+    if (fault.abort) {
+      // The route's cluster is logged although nothing goes upstream (§R7).
+      if (d.kind == mesh::RouteDecision::Kind::kForward) e.upstreamCluster = d.cluster->cluster;
+      const bool ok = co_await finishLocal(*fault.abort);
+      co_return ok;
+    }
+  }
 
   if (d.kind != mesh::RouteDecision::Kind::kForward) {
     const bool ok = co_await finishLocal(d.response);
@@ -277,16 +296,32 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   applyHeaderOps(up.headers, d.forward->requestHeaders);
   applyHeaderOps(up.headers, d.cluster->requestHeaders);
 
-  std::optional<std::chrono::milliseconds> tryTimeout = d.forward->retry.perTryTimeout;
-  if (d.forward->timeout && d.forward->timeout->count() > 0 &&
-      (!tryTimeout || *d.forward->timeout < *tryTimeout)) {
-    tryTimeout = d.forward->timeout;
-  }
+  // The router (§R1, §R2): the route timer starts now — the whole downstream request has been
+  // read — and covers every attempt and back-off; the per-try timer bounds each attempt.
+  // Timeouts run in real time (they race real upstream latency); the back-off is simulated
+  // time, scaled like the other mesh clocks (docs/fidelity.md).
+  const mesh::RetryPolicy& policy = d.forward->retry;
+  const mesh::RouteTimeouts timeouts = mesh::routeTimeouts(*d.forward);
+  const auto routeStart = Clock::now();
+  std::optional<Clock::time_point> routeDeadline;
+  if (timeouts.global) routeDeadline = routeStart + *timeouts.global;
+  // Endpoints already tried, for the retry host predicate (previous_hosts, §R2.1).
+  std::vector<const mesh::Endpoint*> tried;
   mesh::ProxyResponse final;
   std::optional<HttpResponse> upstreamResponse;
-  std::vector<const mesh::Endpoint*> tried;  // the previous-hosts predicate (§R2.1)
   for (std::uint32_t attempt = 1;; ++attempt) {
-    // Envoy's pick on this proxy's cluster state: policy, priorities, ejections (§R3–§R5).
+    if (attempt > 1) {
+      const auto wait = clock.real(mesh::retryBackoff(policy, attempt - 1, randomU64()));
+      if (routeDeadline && Clock::now() + wait >= *routeDeadline) {
+        // The route timer fires during the back-off.
+        co_await sleepFor(std::max(Clock::duration::zero(), *routeDeadline - Clock::now()));
+        final = mesh::upstreamTimeoutReply();
+        break;
+      }
+      co_await sleepFor(wait);
+    }
+    // Envoy's pick on this proxy's cluster state: policy, priorities, ejections, and the retry
+    // host predicate over `tried` (§R3–§R5).
     const HostLease lease = pickHost(p, resolved, tried);
     const mesh::Endpoint* ep = lease.endpoint();
     if (ep == nullptr && resolved.cluster->type != mesh::ClusterType::kOriginalDst) {
@@ -302,17 +337,36 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     // Istio enables include_request_attempt_count on every vhost: each try carries its number,
     // and each hop's router overwrites the previous hop's (docs/istio-behaviour.md §R2.3, §R8).
     setHeader(up.headers, "x-envoy-attempt-count", std::to_string(attempt));
+    // §R1: the timeout the upstream may expect, when one applies (router setTimeoutHeaders).
+    if (const auto expected = mesh::expectedRequestTimeoutMs(
+            timeouts,
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - routeStart))) {
+      setHeader(up.headers, "x-envoy-expected-rq-timeout-ms", std::to_string(*expected));
+    }
     const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority, d.upstreamAuthority);
     const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
     e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
+    if (ep != &originalDst) tried.push_back(ep);
     HttpResponse resp;
-    const mesh::AttemptOutcome outcome =
-        co_await attemptUpstream(p, *resolved.cluster, target, tls, up, tryTimeout, resp, live);
+    AttemptTimers timers;
+    timers.routeDeadline = routeDeadline;
+    timers.perTry = timeouts.perTry;
+    mesh::AttemptOutcome outcome =
+        co_await attemptUpstream(p, *resolved.cluster, target, tls, up, timers, resp, live);
     lease.report(outcome, simNow());  // outlier detection (§R3)
-    tried.push_back(lease.endpoint());
     if (!live.upstreamLocal.empty()) e.upstreamLocalAddress = live.upstreamLocal;
-    const mesh::RetryStep step =
-        mesh::afterAttempt(d.forward->retry, attempt, outcome, p.cfg->version);
+    if (timers.routeTimeoutFired) {
+      // §R1: the route timer ended the in-flight attempt (its connection is closed): 504 UT
+      // response_timeout, never retried.
+      final = mesh::upstreamTimeoutReply();
+      break;
+    }
+    // §R0: a response that says the next proxy was overloaded is never retried.
+    if (outcome.kind == mesh::AttemptOutcome::Kind::kResponse &&
+        findHeader(resp.headers, "x-envoy-overloaded") != nullptr) {
+      outcome.overloaded = true;
+    }
+    const mesh::RetryStep step = mesh::afterAttempt(policy, attempt, outcome, p.cfg->version);
     if (step.retry) continue;
     final = step.final;
     if (outcome.kind == mesh::AttemptOutcome::Kind::kResponse) upstreamResponse = std::move(resp);
@@ -325,12 +379,15 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
 
   HttpResponse& r = *upstreamResponse;
   e.responseCode = static_cast<std::uint32_t>(r.status);
-  e.flags = final.flags;
+  e.flags = final.flags | filterFlags;
   e.responseCodeDetails = final.details.empty() ? "via_upstream" : final.details;
   e.bytesSent = r.body.size();
+  const auto now = Clock::now();
+  e.durationMs = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - t0).count());
+  // The upstream's time starts with the router (a fault delay before it is not counted).
   const auto elapsed = static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
-  e.durationMs = elapsed;
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - routeStart).count());
   e.upstreamServiceTimeMs = elapsed;
   appendLog(p, s, e);
   // Envoy (Istio) overwrites `server` and reports the upstream time.

@@ -286,11 +286,19 @@ struct SimMesh::Impl {
       Proxy& p, const curl::SocketAddress& target,
       const std::optional<mesh::EffectiveUpstreamTls>& tls, std::chrono::milliseconds timeout,
       mesh::AttemptOutcome& failure);
+  // The router's timers for one attempt (docs/istio-behaviour.md §R1): the route timer's deadline
+  // (it covers every attempt and bounds the connect too) and the per-try timeout, which starts
+  // once the connection is ready. Neither: limits.defaultUpstreamTimeout bounds the response.
+  struct AttemptTimers {
+    std::optional<Clock::time_point> routeDeadline;
+    std::optional<std::chrono::milliseconds> perTry;
+    bool routeTimeoutFired = false;  // out: the route timer ended this attempt
+  };
+  // One attempt; a timed-out attempt closes its connection (never pooled).
   Task<mesh::AttemptOutcome> attemptUpstream(Proxy& p, const mesh::Cluster& cluster,
                                              const curl::SocketAddress& target,
                                              const std::optional<mesh::EffectiveUpstreamTls>& tls,
-                                             const HttpRequest& req,
-                                             std::optional<std::chrono::milliseconds> timeout,
+                                             const HttpRequest& req, AttemptTimers& timers,
                                              HttpResponse& out, LiveSockets& live);
 
   // ---------------------------------------------------------------- tcp_proxy.cpp

@@ -137,11 +137,15 @@ Task<std::unique_ptr<AsyncStream>> SimMesh::Impl::openUpstream(
 Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     Proxy& p, const mesh::Cluster& cluster, const curl::SocketAddress& target,
     const std::optional<mesh::EffectiveUpstreamTls>& tls, const HttpRequest& req,
-    std::optional<std::chrono::milliseconds> timeout, HttpResponse& out, LiveSockets& live) {
+    AttemptTimers& timers, HttpResponse& out, LiveSockets& live) {
   Pool& pool = p.pools[live.worker->index()];
   const std::string key = poolKey(target, tls);
   const std::string wire = serializeRequest(req);
-  const auto responseTimeout = timeout.value_or(limits.defaultUpstreamTimeout);
+  // Time left on the route timer (§R1); never negative.
+  auto routeLeft = [&]() -> std::optional<Clock::duration> {
+    if (!timers.routeDeadline) return std::nullopt;
+    return std::max(Clock::duration::zero(), *timers.routeDeadline - Clock::now());
+  };
   const std::uint64_t generation = poolGeneration;
   live.upstreamLocal.clear();  // set once this attempt has a connection
   ClusterState& state = p.clusters.get(cluster, simNow());
@@ -192,8 +196,17 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
         }
       }
       mesh::AttemptOutcome failure;
+      // The route timer runs during the connect too: it bounds the cluster's connect timeout.
+      std::chrono::milliseconds connectTimeout = cluster.connectTimeout;
+      if (const auto left = routeLeft()) {
+        connectTimeout =
+            std::min(connectTimeout, std::chrono::ceil<std::chrono::milliseconds>(*left));
+      }
       std::unique_ptr<AsyncStream> stream =
-          co_await openUpstream(p, target, tls, cluster.connectTimeout, failure);
+          co_await openUpstream(p, target, tls, connectTimeout, failure);
+      if (!stream && timers.routeDeadline && Clock::now() >= *timers.routeDeadline) {
+        timers.routeTimeoutFired = true;
+      }
       if (!stream) co_return failure;
       c.emplace();
       c->stream = std::move(stream);
@@ -203,11 +216,19 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
           std::make_unique<SourceRegistration>(*this, localOf(c->stream->socket()), p.cfg->podIp);
       c->slot = std::move(slot);
     }
-    // The per-try timeout covers sending the request and receiving the whole response.
+    // The per-try timeout starts with the ready connection and covers sending the request and
+    // receiving the whole response; the route timer keeps running. Whichever ends first closes
+    // the connection.
     AsyncStream* s = c->stream.get();
     live.upstreamLocal = localOf(s->socket());
     const asio::any_io_executor executor = co_await asio::this_coro::executor;
     auto watchdog = Watchdog::create(executor, [s] { s->close(); });
+    Clock::duration responseTimeout = timers.perTry
+                                          ? Clock::duration(*timers.perTry)
+                                          : Clock::duration(limits.defaultUpstreamTimeout);
+    const auto left = routeLeft();
+    const bool routeBound = left && (!timers.perTry || *left <= responseTimeout);
+    if (routeBound) responseTimeout = *left;
     watchdog->arm(responseTimeout);
     live.upstream = s;
     // (No co_await inside ?: — GCC 12 miscompiles the temporaries of that form.)
@@ -219,6 +240,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     watchdog->disarm();
     if (!resp) {
       if (watchdog->fired()) {
+        timers.routeTimeoutFired = routeBound;
         mesh::AttemptOutcome o;
         o.kind = mesh::AttemptOutcome::Kind::kTimeout;
         co_return o;
