@@ -383,6 +383,8 @@ std::vector<std::string> SimMesh::endpoints() const {
                               mock.spec.tls ? "https" : "http", mock.server->url()));
   }
   out.push_back(fmt::format("scenario CA: {}", m.scenarioCaPath.string()));
+  out.push_back(
+      fmt::format("public CA (upstream certificates chain to it): {}", m.publicCaPath.string()));
   return out;
 }
 

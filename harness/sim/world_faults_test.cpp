@@ -3,6 +3,7 @@
 // close and blackhole, per-server targets, ttl, and undoing every fault. The seed's manifests
 // (fixtures/seed) with scenario-level changes; faults written as a scenario writes them.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "harness/mesh/decisions.h"
 #include "harness/model/loader.h"
 #include "harness/sim/dns_overrides.h"
+#include "harness/sim/fault_api.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
 
@@ -153,6 +155,7 @@ steps:
     mesh_ = std::move(*m);
   }
   SimMesh& mesh() { return *mesh_; }
+  const model::Scenario& scenario() const { return scenario_; }
   bool ok() const { return mesh_ != nullptr; }
 
   // A fault as a scenario step writes it (YAML flow map), checked against the scenario.
@@ -446,6 +449,68 @@ TEST(WorldFaults, UnknownTargetsAreErrorsNotSilence) {
   auto f = model::parseFaultSpec("{target: upstream/nothing.example, action: down}", "t");
   ASSERT_TRUE(f);
   EXPECT_FALSE(w.mesh().fault(*f).has_value());
+}
+
+// ------------------------------------------------------------------------ sim up's fault API
+TEST(FaultApi, DrivesEveryTargetOverLoopbackHttp) {
+  World w;
+  ASSERT_TRUE(w.ok());
+  auto api = startFaultApi(w.mesh(), w.scenario(), {.host = "127.0.0.1", .port = 0});
+  ASSERT_TRUE(api) << api.error().str();
+  httplib::Client client("127.0.0.1", (*api)->port());
+  auto state = client.Get("/faults");
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->status, 200);
+  const auto initial = nlohmann::json::parse(state->body);
+  EXPECT_EQ(initial["upstreams"].size(), 2u) << initial.dump();
+  EXPECT_EQ(initial["upstreams"][0]["name"], "httpbin-a");
+  EXPECT_EQ(initial["upstreams"][0]["address"], "198.51.100.10");
+  EXPECT_FALSE(initial["gateways"].empty());
+  // A gateway, then the DNS: the same JSON a scenario step takes.
+  auto kill =
+      client.Post("/faults", R"({"target":"gateway/httpbin/httpbin-egress","action":"kill"})",
+                  "application/json");
+  ASSERT_TRUE(kill);
+  EXPECT_EQ(kill->status, 200) << kill->body;
+  EXPECT_FALSE(w.mesh().gatewayReady("httpbin/httpbin-egress"));
+  auto nx =
+      client.Post("/faults", R"({"target":"dns/httpbin.org","action":"dns","answer":"nxdomain"})",
+                  "application/json");
+  ASSERT_TRUE(nx);
+  EXPECT_EQ(nlohmann::json::parse(nx->body)["dns"][0]["answer"], "nxdomain");
+  // Bad input: positioned in the body; a target the scenario lacks.
+  auto bad = client.Post("/faults", R"({"target":"upstream/httpbin-a","action":"explode"})",
+                         "application/json");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_NE(bad->body.find("POST /faults:1:"), std::string::npos) << bad->body;
+  auto unknown = client.Post("/faults", R"({"target":"upstream/nowhere","action":"down"})",
+                             "application/json");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 400);
+  // JSON only, same rules as the mock's control API.
+  auto text =
+      client.Post("/faults", R"({"target":"upstream/httpbin-a","action":"down"})", "text/plain");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->status, 415);
+  auto foreign = client.Get("/faults", {{"Origin", "https://evil.example"}});
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 403);
+  // DELETE ends everything.
+  auto undo = client.Delete("/faults");
+  ASSERT_TRUE(undo);
+  EXPECT_EQ(undo->status, 200);
+  EXPECT_TRUE(nlohmann::json::parse(undo->body)["dns"].empty());
+  EXPECT_TRUE(w.eventually([&] { return w.curl(kSleep, kInMesh).status == 200; }));
+}
+
+TEST(FaultApi, LoopbackOnly) {
+  World w;
+  ASSERT_TRUE(w.ok());
+  auto open =
+      startFaultApi(w.mesh(), w.scenario(), {.host = "0.0.0.0", .port = 0, .token = "s3cret"});
+  ASSERT_FALSE(open);
+  EXPECT_EQ(open.error().kind, ErrorKind::kInvalidInput);
 }
 
 }  // namespace
