@@ -1788,18 +1788,19 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
     if (certFault && !u.tls) continue;
     any = true;
     if (s.runOptions.dryRun) {
-      // The mock's fault-control listener, as plan.sh starts it (mockControlPort). `-f`: a fault
-      // the standalone mock refuses (a cert fault needs the CA key it does not have) fails the
-      // plan loudly.
-      std::vector<std::string> argv{"curl",
-                                    "-sS",
-                                    "-XPOST",
-                                    "-d",
-                                    *upstreamFaultJson(fault),
-                                    fmt::format("http://127.0.0.1:{}/faults", mockControlPort(i))};
-      if (fault.action == "cert") {
-        argv.insert(argv.begin() + 2, {"-f", "-H", "Content-Type: application/json"});
-      }
+      // The mock's fault-control listener, as plan.sh starts it (mockControlPort); it takes JSON
+      // only. `-f`: a fault the standalone mock refuses (a cert fault needs the CA key it does
+      // not have) fails the plan loudly.
+      const std::vector<std::string> argv{
+          "curl",
+          "-sS",
+          "-f",
+          "-H",
+          "Content-Type: application/json",
+          "-XPOST",
+          "-d",
+          *upstreamFaultJson(fault),
+          fmt::format("http://127.0.0.1:{}/faults", mockControlPort(i))};
       const std::string display = fmt::format("{}", fmt::join(argv, " "));
       if (s.planDir.empty()) {
         planLines_.push_back(display);

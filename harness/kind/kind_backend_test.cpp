@@ -1087,8 +1087,10 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
               ::testing::Contains("kubectl apply -f - < " + (dir / "09-operator.yaml").string()));
   EXPECT_THAT(lines, ::testing::Not(::testing::Contains("kubectl apply -f -")));
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("patch_corefile " + dir.string() + "/")));
-  EXPECT_THAT(lines, ::testing::Contains(
-                         "curl -sS -XPOST -d {\"action\":\"down\"} http://127.0.0.1:19000/faults"));
+  EXPECT_THAT(lines,
+              ::testing::Contains(
+                  "curl -sS -f -H Content-Type: application/json -XPOST -d {\"action\":\"down\"} "
+                  "http://127.0.0.1:19000/faults"));
 
   // Replay: plan.sh against the stand-in tools runs to the end, in the plan's order.
   fakes.link("egresslab", std::filesystem::path(EGRESSLAB_FAKES_DIR) / "egresslab");
@@ -1124,7 +1126,8 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
            "istioctl analyze --all-namespaces",
            "kubectl exec -n httpbin deploy/sleep -c sleep -- curl",
            "curl -s -S http://127.0.0.1:1/status/200 -H x-request-id:",
-           "curl -sS -XPOST -d \\{\\\"action\\\":\\\"down\\\"\\} http://127.0.0.1:19000/faults",
+           "curl -sS -f -H Content-Type:\\ application/json -XPOST -d "
+           "\\{\\\"action\\\":\\\"down\\\"\\} http://127.0.0.1:19000/faults",
            "kubectl -n httpbin scale deploy/httpbin-egress --replicas=0",
            "kind delete cluster --name egresslab"}) {
     const auto it = std::find_if(log.begin() + static_cast<std::ptrdiff_t>(next), log.end(),
