@@ -1,18 +1,24 @@
-// `egresslab sim up SCENARIO [--time-scale F] [--istio-version V]`: runs the scenario's simulated
-// mesh (harness/sim) with the scenario's port-forwards bound on their LITERAL local ports of
-// 127.0.0.1, prints the endpoints, the scenario CA and a sample curl, and serves until SIGINT or
-// SIGTERM — so users can poke the simulated mesh with their own curl (docs/design.md).
+// `egresslab sim up SCENARIO [--time-scale F] [--istio-version V] [--control HOST:PORT]`: runs the
+// scenario's simulated mesh (harness/sim) with the scenario's port-forwards bound on their
+// LITERAL local ports of 127.0.0.1, prints the endpoints, the scenario CA, the public CA the
+// upstream certificates chain to, the fault-control API (harness/sim/fault_api.h) and a sample
+// curl, and serves until SIGINT or SIGTERM — so users can rehearse failures with their own curl
+// (docs/cli.md). Every fault is undone before it exits.
 #include <pthread.h>
 
 #include <chrono>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "harness/cli/command.h"
 #include "harness/model/loader.h"
 #include "harness/model/version.h"
+#include "harness/sim/fault_api.h"
 #include "harness/sim/sim_mesh.h"
 
 namespace egresslab::cli {
@@ -22,7 +28,27 @@ struct SimUpFlags {
   std::string scenario;
   double timeScale = 1.0;
   std::string istioVersion;
+  std::string control = "127.0.0.1:0";
+  std::string controlToken;
 };
+
+// "HOST:PORT" or "[V6]:PORT" of --control.
+std::optional<std::pair<std::string, int>> splitHostPort(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string portText = text.substr(colon + 1);
+  if (portText.empty() || portText.size() > 5 ||
+      portText.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int port = std::stoi(portText);
+  if (port > 65535) return std::nullopt;
+  return std::pair{host, port};
+}
 
 int simUpFail(const Error& error, int code) {
   std::cerr << "egresslab sim up: " << error.str() << "\n";
@@ -74,9 +100,27 @@ int runSimUp(const SimUpFlags& flags) {
     const int code = mesh.error().kind == ErrorKind::kInvalidInput ? 2 : 3;
     return simUpFail(mesh.error(), code);
   }
+  const auto control = splitHostPort(flags.control);
+  if (!control) {
+    (*mesh)->stop();
+    return simUpFail(invalidInput("--control must be HOST:PORT, e.g. 127.0.0.1:15000").error(), 2);
+  }
+  std::string token = flags.controlToken;
+  if (const char* env = std::getenv("EGRESSLAB_CONTROL_TOKEN"); token.empty() && env != nullptr) {
+    token = env;
+  }
+  auto api = sim::startFaultApi(**mesh, *scenario,
+                                {.host = control->first, .port = control->second, .token = token});
+  if (!api) {
+    (*mesh)->stop();
+    return simUpFail(api.error(), api.error().kind == ErrorKind::kInvalidInput ? 2 : 3);
+  }
   std::cout << "simulated mesh \"" << scenario->name << "\" (Istio " << scenario->istioVersion.str()
             << ") is up (mesh start " << startMs << " ms)\n";
   for (const auto& e : (*mesh)->endpoints()) std::cout << "  " << e << "\n";
+  std::cout << "fault control: " << (*api)->url()
+            << "/faults (GET the state, POST a fault as a scenario step writes it, DELETE ends "
+               "all; JSON, loopback only)\n";
   const std::string sample = sampleCurl(*scenario, (*mesh)->scenarioCaPath().string());
   if (!sample.empty()) std::cout << "try:\n  " << sample << "\n";
   std::cout << "Ctrl-C to stop\n" << std::flush;
@@ -84,6 +128,8 @@ int runSimUp(const SimUpFlags& flags) {
   int signal = 0;
   sigwait(&stopSignals, &signal);
   std::cerr << "egresslab sim up: " << (signal == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping\n";
+  (*api)->stop();
+  (*mesh)->undoFaults();  // faults end with the rehearsal
   (*mesh)->stop();
   return 0;
 }
@@ -99,6 +145,12 @@ void addSimUpCommand(CLI::App& root, CommandTable& table) {
                  "run probe clocks and Envoy's warming this many times faster")
       ->capture_default_str();
   up->add_option("--istio-version", flags->istioVersion, "simulate this Istio version instead");
+  up->add_option("--control", flags->control,
+                 "HOST:PORT of the fault-control API (loopback only; port 0 = any free port)")
+      ->capture_default_str();
+  up->add_option("--control-token", flags->controlToken,
+                 "every fault-control request must carry Authorization: Bearer TOKEN (default: "
+                 "$EGRESSLAB_CONTROL_TOKEN)");
   table.on(up, [flags] { return runSimUp(*flags); });
 }
 

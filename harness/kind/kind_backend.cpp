@@ -837,6 +837,7 @@ struct KindBackend::State {
   };
   std::vector<PortForward> portForwards;
   std::map<std::string, std::unique_ptr<httpbin::HttpbinServer>> mocks;  // "host:port"
+  std::set<std::pair<std::string, std::string>> killedGateways;  // (ns, name), undone at down()
   std::vector<ProxyRef> proxies;
   std::chrono::milliseconds accessLogWait{5000};
   std::map<std::size_t, pki::KeyPair> upstreamPairs;  // scenario.upstreams index → certificate
@@ -970,6 +971,15 @@ std::optional<httpbin::Fault> toMockFault(const model::FaultSpec& f) {
     fault.action = httpbin::Fault::Action::kReset;
   } else if (f.action == "bad-cert") {
     fault.action = httpbin::Fault::Action::kBadCert;
+  } else if (f.action == "close") {
+    fault.action = httpbin::Fault::Action::kClose;
+  } else if (f.action == "blackhole") {
+    fault.action = httpbin::Fault::Action::kBlackhole;
+  } else if (f.action == "cert") {
+    fault.action = httpbin::Fault::Action::kCert;
+    fault.cert = f.cert == "wrong-host" ? httpbin::Fault::Cert::kWrongHost
+                 : f.cert == "rotate"   ? httpbin::Fault::Cert::kRotate
+                                        : httpbin::Fault::Cert::kExpired;
   } else {
     return std::nullopt;
   }
@@ -1470,7 +1480,11 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
       mock.host = s.captured["KIND_GATEWAY"];
       mock.port = static_cast<int>(u.port);
       mock.hostname = u.name.empty() ? u.host : u.name;
-      if (u.tls) mock.tls = s.upstreamPairs.at(index);
+      if (u.tls) {
+        mock.tls = s.upstreamPairs.at(index);
+        mock.issuer = s.publicCa;  // cert faults mint from the CA the pods trust
+        mock.certNames = {u.host};
+      }
       auto server = httpbin::HttpbinServer::start(mock);
       if (!server) return fail(std::move(server.error()));
       s.mocks[fmt::format("{}:{}", u.host, u.port)] = std::move(*server);
@@ -1707,14 +1721,31 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
 
 Result<void> KindBackend::fault(const model::FaultSpec& fault) {
   State& s = *state_;
+  // What kind cannot do yet is an error at the fault step, in a run and in a plan alike.
+  if (fault.targetKind == model::FaultSpec::TargetKind::kDns) {
+    return invalidInput(
+        fmt::format("fault {}: dns faults are not supported on the kind backend (CoreDNS would "
+                    "need a template rule per answer and a reload); run this scenario on sim",
+                    fault.target),
+        fault.pos);
+  }
+  if (fault.ttl) {
+    return invalidInput(
+        fmt::format("fault {}: ttl is not supported on the kind backend (a plan runs its steps "
+                    "in order); undo the fault with a later step",
+                    fault.target),
+        fault.pos);
+  }
   if (fault.targetKind == model::FaultSpec::TargetKind::kGateway) {
     const std::string deploy = "deploy/" + fault.gatewayName;
     std::vector<std::vector<std::string>> commands;
     const std::string timeout = "--timeout=" + seconds(options_.readinessTimeout);
     if (fault.action == "kill") {
+      s.killedGateways.insert({fault.gatewayNamespace, fault.gatewayName});
       commands = {{"kubectl", "-n", fault.gatewayNamespace, "scale", deploy, "--replicas=0"},
                   {"kubectl", "-n", fault.gatewayNamespace, "rollout", "status", deploy, timeout}};
     } else if (fault.action == "restore") {
+      s.killedGateways.erase({fault.gatewayNamespace, fault.gatewayName});
       commands = {{"kubectl", "-n", fault.gatewayNamespace, "scale", deploy, "--replicas=1"},
                   {"kubectl", "-n", fault.gatewayNamespace, "rollout", "status", deploy, timeout}};
     } else {
@@ -1748,16 +1779,24 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
   }
   auto mockFault = toMockFault(fault);
   if (!mockFault) return invalidInput("unknown upstream fault `" + fault.action + "`", fault.pos);
-  if (s.runOptions.dryRun) {
-    // The mock's fault-control listener, as plan.sh starts it (mockControlPort).
-    for (std::size_t i = 0; i < s.scenario.upstreams.size(); ++i) {
-      const auto& u = s.scenario.upstreams[i];
-      if (u.host != fault.upstreamHost || (fault.upstreamPort && *fault.upstreamPort != u.port)) {
-        continue;
-      }
+  // Every server the target names (by name, host, host:port or address:port).
+  const bool certFault = fault.action == "cert" || fault.action == "bad-cert";
+  bool any = false;
+  for (std::size_t i = 0; i < s.scenario.upstreams.size(); ++i) {
+    const auto& u = s.scenario.upstreams[i];
+    if (!model::faultTargetsServer(fault, u, model::explicitAddressOf(s.scenario, u))) continue;
+    if (certFault && !u.tls) continue;
+    any = true;
+    if (s.runOptions.dryRun) {
+      // The mock's fault-control listener, as plan.sh starts it (mockControlPort); it takes JSON
+      // only. `-f`: a fault the standalone mock refuses (a cert fault needs the CA key it does
+      // not have) fails the plan loudly.
       const std::vector<std::string> argv{
           "curl",
           "-sS",
+          "-f",
+          "-H",
+          "Content-Type: application/json",
           "-XPOST",
           "-d",
           *upstreamFaultJson(fault),
@@ -1770,21 +1809,15 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
                  !r) {
         return r;
       }
-      return {};
+      continue;
     }
-    return invalidInput("no upstream mock for " + fault.target, fault.pos);
+    auto server = s.mocks.find(fmt::format("{}:{}", u.host, u.port));
+    if (server == s.mocks.end()) continue;
+    auto applied = server->second->applyFault(*mockFault);
+    if (!applied) return applied;
   }
-  for (auto& [key, server] : s.mocks) {
-    const bool hostMatches = key.starts_with(fault.upstreamHost + ":");
-    const bool portMatches =
-        !fault.upstreamPort || key == fmt::format("{}:{}", fault.upstreamHost, *fault.upstreamPort);
-    if (hostMatches && portMatches) {
-      auto applied = server->applyFault(*mockFault);
-      if (!applied) return applied;
-      return {};
-    }
-  }
-  return invalidInput("no upstream mock for " + fault.target, fault.pos);
+  if (!any) return invalidInput("no upstream mock for " + fault.target, fault.pos);
+  return {};
 }
 
 std::vector<std::string> KindBackend::endpoints() const {
@@ -1843,10 +1876,26 @@ void KindBackend::down() {
   }
   for (auto& pf : s.portForwards) pf.process->stop();
   s.portForwards.clear();
-  for (auto& [key, server] : s.mocks) server->stop();
+  for (auto& [key, server] : s.mocks) server->stop();  // the mocks' faults end with them
   s.mocks.clear();
   const bool deleteCluster = !options_.keep && !options_.context && !options_.reuseCluster &&
                              (s.clusterCreated || s.runOptions.dryRun);
+  // Every fault ends with the scenario: a gateway it killed is scaled back up when the cluster
+  // outlives the run (--keep, --reuse-cluster, --context), also after Ctrl-C.
+  if (!deleteCluster) {
+    const auto killed = s.killedGateways;
+    for (const auto& [ns, name] : killed) {
+      model::FaultSpec restore;
+      restore.targetKind = model::FaultSpec::TargetKind::kGateway;
+      restore.target = "gateway/" + ns + "/" + name;
+      restore.gatewayNamespace = ns;
+      restore.gatewayName = name;
+      restore.action = "restore";
+      if (auto r = fault(restore); !r) {
+        diagnostics_.push_back({"restore " + restore.target, r.error().str()});
+      }
+    }
+  }
   if (deleteCluster) {
     const std::string cluster =
         options_.clusterName.empty() ? s.scenario.cluster.name : options_.clusterName;

@@ -894,6 +894,45 @@ TEST_F(KindBackendTest, GatewayKillScalesToZeroAndRestoreWaits) {
   backend.down();
 }
 
+// Every fault ends with the scenario: a gateway still killed at down() is scaled back up when
+// the cluster outlives the run.
+TEST_F(KindBackendTest, KilledGatewayIsRestoredAtDownWhenTheClusterStays) {
+  auto recording = std::make_shared<RecordingCommandRunner>();
+  auto options = testOptions();
+  options.reuseCluster = true;
+  KindBackend backend(recording, options);
+  upSeed(backend, *recording);
+  model::FaultSpec kill;
+  kill.targetKind = model::FaultSpec::TargetKind::kGateway;
+  kill.gatewayNamespace = "httpbin";
+  kill.gatewayName = "httpbin-egress";
+  kill.action = "kill";
+  ASSERT_TRUE(backend.fault(kill));
+  const auto before = recording->displays().size();
+  backend.down();
+  auto seen = recording->displays();
+  seen.erase(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(before));
+  EXPECT_THAT(seen, ::testing::Contains("kubectl -n httpbin scale deploy/httpbin-egress "
+                                        "--replicas=1"));
+}
+
+// What kind cannot do is an error naming why, never a silent no-op.
+TEST_F(KindBackendTest, DnsFaultsAndTtlAreErrorsOnKind) {
+  KindBackend backend(runner, testOptions());
+  upSeed(backend, *runner);
+  auto dns = model::parseFaultSpec("{target: dns/httpbin.org, action: dns, answer: nxdomain}", "t");
+  ASSERT_TRUE(dns);
+  auto r = backend.fault(*dns);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("dns faults are not supported on the kind backend"));
+  auto ttl = model::parseFaultSpec("{target: upstream/httpbin.org, action: close, ttl: 5s}", "t");
+  ASSERT_TRUE(ttl);
+  r = backend.fault(*ttl);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("ttl is not supported on the kind backend"));
+  backend.down();
+}
+
 // The stand-in tools on a temp PATH through the real ProcessCommandRunner.
 class KindBackendFakesTest : public ::testing::Test {
  protected:
@@ -1048,8 +1087,10 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
               ::testing::Contains("kubectl apply -f - < " + (dir / "09-operator.yaml").string()));
   EXPECT_THAT(lines, ::testing::Not(::testing::Contains("kubectl apply -f -")));
   EXPECT_THAT(lines, ::testing::Contains(HasSubstr("patch_corefile " + dir.string() + "/")));
-  EXPECT_THAT(lines, ::testing::Contains(
-                         "curl -sS -XPOST -d {\"action\":\"down\"} http://127.0.0.1:19000/faults"));
+  EXPECT_THAT(lines,
+              ::testing::Contains(
+                  "curl -sS -f -H Content-Type: application/json -XPOST -d {\"action\":\"down\"} "
+                  "http://127.0.0.1:19000/faults"));
 
   // Replay: plan.sh against the stand-in tools runs to the end, in the plan's order.
   fakes.link("egresslab", std::filesystem::path(EGRESSLAB_FAKES_DIR) / "egresslab");
@@ -1085,7 +1126,8 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
            "istioctl analyze --all-namespaces",
            "kubectl exec -n httpbin deploy/sleep -c sleep -- curl",
            "curl -s -S http://127.0.0.1:1/status/200 -H x-request-id:",
-           "curl -sS -XPOST -d \\{\\\"action\\\":\\\"down\\\"\\} http://127.0.0.1:19000/faults",
+           "curl -sS -f -H Content-Type:\\ application/json -XPOST -d "
+           "\\{\\\"action\\\":\\\"down\\\"\\} http://127.0.0.1:19000/faults",
            "kubectl -n httpbin scale deploy/httpbin-egress --replicas=0",
            "kind delete cluster --name egresslab"}) {
     const auto it = std::find_if(log.begin() + static_cast<std::ptrdiff_t>(next), log.end(),

@@ -50,19 +50,41 @@ struct Eventually {
   int successes = 1;  // consecutive passing attempts required
 };
 
+// A world fault (docs/scenarios.md "Faults"; docs/design.md "More than one server per upstream").
+//   upstream/NAME          one server, by its `name`
+//   upstream/HOST          every server of that host
+//   upstream/HOST:PORT     every server of that host and port
+//   upstream/ADDRESS:PORT  the server answering at that address (an explicit `dns:` or `address`)
+//   gateway/NS/NAME        a gateway pod (kill|restore)
+//   dns/NAME               what the world's DNS answers for NAME (action dns)
 struct FaultSpec {
-  enum class TargetKind { kUpstream, kGateway };
+  enum class TargetKind { kUpstream, kGateway, kDns };
   TargetKind targetKind = TargetKind::kUpstream;
   std::string target;        // as written: "upstream/httpbin.org[:443]" or "gateway/NS/NAME"
-  std::string upstreamHost;  // kUpstream
+  std::string upstreamHost;  // kUpstream: the part before any ":PORT" (a name, host or IPv4)
   std::optional<std::uint32_t> upstreamPort;
   std::string gatewayNamespace;  // kGateway
   std::string gatewayName;
-  // upstream: down|up|latency|status|reset|bad-cert; gateway: kill|restore
+  std::string dnsName;  // kDns, lower-case
+  // upstream: down|up|latency|status|reset|bad-cert|cert|close|blackhole; gateway:
+  // kill|restore; dns: dns|up
   std::string action;
   int ms = 0;         // latency
   int code = 0;       // status
   int percent = 100;  // status
+  // action dns: `answer: nxdomain | servfail | [ADDRESS, …]`.
+  struct DnsAnswer {
+    enum class Kind { kNxdomain, kServfail, kAddresses };
+    Kind kind = Kind::kNxdomain;
+    std::vector<std::string> addresses;  // kAddresses, IPv4, at least one
+    friend bool operator==(const DnsAnswer&, const DnsAnswer&) = default;
+  };
+  std::optional<DnsAnswer> answer;
+  // action cert: `cert: expired | wrong-host | rotate`.
+  std::string cert;
+  // `ttl:` the fault ends by itself this long after it began (scenario time, scaled by
+  // --time-scale); absent = it lasts until undone or the scenario ends.
+  std::optional<std::chrono::milliseconds> ttl;
   SourcePos pos;
 };
 
@@ -159,5 +181,26 @@ struct Scenario {
     return install.value_or(defaultInstallMethod(istioVersion));
   }
 };
+
+// Whether an upstream fault target (upstreamHost, upstreamPort) names the server `u`, whose
+// address is `address` (its explicit address; "" when the run chooses one): NAME or HOST without
+// a port, HOST:PORT or ADDRESS:PORT with one.
+bool faultTargetsServer(const FaultSpec& fault, const UpstreamSpec& u, std::string_view address);
+
+// "upstream/crm-a down", "dns/crm.example dns nxdomain ttl 30000ms": a fault in one line
+// (reports, logs).
+std::string faultText(const FaultSpec& fault);
+
+// Parses one fault written as YAML or JSON (`{"target":"upstream/crm-a","action":"down"}`), as a
+// scenario step's `fault:` takes it; `origin` names the text in positions. The target is not
+// checked against a scenario: see checkFaultTarget.
+Result<FaultSpec> parseFaultSpec(std::string_view text, const std::string& origin);
+
+// Whether `fault` names something `scenario` has (an upstream server, a gateway of its
+// manifests, a DNS name it knows); an error at fault.pos otherwise.
+Result<void> checkFaultTarget(const Scenario& scenario, const FaultSpec& fault);
+// The explicit address of an upstream server (its `address:`, else its host's `dns:` entry), ""
+// when the run chooses one.
+std::string explicitAddressOf(const Scenario& scenario, const UpstreamSpec& upstream);
 
 }  // namespace egresslab::model

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "harness/model/credentials.h"
+#include "harness/model/fault_spec.h"
 #include "harness/model/files.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
@@ -204,82 +205,7 @@ struct ScenarioReader {
     return ev;
   }
 
-  FaultSpec fault(const YNode& node) {
-    FaultSpec fs;
-    fs.pos = node.pos;
-    Fields f(ctx, node, "fault");
-    fs.target = f.requiredStr("target");
-    const YNode* targetNode = f.get("target");
-    fs.action = f.requiredStr("action");
-    const YNode* actionNode = f.get("action");
-    const YNode* msNode = f.get("ms");
-    const YNode* codeNode = f.get("code");
-    if (auto v = f.integer("ms", 1, 3600000)) fs.ms = static_cast<int>(*v);
-    if (auto v = f.integer("code", 100, 599)) fs.code = static_cast<int>(*v);
-    if (auto v = f.integer("percent", 0, 100)) fs.percent = static_cast<int>(*v);
-    f.finish();
-    if (!ctx.ok()) return fs;
-    static const std::vector<std::string> kUpstreamActions = {"down",   "up",    "latency",
-                                                              "status", "reset", "bad-cert"};
-    static const std::vector<std::string> kGatewayActions = {"kill", "restore"};
-    const std::vector<std::string>* actions = nullptr;
-    if (fs.target.rfind("upstream/", 0) == 0) {
-      fs.targetKind = FaultSpec::TargetKind::kUpstream;
-      std::string hostPort = fs.target.substr(9);
-      if (auto colon = hostPort.rfind(':'); colon != std::string::npos) {
-        YNode portNode;
-        portNode.kind = YNode::Kind::kScalar;
-        portNode.scalar = hostPort.substr(colon + 1);
-        portNode.pos = targetNode->pos;
-        if (auto p = detail::readInt(ctx, portNode, "fault target port", 1, 65535)) {
-          fs.upstreamPort = static_cast<std::uint32_t>(*p);
-        }
-        hostPort.resize(colon);
-      }
-      fs.upstreamHost = hostPort;
-      actions = &kUpstreamActions;
-      if (fs.upstreamHost.empty() && ctx.ok()) {
-        ctx.fail("fault target upstream/HOST[:PORT] needs a host", targetNode->pos);
-      }
-    } else if (fs.target.rfind("gateway/", 0) == 0) {
-      fs.targetKind = FaultSpec::TargetKind::kGateway;
-      const std::string rest = fs.target.substr(8);
-      const auto slash = rest.find('/');
-      if (slash == std::string::npos || slash == 0 || slash + 1 == rest.size() ||
-          rest.find('/', slash + 1) != std::string::npos) {
-        ctx.fail(fmt::format("invalid fault target \"{}\": use gateway/NAMESPACE/NAME", fs.target),
-                 targetNode->pos);
-        return fs;
-      }
-      fs.gatewayNamespace = rest.substr(0, slash);
-      fs.gatewayName = rest.substr(slash + 1);
-      actions = &kGatewayActions;
-    } else {
-      ctx.fail(fmt::format("invalid fault target \"{}\": use upstream/HOST[:PORT] or "
-                           "gateway/NAMESPACE/NAME",
-                           fs.target),
-               targetNode->pos);
-      return fs;
-    }
-    if (std::find(actions->begin(), actions->end(), fs.action) == actions->end()) {
-      std::string list;
-      for (const auto& a : *actions) list += (list.empty() ? "" : ", ") + a;
-      ctx.fail(fmt::format("invalid fault action \"{}\" for {}; valid actions: {}", fs.action,
-                           fs.target, list),
-               actionNode->pos);
-      return fs;
-    }
-    if (fs.action == "latency" && msNode == nullptr) {
-      ctx.fail("fault action latency needs ms", node.pos);
-    } else if (fs.action == "status" && codeNode == nullptr) {
-      ctx.fail("fault action status needs code", node.pos);
-    } else if (msNode != nullptr && fs.action != "latency") {
-      ctx.fail(fmt::format("ms applies only to action latency, not {}", fs.action), msNode->pos);
-    } else if (codeNode != nullptr && fs.action != "status") {
-      ctx.fail(fmt::format("code applies only to action status, not {}", fs.action), codeNode->pos);
-    }
-    return fs;
-  }
+  FaultSpec fault(const YNode& node) { return detail::readFault(ctx, node); }
 };
 
 void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
@@ -673,34 +599,11 @@ Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::pat
     }
   }
   // Faults must name something the scenario has.
-  const auto workloads = deriveGatewayWorkloads(sc.resources, sc.istioVersion);
   std::vector<Error> faultErrors;
   for (const auto& step : sc.steps) {
     if (!step.fault) continue;
-    const FaultSpec& fault = *step.fault;
-    if (fault.targetKind == FaultSpec::TargetKind::kUpstream) {
-      const bool known = std::any_of(sc.upstreams.begin(), sc.upstreams.end(), [&](const auto& u) {
-        return u.host == fault.upstreamHost &&
-               (!fault.upstreamPort || u.port == *fault.upstreamPort);
-      });
-      if (!known) {
-        faultErrors.push_back(invalidInput(fmt::format("fault target \"{}\" is not one of the "
-                                                       "scenario's upstreams",
-                                                       fault.target),
-                                           fault.pos)
-                                  .error());
-      }
-    } else {
-      const bool known = std::any_of(workloads.begin(), workloads.end(), [&](const auto& w) {
-        return w.ns == fault.gatewayNamespace && w.name == fault.gatewayName;
-      });
-      if (!known) {
-        faultErrors.push_back(
-            invalidInput(
-                fmt::format("fault target \"{}\": no such gateway in the manifests", fault.target),
-                fault.pos)
-                .error());
-      }
+    if (auto known = checkFaultTarget(sc, *step.fault); !known) {
+      faultErrors.push_back(known.error());
     }
   }
   if (!faultErrors.empty()) return std::unexpected(detail::combineErrors(std::move(faultErrors)));

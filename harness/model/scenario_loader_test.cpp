@@ -242,7 +242,7 @@ TEST(ScenarioErrors, CurlAndFaultInOneStep) {
 TEST(ScenarioErrors, FaultActionInvalidForTarget) {
   EXPECT_EQ(brokenError("bad-fault-action.yaml"),
             "bad-fault-action.yaml:5:51: invalid fault action \"kill\" for upstream/httpbin.org; "
-            "valid actions: down, up, latency, status, reset, bad-cert");
+            "valid actions: down, up, latency, status, reset, bad-cert, cert, close, blackhole");
 }
 
 TEST(ScenarioErrors, LatencyNeedsMs) {
@@ -258,7 +258,7 @@ TEST(ScenarioErrors, StatusNeedsCode) {
 TEST(ScenarioErrors, FaultOnUndeclaredUpstream) {
   EXPECT_EQ(brokenError("unknown-fault-upstream.yaml"),
             "unknown-fault-upstream.yaml:5:12: fault target \"upstream/other.org\" is not one of "
-            "the scenario's upstreams");
+            "the scenario's upstreams (by name, host, host:port or address:port)");
 }
 
 TEST(ScenarioErrors, FaultOnUnknownGateway) {
@@ -397,8 +397,8 @@ TEST(ScenarioErrors, InlineTextErrors) {
   EXPECT_EQ(textError("name: a\nvars: {BAD: x}\n"),
             "inline.yaml:2:7: invalid var name \"BAD\": use [a-z0-9-_.] so <BAD> can name it");
   EXPECT_EQ(textError("name: a\nsteps: [{name: s, fault: {target: pod/x, action: down}}]\n"),
-            "inline.yaml:2:35: invalid fault target \"pod/x\": use upstream/HOST[:PORT] or "
-            "gateway/NAMESPACE/NAME");
+            "inline.yaml:2:35: invalid fault target \"pod/x\": use upstream/NAME, "
+            "upstream/HOST[:PORT], upstream/ADDRESS:PORT, gateway/NAMESPACE/NAME or dns/NAME");
   EXPECT_EQ(textError("name: a\nsecrets: [{name: s, namespace: n}]\n"),
             "inline.yaml:2:11: a minted secret needs hosts (or give cert and key files)");
 }

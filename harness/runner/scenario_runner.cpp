@@ -141,15 +141,7 @@ std::int64_t ScenarioRunner::msSince(Clock::TimePoint start) const {
   return std::chrono::duration_cast<milliseconds>(clock_.now() - start).count();
 }
 
-std::string describeFault(const model::FaultSpec& fault) {
-  std::string text = fmt::format("{} {}", fault.target, fault.action);
-  if (fault.action == "latency") text += fmt::format(" {}ms", fault.ms);
-  if (fault.action == "status") {
-    text += fmt::format(" {}", fault.code);
-    if (fault.percent != 100) text += fmt::format(" ({}%)", fault.percent);
-  }
-  return text;
-}
+std::string describeFault(const model::FaultSpec& fault) { return model::faultText(fault); }
 
 ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backend& backend) {
   ScenarioRun out;

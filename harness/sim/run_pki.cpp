@@ -94,6 +94,8 @@ Result<void> SimMesh::Impl::startMocks(const model::Scenario& sc) {
       auto bad = unrelatedCa->issueServer({u.host});
       if (!bad) return std::unexpected(bad.error());
       o.badCert = *bad;
+      o.issuer = *publicCa;  // cert faults (expired, wrong-host, rotate) chain to the same CA
+      o.certNames = {u.host};
     }
     auto server = httpbin::HttpbinServer::start(std::move(o));
     if (!server) return std::unexpected(server.error());

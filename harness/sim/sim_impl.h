@@ -11,7 +11,8 @@
 //   upstream_pool.cpp    upstream connections: connect, TLS origination (§4), keep-alive pool
 //   prober.cpp           kubelet readiness probes and Envoy's warming (§7, §11.2)
 //   run_pki.cpp          the run's CAs, credentials and upstream/application mocks
-//   faults.cpp           gateway kill/restore and upstream faults
+//   faults.cpp           gateway kill/restore, upstream faults, dns faults, ttl, undo
+//   dns_overrides.cpp    what the world's DNS answers during a dns fault (§R4)
 //   sim_mesh.cpp         wiring: start, stop, the public API
 #pragma once
 
@@ -37,6 +38,8 @@
 #include "harness/mesh/decisions.h"
 #include "harness/pki/pki.h"
 #include "harness/sim/cluster_state.h"
+#include "harness/sim/dns_overrides.h"
+#include "harness/sim/fault_timers.h"
 #include "harness/sim/http1.h"
 #include "harness/sim/io.h"
 #include "harness/sim/net.h"
@@ -189,6 +192,7 @@ struct SimMesh::Impl {
   std::optional<pki::CertificateAuthority> publicCa, scenarioCa, meshCa, unrelatedCa;
   std::string publicCaPem;
   std::filesystem::path scenarioCaPath;
+  std::filesystem::path publicCaPath;  // the CA upstream certificates chain to (sim up prints it)
   std::map<std::string, pki::KeyPair> credentials;  // "ns/name" → key pair
   std::string credentialCaPem;  // client CA for MUTUAL gateway servers (the scenario CA)
   std::vector<Mock> mocks;
@@ -328,9 +332,27 @@ struct SimMesh::Impl {
   Result<void> startMocks(const model::Scenario& sc);
 
   // ---------------------------------------------------------------- faults.cpp
+  DnsOverrides dnsOverrides;
+  FaultTimers faultTimers;  // ttl; stopped first in shutdown()
+  std::mutex faultMu;       // guards the two maps below
+  std::map<const Proxy*, std::uint64_t> killGeneration;
+  std::map<const mesh::Endpoint*, mesh::ClusterType> dnsEndpointTypes;  // built once
+  bool dnsEndpointTypesBuilt = false;
   Result<void> killGateway(Proxy& p);
   Result<void> restoreGateway(Proxy& p);
   Result<void> upstreamFault(const model::FaultSpec& f);
+  Result<void> dnsFault(const model::FaultSpec& f);
+  Result<void> gatewayFault(const model::FaultSpec& f);
+  void undoFaults();
+  // The address a server answers at (its DNS record; docs/design.md "More than one server").
+  std::string serverAddress(const Mock& m) const;
+  // DNS clusters under a dns fault (§R4), consulted by virtual_network.cpp: whether the
+  // endpoint still has hosts, where a connection to it goes, and the address the log shows.
+  std::optional<mesh::ClusterType> dnsClusterTypeOf(const mesh::Endpoint& e);
+  std::optional<DnsClusterHosts> dnsHostsOf(const mesh::Endpoint& e);
+  bool dnsEndpointLive(const mesh::Endpoint& e);
+  std::optional<curl::SocketAddress> dnsEndpointTarget(const mesh::Endpoint& e);
+  std::optional<std::string> dnsEndpointIp(const mesh::Endpoint& e);
   // Closes every live connection of `p` (all when null) on every worker.
   void closeConnections(const Proxy* p);
   std::vector<VirtualListener*> listenersOf(const Proxy* p);

@@ -114,6 +114,7 @@ Result<void> SimMesh::Impl::startProxies() {
 }
 
 void SimMesh::Impl::shutdown() {
+  faultTimers.stop();  // no fault's ttl fires into a mesh going away
   {
     std::lock_guard lock(proberMu);  // no prober misses the wake-up between check and wait
     if (stopping.exchange(true)) return;
@@ -178,6 +179,9 @@ Result<std::unique_ptr<SimMesh>> SimMesh::start(const model::Scenario& scenario,
   std::unique_ptr<SimMesh> mesh(new SimMesh(std::move(impl)));
   Impl& m = *mesh->impl_;
   if (auto ok = m.mintPki(scenario); !ok) return std::unexpected(ok.error());
+  auto publicCa = m.runDir->write("public-ca.pem", m.publicCaPem);
+  if (!publicCa) return std::unexpected(publicCa.error());
+  m.publicCaPath = *publicCa;
   if (auto ok = m.startMocks(scenario); !ok) return std::unexpected(ok.error());
   if (auto ok = m.startWorkers(); !ok) return std::unexpected(ok.error());
   if (auto ok = m.startProxies(); !ok) return std::unexpected(ok.error());
@@ -191,6 +195,7 @@ Result<std::unique_ptr<SimMesh>> SimMesh::start(const model::Scenario& scenario,
 const mesh::CompiledMesh& SimMesh::compiled() const { return impl_->compiled; }
 const std::string& SimMesh::publicCaPem() const { return impl_->publicCaPem; }
 const std::filesystem::path& SimMesh::scenarioCaPath() const { return impl_->scenarioCaPath; }
+const std::filesystem::path& SimMesh::publicCaPath() const { return impl_->publicCaPath; }
 
 Result<curl::ExecOptions> SimMesh::execOptionsFor(const std::optional<std::string>& from) const {
   Impl* m = impl_.get();
@@ -284,19 +289,57 @@ std::vector<LogRecord> SimMesh::allLogs() const {
 }
 
 Result<void> SimMesh::fault(const model::FaultSpec& f) {
-  Impl& m = *impl_;
-  if (f.targetKind == model::FaultSpec::TargetKind::kGateway) {
-    Impl::Proxy* p = m.proxyFor(f.gatewayNamespace, f.gatewayName);
-    if (p == nullptr || !p->gateway) {
-      return invalidInput(fmt::format("fault target {}: no such gateway in the scenario", f.target),
-                          f.pos);
-    }
-    if (f.action == "kill") return m.killGateway(*p);
-    if (f.action == "restore") return m.restoreGateway(*p);
-    return invalidInput(fmt::format("gateway faults are kill|restore, not \"{}\"", f.action),
-                        f.pos);
+  switch (f.targetKind) {
+    case model::FaultSpec::TargetKind::kGateway:
+      return impl_->gatewayFault(f);
+    case model::FaultSpec::TargetKind::kDns:
+      return impl_->dnsFault(f);
+    case model::FaultSpec::TargetKind::kUpstream:
+      break;
   }
-  return m.upstreamFault(f);
+  return impl_->upstreamFault(f);
+}
+
+void SimMesh::undoFaults() { impl_->undoFaults(); }
+
+nlohmann::json SimMesh::faultState() const {
+  Impl& m = *impl_;
+  nlohmann::json upstreams = nlohmann::json::array();
+  for (const auto& mock : m.mocks) {
+    nlohmann::json faults = nlohmann::json::array();
+    for (const auto& f : mock.server->activeFaults()) faults.push_back(httpbin::toJson(f));
+    upstreams.push_back({{"name", mock.spec.name.empty() ? mock.spec.host : mock.spec.name},
+                         {"host", mock.spec.host},
+                         {"port", mock.spec.port},
+                         {"address", m.serverAddress(mock)},
+                         {"tls", mock.spec.tls},
+                         {"target", fmt::format("upstream/{}:{}", mock.spec.host, mock.spec.port)},
+                         {"faults", faults}});
+  }
+  nlohmann::json gateways = nlohmann::json::array();
+  for (const auto& p : m.proxies) {
+    if (!p->gateway) continue;
+    gateways.push_back({{"target", "gateway/" + p->cfg->id.str()},
+                        {"killed", p->killed.load()},
+                        {"ready", p->ready.load() && !p->killed.load()}});
+  }
+  nlohmann::json dns = nlohmann::json::array();
+  for (const auto& [name, entry] : m.dnsOverrides.all()) {
+    nlohmann::json answer;
+    switch (entry.answer.kind) {
+      case model::FaultSpec::DnsAnswer::Kind::kNxdomain:
+        answer = "nxdomain";
+        break;
+      case model::FaultSpec::DnsAnswer::Kind::kServfail:
+        answer = "servfail";
+        break;
+      case model::FaultSpec::DnsAnswer::Kind::kAddresses:
+        answer = entry.answer.addresses;
+        break;
+    }
+    dns.push_back({{"target", "dns/" + name}, {"answer", answer}});
+  }
+  return {{"upstreams", upstreams}, {"gateways", gateways}, {"dns", dns}};
 }
 
 bool SimMesh::gatewayReady(std::string_view nsName) const {
@@ -340,6 +383,8 @@ std::vector<std::string> SimMesh::endpoints() const {
                               mock.spec.tls ? "https" : "http", mock.server->url()));
   }
   out.push_back(fmt::format("scenario CA: {}", m.scenarioCaPath.string()));
+  out.push_back(
+      fmt::format("public CA (upstream certificates chain to it): {}", m.publicCaPath.string()));
   return out;
 }
 

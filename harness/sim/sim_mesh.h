@@ -92,6 +92,9 @@ class SimMesh {
   // The run's "system" trust store (public CA) and the scenario CA file for `${ca}`.
   const std::string& publicCaPem() const;
   const std::filesystem::path& scenarioCaPath() const;
+  // The public CA as a PEM file: what every upstream server's certificate chains to (`sim up`
+  // prints it, for a real curl's --cacert).
+  const std::filesystem::path& publicCaPath() const;
 
   // curl placement: the host's or a pod's DNS and network (ExecOptions hooks), §3.
   // `from` = "NS/POD"; error when the pod is unknown.
@@ -110,7 +113,14 @@ class SimMesh {
   std::uint64_t logSequence() const;
   std::vector<LogRecord> allLogs() const;
 
+  // Applies one fault (docs/scenarios.md "Faults"); a ttl schedules its end.
   Result<void> fault(const model::FaultSpec& fault);
+  // Ends every fault: upstream servers serve normally, DNS answers as declared, killed gateways
+  // are restored (NotReady until their probe passes). Pending ttls are moot.
+  void undoFaults();
+  // {"upstreams":[{name,host,port,address,tls,target,faults}],"gateways":[{target,killed,ready}],
+  //  "dns":[{target,answer}]} — the fault-control API's GET /faults.
+  nlohmann::json faultState() const;
 
   // Readiness of a gateway pod ("NS/NAME"), as endpoints see it (§7).
   bool gatewayReady(std::string_view nsName) const;

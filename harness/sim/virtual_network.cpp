@@ -136,6 +136,7 @@ curl::SocketAddress SimMesh::Impl::portForwardTargetOf(const model::PortForwardS
 
 std::optional<std::string> SimMesh::Impl::resolveFromHost(const std::string& name) const {
   if (name == "localhost") return "127.0.0.1";
+  if (auto o = dnsOverrides.find(name)) return resolverAnswer(o->answer);  // a dns fault
   // The host resolves only public names: the upstreams (docs/design.md virtual network).
   for (const auto& m : mocks) {
     if (lowerCopy(m.spec.host) == lowerCopy(name)) {
@@ -149,11 +150,13 @@ std::optional<std::string> SimMesh::Impl::resolveFromHost(const std::string& nam
 std::optional<std::string> SimMesh::Impl::resolveFromPod(const mesh::WorkloadInstance& w,
                                                          const std::string& name) const {
   if (name == "localhost") return "127.0.0.1";
-  return mesh::resolveName(compiled.dns, w.ns, name);  // §3
+  if (auto o = dnsOverrides.find(name)) return resolverAnswer(o->answer);  // a dns fault
+  return mesh::resolveName(compiled.dns, w.ns, name);                      // §3
 }
 
 // ------------------------------------------------------------------------ readiness
 bool SimMesh::Impl::endpointReady(const mesh::Endpoint& e) {
+  if (!dnsEndpointLive(e)) return false;  // a dns fault left the DNS cluster no host (§R4)
   if (e.target.kind == mesh::EndpointTarget::Kind::kGatewayWorkload) {
     Proxy* p = proxyFor(e.target.ns, e.target.name);
     if (p != nullptr) return e.ready && p->ready && !p->killed;
@@ -175,6 +178,7 @@ curl::SocketAddress SimMesh::Impl::endpointAddress(Proxy& proxy, const mesh::Clu
     if (app != apps.end()) return {"127.0.0.1", app->second->port()};
     return refusedAddress();
   }
+  if (auto dns = dnsEndpointTarget(e)) return *dns;  // a dns fault's answer (§R4)
   switch (e.target.kind) {
     case K::kUpstream:
       if (const Mock* m = mockFor(e.target.host, e.target.port, e.target.address)) {

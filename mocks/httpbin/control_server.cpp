@@ -18,11 +18,6 @@ nlohmann::json faultsJson(const HttpbinServer& target) {
   return nlohmann::json{{"faults", list}};
 }
 
-void sendFaults(const HttpbinServer& target, httplib::Response& res) {
-  res.status = 200;
-  res.set_content(faultsJson(target).dump(2) + "\n", "application/json; charset=utf-8");
-}
-
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -75,50 +70,65 @@ bool admitted(const ControlOptions& options, const httplib::Request& req, httpli
   return true;
 }
 
-void serveControl(HttpbinServer& target, const httplib::Request& req, httplib::Response& res) {
-  const std::string path = req.target.substr(0, req.target.find('?'));
-  if (path != "/faults") return detail::writeError(res, 404);
-  if (req.method == "GET") return sendFaults(target, res);
+nlohmann::json faultsOf(const HttpbinServer& target) { return faultsJson(target); }
+
+// The mock's own API (header comment): GET/POST/DELETE /faults.
+ControlResponse serveFaults(HttpbinServer& target, const ControlRequest& req) {
+  if (req.path != "/faults") return {.status = 404};
+  if (req.method == "GET") return {.body = faultsOf(target)};
   if (req.method == "DELETE") {
     target.clearFaults();
-    return sendFaults(target, res);
+    return {.body = faultsOf(target)};
   }
-  if (req.method != "POST") {
-    detail::writeError(res, 405);
-    res.set_header("Allow", "GET, POST, DELETE");
-    return;
-  }
-  if (!isJsonMediaType(req.get_header_value("Content-Type"))) {
-    return detail::writeError(res, 415, "POST /faults needs Content-Type: application/json");
-  }
+  if (req.method != "POST") return {.status = 405, .allow = "GET, POST, DELETE"};
   const auto spec = nlohmann::json::parse(req.body, nullptr, false);
   if (spec.is_discarded()) {
-    return detail::writeError(res, 400,
-                              "the body must be one JSON object such as {\"action\":\"down\"}");
+    return {.status = 400,
+            .detail = "the body must be one JSON object such as {\"action\":\"down\"}"};
   }
   auto fault = parseFault(spec);
-  if (!fault) return detail::writeError(res, 400, fault.error().message);
+  if (!fault) return {.status = 400, .detail = fault.error().message};
   if (auto applied = target.applyFault(*fault); !applied) {
-    const int code = applied.error().kind == ErrorKind::kInvalidInput ? 400 : 500;
-    return detail::writeError(res, code, applied.error().message);
+    return {.status = applied.error().kind == ErrorKind::kInvalidInput ? 400 : 500,
+            .detail = applied.error().message};
   }
-  sendFaults(target, res);
+  return {.body = faultsOf(target)};
+}
+
+void serveControl(const ControlHandler& handler, const httplib::Request& req,
+                  httplib::Response& res) {
+  const std::string path = req.target.substr(0, req.target.find('?'));
+  if (req.method == "POST" && !isJsonMediaType(req.get_header_value("Content-Type"))) {
+    return detail::writeError(res, 415, "POST " + path + " needs Content-Type: application/json");
+  }
+  const ControlResponse answer = handler({.method = req.method, .path = path, .body = req.body});
+  if (answer.status >= 200 && answer.status < 300) {
+    res.status = answer.status;
+    res.set_content(answer.body.dump(2) + "\n", "application/json; charset=utf-8");
+    return;
+  }
+  if (answer.detail.empty()) {
+    detail::writeError(res, answer.status);
+  } else {
+    detail::writeError(res, answer.status, answer.detail);
+  }
+  if (!answer.allow.empty()) res.set_header("Allow", answer.allow);
 }
 
 }  // namespace
 
-struct FaultControlServer::Impl {
+struct ControlServer::Impl {
   std::unique_ptr<detail::HttpServer> server;
   std::string host;
   int port = 0;
 };
 
-FaultControlServer::FaultControlServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ControlServer::ControlServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-FaultControlServer::~FaultControlServer() { stop(); }
+ControlServer::~ControlServer() { stop(); }
 
-Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(
-    HttpbinServer& target, const ControlOptions& options) {
+Result<std::unique_ptr<ControlServer>> ControlServer::start(ControlHandler handler,
+                                                            const ControlOptions& options) {
   if (options.port < 0 || options.port > 65535) {
     return invalidInput(fmt::format("control port {} is not in [0, 65535]", options.port));
   }
@@ -135,8 +145,9 @@ Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(
   o.limits.maxBody = 64 * 1024;
   o.limits.maxWorkers = 4;
   o.limits.maxConnections = 256;
-  o.handler = [&target, options](httplib::Request& req, httplib::Response& res) {
-    if (admitted(options, req, res)) serveControl(target, req, res);
+  o.handler = [handler = std::move(handler), options](httplib::Request& req,
+                                                      httplib::Response& res) {
+    if (admitted(options, req, res)) serveControl(handler, req, res);
     return std::string{};
   };
   o.refuse = [](const httplib::Request&, httplib::Response& res, int status,
@@ -149,18 +160,38 @@ Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(
   impl->server = std::move(*server);
   impl->host = options.host;
   impl->port = impl->server->port();
-  return std::unique_ptr<FaultControlServer>(new FaultControlServer(std::move(impl)));
+  return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 
-int FaultControlServer::port() const { return impl_->port; }
+int ControlServer::port() const { return impl_->port; }
 
-std::string FaultControlServer::url() const {
+std::string ControlServer::url() const {
   const bool v6 = impl_->host.find(':') != std::string::npos;
   return fmt::format("http://{}:{}", v6 ? "[" + impl_->host + "]" : impl_->host, impl_->port);
 }
 
-void FaultControlServer::stop() {
+void ControlServer::stop() {
   if (impl_ && impl_->server) impl_->server->stop();
+}
+
+FaultControlServer::FaultControlServer(std::unique_ptr<ControlServer> server)
+    : server_(std::move(server)) {}
+
+FaultControlServer::~FaultControlServer() { stop(); }
+
+Result<std::unique_ptr<FaultControlServer>> FaultControlServer::start(
+    HttpbinServer& target, const ControlOptions& options) {
+  auto server = ControlServer::start(
+      [&target](const ControlRequest& req) { return serveFaults(target, req); }, options);
+  if (!server) return std::unexpected(server.error());
+  return std::unique_ptr<FaultControlServer>(new FaultControlServer(std::move(*server)));
+}
+
+int FaultControlServer::port() const { return server_->port(); }
+std::string FaultControlServer::url() const { return server_->url(); }
+
+void FaultControlServer::stop() {
+  if (server_) server_->stop();
 }
 
 }  // namespace egresslab::httpbin

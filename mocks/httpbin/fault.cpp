@@ -8,14 +8,26 @@
 namespace egresslab::httpbin {
 namespace {
 
-constexpr std::array<std::pair<Fault::Action, std::string_view>, 6> kActions{{
+constexpr std::array<std::pair<Fault::Action, std::string_view>, 9> kActions{{
     {Fault::Action::kDown, "down"},
     {Fault::Action::kUp, "up"},
     {Fault::Action::kLatency, "latency"},
     {Fault::Action::kStatus, "status"},
     {Fault::Action::kReset, "reset"},
     {Fault::Action::kBadCert, "bad-cert"},
+    {Fault::Action::kCert, "cert"},
+    {Fault::Action::kClose, "close"},
+    {Fault::Action::kBlackhole, "blackhole"},
 }};
+
+constexpr std::array<std::pair<Fault::Cert, std::string_view>, 3> kCerts{{
+    {Fault::Cert::kExpired, "expired"},
+    {Fault::Cert::kWrongHost, "wrong-host"},
+    {Fault::Cert::kRotate, "rotate"},
+}};
+
+constexpr std::string_view kActionList =
+    "down, up, latency, status, reset, bad-cert, cert, close or blackhole";
 
 // An integer field in [lo, hi]; `fallback` when absent (nullopt fallback = required).
 Result<int> intField(const nlohmann::json& spec, std::string_view action, const char* key, int lo,
@@ -47,14 +59,20 @@ std::string_view actionName(Fault::Action action) {
   return "unknown";
 }
 
+std::string_view certName(Fault::Cert cert) {
+  for (const auto& [c, name] : kCerts) {
+    if (c == cert) return name;
+  }
+  return "unknown";
+}
+
 Result<Fault> parseFault(const nlohmann::json& spec) {
   if (!spec.is_object()) {
     return invalidInput("a fault must be a JSON object such as {\"action\":\"down\"}");
   }
   const auto actionIt = spec.find("action");
   if (actionIt == spec.end() || !actionIt->is_string()) {
-    return invalidInput(
-        "a fault needs \"action\": one of down, up, latency, status, reset, bad-cert");
+    return invalidInput(fmt::format("a fault needs \"action\": one of {}", kActionList));
   }
   const std::string actionText = actionIt->get<std::string>();
   Fault fault;
@@ -66,9 +84,8 @@ Result<Fault> parseFault(const nlohmann::json& spec) {
     }
   }
   if (!known) {
-    return invalidInput(fmt::format(
-        "unknown fault action \"{}\": expected down, up, latency, status, reset or bad-cert",
-        actionText));
+    return invalidInput(
+        fmt::format("unknown fault action \"{}\": expected {}", actionText, kActionList));
   }
   // Which keys each action takes; anything else is a typo the user should hear about.
   std::vector<std::string_view> allowed{"action", "target"};
@@ -77,6 +94,7 @@ Result<Fault> parseFault(const nlohmann::json& spec) {
     allowed.push_back("code");
     allowed.push_back("percent");
   }
+  if (fault.action == Fault::Action::kCert) allowed.push_back("cert");
   for (const auto& [key, value] : spec.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       return invalidInput(fmt::format("fault \"{}\" does not take \"{}\"", actionText, key));
@@ -95,6 +113,23 @@ Result<Fault> parseFault(const nlohmann::json& spec) {
     fault.code = *code;
     fault.percent = *percent;
   }
+  if (fault.action == Fault::Action::kCert) {
+    const auto it = spec.find("cert");
+    bool knownCert = false;
+    if (it != spec.end() && it->is_string()) {
+      for (const auto& [c, name] : kCerts) {
+        if (name == it->get<std::string>()) {
+          fault.cert = c;
+          knownCert = true;
+        }
+      }
+    }
+    if (!knownCert) {
+      return invalidInput(
+          fmt::format("fault \"cert\" needs \"cert\": one of expired, wrong-host or rotate, got {}",
+                      it == spec.end() ? std::string("nothing") : it->dump()));
+    }
+  }
   return fault;
 }
 
@@ -106,6 +141,7 @@ nlohmann::json toJson(const Fault& fault) {
     out["code"] = fault.code;
     out["percent"] = fault.percent;
   }
+  if (fault.action == Fault::Action::kCert) out["cert"] = certName(fault.cert);
   return out;
 }
 

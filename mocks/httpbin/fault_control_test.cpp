@@ -33,12 +33,15 @@ class FaultControlTest : public ::testing::Test {
     server_.reset();
   }
 
-  void startServer(std::optional<pki::KeyPair> tls) {
+  void startServer(std::optional<pki::KeyPair> tls,
+                   std::optional<pki::CertificateAuthority> issuer = std::nullopt) {
     control_.reset();
     server_.reset();
     HttpbinOptions options;
     options.hostname = "legacy";
     options.tls = std::move(tls);
+    options.issuer = std::move(issuer);
+    options.certNames = {"localhost", "127.0.0.1"};
     options.accessLog = [this](const std::string& line) {
       std::lock_guard lock(logMutex_);
       log_.push_back(line);
@@ -149,6 +152,67 @@ TEST_F(FaultControlTest, ResetAcceptsThenClosesWithoutAResponse) {
   EXPECT_EQ(faults()["faults"], json::parse(R"([{"action":"reset"}])"));
   ASSERT_EQ(post(R"({"action":"up"})").status, 200);
   EXPECT_EQ(get(port, "/get").status, 200);
+}
+
+// What the peer did to a connection we wrote a request on: "eof" (FIN), "reset" (RST),
+// "data" (bytes came) or "open" (nothing within `wait`, still connected).
+std::string peerAction(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLIN, 0};
+  const int ready = poll(&p, 1, static_cast<int>(wait.count()));
+  if (ready == 0) return "open";
+  char byte = 0;
+  const ssize_t n = recv(fd, &byte, 1, 0);
+  if (n == 0) return "eof";
+  if (n < 0) return errno == ECONNRESET ? "reset" : "error";
+  return "data";
+}
+
+TEST_F(FaultControlTest, CloseAcceptsThenClosesWithoutAByte) {
+  const int port = server_->port();
+  ASSERT_EQ(post(R"({"action":"close"})").status, 200);
+  const int fd = testing::connectLoopback(port);
+  ASSERT_GE(fd, 0) << "close must accept the connection";
+  testing::sendAll(fd, "GET /get HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(peerAction(fd, std::chrono::seconds(15)), "eof");  // a FIN, not a reset
+  close(fd);
+  EXPECT_TRUE(testing::waitFor([&] { return logged("fault=close"); }));
+  EXPECT_EQ(faults()["faults"], json::parse(R"([{"action":"close"}])"));
+  ASSERT_EQ(post(R"({"action":"up"})").status, 200);
+  EXPECT_EQ(get(port, "/get").status, 200);
+}
+
+TEST_F(FaultControlTest, BlackholeAcceptsAndNeverAnswersUntilItEnds) {
+  const int port = server_->port();
+  ASSERT_EQ(post(R"({"action":"blackhole"})").status, 200);
+  const int fd = testing::connectLoopback(port);
+  ASSERT_GE(fd, 0) << "blackhole must accept the connection";
+  testing::sendAll(fd, "GET /get HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_TRUE(testing::waitFor([&] { return logged("fault=blackhole"); }));
+  // Accepted, and nothing comes back: the connection stays open and silent.
+  EXPECT_EQ(peerAction(fd, std::chrono::milliseconds(300)), "open");
+  EXPECT_EQ(faults()["faults"], json::parse(R"([{"action":"blackhole"}])"));
+  // Ending the fault releases what it held; the port serves again.
+  ASSERT_EQ(post(R"({"action":"up"})").status, 200);
+  EXPECT_EQ(peerAction(fd, std::chrono::seconds(15)), "eof");
+  close(fd);
+  EXPECT_EQ(get(port, "/get").status, 200);
+}
+
+TEST_F(FaultControlTest, EndFaultEndsOnlyTheFaultStillActive) {
+  ASSERT_TRUE(server_->applyFault({.action = Fault::Action::kLatency, .ms = 5}).has_value());
+  ASSERT_TRUE(server_->applyFault({.action = Fault::Action::kClose}).has_value());
+  // A later fault of the same kind replaced it: ending the earlier one changes nothing.
+  EXPECT_EQ(server_->endFault({.action = Fault::Action::kLatency, .ms = 9}), false);
+  EXPECT_EQ(server_->endFault({.action = Fault::Action::kReset}), false);
+  EXPECT_EQ(server_->activeFaults(),
+            (std::vector<Fault>{{.action = Fault::Action::kClose},
+                                {.action = Fault::Action::kLatency, .ms = 5}}));
+  EXPECT_EQ(server_->endFault({.action = Fault::Action::kClose}), true);
+  EXPECT_EQ(server_->activeFaults(),
+            (std::vector<Fault>{{.action = Fault::Action::kLatency, .ms = 5}}));
+  EXPECT_EQ(get(server_->port(), "/get").status, 200);
+  EXPECT_EQ(server_->endFault({.action = Fault::Action::kLatency, .ms = 5}), true);
+  EXPECT_TRUE(server_->activeFaults().empty());
 }
 
 TEST_F(FaultControlTest, LatencyDelaysEveryRequest) {
@@ -303,7 +367,31 @@ class TlsFaultTest : public FaultControlTest {
     publicCa_ = ca->certPem();
     auto leaf = ca->issueServer({"localhost", "127.0.0.1"});
     ASSERT_TRUE(leaf.has_value()) << leaf.error().str();
-    startServer(*leaf);
+    startServer(*leaf, *ca);
+  }
+  // The serial number of the certificate the server presents (unverified handshake).
+  std::string servedSerial() {
+    CURL* curl = curl_easy_init();
+    const std::string target = url("/get");
+    curl_easy_setopt(curl, CURLOPT_URL, target.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(curl, CURLOPT_CERTINFO, 1L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    std::string serial;
+    if (curl_easy_perform(curl) == CURLE_OK) {
+      curl_certinfo* info = nullptr;
+      curl_easy_getinfo(curl, CURLINFO_CERTINFO, &info);
+      if (info != nullptr && info->num_of_certs > 0) {
+        for (curl_slist* f = info->certinfo[0]; f != nullptr; f = f->next) {
+          const std::string field = f->data;
+          if (field.rfind("Serial Number:", 0) == 0) serial = field;
+        }
+      }
+    }
+    curl_easy_cleanup(curl);
+    return serial;
   }
   std::string url(const std::string& path) {
     return "https://127.0.0.1:" + std::to_string(server_->port()) + path;
@@ -331,6 +419,52 @@ TEST_F(TlsFaultTest, BadCertFailsVerificationAgainstThePublicCaUntilUp) {
   EXPECT_EQ(faults()["faults"], json::parse(R"([{"action":"bad-cert"}])"));
   ASSERT_EQ(post(R"({"action":"up"})").status, 200);
   EXPECT_EQ(testing::curlGet(url("/hostname"), publicCa_).code, CURLE_OK);
+}
+
+TEST_F(TlsFaultTest, ExpiredCertOfTheServersOwnCaFailsVerificationUntilItEnds) {
+  ASSERT_EQ(post(R"({"action":"cert","cert":"expired"})").status, 200);
+  EXPECT_EQ(testing::curlGet(url("/hostname"), publicCa_).code, CURLE_PEER_FAILED_VERIFICATION);
+  const auto unverified = testing::curlGet(url("/hostname"), "");
+  EXPECT_EQ(unverified.code, CURLE_OK) << curl_easy_strerror(unverified.code);
+  EXPECT_EQ(faults()["faults"], json::parse(R"([{"action":"cert","cert":"expired"}])"));
+  EXPECT_EQ(server_->endFault({.action = Fault::Action::kCert, .cert = Fault::Cert::kExpired}),
+            true);
+  EXPECT_EQ(testing::curlGet(url("/hostname"), publicCa_).code, CURLE_OK);
+}
+
+TEST_F(TlsFaultTest, WrongHostCertChainsToTheCaButNamesAnotherHost) {
+  ASSERT_EQ(post(R"({"action":"cert","cert":"wrong-host"})").status, 200);
+  // The chain is trusted; the name is not the one asked for.
+  EXPECT_EQ(testing::curlGet(url("/hostname"), publicCa_).code, CURLE_PEER_FAILED_VERIFICATION);
+  ASSERT_EQ(post(R"({"action":"up"})").status, 200);
+  EXPECT_EQ(testing::curlGet(url("/hostname"), publicCa_).code, CURLE_OK);
+}
+
+TEST_F(TlsFaultTest, RotateServesAFreshValidCertificate) {
+  const std::string before = servedSerial();
+  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(post(R"({"action":"cert","cert":"rotate"})").status, 200);
+  const std::string rotated = servedSerial();
+  EXPECT_NE(rotated, before);
+  EXPECT_EQ(testing::curlGet(url("/hostname"), publicCa_).code, CURLE_OK);
+  // Rotating again mints another one.
+  ASSERT_EQ(post(R"({"action":"cert","cert":"rotate"})").status, 200);
+  EXPECT_NE(servedSerial(), rotated);
+  EXPECT_EQ(faults()["faults"], json::parse(R"([{"action":"cert","cert":"rotate"}])"));
+}
+
+TEST_F(FaultControlTest, CertFaultsNeedTheIssuingCa) {
+  auto ca = pki::CertificateAuthority::create("EgressLab public CA (test)");
+  ASSERT_TRUE(ca.has_value());
+  auto leaf = ca->issueServer({"localhost"});
+  ASSERT_TRUE(leaf.has_value());
+  startServer(*leaf);  // no issuer
+  const ControlReply reply = post(R"({"action":"cert","cert":"expired"})");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_NE(reply.body["detail"].get<std::string>().find("need the CA that issued"),
+            std::string::npos)
+      << reply.body.dump();
+  EXPECT_EQ(post(R"({"action":"close"})").status, 200);
 }
 
 TEST_F(TlsFaultTest, RefusesTls11) {

@@ -27,6 +27,14 @@ TEST(ParseFault, EveryAction) {
   EXPECT_EQ(parsed(R"({"action":"up"})"), Fault{.action = Fault::Action::kUp});
   EXPECT_EQ(parsed(R"({"action":"reset"})"), Fault{.action = Fault::Action::kReset});
   EXPECT_EQ(parsed(R"({"action":"bad-cert"})"), Fault{.action = Fault::Action::kBadCert});
+  EXPECT_EQ(parsed(R"({"action":"close"})"), Fault{.action = Fault::Action::kClose});
+  EXPECT_EQ(parsed(R"({"action":"blackhole"})"), Fault{.action = Fault::Action::kBlackhole});
+  EXPECT_EQ(parsed(R"({"action":"cert","cert":"expired"})"),
+            (Fault{.action = Fault::Action::kCert, .cert = Fault::Cert::kExpired}));
+  EXPECT_EQ(parsed(R"({"action":"cert","cert":"wrong-host"})"),
+            (Fault{.action = Fault::Action::kCert, .cert = Fault::Cert::kWrongHost}));
+  EXPECT_EQ(parsed(R"({"action":"cert","cert":"rotate"})"),
+            (Fault{.action = Fault::Action::kCert, .cert = Fault::Cert::kRotate}));
   EXPECT_EQ(parsed(R"({"action":"latency","ms":250})"),
             (Fault{.action = Fault::Action::kLatency, .ms = 250}));
   EXPECT_EQ(parsed(R"({"action":"status","code":503,"percent":50})"),
@@ -60,6 +68,11 @@ TEST(ParseFault, RejectsWithAReason) {
   EXPECT_NE(errorOf(R"({"action":"status","code":503,"percent":101})").find("[0, 100]"),
             std::string::npos);
   EXPECT_NE(errorOf(R"({"action":"down","ms":5})").find("does not take \"ms\""), std::string::npos);
+  EXPECT_NE(errorOf(R"({"action":"cert"})").find("needs \"cert\": one of expired"),
+            std::string::npos);
+  EXPECT_NE(errorOf(R"({"action":"cert","cert":"old"})").find("got \"old\""), std::string::npos);
+  EXPECT_NE(errorOf(R"({"action":"close","cert":"expired"})").find("does not take \"cert\""),
+            std::string::npos);
   EXPECT_NE(errorOf(R"({"action":"latency","ms":5,"code":1})").find("does not take \"code\""),
             std::string::npos);
 }
@@ -68,7 +81,9 @@ TEST(FaultJson, RoundTripsThroughParseFault) {
   for (const Fault& f :
        {Fault{.action = Fault::Action::kDown}, Fault{.action = Fault::Action::kLatency, .ms = 7},
         Fault{.action = Fault::Action::kStatus, .code = 429, .percent = 30},
-        Fault{.action = Fault::Action::kBadCert}}) {
+        Fault{.action = Fault::Action::kBadCert},
+        Fault{.action = Fault::Action::kCert, .cert = Fault::Cert::kWrongHost},
+        Fault{.action = Fault::Action::kBlackhole}}) {
     auto back = parseFault(toJson(f));
     ASSERT_TRUE(back.has_value());
     EXPECT_EQ(*back, f);

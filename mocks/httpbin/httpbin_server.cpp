@@ -120,12 +120,21 @@ std::string configureTls(SSL_CTX& ctx, const pki::KeyPair& pair) {
   return {};
 }
 
-// The listener of a `reset` fault: accepts every connection and closes it at once with
-// SO_LINGER 0, so the client sees a TCP RST and no HTTP response.
-class ResetListener {
+// The listener of the connection-level faults: accepts every connection, then
+//   kReset      closes it at once with SO_LINGER 0: the client sees a TCP RST, no response;
+//   kClose      sends a FIN at once: the client sees the connection closed before any byte;
+//   kBlackhole  holds it open and answers nothing, until the fault ends.
+// Connections it holds (close: until the peer closes too; blackhole: until then or the end) are
+// read and the bytes dropped; at most kMaxHeld, beyond that it stops accepting, so new
+// connects hang in the backlog.
+class RawListener {
  public:
-  static Result<std::unique_ptr<ResetListener>> start(const sockaddr_storage& addr,
-                                                      std::function<void(std::string)> log) {
+  enum class Behaviour { kReset, kClose, kBlackhole };
+  static constexpr std::size_t kMaxHeld = 4096;
+
+  static Result<std::unique_ptr<RawListener>> start(const sockaddr_storage& addr,
+                                                    Behaviour behaviour,
+                                                    std::function<void(std::string)> log) {
     const int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return environmentError(fmt::format("socket: {}", std::strerror(errno)));
     const int yes = 1;
@@ -138,42 +147,83 @@ class ResetListener {
           fmt::format("cannot listen on {}: {}", endpointText(addr), std::strerror(err)));
     }
     const int wake = eventfd(0, EFD_CLOEXEC);
-    return std::unique_ptr<ResetListener>(new ResetListener(fd, wake, std::move(log)));
+    return std::unique_ptr<RawListener>(new RawListener(fd, wake, behaviour, std::move(log)));
   }
-  ~ResetListener() {
+  ~RawListener() {
     const std::uint64_t one = 1;
     [[maybe_unused]] const auto n = write(wake_, &one, sizeof one);
     thread_.join();
+    for (const int held : held_) close(held);
     close(fd_);
     close(wake_);
   }
 
  private:
-  ResetListener(int fd, int wake, std::function<void(std::string)> log)
-      : fd_(fd), wake_(wake), log_(std::move(log)), thread_([this] { run(); }) {}
+  RawListener(int fd, int wake, Behaviour behaviour, std::function<void(std::string)> log)
+      : fd_(fd), wake_(wake), behaviour_(behaviour), log_(std::move(log)), thread_([this] {
+          run();
+        }) {}
 
   void run() {
+    std::vector<pollfd> fds;
     while (true) {
-      pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0) {
+      const bool accepting = held_.size() < kMaxHeld;
+      fds.clear();
+      fds.push_back({wake_, POLLIN, 0});
+      fds.push_back({fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
+      for (const int held : held_) fds.push_back({held, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), -1) < 0) {
         if (errno == EINTR) continue;
         return;
       }
-      if (fds[1].revents != 0) return;
+      if (fds[0].revents != 0) return;
+      // Held connections: what the peer sends is read and dropped; its close ends ours.
+      std::vector<int> still;
+      for (std::size_t i = 2; i < fds.size(); ++i) {
+        if (fds[i].revents == 0) {
+          still.push_back(fds[i].fd);
+          continue;
+        }
+        char sink[4096];
+        const ssize_t n = recv(fds[i].fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+          still.push_back(fds[i].fd);
+        } else {
+          close(fds[i].fd);
+        }
+      }
+      held_ = std::move(still);
+      if ((fds[1].revents & POLLIN) == 0) continue;
       sockaddr_storage peer{};
       socklen_t len = sizeof peer;
       const int conn = accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
       if (conn < 0) continue;
-      const linger hard{.l_onoff = 1, .l_linger = 0};
-      setsockopt(conn, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-      close(conn);
+      switch (behaviour_) {
+        case Behaviour::kReset: {
+          const linger hard{.l_onoff = 1, .l_linger = 0};
+          setsockopt(conn, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+          close(conn);
+          break;
+        }
+        case Behaviour::kClose:
+          // A FIN before any byte; the connection is dropped once the peer closes too (closing
+          // with its request unread would turn the FIN into a reset).
+          shutdown(conn, SHUT_WR);
+          held_.push_back(conn);
+          break;
+        case Behaviour::kBlackhole:
+          held_.push_back(conn);
+          break;
+      }
       if (log_) log_(endpointText(peer));
     }
   }
 
   int fd_;
   int wake_;
+  Behaviour behaviour_;
   std::function<void(std::string)> log_;
+  std::vector<int> held_;  // kBlackhole; touched by the thread, then by the destructor
   std::thread thread_;
 };
 
@@ -188,21 +238,24 @@ struct SslCtxFree {
 };
 
 struct HttpbinServer::Impl {
-  enum class Mode { kServe, kDown, kReset };
+  enum class Mode { kServe, kDown, kReset, kClose, kBlackhole };
+  // The certificate served: the configured one, or a fault's (bad-cert, cert …).
+  enum class CertMode { kValid, kBad, kExpired, kWrongHost, kRotate };
 
   HttpbinOptions options;
   int port = 0;
 
   mutable std::mutex mutex;  // listener state and fault bookkeeping; never taken by handlers
   Mode mode = Mode::kDown;
-  bool badCert = false;
+  CertMode cert = CertMode::kValid;
   bool stopped = false;
   std::unique_ptr<detail::HttpServer> server;
   std::unique_ptr<SSL_CTX, SslCtxFree> sslCtx;
   std::shared_ptr<StopSignal> signal;
   sockaddr_storage boundAddr{};
-  std::unique_ptr<ResetListener> resetListener;
+  std::unique_ptr<RawListener> rawListener;
   std::optional<pki::KeyPair> badCertPair;
+  std::optional<pki::KeyPair> faultCertPair;  // kExpired, kWrongHost, kRotate
 
   // Read by handlers on every request.
   std::atomic<int> latencyMs{-1};  // -1 = no latency fault
@@ -281,13 +334,15 @@ struct HttpbinServer::Impl {
     return fault;
   }
 
-  Result<void> startServing(bool withBadCert) {
+  Result<void> startServing(CertMode withCert) {
     auto stopSignal = std::make_shared<StopSignal>();
     std::unique_ptr<SSL_CTX, SslCtxFree> ctx;
     if (options.tls) {
       ctx.reset(SSL_CTX_new(TLS_server_method()));
       if (!ctx) return invalidInput("cannot create the TLS context: " + opensslErrors());
-      const pki::KeyPair& pair = withBadCert ? *badCertPair : *options.tls;
+      const pki::KeyPair& pair = withCert == CertMode::kValid ? *options.tls
+                                 : withCert == CertMode::kBad ? *badCertPair
+                                                              : *faultCertPair;
       if (std::string error = configureTls(*ctx, pair); !error.empty()) return invalidInput(error);
     }
     detail::HttpServerOptions o = serverOptions(stopSignal);
@@ -310,26 +365,63 @@ struct HttpbinServer::Impl {
       sslCtx.reset();
       signal.reset();
     }
-    resetListener.reset();
+    rawListener.reset();
   }
 
-  // Puts the data port into `next` (restarting the listener only when something changed).
-  Result<void> setListener(Mode next, bool nextBadCert) {
-    if (next == mode && nextBadCert == badCert) return {};
+  // Puts the data port into `next` with certificate `nextCert` (restarting the listener only
+  // when something changed, or when `force`: a new certificate of the same mode).
+  Result<void> setListener(Mode next, CertMode nextCert, bool force = false) {
+    if (next == mode && nextCert == cert && !force) return {};
     stopListener();
     mode = Mode::kDown;
-    badCert = nextBadCert;
+    cert = nextCert;
     if (next == Mode::kServe) {
-      if (auto started = startServing(nextBadCert); !started) return started;
-    } else if (next == Mode::kReset) {
-      auto listener = ResetListener::start(boundAddr, [this](const std::string& peer) {
-        log(fmt::format("{} {} \"-\" 000 0 0.0ms sni=- fault=reset ua=\"-\"", options.hostname,
-                        peer));
-      });
+      if (auto started = startServing(nextCert); !started) return started;
+    } else if (next != Mode::kDown) {
+      const auto behaviour = next == Mode::kReset   ? RawListener::Behaviour::kReset
+                             : next == Mode::kClose ? RawListener::Behaviour::kClose
+                                                    : RawListener::Behaviour::kBlackhole;
+      const std::string note = next == Mode::kReset   ? "reset"
+                               : next == Mode::kClose ? "close"
+                                                      : "blackhole";
+      auto listener =
+          RawListener::start(boundAddr, behaviour, [this, note](const std::string& peer) {
+            log(fmt::format("{} {} \"-\" 000 0 0.0ms sni=- fault={} ua=\"-\"", options.hostname,
+                            peer, note));
+          });
       if (!listener) return std::unexpected(listener.error());
-      resetListener = std::move(*listener);
+      rawListener = std::move(*listener);
     }
     mode = next;
+    return {};
+  }
+
+  // A certificate of the server's own CA for a cert fault: expired (valid until yesterday), for
+  // another host, or a fresh one (rotate).
+  Result<void> mintFaultCert(Fault::Cert which) {
+    if (!options.issuer) {
+      return invalidInput(
+          "cert faults need the CA that issued this server's certificate; this mock was started "
+          "without one (the simulator and the kind backend pass it; use bad-cert for a "
+          "certificate from an unrelated CA)");
+    }
+    pki::LeafRequest request;
+    std::vector<std::string> names = options.certNames;
+    if (names.empty()) names = {options.hostname, "localhost", "127.0.0.1"};
+    if (which == Fault::Cert::kWrongHost) names = {"wrong-host.invalid"};
+    request.commonName = names.front();
+    for (const auto& n : names) {
+      const bool ip = n.find_first_not_of("0123456789.") == std::string::npos ||
+                      n.find(':') != std::string::npos;
+      (ip ? request.ipAddresses : request.dnsNames).push_back(n);
+    }
+    if (which == Fault::Cert::kExpired) {
+      request.notBeforeOffset = -std::chrono::hours(24 * 30);
+      request.validFor = std::chrono::hours(24 * 29);  // ended a day ago
+    }
+    auto leaf = options.issuer->issue(request);
+    if (!leaf) return std::unexpected(leaf.error());
+    faultCertPair = std::move(*leaf);
     return {};
   }
 
@@ -361,7 +453,7 @@ Result<std::unique_ptr<HttpbinServer>> HttpbinServer::start(HttpbinOptions optio
   impl->badCertPair = impl->options.badCert;
   {
     std::lock_guard lock(impl->mutex);
-    if (auto started = impl->setListener(Impl::Mode::kServe, false); !started) {
+    if (auto started = impl->setListener(Impl::Mode::kServe, Impl::CertMode::kValid); !started) {
       return std::unexpected(started.error());
     }
   }
@@ -381,21 +473,37 @@ Result<void> HttpbinServer::applyFault(const Fault& fault) {
   std::lock_guard lock(impl_->mutex);
   if (impl_->stopped) return environmentError("the httpbin mock has been stopped");
   using Action = Fault::Action;
+  using Mode = Impl::Mode;
+  using CertMode = Impl::CertMode;
   switch (fault.action) {
     case Action::kUp:
       impl_->latencyMs = -1;
       impl_->statusCode = 0;
-      return impl_->setListener(Impl::Mode::kServe, false);
+      return impl_->setListener(Mode::kServe, CertMode::kValid);
     case Action::kDown:
-      return impl_->setListener(Impl::Mode::kDown, impl_->badCert);
+      return impl_->setListener(Mode::kDown, impl_->cert);
     case Action::kReset:
-      return impl_->setListener(Impl::Mode::kReset, impl_->badCert);
+      return impl_->setListener(Mode::kReset, impl_->cert);
+    case Action::kClose:
+      return impl_->setListener(Mode::kClose, impl_->cert);
+    case Action::kBlackhole:
+      return impl_->setListener(Mode::kBlackhole, impl_->cert);
     case Action::kBadCert:
       if (!impl_->options.tls) {
         return invalidInput("bad-cert needs an HTTPS upstream; this mock serves plain HTTP");
       }
       if (auto minted = impl_->ensureBadCert(); !minted) return minted;
-      return impl_->setListener(impl_->mode, true);
+      return impl_->setListener(impl_->mode, CertMode::kBad);
+    case Action::kCert: {
+      if (!impl_->options.tls) {
+        return invalidInput("cert faults need an HTTPS upstream; this mock serves plain HTTP");
+      }
+      if (auto minted = impl_->mintFaultCert(fault.cert); !minted) return minted;
+      const CertMode next = fault.cert == Fault::Cert::kExpired     ? CertMode::kExpired
+                            : fault.cert == Fault::Cert::kWrongHost ? CertMode::kWrongHost
+                                                                    : CertMode::kRotate;
+      return impl_->setListener(impl_->mode, next, /*force=*/true);
+    }
     case Action::kLatency:
       if (fault.ms < 0 || fault.ms > kMaxFaultLatencyMs) {
         return invalidInput(fmt::format("latency ms must be in [0, {}]", kMaxFaultLatencyMs));
@@ -413,16 +521,85 @@ Result<void> HttpbinServer::applyFault(const Fault& fault) {
   return invalidInput("unknown fault action");
 }
 
+Result<bool> HttpbinServer::endFault(const Fault& fault) {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->stopped) return false;
+  using Action = Fault::Action;
+  using Mode = Impl::Mode;
+  using CertMode = Impl::CertMode;
+  const auto modeOf = [](Action a) {
+    return a == Action::kDown    ? Mode::kDown
+           : a == Action::kReset ? Mode::kReset
+           : a == Action::kClose ? Mode::kClose
+                                 : Mode::kBlackhole;
+  };
+  switch (fault.action) {
+    case Action::kUp:
+      return false;
+    case Action::kDown:
+    case Action::kReset:
+    case Action::kClose:
+    case Action::kBlackhole:
+      if (impl_->mode != modeOf(fault.action)) return false;
+      if (auto ok = impl_->setListener(Mode::kServe, impl_->cert); !ok) {
+        return std::unexpected(ok.error());
+      }
+      return true;
+    case Action::kBadCert:
+    case Action::kCert: {
+      const CertMode expected = fault.action == Action::kBadCert        ? CertMode::kBad
+                                : fault.cert == Fault::Cert::kExpired   ? CertMode::kExpired
+                                : fault.cert == Fault::Cert::kWrongHost ? CertMode::kWrongHost
+                                                                        : CertMode::kRotate;
+      if (impl_->cert != expected) return false;
+      if (auto ok = impl_->setListener(impl_->mode, CertMode::kValid); !ok) {
+        return std::unexpected(ok.error());
+      }
+      return true;
+    }
+    case Action::kLatency:
+      if (impl_->latencyMs.load() != fault.ms) return false;
+      impl_->latencyMs = -1;
+      return true;
+    case Action::kStatus:
+      if (impl_->statusCode.load() != fault.code || impl_->statusPercent.load() != fault.percent) {
+        return false;
+      }
+      impl_->statusCode = 0;
+      return true;
+  }
+  return false;
+}
+
 void HttpbinServer::clearFaults() {
   [[maybe_unused]] auto ignored = applyFault(Fault{.action = Fault::Action::kUp});
 }
 
 std::vector<Fault> HttpbinServer::activeFaults() const {
   std::lock_guard lock(impl_->mutex);
+  using Mode = Impl::Mode;
+  using CertMode = Impl::CertMode;
   std::vector<Fault> out;
-  if (impl_->mode == Impl::Mode::kDown) out.push_back({.action = Fault::Action::kDown});
-  if (impl_->mode == Impl::Mode::kReset) out.push_back({.action = Fault::Action::kReset});
-  if (impl_->badCert) out.push_back({.action = Fault::Action::kBadCert});
+  if (impl_->mode == Mode::kDown) out.push_back({.action = Fault::Action::kDown});
+  if (impl_->mode == Mode::kReset) out.push_back({.action = Fault::Action::kReset});
+  if (impl_->mode == Mode::kClose) out.push_back({.action = Fault::Action::kClose});
+  if (impl_->mode == Mode::kBlackhole) out.push_back({.action = Fault::Action::kBlackhole});
+  switch (impl_->cert) {
+    case CertMode::kValid:
+      break;
+    case CertMode::kBad:
+      out.push_back({.action = Fault::Action::kBadCert});
+      break;
+    case CertMode::kExpired:
+      out.push_back({.action = Fault::Action::kCert, .cert = Fault::Cert::kExpired});
+      break;
+    case CertMode::kWrongHost:
+      out.push_back({.action = Fault::Action::kCert, .cert = Fault::Cert::kWrongHost});
+      break;
+    case CertMode::kRotate:
+      out.push_back({.action = Fault::Action::kCert, .cert = Fault::Cert::kRotate});
+      break;
+  }
   if (const int ms = impl_->latencyMs.load(); ms >= 0) {
     out.push_back({.action = Fault::Action::kLatency, .ms = ms});
   }

@@ -41,6 +41,10 @@ struct HttpbinOptions {
   std::optional<pki::KeyPair> tls{};
   // Served during a bad-cert fault; minted from a fresh unrelated CA when absent.
   std::optional<pki::KeyPair> badCert{};
+  // The CA that issued `tls`: the cert faults (expired, wrong-host, rotate) mint from it, for
+  // `certNames` (default: hostname, localhost, 127.0.0.1). Without it they are refused.
+  std::optional<pki::CertificateAuthority> issuer{};
+  std::vector<std::string> certNames{};
   int threads = 64;           // requests handled at once (worker threads, started on demand)
   int maxConnections = 1024;  // open connections; more are closed at accept, with a notice
   std::chrono::milliseconds idleTimeout{5000};     // keep-alive wait for the next request
@@ -73,7 +77,12 @@ class HttpbinServer {
   // invalidInput error. Returns once the data port behaves as asked (e.g. refuses after down).
   Result<void> applyFault(const Fault& fault);
   void clearFaults();
-  // Active faults in a stable order: down|reset, bad-cert, latency, status. Empty when healthy.
+  // Ends one fault if it is still the active one of its kind (the listener's mode, the
+  // certificate, latency, status): true when it was, false when a later fault replaced it or it
+  // had ended. Used by a fault's ttl and by per-fault undo; `up` ends nothing.
+  Result<bool> endFault(const Fault& fault);
+  // Active faults in a stable order: down|reset|close|blackhole, bad-cert|cert, latency, status.
+  // Empty when healthy.
   std::vector<Fault> activeFaults() const;
 
   // Stops serving and closes every connection; idempotent (the destructor calls it).
