@@ -1487,11 +1487,6 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
       detail::readAuthorizationPolicy(
           ctx, spec,
           initBase(out.authorizationPolicies.emplace_back(), apiVersion, kind, ctx, doc, file));
-      // Until mesh/ compiles AuthorizationPolicies into every proxy it stays a "not simulated"
-      // note as well.
-      UnsimulatedResource& note =
-          initBase(out.unsimulated.emplace_back(), apiVersion, kind, ctx, doc, file);
-      note.spec = detail::toJson(spec);
     }
     return;
   }
