@@ -33,5 +33,7 @@ class Reporter {
 
 void runIstioctlChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+// security_checks.cpp: IST0127 for AuthorizationPolicy, EGL008 (§S1).
+void runSecurityChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail
