@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "harness/curl/execute.h"
+#include "harness/sim/step_files.h"
 
 namespace egresslab::sim {
 namespace {
@@ -30,6 +31,10 @@ class SimBackend final : public backend::Backend {
     auto mesh = SimMesh::start(scenario, o);
     if (!mesh) return std::unexpected(mesh.error());
     mesh_ = std::move(*mesh);
+    files_.scenarioDir = scenario.file.parent_path();
+    files_.caPath = mesh_->scenarioCaPath();
+    files_.runDir = files_.caPath.parent_path();
+    files_.outputDirs = run.outputDirs;
     return {};
   }
 
@@ -49,6 +54,9 @@ class SimBackend final : public backend::Backend {
     auto options = mesh_->execOptionsFor(request.from);
     if (!options) return std::unexpected(options.error());
     curl::CurlCommand command = request.command;
+    if (auto confined = confineStepFiles(command, request.from, files_); !confined) {
+      return std::unexpected(confined.error());
+    }
     if (!request.requestId.empty())
       options->extraHeaders.emplace_back("x-request-id", request.requestId);
     if (request.timeout) {
@@ -94,6 +102,7 @@ class SimBackend final : public backend::Backend {
   SimOptions options_;
   std::unique_ptr<SimMesh> mesh_;
   std::vector<std::string> plan_;
+  StepFiles files_;
 };
 
 }  // namespace
