@@ -62,6 +62,7 @@ std::vector<Message> analyzeResources(const AnalysisInput& input) {
   detail::runEgressLabChecks(cluster, input, report);
   detail::runFailoverChecks(cluster, input, report);
   detail::runResilienceChecks(cluster, input, report);
+  detail::runSecurityChecks(cluster, input, report);
   sortAndDedupe(messages);
   return messages;
 }

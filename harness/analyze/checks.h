@@ -36,5 +36,7 @@ void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Repo
 // Locality failover traps (failover_checks.cpp).
 void runFailoverChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 void runResilienceChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+// security_checks.cpp: IST0127 for AuthorizationPolicy, EGL008 (§S1).
+void runSecurityChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail

@@ -28,6 +28,7 @@ const std::vector<CodeTable>& table() {
       {{"IST0104", "GatewayPortNotOnWorkload"}, 8, 19, {{8, Level::kWarning}}},
       {{"IST0106", "SchemaValidationError"}, 8, 28, {{8, Level::kError}}},
       {{"IST0109", "ConflictingMeshGatewayVirtualServiceHosts"}, 8, 28, {{8, Level::kError}}},
+      {{"IST0127", "NoMatchingWorkloadsFound"}, 8, 28, {{8, Level::kWarning}}},
       {{"IST0128", "NoServerCertificateVerificationDestinationLevel"},
        8,
        28,
@@ -50,6 +51,7 @@ const std::vector<CodeTable>& table() {
       {{"EGL005", "MeshHostNotResolvable"}, 8, 28, {{8, Level::kError}}},
       {{"EGL006", "RegistryOnlyUndeclaredDestination"}, 8, 28, {{8, Level::kError}}},
       {{"EGL007", "InstallPathRemoved"}, 8, 28, {{8, Level::kError}}},
+      {{"EGL008", "AuthorizationOnIdentityWithoutMutualTls"}, 8, 28, {{8, Level::kWarning}}},
   };
   return codes;
 }

@@ -63,6 +63,8 @@ Result<CompiledMesh> Compiler::run() {
     if (w.injected && !w.gateway) out_.proxies.push_back(sidecarProxy(w));
   }
   for (auto& p : out_.proxies) p.reindex();
+  // AuthorizationPolicies per proxy and their notes (authz.h, docs/istio-behaviour.md §S1).
+  attachAuthorization(out_, in_.resources.authorizationPolicies);
   return std::move(out_);
 }
 

@@ -233,6 +233,21 @@ nlohmann::json toJson(const ProxyConfig& p) {
     }
     j["readinessProbe"] = probe;
   }
+  if (!p.authz.empty()) {
+    // AuthorizationPolicies attached to this proxy (§S1), with Envoy's rule names.
+    json policies = json::array();
+    for (const auto& ap : p.authz.policies) {
+      json rules = json::array();  // empty: a policy without rules (matches nothing)
+      for (std::size_t i = 0; i < ap.rules.size(); ++i) {
+        rules.push_back(envoyPolicyName(ap.ns, ap.name, i));
+      }
+      json pj{
+          {"policy", ap.origin}, {"action", model::authzActionName(ap.action)}, {"rules", rules}};
+      if (!ap.provider.empty()) pj["provider"] = ap.provider;
+      policies.push_back(pj);
+    }
+    j["authorizationPolicies"] = policies;
+  }
   if (p.id.kind == ProxyKind::kSidecar) {
     j["outboundTrafficPolicy"] =
         p.outboundTrafficPolicy == model::OutboundTrafficPolicyMode::kRegistryOnly ? "REGISTRY_ONLY"

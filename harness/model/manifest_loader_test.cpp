@@ -779,11 +779,12 @@ spec: {secretName: s}
 ---
 ---
 )");
-  ASSERT_EQ(set.unsimulated.size(), 5u);
+  ASSERT_EQ(set.unsimulated.size(), 4u);  // the AuthorizationPolicy is typed (§S1)
   EXPECT_EQ(set.unsimulated[0].ref(), "EnvoyFilter istio-system/ef");
   EXPECT_EQ(set.unsimulated[1].kind, "Sidecar");
-  EXPECT_EQ(set.unsimulated[3].spec["data"]["a"], "b");
-  EXPECT_EQ(set.unsimulated[4].spec["secretName"], "s");
+  EXPECT_EQ(set.unsimulated[2].spec["data"]["a"], "b");
+  EXPECT_EQ(set.authorizationPolicies.size(), 1u);
+  EXPECT_EQ(set.unsimulated[3].spec["secretName"], "s");
 }
 
 TEST(StrictSchema, UnknownIstioKindSuggests) {

@@ -192,6 +192,11 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     co_return false;
   }
   e.authority = authority;
+  // Connection-manager request changes and the authorization filters, before routing
+  // (docs/istio-behaviour.md §S1, §S2; authz_filter.cpp).
+  const std::optional<bool> denied =
+      co_await authorizeHttp(p, vl, chain, ci, stream, req, remote, keep, live, e, s);
+  if (denied) co_return *denied;
 
   mesh::RequestView view;
   view.authority = authority;

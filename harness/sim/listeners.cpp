@@ -2,6 +2,7 @@
 // warming, §11.2), accept loops that hand connections to workers round-robin, per-listener
 // connection caps, EMFILE back-off, and per connection the filter-chain choice (§5) that sends it
 // to the HTTP proxy, the TCP proxy, BlackHole or a reset.
+#include <array>
 #include <cerrno>
 #include <cstdio>
 
@@ -24,6 +25,18 @@ void SimMesh::Impl::LiveSockets::closeAll() const {
 Worker& SimMesh::Impl::pickWorker() { return *workers[nextWorker++ % workers.size()]; }
 
 namespace {
+
+// The network RBAC filter decides on the connection's first bytes and closes it without flushing
+// (§S1): the bytes it read are gone, so the peer sees an orderly close (FIN), not a reset.
+void closeDenied(tcp::socket& s) {
+  ErrorCode ec;
+  std::array<char, 16384> sink{};
+  for (std::size_t n = s.available(ec); !ec && n > 0; n = s.available(ec)) {
+    s.read_some(asio::buffer(sink.data(), std::min(n, sink.size())), ec);
+  }
+  s.shutdown(tcp::socket::shutdown_both, ec);
+  s.close(ec);
+}
 
 std::string listenerKey(const void* p, ListenerDirection d, std::string_view ip, std::uint32_t port,
                         bool health) {
@@ -239,6 +252,11 @@ Task<void> SimMesh::Impl::handleConnection(VirtualListener* vlp, tcp::socket con
     case mesh::FilterChainKind::kTcpProxy:
     case mesh::FilterChainKind::kPassthrough:
     case mesh::FilterChainKind::kSniPassthrough:
+      // Network RBAC (AuthorizationPolicy on TCP, §S1): a denied connection is closed.
+      if (!authorizeTcp(p, vl, chain, ci, remote, s, startTime)) {
+        closeDenied(conn);
+        co_return;
+      }
       co_await tcpProxy(p, vl, chain, ci, std::move(conn), remote, s, startTime, live);
       co_return;
     case mesh::FilterChainKind::kHttp:

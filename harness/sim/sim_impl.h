@@ -273,6 +273,22 @@ struct SimMesh::Impl {
                            const std::string& remote, bool keep, LiveSockets& live);
   static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
 
+  // ---------------------------------------------------------------- authz_filter.cpp
+  // Before routing (§S1, §S2): path normalization, x-forwarded-client-cert, and the
+  // AuthorizationPolicies of `p`. nullopt = go on; a value = the request was denied and answered
+  // (403 "RBAC: access denied", logged): whether the connection is still open.
+  Task<std::optional<bool>> authorizeHttp(Proxy& p, VirtualListener& vl,
+                                          const mesh::FilterChain& chain,
+                                          const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                          HttpRequest& req, const std::string& remote, bool keep,
+                                          LiveSockets& live, mesh::AccessLogEntry& e,
+                                          std::uint64_t s);
+  // A new connection on a TCP chain (network RBAC filter): false = denied, the line is logged and
+  // the caller closes the connection.
+  bool authorizeTcp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                    const mesh::ConnectionInfo& ci, const std::string& remote, std::uint64_t s,
+                    std::chrono::system_clock::time_point startTime);
+
   // ---------------------------------------------------------------- upstream_pool.cpp
   // Time on the simulation clock (scaled by --time-scale), for outlier detection (§R3).
   mesh::LbTime simNow() const;

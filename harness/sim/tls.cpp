@@ -263,4 +263,59 @@ Task<ClientHandshake> connectTls(tcp::socket socket, SslContext ctx, std::string
   co_return out;
 }
 
+namespace {
+
+std::string firstUriSan(X509* cert) {
+  std::string out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names) && out.empty(); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type != GEN_URI) continue;
+    out.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)),
+               static_cast<std::size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
+}  // namespace
+
+std::optional<PeerCertificate> peerCertificate(SSL* ssl) {
+  if (ssl == nullptr) return std::nullopt;
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  if (peer == nullptr) return std::nullopt;
+  PeerCertificate out;
+  out.uriSan = firstUriSan(peer);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (X509_digest(peer, EVP_sha256(), digest, &len) == 1) {
+    static const char* kHex = "0123456789abcdef";
+    for (unsigned int i = 0; i < len; ++i) {
+      out.sha256Hex += kHex[digest[i] >> 4];
+      out.sha256Hex += kHex[digest[i] & 0xf];
+    }
+  }
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (bio != nullptr && PEM_write_bio_X509(bio, peer) == 1) {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    if (n > 0) out.pem.assign(data, static_cast<std::size_t>(n));
+  }
+  BIO_free(bio);
+  X509_free(peer);
+  return out;
+}
+
+std::string uriSanOfPem(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  if (bio == nullptr) return {};
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (cert == nullptr) return {};
+  std::string out = firstUriSan(cert);
+  X509_free(cert);
+  return out;
+}
+
 }  // namespace egresslab::sim

@@ -72,4 +72,19 @@ Task<ClientHandshake> connectTls(tcp::socket socket, SslContext ctx, std::string
                                  std::vector<std::string> spiffeIds,
                                  std::chrono::milliseconds timeout);
 
+// The client certificate a server-side TLS connection received (mutual TLS), as Envoy reports it
+// to its filters: the first URI SAN (the peer principal of AuthorizationPolicy, e.g.
+// spiffe://cluster.local/ns/httpbin/sa/sleep), and for x-forwarded-client-cert the SHA-256 of the
+// DER certificate in hex and the PEM (docs/istio-behaviour.md §S2). nullopt: no client
+// certificate (plaintext, or TLS without one).
+struct PeerCertificate {
+  std::string uriSan;     // "" when the certificate has no URI SAN
+  std::string sha256Hex;  // lower-case hex
+  std::string pem;
+};
+std::optional<PeerCertificate> peerCertificate(SSL* ssl);
+
+// The first URI SAN of a PEM certificate ("" when none or unparsable): a proxy's own SPIFFE ID.
+std::string uriSanOfPem(const std::string& pem);
+
 }  // namespace egresslab::sim

@@ -1,10 +1,10 @@
 # The done-when of "Nothing unmodelled passes silently" (docs/design.md), end to end on sim:
 #   MODE=error: `egresslab run unsimulated-authz.yaml` exits 1; the step through the egress
-#     gateway is `error` with the AuthorizationPolicy's note as its message, the step that
+#     gateway is `error` with the EnvoyFilter's note as its message, the step that
 #     crosses only the sidecar passes, and every report lists the note.
 #   MODE=allow: the same with --allow-unsimulated exits 0, and the reports still list the note.
 #   cmake -DEXE=… -DSCENARIO=… -DOUT=… -DMODE=error|allow -P unsimulated_report_check.cmake
-set(note "AuthorizationPolicy httpbin/deny-egress: not simulated")
+set(note "EnvoyFilter httpbin/deny-egress: not simulated")
 file(REMOVE_RECURSE "${OUT}")
 set(args run --report json=${OUT}/r.json --report junit=${OUT}/r.xml --report html=${OUT}/r.html)
 if(MODE STREQUAL "allow")
