@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "harness/model/ext_authz_parsers.h"
 #include "harness/model/files.h"
 #include "harness/model/loader.h"
 #include "harness/model/manifest_parsers.h"
@@ -1181,6 +1182,9 @@ MeshConfig readMeshConfig(Doc& d, const YNode& node) {
   }
   if (const YNode* n = node.find("enableAutoMtls")) {
     mc.enableAutoMtls = detail::readBool(d.ctx, *n, "meshConfig.enableAutoMtls");
+  }
+  if (const YNode* n = node.find("extensionProviders")) {
+    mc.extensionProviders = detail::readExtensionProviders(d.ctx, *n);
   }
   mc.raw = detail::toJson(node);
   return mc;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/model/extension_providers.h"
 #include "harness/model/origin.h"
 
 namespace egresslab::model {
@@ -408,6 +409,7 @@ struct MeshConfig {
   std::optional<std::string> accessLogFormat;
   std::optional<OutboundTrafficPolicyMode> outboundTrafficPolicy;
   std::optional<bool> enableAutoMtls;
+  std::vector<ExtensionProvider> extensionProviders;  // extension_providers.h
   nlohmann::json raw;  // spec.meshConfig as written (every field, typed or not)
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/core/error.h"
+#include "harness/model/ext_authz_server.h"
 #include "harness/model/resources.h"
 #include "harness/model/version.h"
 
@@ -141,6 +142,7 @@ struct Scenario {
   std::map<std::string, std::string> dns;  // host → IP
   std::vector<WorkloadSpec> workloads;
   std::vector<PortForwardSpec> portForwards;
+  std::vector<ExtAuthzServerSpec> extAuthz;  // external authorization servers (ext_authz_server.h)
   std::vector<Step> steps;
   std::optional<std::chrono::milliseconds> timeout;  // whole scenario
   ResourceSet resources;                             // the manifests, loaded with vars applied
