@@ -159,7 +159,7 @@ struct FlagName {
   ResponseFlag flag;
   std::string_view name;
 };
-constexpr std::array<FlagName, 13> kOldOrder{{{ResponseFlag::kUH, "UH"},
+constexpr std::array<FlagName, 14> kOldOrder{{{ResponseFlag::kUH, "UH"},
                                               {ResponseFlag::kUT, "UT"},
                                               {ResponseFlag::kLR, "LR"},
                                               {ResponseFlag::kUR, "UR"},
@@ -167,6 +167,7 @@ constexpr std::array<FlagName, 13> kOldOrder{{{ResponseFlag::kUH, "UH"},
                                               {ResponseFlag::kUC, "UC"},
                                               {ResponseFlag::kUO, "UO"},
                                               {ResponseFlag::kNR, "NR"},
+                                              {ResponseFlag::kUAEX, "UAEX"},
                                               {ResponseFlag::kDC, "DC"},
                                               {ResponseFlag::kURX, "URX"},
                                               {ResponseFlag::kDPE, "DPE"},
