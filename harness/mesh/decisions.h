@@ -26,20 +26,21 @@ namespace egresslab::mesh {
 // Envoy version).
 enum class ResponseFlag : std::uint32_t {
   kNone = 0,
-  kUH = 1u << 0,     // no healthy upstream
-  kUF = 1u << 1,     // upstream connection failure
-  kUO = 1u << 2,     // upstream overflow
-  kNR = 1u << 3,     // no route / no matching filter chain
-  kURX = 1u << 4,    // retry limit / max connect attempts reached
-  kNC = 1u << 5,     // cluster not found (Envoy ≥1.18 = Istio ≥1.10; NR before, §11.6)
-  kDC = 1u << 6,     // downstream connection termination
-  kUT = 1u << 7,     // upstream request timeout
-  kUC = 1u << 8,     // upstream connection termination
-  kUR = 1u << 9,     // upstream remote reset
-  kLR = 1u << 10,    // local reset
-  kDPE = 1u << 11,   // downstream protocol error
-  kUPE = 1u << 12,   // upstream protocol error
-  kUAEX = 1u << 13,  // denied by the external authorization service (ext_authz, §X1)
+  kUH = 1u << 0,    // no healthy upstream
+  kUF = 1u << 1,    // upstream connection failure
+  kUO = 1u << 2,    // upstream overflow
+  kNR = 1u << 3,    // no route / no matching filter chain
+  kURX = 1u << 4,   // retry limit / max connect attempts reached
+  kNC = 1u << 5,    // cluster not found (Envoy ≥1.18 = Istio ≥1.10; NR before, §11.6)
+  kDC = 1u << 6,    // downstream connection termination
+  kUT = 1u << 7,    // upstream request timeout
+  kUC = 1u << 8,    // upstream connection termination
+  kUR = 1u << 9,    // upstream remote reset
+  kLR = 1u << 10,   // local reset
+  kDPE = 1u << 11,  // downstream protocol error
+  kUPE = 1u << 12,  // upstream protocol error
+  // denied by the external authorization service (ext_authz, docs/istio-behaviour.md §X1)
+  kUAEX = 1u << 13,
 };
 
 class ResponseFlags {
