@@ -160,6 +160,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
                                         LiveSockets& live) {
   const auto t0 = Clock::now();
   const std::uint64_t s = ++seq;
+  live.responseHeadersToAdd.clear();
   mesh::AccessLogEntry e;
   e.startTime = std::chrono::system_clock::now();
   e.method = req.method;
@@ -222,6 +223,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
         {"server", vl.direction == ListenerDirection::kSidecarOutbound ? "envoy" : "istio-envoy"}};
     if (!r.location.empty()) out.headers.emplace_back("location", r.location);
     if (!r.body.empty()) out.headers.emplace_back("content-type", "text/plain");
+    for (const auto& h : live.responseHeadersToAdd) out.headers.push_back(h);  // ext_authz (§X1)
     out.body = r.body;
     const bool ok =
         co_await writeResponse(stream, serializeResponse(out, req.method == "HEAD", !keep), live);
@@ -332,6 +334,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   setHeader(r.headers, "x-envoy-upstream-service-time", std::to_string(elapsed));
   applyHeaderOps(r.headers, d.forward->responseHeaders);
   applyHeaderOps(r.headers, d.cluster->responseHeaders);
+  for (const auto& h : live.responseHeadersToAdd) r.headers.push_back(h);  // ext_authz (§X1)
   const bool headOnly = req.method == "HEAD";
   if (headOnly) {
     if (!findHeader(r.headers, "content-length")) {
