@@ -69,6 +69,7 @@ void dedupe(model::ResourceSet& rs) {
   dedupeByOrigin(rs.serviceEntries);
   dedupeByOrigin(rs.destinationRules);
   dedupeByOrigin(rs.peerAuthentications);
+  dedupeByOrigin(rs.authorizationPolicies);
   dedupeByOrigin(rs.namespaces);
   dedupeByOrigin(rs.secrets);
   dedupeByOrigin(rs.services);
@@ -82,9 +83,9 @@ void dedupe(model::ResourceSet& rs) {
 std::size_t countResources(const model::ResourceSet& rs) {
   return rs.istioOperators.size() + rs.gateways.size() + rs.virtualServices.size() +
          rs.serviceEntries.size() + rs.destinationRules.size() + rs.peerAuthentications.size() +
-         rs.namespaces.size() + rs.secrets.size() + rs.services.size() + rs.deployments.size() +
-         rs.pods.size() + rs.serviceAccounts.size() + rs.kindClusters.size() +
-         rs.unsimulated.size() + rs.invalid.size();
+         rs.authorizationPolicies.size() + rs.namespaces.size() + rs.secrets.size() +
+         rs.services.size() + rs.deployments.size() + rs.pods.size() + rs.serviceAccounts.size() +
+         rs.kindClusters.size() + rs.unsimulated.size() + rs.invalid.size();
 }
 
 }  // namespace

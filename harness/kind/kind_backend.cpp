@@ -556,6 +556,7 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
   addMeta(r.serviceEntries);
   addMeta(r.destinationRules);
   addMeta(r.peerAuthentications);
+  addMeta(r.authorizationPolicies);
   addMeta(r.secrets);
   addMeta(r.services);
   addMeta(r.deployments);

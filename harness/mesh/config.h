@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "harness/mesh/authz.h"
 #include "harness/model/resources.h"
 #include "harness/model/version.h"
 
@@ -413,6 +414,9 @@ struct ProxyConfig {
   std::optional<model::Probe> readinessProbe;  // gateways (model::GatewayWorkload)
   model::OutboundTrafficPolicyMode outboundTrafficPolicy =
       model::OutboundTrafficPolicyMode::kAllowAny;  // sidecars only (§1)
+  // AuthorizationPolicies istiod attaches to this proxy (§S1; authz.h). Gateways enforce them on
+  // every listener, sidecars on inbound only.
+  ProxyAuthz authz;
 
   // Lookups by name (nullptr when absent). Indexes are rebuilt by reindex(); the compiler calls
   // it, and anyone who edits the vectors must call it again.

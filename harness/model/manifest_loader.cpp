@@ -1357,8 +1357,8 @@ const std::vector<KindInfo>& knownGroups() {
        {"Sidecar", "EnvoyFilter", "WorkloadEntry", "WorkloadGroup", "ProxyConfig"}},
       {"security.istio.io",
        {"v1beta1", "v1"},
-       {"PeerAuthentication"},
-       {"AuthorizationPolicy", "RequestAuthentication"}},
+       {"PeerAuthentication", "AuthorizationPolicy"},
+       {"RequestAuthentication"}},
       {"telemetry.istio.io", {"v1alpha1", "v1"}, {}, {"Telemetry"}},
       {"extensions.istio.io", {"v1alpha1"}, {}, {"WasmPlugin"}},
       {"install.istio.io", {"v1alpha1"}, {"IstioOperator"}, {}},
@@ -1469,7 +1469,8 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
       }
     }
     if (d.ns.empty()) d.ns = "default";
-    const YNode& spec = specOf(ctx, doc, kind, true);
+    // An AuthorizationPolicy without spec is valid: ALLOW with no rules, "allow nothing" (§S1).
+    const YNode& spec = specOf(ctx, doc, kind, kind != "AuthorizationPolicy");
     if (!ctx.ok()) return;
     if (kind == "Gateway") {
       readGateway(d, spec, initBase(out.gateways.emplace_back(), apiVersion, kind, ctx, doc, file));
@@ -1486,6 +1487,15 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
       readPeerAuthentication(
           d, spec,
           initBase(out.peerAuthentications.emplace_back(), apiVersion, kind, ctx, doc, file));
+    } else if (kind == "AuthorizationPolicy") {
+      detail::readAuthorizationPolicy(
+          ctx, spec,
+          initBase(out.authorizationPolicies.emplace_back(), apiVersion, kind, ctx, doc, file));
+      // Until mesh/ compiles AuthorizationPolicies into every proxy it stays a "not simulated"
+      // note as well.
+      UnsimulatedResource& note =
+          initBase(out.unsimulated.emplace_back(), apiVersion, kind, ctx, doc, file);
+      note.spec = detail::toJson(spec);
     }
     return;
   }

@@ -13,4 +13,7 @@ namespace egresslab::model::detail {
 // A Kubernetes probe (exec/httpGet/tcpSocket + timings), strictly; `what` names it.
 std::optional<Probe> readProbe(Ctx& ctx, const YNode& node, const std::string& what);
 
+// AuthorizationPolicy spec (authz_policy_loader.cpp), with istiod's validation (§S1).
+void readAuthorizationPolicy(Ctx& ctx, const YNode& spec, AuthorizationPolicy& policy);
+
 }  // namespace egresslab::model::detail

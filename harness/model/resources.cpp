@@ -18,6 +18,20 @@ SourcePos Origin::at(std::string_view path) const {
   return pos;
 }
 
+std::string_view authzActionName(AuthzAction action) {
+  switch (action) {
+    case AuthzAction::kAllow:
+      return "ALLOW";
+    case AuthzAction::kDeny:
+      return "DENY";
+    case AuthzAction::kAudit:
+      return "AUDIT";
+    case AuthzAction::kCustom:
+      return "CUSTOM";
+  }
+  return "ALLOW";
+}
+
 std::string ResourceBase::ref() const {
   if (meta.ns.empty()) return kind + " " + meta.name;
   return kind + " " + meta.ns + "/" + meta.name;
@@ -91,6 +105,7 @@ void ResourceSet::append(ResourceSet&& other) {
   moveAppend(serviceEntries, other.serviceEntries);
   moveAppend(destinationRules, other.destinationRules);
   moveAppend(peerAuthentications, other.peerAuthentications);
+  moveAppend(authorizationPolicies, other.authorizationPolicies);
   moveAppend(namespaces, other.namespaces);
   moveAppend(secrets, other.secrets);
   moveAppend(services, other.services);

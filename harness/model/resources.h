@@ -355,6 +355,60 @@ struct PeerAuthentication : ResourceBase {
   std::map<std::uint32_t, MtlsMode> portLevelMtls;
 };
 
+// ---------------------------------------------------------------- AuthorizationPolicy
+// security.istio.io AuthorizationPolicy as written (docs/istio-behaviour.md §S1). Lists keep the
+// user's strings; matching semantics live in mesh/authz.h. Every list item knows its field path
+// ("spec.rules[0].from[1].source") so messages point at the user's file.
+enum class AuthzAction { kAllow, kDeny, kAudit, kCustom };
+std::string_view authzActionName(AuthzAction action);  // "ALLOW", "DENY", "AUDIT", "CUSTOM"
+
+struct AuthzSource {
+  std::vector<std::string> principals, notPrincipals;
+  std::vector<std::string> requestPrincipals, notRequestPrincipals;
+  std::vector<std::string> namespaces, notNamespaces;
+  std::vector<std::string> ipBlocks, notIpBlocks;
+  std::vector<std::string> remoteIpBlocks, notRemoteIpBlocks;
+  std::vector<std::string> serviceAccounts, notServiceAccounts;  // "sa" or "ns/sa"
+  std::string path;                                              // "spec.rules[0].from[0].source"
+};
+
+struct AuthzOperation {
+  std::vector<std::string> hosts, notHosts;
+  std::vector<std::string> ports, notPorts;  // strings, as the API has them
+  std::vector<std::string> methods, notMethods;
+  std::vector<std::string> paths, notPaths;
+  std::string path;  // "spec.rules[0].to[0].operation"
+};
+
+struct AuthzCondition {
+  std::string key;  // "request.headers[x-team]", "source.ip", …
+  std::vector<std::string> values, notValues;
+  std::string path;  // "spec.rules[0].when[0]"
+};
+
+struct AuthzRule {
+  std::vector<AuthzSource> from;
+  std::vector<AuthzOperation> to;
+  std::vector<AuthzCondition> when;
+  std::string path;  // "spec.rules[0]"
+};
+
+// A `targetRef` / `targetRefs` entry (Gateway API gateways, waypoints, Services).
+struct PolicyTargetRef {
+  std::string group;
+  std::string kind;
+  std::string name;
+  std::string ns;
+};
+
+struct AuthorizationPolicy : ResourceBase {
+  std::optional<Labels> selector;           // spec.selector.matchLabels; nullopt = no selector
+  std::vector<PolicyTargetRef> targetRefs;  // targetRef, then targetRefs
+  AuthzAction action = AuthzAction::kAllow;
+  std::string provider;  // CUSTOM: spec.provider.name
+  std::vector<AuthzRule> rules;
+};
+
 // ---------------------------------------------------------------- install.istio.io IstioOperator
 // A Kubernetes probe (readinessProbe) as written in an IstioOperator overlay or k8s block.
 struct Probe {
@@ -482,7 +536,7 @@ struct KindCluster : ResourceBase {
   nlohmann::json spec;  // the whole document as JSON (nodes, kubeadmConfigPatches, …)
 };
 
-// Kinds EgressLab loads and keeps but does not simulate (Sidecar, AuthorizationPolicy,
+// Kinds EgressLab loads and keeps but does not simulate (Sidecar,
 // EnvoyFilter, Telemetry, RequestAuthentication, WorkloadEntry, …). The simulator and the
 // analyzer report them as "not simulated" where they matter — never silently ignored.
 struct UnsimulatedResource : ResourceBase {
@@ -497,6 +551,7 @@ struct ResourceSet {
   std::vector<ServiceEntry> serviceEntries;
   std::vector<DestinationRule> destinationRules;
   std::vector<PeerAuthentication> peerAuthentications;
+  std::vector<AuthorizationPolicy> authorizationPolicies;
   std::vector<Namespace> namespaces;
   std::vector<Secret> secrets;
   std::vector<Service> services;
