@@ -94,13 +94,6 @@ std::string regoPolicy(const model::ExtAuthzRules& rules) {
 }
 
 Result<std::string> extAuthzManifest(const model::ExtAuthzServerSpec& s) {
-  if (s.down) {
-    return invalidInput(
-        fmt::format("extAuthz {}: `down: true` is a sim-only switch; on kind scale the "
-                    "Deployment to 0 in a step instead",
-                    s.name),
-        s.pos);
-  }
   const bool opa = isOpaEnvoyImage(s.image);
   if (s.rulesGiven && !opa) {
     return invalidInput(
@@ -141,13 +134,15 @@ Result<std::string> extAuthzManifest(const model::ExtAuthzServerSpec& s) {
   }
   out += fmt::format(
       "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
-      "spec:\n  replicas: 1\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n"
+      "spec:\n  replicas: {replicas}\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n"
       "    metadata:\n      labels: {{app: {name}}}\n"
       "      annotations: {{sidecar.istio.io/inject: \"false\"}}\n"
       "    spec:\n      containers:\n      - name: {name}\n        image: {image}\n"
       "        ports:\n        - containerPort: {target}\n",
       fmt::arg("name", s.name), fmt::arg("ns", s.ns), fmt::arg("image", s.image),
-      fmt::arg("target", containerPort));
+      fmt::arg("target", containerPort),
+      // `down`: no pod behind the Service, so every check fails (no healthy upstream), as in sim.
+      fmt::arg("replicas", s.down ? 0 : 1));
   if (opa) {
     out += fmt::format(
         "        args: [\"run\", \"--server\", \"--addr=localhost:8181\", "

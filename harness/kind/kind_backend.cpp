@@ -654,8 +654,7 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     apply.stdinDescription = fmt::format("ext-authz server {} ({}) as {}:{}", server.name,
                                          server.image, server.host(), server.port);
     w.add(Phase::kReadiness,
-          {"kubectl", "-n", server.ns, "rollout", "status", "deploy/" + server.name,
-           readinessFlag},
+          {"kubectl", "-n", server.ns, "rollout", "status", "deploy/" + server.name, readinessFlag},
           "ext-authz server " + server.ns + "/" + server.name, readiness);
   }
 

@@ -1,8 +1,8 @@
 // The ext_authz filter of a simulated proxy (AuthorizationPolicy CUSTOM,
 // docs/istio-behaviour.md §X1): the scenario's ext-authz servers (mocks/extauthz), and the check
-// call of one request — HTTP through the data plane's own non-blocking HTTP/1.1 code, gRPC
-// through grpc++'s callback API whose completion resumes the request's coroutine on its worker
-// (no worker thread ever blocks). What the check carries and what an answer means are
+// call of one request — HTTP through the data plane's own non-blocking HTTP/1.1 code, gRPC as a
+// blocking grpc++ call on a thread of its own whose end resumes the request's coroutine on its
+// worker (no worker thread ever blocks). What the check carries and what an answer means are
 // mesh/ext_authz.h decisions; this file only does the I/O and writes the local reply.
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
@@ -52,6 +52,9 @@ struct SimMesh::Impl::ExtAuthzState {
   };
   std::vector<mesh::ExtAuthzProvider> providers;
   std::vector<Server> servers;
+  // CUSTOM AuthorizationPolicies per proxy ("NS/NAME"), read here until the compiler attaches
+  // AuthorizationPolicies to ProxyConfig::authz (see customAuthz).
+  std::map<std::string, mesh::ProxyAuthz> custom;
 
   std::mutex mu;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels;  // by "ip:port"
@@ -88,6 +91,19 @@ Result<void> SimMesh::Impl::startExtAuthz(const model::Scenario& sc) {
       s.server = std::move(*server);
     }
     extAuthz->servers.push_back(std::move(s));
+  }
+  std::vector<model::AuthorizationPolicy> customPolicies;
+  for (const auto& policy : sc.resources.authorizationPolicies) {
+    if (policy.action == model::AuthzAction::kCustom) customPolicies.push_back(policy);
+  }
+  if (!customPolicies.empty()) {
+    const std::string root = mesh::rootNamespaceOf(compiled.meshConfig);
+    for (const auto& proxy : compiled.proxies) {
+      const mesh::WorkloadInstance* pod = compiled.findWorkload(proxy.id.ns, proxy.id.name);
+      const model::Labels& labels = pod != nullptr ? pod->labels : proxy.podLabels;
+      mesh::ProxyAuthz authz = mesh::compileProxyAuthz(customPolicies, root, proxy.id.ns, labels);
+      if (!authz.empty()) extAuthz->custom.emplace(proxy.id.str(), std::move(authz));
+    }
   }
   // A provider whose service no scenario server plays: its checks fail to connect, which is
   // what a Service without ready pods gives too — but the scenario may mean a real server.
@@ -184,6 +200,8 @@ Task<mesh::ExtAuthzOutcome> SimMesh::Impl::grpcCheck(const mesh::ExtAuthzProvide
                                                      const mesh::RequestView& view,
                                                      const ExtAuthzPeer& peer) {
   std::shared_ptr<ExtAuthzState> st = extAuthz;
+  // The channel (and with it gRPC's library) before the call's ClientContext.
+  std::shared_ptr<grpc::Channel> channel = st->channel(target);
   auto call = std::make_shared<GrpcCall>();
   call->context.set_deadline(std::chrono::system_clock::now() + provider.timeout);
   auto* attributes = call->request.mutable_attributes();
@@ -234,22 +252,25 @@ Task<mesh::ExtAuthzOutcome> SimMesh::Impl::grpcCheck(const mesh::ExtAuthzProvide
     if (st->stopping) co_return mesh::checkFailed("the mesh is stopping");
     st->inFlight.emplace(call.get(), call);
   }
-  call->stub = auth::Authorization::NewStub(st->channel(target));
-  // The completion runs on a gRPC thread: it hands the status to the request's own worker.
-  const grpc::Status status =
-      co_await asio::async_initiate<decltype(asio::use_awaitable), void(grpc::Status)>(
-          [call, st](auto handler) {
-            auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-            call->stub->async()->Check(&call->context, &call->request, &call->response,
-                                       [shared, call, st](grpc::Status s) {
-                                         auto ex = asio::get_associated_executor(*shared);
-                                         asio::post(ex, [shared, s]() mutable { (*shared)(s); });
-                                         std::lock_guard lock(st->mu);
-                                         st->inFlight.erase(call.get());
-                                         st->drained.notify_all();
-                                       });
-          },
-          asio::use_awaitable);
+  call->stub = auth::Authorization::NewStub(std::move(channel));
+  // A blocking call on a thread of its own (never a worker); its end hands the status to the
+  // request's own worker, where the coroutine resumes.
+  // Named locals, no temporaries in the co_await expression: GCC 12 destroys captured
+  // temporaries of a co_await full-expression twice.
+  auto initiation = [call, st](auto handler) {
+    auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+    std::thread([shared, call, st] {
+      grpc::Status s = call->stub->Check(&call->context, call->request, &call->response);
+      auto ex = asio::get_associated_executor(*shared);
+      asio::post(ex, [shared, s]() mutable { std::move (*shared)(s); });
+      std::lock_guard lock(st->mu);
+      st->inFlight.erase(call.get());
+      st->drained.notify_all();
+    }).detach();
+  };
+  auto checked = asio::async_initiate<decltype(asio::use_awaitable), void(grpc::Status)>(
+      std::move(initiation), asio::use_awaitable);
+  const grpc::Status status = co_await std::move(checked);
   if (!status.ok()) {
     co_return mesh::checkFailed(
         fmt::format("gRPC {}: {}", static_cast<int>(status.error_code()), status.error_message()));
@@ -276,6 +297,42 @@ Task<mesh::ExtAuthzOutcome> SimMesh::Impl::grpcCheck(const mesh::ExtAuthzProvide
     answer.deniedBody = r.denied_response().body();
   }
   co_return mesh::interpretGrpcCheckResponse(answer);
+}
+
+Task<std::optional<bool>> SimMesh::Impl::customAuthz(
+    Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain, const mesh::ConnectionInfo& ci,
+    AsyncStream& stream, HttpRequest& req, const std::string& remote, bool keep, LiveSockets& live,
+    mesh::AccessLogEntry& e, std::uint64_t s) {
+  // Gateways enforce AuthorizationPolicy on every listener, sidecars on inbound only (§S1).
+  const bool enforces = vl.direction == ListenerDirection::kGateway ||
+                        vl.direction == ListenerDirection::kSidecarInbound;
+  if (!enforces || !extAuthz) co_return std::nullopt;
+  // The compiler's attachment when it has one, else this file's own (CUSTOM only).
+  const mesh::ProxyAuthz* authz = &p.cfg->authz;
+  if (!authz->has(model::AuthzAction::kCustom)) {
+    auto it = extAuthz->custom.find(p.cfg->id.str());
+    if (it == extAuthz->custom.end()) co_return std::nullopt;
+    authz = &it->second;
+  }
+  mesh::AuthzRequest ar;
+  ar.http = true;
+  ar.host = e.authority;
+  ar.path = req.target;
+  ar.method = req.method;
+  ar.headers = &req.headers;
+  const std::string source = sourceIpOf(remote);
+  const std::string local = ipOf(e.downstreamLocalAddress);
+  ar.sourceIp = source;
+  ar.remoteIp = source;
+  ar.destinationIp = local;
+  ar.destinationPort = vl.dstPort;
+  ar.sni = ci.sni;
+  // The peer principal needs the downstream's client certificate: "" here (plain-text callers,
+  // as the seed's port-80 hop to the egress gateway).
+  const auto match = mesh::evaluateCustom(*authz, ar);
+  if (!match) co_return std::nullopt;
+  co_return co_await extAuthzFilter(p, vl, chain, stream, req, remote, keep, live, e, s,
+                                    match->provider, "");
 }
 
 Task<std::optional<bool>> SimMesh::Impl::extAuthzFilter(

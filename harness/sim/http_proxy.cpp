@@ -193,6 +193,11 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     co_return false;
   }
   e.authority = authority;
+  // AuthorizationPolicy CUSTOM → the ext_authz filter, before routing (§X1).
+  if (const auto answered =
+          co_await customAuthz(p, vl, chain, ci, stream, req, remote, keep, live, e, s)) {
+    co_return *answered;
+  }
 
   mesh::RequestView view;
   view.authority = authority;

@@ -288,6 +288,15 @@ struct SimMesh::Impl {
   Task<mesh::ExtAuthzOutcome> grpcCheck(const mesh::ExtAuthzProvider& provider,
                                         const curl::SocketAddress& target, const HttpRequest& req,
                                         const mesh::RequestView& view, const ExtAuthzPeer& peer);
+  // AuthorizationPolicy CUSTOM before routing: when a CUSTOM rule of `p` matches the request, the
+  // ext_authz filter below runs. Same contract as extAuthzFilter. (Enforced here until the
+  // AuthorizationPolicy filter chain calls extAuthzFilter from its CUSTOM branch.)
+  Task<std::optional<bool>> customAuthz(Proxy& p, VirtualListener& vl,
+                                        const mesh::FilterChain& chain,
+                                        const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                        HttpRequest& req, const std::string& remote, bool keep,
+                                        LiveSockets& live, mesh::AccessLogEntry& e,
+                                        std::uint64_t s);
   // The ext_authz filter for a request a CUSTOM policy selected: nullopt = go on (the server's
   // headers applied to `req` and `live.responseHeadersToAdd`); a value = answered with a local
   // reply (deny, error, or a provider istiod could not build) and logged: whether the
