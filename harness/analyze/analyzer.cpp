@@ -60,6 +60,7 @@ std::vector<Message> analyzeResources(const AnalysisInput& input) {
   detail::Reporter report(input.version, messages);
   detail::runIstioctlChecks(cluster, input, report);
   detail::runEgressLabChecks(cluster, input, report);
+  detail::runExtAuthzChecks(cluster, input, report);
   sortAndDedupe(messages);
   return messages;
 }

@@ -33,5 +33,6 @@ class Reporter {
 
 void runIstioctlChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 void runEgressLabChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+void runExtAuthzChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail

@@ -50,6 +50,7 @@ const std::vector<CodeTable>& table() {
       {{"EGL005", "MeshHostNotResolvable"}, 8, 28, {{8, Level::kError}}},
       {{"EGL006", "RegistryOnlyUndeclaredDestination"}, 8, 28, {{8, Level::kError}}},
       {{"EGL007", "InstallPathRemoved"}, 8, 28, {{8, Level::kError}}},
+      {{"EGL009", "CustomAuthorizationUnknownProvider"}, 9, 28, {{9, Level::kError}}},
   };
   return codes;
 }
