@@ -1492,10 +1492,14 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
           ctx, spec,
           initBase(out.authorizationPolicies.emplace_back(), apiVersion, kind, ctx, doc, file));
       // Until mesh/ compiles AuthorizationPolicies into every proxy it stays a "not simulated"
-      // note as well.
-      UnsimulatedResource& note =
-          initBase(out.unsimulated.emplace_back(), apiVersion, kind, ctx, doc, file);
-      note.spec = detail::toJson(spec);
+      // note as well — except CUSTOM with a selector (or none), which the simulator's ext_authz
+      // filter enforces (§X1).
+      const AuthorizationPolicy& ap = out.authorizationPolicies.back();
+      if (ap.action != AuthzAction::kCustom || !ap.targetRefs.empty()) {
+        UnsimulatedResource& note =
+            initBase(out.unsimulated.emplace_back(), apiVersion, kind, ctx, doc, file);
+        note.spec = detail::toJson(spec);
+      }
     }
     return;
   }
