@@ -63,6 +63,7 @@ std::vector<Message> analyzeResources(const AnalysisInput& input) {
   detail::runFailoverChecks(cluster, input, report);
   detail::runResilienceChecks(cluster, input, report);
   detail::runSecurityChecks(cluster, input, report);
+  detail::runExtAuthzChecks(cluster, input, report);
   sortAndDedupe(messages);
   return messages;
 }

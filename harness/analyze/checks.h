@@ -38,5 +38,6 @@ void runFailoverChecks(const Cluster& cluster, const AnalysisInput& input, Repor
 void runResilienceChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 // security_checks.cpp: IST0127 for AuthorizationPolicy, EGL008 (§S1).
 void runSecurityChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
+void runExtAuthzChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail

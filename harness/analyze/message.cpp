@@ -52,6 +52,7 @@ const std::vector<CodeTable>& table() {
       {{"EGL006", "RegistryOnlyUndeclaredDestination"}, 8, 28, {{8, Level::kError}}},
       {{"EGL007", "InstallPathRemoved"}, 8, 28, {{8, Level::kError}}},
       {{"EGL008", "AuthorizationOnIdentityWithoutMutualTls"}, 8, 28, {{8, Level::kWarning}}},
+      {{"EGL009", "CustomAuthorizationUnknownProvider"}, 9, 28, {{9, Level::kError}}},
   };
   return codes;
 }

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/curl/execute.h"
+#include "harness/kind/ext_authz_manifests.h"
 #include "harness/kind/preflight.h"
 #include "harness/kind/process_groups.h"
 #include "harness/model/gateway_workloads.h"
@@ -642,6 +643,19 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     auto& apply = w.add(Phase::kManifests, {"kubectl", "apply", "-f", "-"});
     apply.stages.back().stdinData = joinDocuments(f.rest);
     apply.stdinDescription = f.path.string();
+  }
+
+  // 6b. The scenario's ext-authz servers (ext_authz_manifests.h, docs/istio-behaviour.md §X1).
+  for (const auto& server : scenario.extAuthz) {
+    auto manifest = extAuthzManifest(server);
+    if (!manifest) return std::unexpected(manifest.error());
+    auto& apply = w.add(Phase::kManifests, {"kubectl", "apply", "-f", "-"});
+    apply.stages.back().stdinData = *manifest;
+    apply.stdinDescription = fmt::format("ext-authz server {} ({}) as {}:{}", server.name,
+                                         server.image, server.host(), server.port);
+    w.add(Phase::kReadiness,
+          {"kubectl", "-n", server.ns, "rollout", "status", "deploy/" + server.name, readinessFlag},
+          "ext-authz server " + server.ns + "/" + server.name, readiness);
   }
 
   // 7. Injection labels and workloads (fixtures/kind/sleep.yaml).

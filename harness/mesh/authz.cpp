@@ -657,12 +657,7 @@ void attachAuthorization(CompiledMesh& mesh,
     }
     const std::vector<std::string> reach = proxiesWith(p);
     if (reach.empty()) continue;
-    if (p.action == AuthzAction::kCustom) {
-      addNote(p,
-              fmt::format("action CUSTOM (provider \"{}\"): the ext_authz call is not simulated",
-                          p.provider),
-              "spec.action", reach);
-    }
+    // CUSTOM is enforced by the ext_authz filter (harness/sim/ext_authz_client.cpp, §X1).
     for (const auto& rule : p.rules) {
       for (const auto& s : rule.from) {
         if (hasAny(s.requestPrincipals, s.notRequestPrincipals)) {

@@ -159,7 +159,7 @@ struct FlagName {
   ResponseFlag flag;
   std::string_view name;
 };
-constexpr std::array<FlagName, 15> kOldOrder{{{ResponseFlag::kUH, "UH"},
+constexpr std::array<FlagName, 16> kOldOrder{{{ResponseFlag::kUH, "UH"},
                                               {ResponseFlag::kUT, "UT"},
                                               {ResponseFlag::kLR, "LR"},
                                               {ResponseFlag::kUR, "UR"},
@@ -169,6 +169,7 @@ constexpr std::array<FlagName, 15> kOldOrder{{{ResponseFlag::kUH, "UH"},
                                               {ResponseFlag::kNR, "NR"},
                                               {ResponseFlag::kDI, "DI"},
                                               {ResponseFlag::kFI, "FI"},
+                                              {ResponseFlag::kUAEX, "UAEX"},
                                               {ResponseFlag::kDC, "DC"},
                                               {ResponseFlag::kURX, "URX"},
                                               {ResponseFlag::kDPE, "DPE"},

@@ -41,6 +41,8 @@ enum class ResponseFlag : std::uint32_t {
   kUPE = 1u << 12,  // upstream protocol error
   kDI = 1u << 13,   // fault filter delay injected (§R7)
   kFI = 1u << 14,   // fault filter abort injected (§R7)
+  // denied by the external authorization service (ext_authz, docs/istio-behaviour.md §X1)
+  kUAEX = 1u << 15,
 };
 
 class ResponseFlags {

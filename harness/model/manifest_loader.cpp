@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "harness/model/ext_authz_parsers.h"
 #include "harness/model/files.h"
 #include "harness/model/loader.h"
 #include "harness/model/manifest_parsers.h"
@@ -1192,6 +1193,9 @@ MeshConfig readMeshConfig(Doc& d, const YNode& node) {
   if (const YNode* n = node.find("defaultHttpRetryPolicy")) {
     mc.defaultHttpRetryPolicy =
         readHttpRetry(d, *n, "IstioOperator spec.meshConfig.defaultHttpRetryPolicy");
+  }
+  if (const YNode* n = node.find("extensionProviders")) {
+    mc.extensionProviders = detail::readExtensionProviders(d.ctx, *n);
   }
   mc.raw = detail::toJson(node);
   return mc;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/model/extension_providers.h"
 #include "harness/model/origin.h"
 
 namespace egresslab::model {
@@ -471,6 +472,7 @@ struct MeshConfig {
   std::optional<bool> enableAutoMtls;
   // An HTTPRetry replacing Istio's default retry policy (1.12+, docs/istio-behaviour.md §R2.1).
   std::optional<HttpRetry> defaultHttpRetryPolicy;
+  std::vector<ExtensionProvider> extensionProviders;  // extension_providers.h
   nlohmann::json raw;  // spec.meshConfig as written (every field, typed or not)
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/core/error.h"
+#include "harness/model/ext_authz_server.h"
 #include "harness/model/resources.h"
 #include "harness/model/version.h"
 
@@ -171,6 +172,7 @@ struct Scenario {
   std::map<std::string, std::vector<std::string>> dnsAnswers;
   std::vector<WorkloadSpec> workloads;
   std::vector<PortForwardSpec> portForwards;
+  std::vector<ExtAuthzServerSpec> extAuthz;  // external authorization servers (ext_authz_server.h)
   std::vector<Step> steps;
   std::optional<std::chrono::milliseconds> timeout;  // whole scenario
   ResourceSet resources;                             // the manifests, loaded with vars applied

@@ -8,6 +8,7 @@
 
 #include "harness/model/credentials.h"
 #include "harness/model/fault_spec.h"
+#include "harness/model/ext_authz_parsers.h"
 #include "harness/model/files.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
@@ -444,6 +445,9 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     pf.finish();
     sc.portForwards.push_back(std::move(p));
   });
+  if (const YNode* servers = f.get("extAuthz")) {
+    sc.extAuthz = detail::readExtAuthzServers(ctx, *servers);
+  }
   const YNode* steps = f.get("steps");
   std::set<std::string> stepNames;
   eachItem(steps, "steps", [&](const YNode& item, std::size_t i) {

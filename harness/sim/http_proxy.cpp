@@ -160,6 +160,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
                                         LiveSockets& live) {
   const auto t0 = Clock::now();
   const std::uint64_t s = ++seq;
+  live.responseHeadersToAdd.clear();
   mesh::AccessLogEntry e;
   e.startTime = std::chrono::system_clock::now();
   e.method = req.method;
@@ -192,8 +193,13 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     co_return false;
   }
   e.authority = authority;
-  // Connection-manager request changes and the authorization filters, before routing
-  // (docs/istio-behaviour.md §S1, §S2; authz_filter.cpp).
+  // The authorization filters before routing, in Envoy's order: the ext_authz filter for
+  // AuthorizationPolicy CUSTOM (§X1), then path normalization, x-forwarded-client-cert and RBAC
+  // DENY/ALLOW (§S1, §S2; authz_filter.cpp).
+  if (const auto answered =
+          co_await customAuthz(p, vl, chain, ci, stream, req, remote, keep, live, e, s)) {
+    co_return *answered;
+  }
   const std::optional<bool> denied =
       co_await authorizeHttp(p, vl, chain, ci, stream, req, remote, keep, live, e, s);
   if (denied) co_return *denied;
@@ -230,6 +236,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     if (!r.location.empty()) out.headers.emplace_back("location", r.location);
     for (const auto& [name, value] : r.headers) out.headers.emplace_back(name, value);
     if (!r.body.empty()) out.headers.emplace_back("content-type", "text/plain");
+    for (const auto& h : live.responseHeadersToAdd) out.headers.push_back(h);  // ext_authz (§X1)
     out.body = r.body;
     const bool ok =
         co_await writeResponse(stream, serializeResponse(out, req.method == "HEAD", !keep), live);
@@ -400,6 +407,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   setHeader(r.headers, "x-envoy-upstream-service-time", std::to_string(elapsed));
   applyHeaderOps(r.headers, d.forward->responseHeaders);
   applyHeaderOps(r.headers, d.cluster->responseHeaders);
+  for (const auto& h : live.responseHeadersToAdd) r.headers.push_back(h);  // ext_authz (§X1)
   const bool headOnly = req.method == "HEAD";
   if (headOnly) {
     if (!findHeader(r.headers, "content-length")) {

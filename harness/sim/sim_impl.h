@@ -36,6 +36,7 @@
 #include "harness/curl/command.h"
 #include "harness/curl/execute.h"
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/ext_authz.h"
 #include "harness/pki/pki.h"
 #include "harness/sim/cluster_state.h"
 #include "harness/sim/dns_overrides.h"
@@ -146,6 +147,8 @@ struct SimMesh::Impl {
     // The downstream connection's deadline, armed around each response write.
     Watchdog* writeDeadline = nullptr;
     std::chrono::milliseconds writeTimeout{60000};
+    // Headers the ext_authz filter adds to this request's response (§X1); reset per request.
+    HeaderList responseHeadersToAdd;
     void closeAll() const;
   };
 
@@ -288,6 +291,51 @@ struct SimMesh::Impl {
   bool authorizeTcp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
                     const mesh::ConnectionInfo& ci, const std::string& remote, std::uint64_t s,
                     std::chrono::system_clock::time_point startTime);
+  // ---------------------------------------------------------------- ext_authz_client.cpp
+  // The scenario's ext-authz servers, the compiled providers and the gRPC channels (§X1).
+  struct ExtAuthzState;
+  std::shared_ptr<ExtAuthzState> extAuthz;
+  // What a gRPC check tells of the connection (AttributeContext source/destination).
+  struct ExtAuthzPeer {
+    std::string sourceIp;
+    std::uint32_t sourcePort = 0;
+    std::string principal;  // the downstream's URI SAN over mutual TLS, else ""
+    std::string destinationIp;
+    std::uint32_t destinationPort = 0;
+    std::string destinationPrincipal;
+  };
+  Result<void> startExtAuthz(const model::Scenario& sc);
+  // Cancels checks in flight and waits for their completions, then stops the servers. Before
+  // the workers are destroyed.
+  void stopExtAuthz();
+  const mesh::ExtAuthzProvider* extAuthzProvider(std::string_view name) const;
+  // The real address of the provider's server (refused when none plays it or it is down).
+  curl::SocketAddress extAuthzTarget(const mesh::ExtAuthzProvider& provider) const;
+  Task<mesh::ExtAuthzOutcome> httpCheck(const mesh::ExtAuthzProvider& provider,
+                                        const curl::SocketAddress& target,
+                                        const mesh::RequestView& view);
+  Task<mesh::ExtAuthzOutcome> grpcCheck(const mesh::ExtAuthzProvider& provider,
+                                        const curl::SocketAddress& target, const HttpRequest& req,
+                                        const mesh::RequestView& view, const ExtAuthzPeer& peer);
+  // AuthorizationPolicy CUSTOM before routing: when a CUSTOM rule of `p` matches the request, the
+  // ext_authz filter below runs. Same contract as extAuthzFilter. (Enforced here until the
+  // AuthorizationPolicy filter chain calls extAuthzFilter from its CUSTOM branch.)
+  Task<std::optional<bool>> customAuthz(Proxy& p, VirtualListener& vl,
+                                        const mesh::FilterChain& chain,
+                                        const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                        HttpRequest& req, const std::string& remote, bool keep,
+                                        LiveSockets& live, mesh::AccessLogEntry& e,
+                                        std::uint64_t s);
+  // The ext_authz filter for a request a CUSTOM policy selected: nullopt = go on (the server's
+  // headers applied to `req` and `live.responseHeadersToAdd`); a value = answered with a local
+  // reply (deny, error, or a provider istiod could not build) and logged: whether the
+  // connection is still open.
+  Task<std::optional<bool>> extAuthzFilter(Proxy& p, VirtualListener& vl,
+                                           const mesh::FilterChain& chain, AsyncStream& stream,
+                                           HttpRequest& req, const std::string& remote, bool keep,
+                                           LiveSockets& live, mesh::AccessLogEntry& e,
+                                           std::uint64_t s, std::string_view providerName,
+                                           std::string_view peerPrincipal);
 
   // ---------------------------------------------------------------- upstream_pool.cpp
   // Time on the simulation clock (scaled by --time-scale), for outlier detection (§R3).

@@ -139,6 +139,7 @@ void SimMesh::Impl::shutdown() {
   for (auto& t : probers) {
     if (t.joinable()) t.join();
   }
+  stopExtAuthz();  // gRPC completions post to the workers: drained before they go
   // Handlers still suspended (timers, closed sockets) are destroyed with their io_context: stop
   // the loops, join the threads, then drop what belongs to the loops before the loops themselves.
   for (auto& w : workers) w->stop();
@@ -183,6 +184,7 @@ Result<std::unique_ptr<SimMesh>> SimMesh::start(const model::Scenario& scenario,
   if (!publicCa) return std::unexpected(publicCa.error());
   m.publicCaPath = *publicCa;
   if (auto ok = m.startMocks(scenario); !ok) return std::unexpected(ok.error());
+  if (auto ok = m.startExtAuthz(scenario); !ok) return std::unexpected(ok.error());
   if (auto ok = m.startWorkers(); !ok) return std::unexpected(ok.error());
   if (auto ok = m.startProxies(); !ok) return std::unexpected(ok.error());
   if (options.bindLiteralPortForwards) {
