@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "harness/mesh/compile.h"
 #include "harness/runner/curl_line.h"
 #include "harness/runner/expectation.h"
+#include "harness/runner/load_stats.h"
 #include "harness/runner/request_id.h"
 
 namespace egresslab::runner {
@@ -47,14 +49,32 @@ std::string requestText(const model::Step& step) {
   return text;
 }
 
+std::string rateText(double rate) { return fmt::format("{:g}/s", rate); }
+
+// "load bg: -sS http://x/ (from crm/client) at 50/s, concurrency 64", "load bg: stop", "wait 10s".
+std::string loadOrWaitText(const model::Step& step) {
+  if (step.wait) return "wait " + seconds(*step.wait);
+  const model::LoadSpec& load = *step.load;
+  if (load.action == model::LoadSpec::Action::kStop) return fmt::format("load {}: stop", load.name);
+  std::string text = fmt::format("load {}: {}", load.name, load.curl);
+  if (load.from) text += fmt::format(" (from {})", *load.from);
+  return text + fmt::format(" at {}, concurrency {}", rateText(load.rate), load.concurrency);
+}
+
 report::StepResult skippedStep(const model::Step& step, const std::string& why) {
   report::StepResult s;
   s.name = step.name;
-  s.kind = step.fault ? "fault" : "curl";
-  s.request = step.fault ? describeFault(*step.fault) : requestText(step);
+  s.kind = step.fault ? "fault" : step.load ? "load" : step.wait ? "wait" : "curl";
+  s.request = step.fault               ? describeFault(*step.fault)
+              : step.load || step.wait ? loadOrWaitText(step)
+                                       : requestText(step);
   s.curl = step.curl.value_or("");
   s.from = step.from;
   if (step.expect) s.expectedJson = expectationJson(*step.expect);
+  if (step.loadExpect) {
+    s.expectedJson = loadExpectationJson(*step.loadExpect);
+    s.expected = describeLoadExpectation(*step.loadExpect);
+  }
   s.outcome = Outcome::kSkipped;
   s.attempts = 0;
   s.message = why;
@@ -121,6 +141,12 @@ struct ScenarioRunner::StepContext {
   Clock::TimePoint scenarioDeadline = kNoDeadline;
   std::optional<milliseconds> scenarioTimeout;
   const Notes* notes = nullptr;  // null: nothing is simulated or nothing to note
+  // Loads started and not yet stopped, by name.
+  struct ActiveLoad {
+    model::LoadSpec spec;
+    std::int64_t startMs = 0;  // since the scenario started
+  };
+  std::map<std::string, ActiveLoad> loads;
 };
 
 milliseconds ScenarioRunner::scaledWithin(milliseconds within, double scale) {
@@ -158,7 +184,10 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
   r.file = scenario.file.string();
   r.istioVersion = scenario.istioVersion.str();
   r.backend = std::string(backend.name());
-  r.hasFaults = scenario.hasFaults();
+  // The HTML timeline shows faults and loads (docs/design.md "Load and SLOs").
+  r.hasFaults = scenario.hasFaults() ||
+                std::any_of(scenario.steps.begin(), scenario.steps.end(),
+                            [](const model::Step& step) { return step.load.has_value(); });
   scenarioName_ = scenario.name;
 
   r.description = scenario.description;
@@ -183,6 +212,7 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
   }
 
   std::size_t next = 0;  // first step not run
+  std::vector<report::StepResult> endOfScenarioLoads;
   {
     TeardownGuard teardown(backend);
     if (auto up = backend.up(scenario, options_); !up) {
@@ -201,8 +231,10 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
                                   seconds(*scenario.timeout));
           break;
         }
-        report::StepResult s =
-            step.fault ? runFaultStep(step, backend, context) : runCurlStep(step, backend, context);
+        report::StepResult s = step.fault  ? runFaultStep(step, backend, context)
+                               : step.load ? runLoadStep(step, backend, context)
+                               : step.wait ? runWaitStep(step, context)
+                                           : runCurlStep(step, backend, context);
         s.startMs = std::max<std::int64_t>(0, s.startMs);
         listener_.stepFinished(scenario.name, s);
         // A step judged untrustworthy (unsimulated config on its path) is an error, but the
@@ -215,6 +247,16 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
               fmt::format("step \"{}\" could not run; the remaining steps were skipped", step.name);
           break;
         }
+      }
+      // A load no step stopped (none written, or the scenario ended early) is stopped before
+      // the mesh goes down, and reported.
+      while (!context.loads.empty()) {
+        const std::string name = context.loads.begin()->first;
+        report::StepResult s = stopLoad(fmt::format("load {} (stopped at scenario end)", name),
+                                        name, nullptr, backend, context);
+        if (s.load) s.load->stoppedAtEnd = true;
+        listener_.stepFinished(scenario.name, s);
+        endOfScenarioLoads.push_back(std::move(s));
       }
       if (options_.keep && !options_.dryRun && !cancel_.load()) {
         listener_.meshKept(scenario.name, backend.endpoints());
@@ -231,6 +273,7 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
     if (next < r.steps.size()) continue;
     r.steps.push_back(skippedStep(scenario.steps[next], why));
   }
+  for (auto& s : endOfScenarioLoads) r.steps.push_back(std::move(s));
 
   const auto has = [&](Outcome o) {
     return std::any_of(r.steps.begin(), r.steps.end(),
@@ -267,6 +310,134 @@ report::StepResult ScenarioRunner::runFaultStep(const model::Step& step, backend
     s.outcome = Outcome::kSkipped;
     s.message = "dry run";
   }
+  return s;
+}
+
+report::StepResult ScenarioRunner::runWaitStep(const model::Step& step,
+                                               const StepContext& context) {
+  report::StepResult s;
+  s.name = step.name;
+  s.kind = "wait";
+  s.request = loadOrWaitText(step);
+  const auto start = clock_.now();
+  s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
+  // --time-scale compresses mesh time, and a wait is mesh time (docs/design.md "CLI").
+  milliseconds wait = *step.wait;
+  if (options_.timeScale > 0 && options_.timeScale != 1.0) {
+    wait = milliseconds(static_cast<std::int64_t>(
+        std::ceil(static_cast<double>(wait.count()) / options_.timeScale)));
+    s.expected = fmt::format("{} at time scale {}", seconds(wait), options_.timeScale);
+  }
+  if (!options_.dryRun) {
+    clock_.waitUntil(std::min(start + wait, context.scenarioDeadline), cancel_);
+  }
+  s.durationMs = msSince(start);
+  if (options_.dryRun) {
+    s.outcome = Outcome::kSkipped;
+    s.message = "dry run";
+  } else if (cancel_.load()) {
+    s.outcome = Outcome::kError;
+    s.message = "cancelled (SIGINT/SIGTERM) while the step was running";
+  }
+  return s;
+}
+
+report::StepResult ScenarioRunner::runLoadStep(const model::Step& step, backend::Backend& backend,
+                                               StepContext& context) {
+  const model::LoadSpec& load = *step.load;
+  if (load.action == model::LoadSpec::Action::kStop) {
+    if (!context.loads.contains(load.name)) {
+      report::StepResult s = skippedStep(step, "");
+      s.outcome = Outcome::kError;
+      s.attempts = 1;
+      s.message = fmt::format("load \"{}\" is not running (its start step did not run)", load.name);
+      return s;
+    }
+    return stopLoad(step.name, load.name, step.loadExpect ? &*step.loadExpect : nullptr, backend,
+                    context);
+  }
+  report::StepResult s;
+  s.name = step.name;
+  s.kind = "load";
+  s.request = loadOrWaitText(step);
+  s.curl = load.curl;
+  s.from = load.from;
+  const auto start = clock_.now();
+  s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
+  const std::string line = backend.expandCurlLine(load.curl);
+  auto command = parseCurlLine(line, load.curlPos);
+  if (!command) {
+    s.outcome = Outcome::kError;
+    s.message = command.error().str();
+    return s;
+  }
+  backend::LoadRequest request{.name = load.name,
+                               .request = {.command = *command,
+                                           .from = load.from,
+                                           .requestId = newRequestId() + "-" + load.name,
+                                           .line = line,
+                                           .timeout = std::nullopt},
+                               .rate = load.rate,
+                               .concurrency = load.concurrency};
+  auto started = backend.startLoad(request);
+  s.durationMs = msSince(start);
+  if (!started) {
+    s.outcome = options_.dryRun ? Outcome::kSkipped : Outcome::kError;
+    s.message = options_.dryRun ? "dry run"
+                                : fmt::format("the backend could not start the load: {}",
+                                              started.error().str());
+    return s;
+  }
+  context.loads[load.name] = StepContext::ActiveLoad{load, s.startMs};
+  if (options_.dryRun) {
+    s.outcome = Outcome::kSkipped;
+    s.message = "dry run";
+  }
+  return s;
+}
+
+report::StepResult ScenarioRunner::stopLoad(const std::string& stepName,
+                                            const std::string& loadName,
+                                            const model::LoadExpectation* expect,
+                                            backend::Backend& backend, StepContext& context) {
+  const StepContext::ActiveLoad active = context.loads.at(loadName);
+  context.loads.erase(loadName);
+  report::StepResult s;
+  s.name = stepName;
+  s.kind = "load";
+  s.request = fmt::format("load {}: stop", loadName);
+  if (expect != nullptr) {
+    s.expected = describeLoadExpectation(*expect);
+    s.expectedJson = loadExpectationJson(*expect);
+  }
+  const auto start = clock_.now();
+  s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
+  auto run = backend.stopLoad(loadName);
+  s.durationMs = msSince(start);
+  if (options_.dryRun) {
+    s.outcome = Outcome::kSkipped;
+    s.message = "dry run";
+    return s;
+  }
+  if (!run) {
+    s.outcome = Outcome::kError;
+    s.message = fmt::format("the backend could not stop the load: {}", run.error().str());
+    return s;
+  }
+  report::LoadResult result = summarizeLoad(*run, active.startMs);
+  result.name = loadName;
+  result.curl = active.spec.curl;
+  result.from = active.spec.from;
+  result.rate = active.spec.rate;
+  result.concurrency = active.spec.concurrency;
+  if (expect != nullptr) {
+    const auto failures = judgeLoad(*expect, result);
+    if (!failures.empty()) {
+      s.outcome = Outcome::kFailed;
+      s.message = fmt::format("{}", fmt::join(failures, "\n"));
+    }
+  }
+  s.load = std::move(result);
   return s;
 }
 
