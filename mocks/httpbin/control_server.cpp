@@ -75,8 +75,18 @@ bool admitted(const ControlOptions& options, const httplib::Request& req, httpli
   return true;
 }
 
+// GET /served → {"hostname":"crm-a","requests":{"<x-request-id>":<sequence>,…}} (served_log.h).
+void sendServed(const HttpbinServer& target, httplib::Response& res) {
+  nlohmann::json requests = nlohmann::json::object();
+  for (const auto& [id, sequence] : target.served().entries()) requests[id] = sequence;
+  res.status = 200;
+  res.set_content(nlohmann::json{{"hostname", target.hostname()}, {"requests", requests}}.dump(),
+                  "application/json");
+}
+
 void serveControl(HttpbinServer& target, const httplib::Request& req, httplib::Response& res) {
   const std::string path = req.target.substr(0, req.target.find('?'));
+  if (path == "/served" && req.method == "GET") return sendServed(target, res);
   if (path != "/faults") return detail::writeError(res, 404);
   if (req.method == "GET") return sendFaults(target, res);
   if (req.method == "DELETE") {
