@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "harness/model/loader.h"
 #include "harness/runner/fake_backend_test_support.h"
 #include "harness/runner/load_stats.h"
 #include "harness/runner/scenario_runner.h"
@@ -301,6 +302,42 @@ TEST_F(LoadRunnerTest, DryRunPlansStartAndStop) {
                           "load stop bg", "down"));
   for (const auto& s : r.result.steps) EXPECT_EQ(s.outcome, Outcome::kSkipped) << s.name;
   EXPECT_EQ(r.result.steps[1].durationMs, 0);  // no waiting in a plan
+}
+
+// docs/design.md "Nothing unmodelled passes silently": a load whose request crosses a proxy that
+// unmodelled config changes is an error naming the note, and is never started.
+TEST_F(LoadRunnerTest, ALoadThroughAProxyAnUnmodelledResourceChangesIsAnError) {
+  auto loaded = model::loadScenario(std::filesystem::path(EGRESSLAB_SOURCE_DIR) /
+                                    "harness/runner/testdata/unsimulated-authz.yaml");
+  ASSERT_TRUE(loaded) << loaded.error().str();
+  model::Scenario authz = std::move(*loaded);
+  model::Step start = loadStart("traffic", "bg", 10);
+  start.load->from = "httpbin/sleep";
+  authz.steps = {start, loadStop("judged", "bg")};
+  backend.onCurl = [](const backend::CurlRequest&) -> Result<report::Observation> {
+    report::Observation o;
+    o.exit = 0;
+    o.status = 200;
+    o.via = {"sleep", "httpbin-egress"};
+    return o;
+  };
+  ScenarioRunner runner(options, clock, listener, cancel, Unsimulated::kError);
+  auto r = runner.run(authz, backend);
+  ASSERT_EQ(r.result.steps.size(), 2u);
+  EXPECT_EQ(r.result.steps[0].outcome, Outcome::kError);
+  EXPECT_TRUE(r.result.steps[0].unsimulated);
+  EXPECT_THAT(r.result.steps[0].message,
+              HasSubstr("AuthorizationPolicy httpbin/deny-egress: not simulated"));
+  EXPECT_THAT(r.result.steps[0].message, HasSubstr("the request crossed httpbin-egress"));
+  EXPECT_EQ(backend.count("load start"), 0);
+  EXPECT_EQ(r.result.steps[1].outcome, Outcome::kError);  // its load never started
+
+  FakeBackend allowed{&clock};
+  allowed.onCurl = backend.onCurl;
+  ScenarioRunner lenient(options, clock, listener, cancel, Unsimulated::kAllow);
+  auto r2 = lenient.run(authz, allowed);
+  EXPECT_EQ(r2.result.steps[0].outcome, Outcome::kPassed);
+  EXPECT_EQ(allowed.count("load start"), 1);
 }
 
 TEST(LoadStats, NearestRankPercentile) {

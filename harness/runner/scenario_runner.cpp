@@ -134,6 +134,19 @@ struct ScenarioRunner::Notes {
     std::sort(which.begin(), which.end());  // back to note order (one vector)
     return {hit, which};
   }
+
+  // The error message for a request that crossed `via`, or nullopt when no note affects it.
+  std::optional<std::string> untrusted(const std::vector<std::string>& via) const {
+    const auto [hit, which] = crossed(via);
+    if (which.empty()) return std::nullopt;
+    std::vector<std::string> lines;
+    for (const auto* note : which) lines.push_back(note->text());
+    lines.push_back(fmt::format(
+        "the request crossed {}, which {} not simulated; the simulator cannot predict what "
+        "a real mesh answers here (run with --allow-unsimulated to judge the step anyway)",
+        fmt::join(hit, ", "), which.size() == 1 ? "this changes and is" : "these change and are"));
+    return fmt::format("{}", fmt::join(lines, "\n"));
+  }
 };
 
 struct ScenarioRunner::StepContext {
@@ -371,6 +384,25 @@ report::StepResult ScenarioRunner::runLoadStep(const model::Step& step, backend:
     s.message = command.error().str();
     return s;
   }
+  if (context.notes != nullptr && !options_.dryRun) {
+    // docs/design.md "Nothing unmodelled passes silently": a load's requests carry no hops, so
+    // one request of the load's line is sent first; if it crosses a proxy that unmodelled config
+    // changes, the load would be judged on answers the simulator cannot vouch for.
+    auto probe = backend.curl(backend::CurlRequest{.command = *command,
+                                                   .from = load.from,
+                                                   .requestId = newRequestId(),
+                                                   .line = line,
+                                                   .timeout = std::nullopt});
+    if (probe) {
+      if (auto message = context.notes->untrusted(probe->via)) {
+        s.outcome = Outcome::kError;
+        s.unsimulated = true;
+        s.message = std::move(*message);
+        s.durationMs = msSince(start);
+        return s;
+      }
+    }
+  }
   backend::LoadRequest request{.name = load.name,
                                .request = {.command = *command,
                                            .from = load.from,
@@ -554,18 +586,10 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
     if (context.notes != nullptr) {
       // docs/design.md "Nothing unmodelled passes silently": what the simulator answered here is
       // not what a real mesh would be known to answer.
-      const auto [proxies, notes] = context.notes->crossed(s.observed.via);
-      if (!notes.empty()) {
-        std::vector<std::string> lines;
-        for (const auto* note : notes) lines.push_back(note->text());
-        lines.push_back(fmt::format(
-            "the request crossed {}, which {} not simulated; the simulator cannot predict what "
-            "a real mesh answers here (run with --allow-unsimulated to judge the step anyway)",
-            fmt::join(proxies, ", "),
-            notes.size() == 1 ? "this changes and is" : "these change and are"));
+      if (auto message = context.notes->untrusted(s.observed.via)) {
         s.outcome = Outcome::kError;
         s.unsimulated = true;
-        s.message = fmt::format("{}", fmt::join(lines, "\n"));
+        s.message = std::move(*message);
         s.durationMs = msSince(start);
         return s;
       }
