@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +70,9 @@ struct RunOptions {
   // Plan only: up/curl/fault/down record what they would do (kind: every command, argv joined
   // by spaces) and run nothing; plan() returns the record. docs/design.md `run --dry-run`.
   bool dryRun = false;
+  // `--output-dir`: directories a host step's curl may write into besides the run directory
+  // (docs/scenarios.md "Files a step can reach").
+  std::vector<std::filesystem::path> outputDirs;
 };
 
 class Backend {

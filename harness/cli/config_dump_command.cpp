@@ -45,7 +45,8 @@ int runConfigDump(const ConfigDumpFlags& flags) {
               << ": " << note.what << "\n";
   }
   if (flags.proxy.empty()) {
-    std::cout << mesh::toJson(*mesh).dump(2) << "\n";
+    std::cout << mesh::toJson(*mesh).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+              << "\n";
     return 0;
   }
   const mesh::ProxyConfig* proxy = mesh->findProxy(flags.proxy);
@@ -56,7 +57,8 @@ int runConfigDump(const ConfigDumpFlags& flags) {
     }
     return 2;
   }
-  std::cout << mesh::toJson(*proxy).dump(2) << "\n";
+  std::cout << mesh::toJson(*proxy).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+            << "\n";
   return 0;
 }
 

@@ -54,9 +54,10 @@ struct RunFlags {
   bool dryRun = false;
   bool allowUnsimulated = false;
   bool verbose = false;
-  std::string kindContext;    // kind: run on the cluster behind this kubeconfig context
-  bool reuseCluster = false;  // kind: reuse an existing cluster of the scenario's name
-  std::string planDir;        // kind --dry-run: write plan.sh and its files here
+  std::vector<std::string> outputDirs;  // --output-dir: host steps' curl may write here
+  std::string kindContext;              // kind: run on the cluster behind this kubeconfig context
+  bool reuseCluster = false;            // kind: reuse an existing cluster of the scenario's name
+  std::string planDir;                  // kind --dry-run: write plan.sh and its files here
   bool planDirPerScenario = false;
   std::vector<std::string> inputs;
 };
@@ -246,6 +247,9 @@ int runScenarios(RunFlags& flags) {
   options.backend.keep = flags.keep;
   options.backend.verbose = flags.verbose;
   options.backend.dryRun = flags.dryRun;
+  for (const auto& dir : flags.outputDirs) {
+    options.backend.outputDirs.push_back(std::filesystem::absolute(dir).lexically_normal());
+  }
   runner::Runner runner(factory->second, options, clock, listener, gCancelled);
   const runner::RunResult result = runner.run(*scenarios);
 
@@ -294,6 +298,11 @@ void addRunCommand(CLI::App& root, CommandTable& table) {
   cmd->add_flag("--dry-run", flags->dryRun,
                 "print what the backend would do (kind: every command), run nothing");
   cmd->add_flag("-v,--verbose", flags->verbose, "show every request and its observation");
+  cmd->add_option("--output-dir", flags->outputDirs,
+                  "sim: a directory a host step's curl may write into (-o) besides the run "
+                  "directory; repeatable")
+      ->type_name("DIR")
+      ->allow_extra_args(false);
   cmd->add_option("--context", flags->kindContext,
                   "kind backend: use the existing cluster behind this kubeconfig context "
                   "(never deleted)");

@@ -33,6 +33,18 @@ void Compiler::notSimulated() {
         note(vs.ref(), fmt::format("{}.fault (fault injection) is not simulated", h.path),
              vs.origin.at(h.path + ".fault"));
       }
+      // Envoy answers the caller from the route's own destination; the mirrored copy only adds
+      // traffic at the mirror target, which no expectation can observe in the simulation.
+      for (const auto& m : h.mirrors) {
+        note(vs.ref(),
+             fmt::format("{} (traffic mirroring) is not simulated: no copy is sent", m.path),
+             vs.origin.at(m.path), NotSimulatedNote::Reach::kNoProxy);
+      }
+      if (h.corsPolicy) {
+        note(vs.ref(),
+             fmt::format("{}.corsPolicy (CORS preflight and headers) is not simulated", h.path),
+             vs.origin.at(h.path + ".corsPolicy"));
+      }
     }
     if (!vs.tcp.empty()) {
       note(vs.ref(), "tcp routes are not simulated", vs.origin.at("spec.tcp"));

@@ -114,5 +114,27 @@ TEST(UnsimulatedReach, AccessLogFormatChangesNoRequest) {
   EXPECT_TRUE(seen);
 }
 
+// A mirrored copy changes nothing the caller sees; a CORS policy changes answers through every
+// proxy that routes by the VirtualService. Both are said out loud (not silently dropped).
+TEST(UnsimulatedReach, MirrorIsNotedAsChangingNoRequestAndCorsAsChangingRequests) {
+  testing::SeedSetup s(testing::version(22));
+  ASSERT_FALSE(s.resources.virtualServices.empty());
+  auto& route = s.resources.virtualServices.front().http.front();
+  route.mirrors.push_back({{}, route.path + ".mirror"});
+  route.corsPolicy = true;
+  CompiledMesh m = s.compile();
+  const NotSimulatedNote* mirror = nullptr;
+  const NotSimulatedNote* cors = nullptr;
+  for (const auto& n : m.notSimulated) {
+    if (n.what.find("mirror") != std::string::npos) mirror = &n;
+    if (n.what.find("corsPolicy") != std::string::npos) cors = &n;
+  }
+  ASSERT_NE(mirror, nullptr);
+  EXPECT_EQ(mirror->reach, Reach::kNoProxy);
+  EXPECT_FALSE(mirror->affects("httpbin", "httpbin-egress"));
+  ASSERT_NE(cors, nullptr);
+  EXPECT_TRUE(cors->affects("httpbin", "httpbin-egress"));
+}
+
 }  // namespace
 }  // namespace egresslab::mesh

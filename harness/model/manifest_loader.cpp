@@ -454,6 +454,7 @@ HttpRoute readHttpRoute(Doc& d, const YNode& node, const std::string& path) {
   }
   if (const YNode* n = f.get("corsPolicy")) {
     detail::checkShape(d.ctx, *n, kCorsShape, d.what(path + ".corsPolicy"));
+    r.corsPolicy = true;
   }
   const YNode* delegate = f.get("delegate");
   if (delegate != nullptr) {

@@ -212,6 +212,7 @@ struct HttpRoute {
   Headers headers;
   std::optional<Delegate> delegatesTo;
   std::vector<MirrorDestination> mirrors;  // `mirror`, then `mirrors`, as written
+  bool corsPolicy = false;                 // `corsPolicy` is set (not simulated: noted)
   std::string path;                        // "spec.http[1]"
 };
 

@@ -268,7 +268,9 @@ std::string toJson(const RunReport& run) {
       {"scenarios", std::move(scenarios)},
       {"summary",
        {{"passed", s.passed}, {"failed", s.failed}, {"error", s.error}, {"skipped", s.skipped}}}};
-  return doc.dump(2) + "\n";
+  // Bytes from the wire (a body excerpt in a message, a User-Agent in an access-log line) need
+  // not be UTF-8: they are replaced (U+FFFD), never allowed to throw and end the run.
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string toJUnit(const RunReport& run) {

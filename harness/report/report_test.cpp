@@ -105,6 +105,17 @@ TEST(JsonReportTest, HasExactlyTheContractShape) {
   EXPECT_EQ(doc["scenarios"][2]["message"], "the mesh did not come up");
 }
 
+TEST(JsonReportTest, BytesThatAreNotUtf8AreReplacedNotThrown) {
+  RunReport run = sampleRun();
+  run.scenarios[0].steps[0].message = "body was \xff\xfe\x80";
+  run.scenarios[0].steps[0].observed.accessLog.push_back("sleep: \"GET / HTTP/1.1\" \"\xc3\"");
+  std::string json;
+  ASSERT_NO_THROW(json = toJson(run));
+  const auto doc = nlohmann::json::parse(json);
+  EXPECT_EQ(doc["scenarios"][0]["steps"][0]["message"],
+            "body was \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+
 TEST(JsonReportTest, FaultStepsObserveNothing) {
   const auto doc = nlohmann::json::parse(toJson(sampleRun()));
   EXPECT_EQ(doc["scenarios"][1]["steps"][0]["observed"], nlohmann::json::object());

@@ -7,6 +7,7 @@
 
 #include "harness/backend/load_generator.h"
 #include "harness/curl/execute.h"
+#include "harness/sim/step_files.h"
 
 namespace egresslab::sim {
 namespace {
@@ -33,6 +34,10 @@ class SimBackend final : public backend::Backend {
     auto mesh = SimMesh::start(scenario, o);
     if (!mesh) return std::unexpected(mesh.error());
     mesh_ = std::move(*mesh);
+    files_.scenarioDir = scenario.file.parent_path();
+    files_.caPath = mesh_->scenarioCaPath();
+    files_.runDir = files_.caPath.parent_path();
+    files_.outputDirs = run.outputDirs;
     return {};
   }
 
@@ -52,6 +57,9 @@ class SimBackend final : public backend::Backend {
     auto options = mesh_->execOptionsFor(request.from);
     if (!options) return std::unexpected(options.error());
     curl::CurlCommand command = request.command;
+    if (auto confined = confineStepFiles(command, request.from, files_); !confined) {
+      return std::unexpected(confined.error());
+    }
     if (!request.requestId.empty())
       options->extraHeaders.emplace_back("x-request-id", request.requestId);
     if (request.timeout) {
@@ -90,6 +98,13 @@ class SimBackend final : public backend::Backend {
     auto options = mesh_->execOptionsFor(request.request.from);
     if (!options) return std::unexpected(options.error());
     curl::CurlCommand command = request.request.command;
+    // A load keeps no bodies and no write-out (docs/scenarios.md "Load and SLOs"); its other
+    // files are confined like a step's.
+    command.output.reset();
+    command.writeOut.reset();
+    if (auto confined = confineStepFiles(command, request.request.from, files_); !confined) {
+      return std::unexpected(confined.error());
+    }
     // A request that hangs (blackhole) must not hold the load's stop for long.
     const std::chrono::milliseconds cap = request.request.timeout.value_or(kLoadRequestTimeout);
     options->defaultTimeout = cap;
@@ -164,6 +179,7 @@ class SimBackend final : public backend::Backend {
   std::vector<std::string> plan_;
   bool dryRun_ = false;
   std::map<std::string, RunningLoad> loads_;
+  StepFiles files_;
 };
 
 }  // namespace

@@ -2,11 +2,13 @@
 # Benchmark: the simulated data plane's seed chain — ingress gateway (TLS terminate) → egress
 # gateway (plain HTTP hop, then TLS origination) → httpbin mock — against the same three-hop
 # chain built from nginx (TLS terminate → proxy_pass → proxy_ssl → nginx `return 200`), side by
-# side in one run (docs/design.md target: the sim chain at >= 0.5x nginx's requests/s).
+# side in one run (docs/design.md wave 2 target: the sim chain at >= 1.0x nginx's requests/s),
+# then p99 latency of both under 64 keep-alive connections (issue #14 target: sim < 50 ms).
 #
 #   scripts/bench/chain.sh [BUILD_DIR]
 #
-# wrk -t2 -c32 -d5s keep-alive on 127.0.0.1 only; every process started here is stopped on exit.
+# wrk -t2 -c32 (throughput) and -c64 --latency (p99), -d5s, keep-alive, on 127.0.0.1 only; every
+# process started here is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -19,48 +21,6 @@ duration=${BENCH_DURATION:-5s}
 bench_start_cleanup
 
 read -r sim_port ng_front ng_mid ng_back < <(bench_free_ports 4)
-
-# The seed scenario, except that the ingress Gateway's HTTPS server takes any SNI (hosts "*"):
-# wrk has no --resolve, so it connects to `localhost` (SNI localhost) and sends
-# `Host: httpbin.example.com`, which the seed VirtualService routes.
-cat >"$tmp/ingress-gateway.yaml" <<GW
-apiVersion: networking.istio.io/v1beta1
-kind: Gateway
-metadata:
-  name: my-ingressgateway
-  namespace: istio-system
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: ["*"]
-    tls: {mode: SIMPLE, credentialName: bench-credential}
-GW
-cat >"$tmp/bench-chain.yaml" <<YAML
-name: bench-chain
-istio: {version: "1.8.0"}
-vars:
-  my-proxied-service-hostname: httpbin.example.com
-  my-secret-name: bench-credential
-manifests:
-  - $root/fixtures/seed/operator.yaml
-  - $root/fixtures/seed/egress.yaml
-  - $tmp/ingress-gateway.yaml
-  - $root/fixtures/seed/egress-gateway.yaml
-  - $root/fixtures/seed/virtual-service.yaml
-  - $root/fixtures/seed/service-entry.yaml
-  - $root/fixtures/seed/destination-rule.yaml
-  - $root/fixtures/seed/peer-authentication.yaml
-secrets:
-  - {name: <my-secret-name>, namespace: istio-system, hosts: [localhost]}
-upstreams:
-  - {host: httpbin.org, port: 443, tls: true}
-workloads:
-  - {name: sleep, namespace: httpbin, injected: true}
-portForwards:
-  - {service: istio-system/istio-ingressgateway, local: $sim_port, remote: 443}
-YAML
 
 bench_self_signed_cert "$tmp/cert.pem" "$tmp/key.pem"
 
@@ -108,15 +68,8 @@ http {
 CONF
 "$nginx_bin" -c "$tmp/nginx.conf" -p "$tmp" -e "$tmp/logs/error.log" &
 pids+=($!)
-"$egresslab" sim up "$tmp/bench-chain.yaml" >"$tmp/sim.log" 2>&1 &
-pids+=($!)
-ingress_port=""
-for _ in $(seq 100); do
-  ingress_port=$(sed -n "s/.*port-forward .* $sim_port:443 → 127.0.0.1:\([0-9]*\).*/\1/p" "$tmp/sim.log")
-  [[ -n "$ingress_port" ]] && break
-  sleep 0.1
-done
-[[ -n "$ingress_port" ]] || { echo "bench: sim up did not start" >&2; cat "$tmp/sim.log" >&2; exit 1; }
+bench_start_sim_chain "$sim_port"
+ingress_port=$sim_ingress_port
 
 wait_ready() {  # URL: poll until it answers 200, for at most 10 s
   for _ in $(seq 100); do
@@ -150,3 +103,18 @@ printf '%-56s %10s req/s\n' "sim: ingress(TLS) -> egress(TLS orig.) -> mock" "$s
 printf '%-56s %10s req/s\n' "nginx: TLS -> proxy_pass -> proxy_ssl -> 200" "$ng_rps"
 printf '%-56s %10s req/s\n' "sim via the port-forward tunnel (one hop more)" "$fwd_rps"
 printf 'ratio sim/nginx: %s %s\n' "$ratio" "$verdict"
+
+# Issue #14 "Done when": a 64-connection load through the mesh has p99 < 50 ms.
+p99() {  # URL → p99 latency in ms of wrk -c64 (a 1 s warm-up run first, discarded)
+  wrk -t2 -c64 -d1s -H "$host_header" "$1" >/dev/null
+  wrk -t2 -c64 -d"$duration" --latency -H "$host_header" "$1" |
+    awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
+                       else if (v ~ /ms$/) { sub(/ms$/, "", v) }
+                       else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
+                       printf "%.1f", v }'
+}
+sim_p99=$(p99 "$sim_url")
+ng_p99=$(p99 "$ng_url")
+printf '%-56s %10s ms\n' "sim p99, 64 connections" "$sim_p99"
+printf '%-56s %10s ms\n' "nginx p99, 64 connections" "$ng_p99"
+awk -v p="$sim_p99" 'BEGIN { print (p < 50 ? "sim p99 ok (< 50 ms)" : "sim p99 ABOVE TARGET (>= 50 ms)") }'
