@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -29,6 +30,37 @@ struct CurlRequest {
   // backend caps curl's own -m/--connect-timeout with it so a hung request cannot outlive its
   // step. Absent = no limit beyond the curl line's own.
   std::optional<std::chrono::milliseconds> timeout;
+};
+
+// `load: {start: NAME, …}` (docs/scenarios.md "Load and SLOs"): the curl line issued at `rate`
+// requests per real second whether or not earlier ones answered (open model), at most
+// `concurrency` in flight. A request due while `concurrency` are in flight is not sent: it is a
+// dropped sample (an error of the load).
+struct LoadRequest {
+  std::string name;
+  // `requestId` is the prefix of every request's x-request-id ("<prefix>-<n>"); `timeout` caps
+  // each request (absent: the curl line's own -m, else the backend's default).
+  CurlRequest request;
+  double rate = 1;
+  int concurrency = 64;
+};
+
+// One request of a load.
+struct LoadSample {
+  std::uint64_t index = 0;     // 0, 1, …: the order requests were due (x-request-id suffix)
+  std::int64_t startUs = 0;    // when it was due, since the load started (real time)
+  std::int64_t latencyUs = 0;  // until curl finished (answered or failed); 0 when dropped
+  int exit = 0;                // curl's exit code
+  int status = 0;              // HTTP status; 0 when no response
+  bool dropped = false;        // not sent: `concurrency` requests were in flight
+  std::string servedBy;        // the upstream `name` whose mock answered; "" when none/unknown
+};
+
+// Everything a load did, from start to stop.
+struct LoadRun {
+  std::vector<LoadSample> samples;  // in the order they were due
+  std::int64_t durationUs = 0;      // from start to the stop request
+  std::vector<std::string> notes;   // how the backend measured, when it matters (kind)
 };
 
 struct RunOptions {
@@ -61,6 +93,19 @@ class Backend {
   virtual Result<report::Observation> curl(const CurlRequest& request) = 0;
 
   virtual Result<void> fault(const model::FaultSpec& fault) = 0;
+
+  // Starts a load in the background; it runs while other steps run, until stopLoad(name).
+  // Errors: the backend cannot run loads, the name is already running, the pod is unknown.
+  virtual Result<void> startLoad(const LoadRequest& request) {
+    return environmentError("the " + std::string(name()) + " backend cannot run load `" +
+                            request.name + "`");
+  }
+  // Stops issuing requests, waits for those in flight, and returns every sample with
+  // `servedBy` filled from the upstream mocks' own accounting. With RunOptions::dryRun it plans
+  // the commands and returns an empty run.
+  virtual Result<LoadRun> stopLoad(const std::string& loadName) {
+    return environmentError("no load `" + loadName + "` is running");
+  }
 
   // Endpoints a user can reach while the mesh is kept up (--keep, sim up).
   virtual std::vector<std::string> endpoints() const = 0;

@@ -19,8 +19,10 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "harness/backend/load_generator.h"
 #include "harness/curl/execute.h"
 #include "harness/kind/ext_authz_manifests.h"
+#include "harness/kind/kind_load.h"
 #include "harness/kind/preflight.h"
 #include "harness/kind/process_groups.h"
 #include "harness/model/gateway_workloads.h"
@@ -858,6 +860,14 @@ struct KindBackend::State {
   std::map<std::size_t, pki::KeyPair> upstreamPairs;  // scenario.upstreams index → certificate
   std::vector<PlanStep> planSteps;                    // --plan-dir: plan.sh, in order
   std::filesystem::path planDir;                      // where this scenario's plan goes
+  struct Load {
+    std::optional<std::string> from;
+    std::string prefix;  // x-request-id prefix
+    double rate = 1;
+    std::unique_ptr<BackgroundProcess> process;         // in the pod
+    std::unique_ptr<backend::LoadGenerator> generator;  // from the host
+  };
+  std::map<std::string, Load> loads;
 };
 
 KindBackend::KindBackend(std::shared_ptr<CommandRunner> runner, KindOptions options)
@@ -1734,6 +1744,147 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
   return observed;
 }
 
+Result<void> KindBackend::startLoad(const backend::LoadRequest& request) {
+  State& s = *state_;
+  if (s.loads.contains(request.name)) {
+    return environmentError(fmt::format("load `{}` is already running", request.name));
+  }
+  State::Load load;
+  load.from = request.request.from;
+  load.prefix = s.runOptions.dryRun ? std::string("${REQUEST_ID}") : request.request.requestId;
+  load.rate = request.rate;
+  if (request.request.from) {
+    Command exec;
+    exec.argv = podLoadStartArgv(*request.request.from,
+                                 podLoadScript(request.request.command, request.name, load.prefix,
+                                               request.rate, request.concurrency));
+    if (options_.context) {
+      exec.argv.insert(exec.argv.begin() + 1, {"--context", *options_.context});
+    } else {
+      exec.env["KUBECONFIG"] = kubeconfigPath(options_).string();
+    }
+    if (s.runOptions.dryRun) {
+      if (s.planDir.empty()) {
+        planLines_.push_back(exec.display());
+      } else if (auto r = planStep(exec.display(),
+                                   "load " + request.name + " from " + *request.request.from +
+                                       ": " + request.request.line,
+                                   "new_request_id\n  background \"${RUN_DIR}/load-" +
+                                       request.name + ".log\" " + shellLine(exec.argv));
+                 !r) {
+        return r;
+      }
+    } else {
+      auto started =
+          runner_->startBackground(exec, options_.runDir / ("load-" + request.name + ".log"));
+      if (!started) return std::unexpected(std::move(started.error()));
+      load.process = std::move(*started);
+    }
+  } else if (s.runOptions.dryRun) {
+    // In-process from the host, through the port-forwards: the plan shows one of its requests.
+    const std::string line = fmt::format("{} -H x-request-id:${{REQUEST_ID}}-N",
+                                         fmt::join(curl::toArgv(request.request.command), " "));
+    if (s.planDir.empty()) {
+      planLines_.push_back(line);
+    } else if (auto r = planStep(line,
+                                 fmt::format("load {} from the host at {:g}/s (in-process; one of "
+                                             "its requests)",
+                                             request.name, request.rate),
+                                 "new_request_id\n  " +
+                                     shellLine(curl::toArgv(request.request.command)) + " || true");
+               !r) {
+      return r;
+    }
+  } else {
+    curl::ExecOptions exec;
+    exec.defaultTimeout = request.request.timeout.value_or(std::chrono::milliseconds(10000));
+    const std::string prefix = load.prefix;
+    load.generator = std::make_unique<backend::LoadGenerator>(
+        request.rate, request.concurrency,
+        [command = request.request.command, exec, prefix](std::uint64_t index) {
+          curl::ExecOptions o = exec;
+          o.extraHeaders.emplace_back("x-request-id", fmt::format("{}-{}", prefix, index));
+          const curl::CurlResult r = curl::execute(command, o);
+          return backend::LoadGenerator::Answer{r.exitCode, r.status};
+        });
+  }
+  s.loads[request.name] = std::move(load);
+  return {};
+}
+
+Result<backend::LoadRun> KindBackend::stopLoad(const std::string& loadName) {
+  State& s = *state_;
+  auto it = s.loads.find(loadName);
+  if (it == s.loads.end()) return environmentError("no load `" + loadName + "` is running");
+  State::Load load = std::move(it->second);
+  s.loads.erase(it);
+  backend::LoadRun run;
+  if (load.generator) {
+    run = load.generator->stop();
+  } else if (load.from) {
+    Command exec;
+    exec.argv = podLoadStopArgv(*load.from, loadName);
+    if (options_.context) {
+      exec.argv.insert(exec.argv.begin() + 1, {"--context", *options_.context});
+    } else {
+      exec.env["KUBECONFIG"] = kubeconfigPath(options_).string();
+    }
+    exec.timeout = std::chrono::milliseconds(120000);
+    if (s.runOptions.dryRun) {
+      if (s.planDir.empty()) {
+        planLines_.push_back(exec.display());
+      } else if (auto r =
+                     planStep(exec.display(), "stop load " + loadName + " and read its results",
+                              shellLine(exec.argv));
+                 !r) {
+        return std::unexpected(std::move(r.error()));
+      }
+    } else {
+      auto result = runner_->run(exec);
+      if (load.process) load.process->stop();
+      if (!result) return std::unexpected(std::move(result.error()));
+      if (!result->ok()) {
+        return environmentError("the pod's load loop did not stop cleanly: " + result->describe());
+      }
+      int malformed = 0;
+      run = parsePodLoadOutput(result->out, load.rate, &malformed);
+      if (malformed > 0) {
+        run.notes.push_back(
+            fmt::format("{} result lines of the pod's loop did not parse", malformed));
+      }
+    }
+  }
+  if (s.runOptions.dryRun) {
+    // servedBy: the mocks' accounting, as plan.sh's mocks expose it on their control port.
+    for (std::size_t i = 0; i < s.scenario.upstreams.size(); ++i) {
+      const std::string line =
+          fmt::format("curl -sS http://127.0.0.1:{}/served", mockControlPort(i));
+      if (s.planDir.empty()) {
+        planLines_.push_back(line);
+      } else if (auto r = planStep(
+                     line,
+                     "which requests " + s.scenario.upstreams[i].name + " answered (servedBy)",
+                     line);
+                 !r) {
+        return std::unexpected(std::move(r.error()));
+      }
+    }
+    return run;
+  }
+  for (auto& sample : run.samples) {
+    if (sample.dropped) continue;
+    const std::string id = fmt::format("{}-{}", load.prefix, sample.index);
+    std::uint64_t latest = 0;
+    for (const auto& [key, server] : s.mocks) {
+      if (const auto at = server->served().lastServed(id); at && *at > latest) {
+        latest = *at;
+        sample.servedBy = server->hostname();
+      }
+    }
+  }
+  return run;
+}
+
 Result<void> KindBackend::fault(const model::FaultSpec& fault) {
   State& s = *state_;
   // What kind cannot do yet is an error at the fault step, in a run and in a plan alike.
@@ -1889,6 +2040,13 @@ void KindBackend::down() {
   if (s.runOptions.dryRun && !s.planDir.empty()) {
     (void)planStep("", "stop the port-forwards and the upstream mocks", "stop_background");
   }
+  // Loads nobody stopped (the runner stops them; this is the abort path): the pod loops end
+  // with their exec, host loads before the port-forwards they use.
+  for (auto& [name, load] : s.loads) {
+    if (load.generator) load.generator->stop();
+    if (load.process) load.process->stop();
+  }
+  s.loads.clear();
   for (auto& pf : s.portForwards) pf.process->stop();
   s.portForwards.clear();
   for (auto& [key, server] : s.mocks) server->stop();  // the mocks' faults end with them

@@ -205,6 +205,10 @@ class KindBackend final : public backend::Backend {
   std::string expandCurlLine(const std::string& line) const override;
   Result<report::Observation> curl(const backend::CurlRequest& request) override;
   Result<void> fault(const model::FaultSpec& fault) override;
+  // docs/kind.md "Loads": from a pod, a shell loop in the pod (kind_load.h); from the host, the
+  // in-process generator through the port-forwards. servedBy from the mocks' accounting.
+  Result<void> startLoad(const backend::LoadRequest& request) override;
+  Result<backend::LoadRun> stopLoad(const std::string& loadName) override;
   std::vector<std::string> endpoints() const override;
   std::vector<std::string> plan() const override { return planLines_; }
   void down() override;

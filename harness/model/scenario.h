@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "harness/core/error.h"
+#include "harness/model/condition.h"
 #include "harness/model/ext_authz_server.h"
 #include "harness/model/resources.h"
 #include "harness/model/version.h"
@@ -89,6 +90,31 @@ struct FaultSpec {
   SourcePos pos;
 };
 
+// `load: {start: NAME, from: NS/POD, curl: …, rate: N, concurrency: M}` or `load: {stop: NAME}`
+// (docs/scenarios.md "Load and SLOs"): the curl line in the background at `rate` requests per
+// real second (open model), at most `concurrency` in flight; other steps run meanwhile.
+struct LoadSpec {
+  enum class Action { kStart, kStop };
+  Action action = Action::kStart;
+  std::string name;
+  std::string curl;  // start: the command line, vars applied
+  SourcePos curlPos;
+  std::optional<std::string> from;  // start: "NS/POD"; absent = the host
+  double rate = 0;                  // start: requests per second (real time)
+  int concurrency = 64;             // start: in-flight cap; beyond it a request is dropped
+  SourcePos pos;
+};
+
+// A `load.stop` step's `expect:` — conditions over every request of the load.
+struct LoadExpectation {
+  std::optional<Condition> successRate;       // share of 2xx/3xx answers, percent
+  std::optional<Condition> p50, p90, p99;     // latency
+  std::optional<Condition> errors;            // requests without a 2xx/3xx answer, count
+  std::map<int, Condition> statuses;          // HTTP code → count
+  std::map<std::string, Condition> servedBy;  // upstream `name` → share of requests, percent
+  SourcePos pos;
+};
+
 struct Step {
   std::string name;
   SourcePos pos;
@@ -99,6 +125,10 @@ struct Step {
   std::optional<Eventually> eventually;
   std::optional<FaultSpec> fault;
   std::optional<std::chrono::milliseconds> timeout;
+  // Load and SLOs: a `load:` step (with `loadExpect` from `expect:` on a stop), or `wait:`.
+  std::optional<LoadSpec> load;
+  std::optional<LoadExpectation> loadExpect;
+  std::optional<std::chrono::milliseconds> wait;  // scaled by --time-scale
 };
 
 struct SecretSpec {

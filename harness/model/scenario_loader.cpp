@@ -7,8 +7,8 @@
 #include <sstream>
 
 #include "harness/model/credentials.h"
-#include "harness/model/fault_spec.h"
 #include "harness/model/ext_authz_parsers.h"
+#include "harness/model/fault_spec.h"
 #include "harness/model/files.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
@@ -206,8 +206,188 @@ struct ScenarioReader {
     return ev;
   }
 
+  // docs/scenarios.md "Load and SLOs": `load: {start: …}` or `load: {stop: NAME}`.
+  LoadSpec load(const YNode& node) {
+    LoadSpec l;
+    l.pos = node.pos;
+    Fields f(ctx, node, "load");
+    const YNode* start = f.get("start");
+    const YNode* stop = f.get("stop");
+    const YNode* curlNode = f.get("curl");
+    const YNode* rateNode = f.get("rate");
+    const YNode* fromNode = f.get("from");
+    const YNode* concurrencyNode = f.get("concurrency");
+    if (start != nullptr) l.name = detail::readStr(ctx, *start, "load.start");
+    if (stop != nullptr) l.name = detail::readStr(ctx, *stop, "load.stop");
+    if (curlNode != nullptr) {
+      l.curl = detail::readStr(ctx, *curlNode, "load.curl");
+      l.curlPos = curlNode->pos;
+    }
+    if (fromNode != nullptr) l.from = detail::readStr(ctx, *fromNode, "load.from");
+    if (auto rate = f.number("rate")) l.rate = *rate;
+    if (auto c = f.integer("concurrency", 1, 4096)) l.concurrency = static_cast<int>(*c);
+    f.finish();
+    if (!ctx.ok()) return l;
+    if ((start == nullptr) == (stop == nullptr)) {
+      ctx.fail("load needs exactly one of start: NAME or stop: NAME", node.pos);
+      return l;
+    }
+    const YNode* nameNode = start != nullptr ? start : stop;
+    if (!isName(l.name)) {
+      ctx.fail(
+          fmt::format("invalid load name \"{}\": use lower-case letters, digits and '-'", l.name),
+          nameNode->pos);
+      return l;
+    }
+    if (stop != nullptr) {
+      l.action = LoadSpec::Action::kStop;
+      for (const YNode* extra : {curlNode, rateNode, fromNode, concurrencyNode}) {
+        if (extra != nullptr) {
+          ctx.fail(
+              "load.stop takes only the load's name; curl, from, rate and concurrency "
+              "belong to its load.start",
+              extra->pos);
+          return l;
+        }
+      }
+      return l;
+    }
+    if (curlNode == nullptr || l.curl.empty()) {
+      ctx.fail("load.start needs a curl line", curlNode != nullptr ? curlNode->pos : node.pos);
+    } else if (rateNode == nullptr) {
+      ctx.fail("load.start needs rate (requests per second)", node.pos);
+    } else if (!(l.rate > 0) || l.rate > 100000) {
+      ctx.fail(fmt::format("load.rate must be above 0 and at most 100000 requests per second, "
+                           "got {}",
+                           l.rate),
+               rateNode->pos);
+    }
+    return l;
+  }
+
+  // A `load.stop` step's `expect:` (docs/scenarios.md "Load and SLOs").
+  LoadExpectation loadExpectation(const YNode& node) {
+    LoadExpectation e;
+    e.pos = node.pos;
+    Fields f(ctx, node, "expect (of a load.stop)");
+    const auto condition = [&](const YNode& value, Condition::Unit unit,
+                               const std::string& key) -> std::optional<Condition> {
+      const std::string text = detail::readStr(ctx, value, key);
+      if (!ctx.ok()) return std::nullopt;
+      auto c = parseCondition(text, unit, key, value.pos);
+      if (!c) {
+        ctx.fail(c.error().message, value.pos);
+        return std::nullopt;
+      }
+      return *c;
+    };
+    const auto single = [&](std::string_view key, Condition::Unit unit) {
+      const YNode* value = f.get(key);
+      if (value == nullptr) return std::optional<Condition>();
+      return condition(*value, unit, fmt::format("expect.{}", key));
+    };
+    e.successRate = single("successRate", Condition::Unit::kPercent);
+    e.p50 = single("p50", Condition::Unit::kDuration);
+    e.p90 = single("p90", Condition::Unit::kDuration);
+    e.p99 = single("p99", Condition::Unit::kDuration);
+    e.errors = single("errors", Condition::Unit::kCount);
+    const auto eachEntry = [&](std::string_view key, auto&& fn) {
+      const YNode* map = f.get(key);
+      if (map == nullptr || map->isNull()) return;
+      if (!map->isMap()) {
+        ctx.fail(fmt::format("expect.{} must be a map, got {}", key, detail::describeKind(*map)),
+                 map->pos);
+        return;
+      }
+      for (const auto& entry : map->entries) fn(entry);
+    };
+    eachEntry("statuses", [&](const auto& entry) {
+      YNode codeNode;
+      codeNode.kind = YNode::Kind::kScalar;
+      codeNode.scalar = entry.key;
+      codeNode.pos = entry.value.pos;
+      const auto code = detail::readInt(ctx, codeNode, "expect.statuses code", 100, 599);
+      const auto c = condition(entry.value, Condition::Unit::kCount,
+                               fmt::format("expect.statuses.{}", entry.key));
+      if (code && c) e.statuses[static_cast<int>(*code)] = *c;
+    });
+    eachEntry("servedBy", [&](const auto& entry) {
+      if (const auto c = condition(entry.value, Condition::Unit::kPercent,
+                                   fmt::format("expect.servedBy.{}", entry.key))) {
+        e.servedBy[entry.key] = *c;
+      }
+    });
+    f.finish();
+    return e;
+  }
+
   FaultSpec fault(const YNode& node) { return detail::readFault(ctx, node); }
 };
+
+// A `load:` or `wait:` step takes nothing else of a request step (docs/scenarios.md "Load and
+// SLOs"); loads are started once under a name and stopped after they started.
+void checkLoadOrWaitStep(Ctx& ctx, const Scenario& sc, const Step& step, const YNode& item,
+                         bool hasRequestOrFault, const YNode* expect, const YNode* eventually,
+                         const YNode* from, bool both) {
+  if (both || hasRequestOrFault) {
+    ctx.fail(fmt::format("step \"{}\" needs exactly one of curl, fault, load or wait", step.name),
+             item.pos);
+    return;
+  }
+  if (step.wait) {
+    if (expect != nullptr || eventually != nullptr || from != nullptr || step.timeout) {
+      ctx.fail(fmt::format("step \"{}\": a wait step takes only a duration", step.name), item.pos);
+    } else if (step.wait->count() <= 0) {
+      ctx.fail(fmt::format("step \"{}\": wait must be a positive duration", step.name), item.pos);
+    }
+    return;
+  }
+  const LoadSpec& load = *step.load;
+  if (eventually != nullptr || from != nullptr) {
+    ctx.fail(fmt::format("step \"{}\": a load step takes no eventually or from (write from "
+                         "inside load: {{start: …, from: NS/POD}})",
+                         step.name),
+             (eventually != nullptr ? eventually : from)->pos);
+    return;
+  }
+  const auto started = [&](const std::string& name) {
+    return std::find_if(sc.steps.begin(), sc.steps.end(), [&](const Step& s) {
+      return s.load && s.load->action == LoadSpec::Action::kStart && s.load->name == name;
+    });
+  };
+  const bool stopped = std::any_of(sc.steps.begin(), sc.steps.end(), [&](const Step& s) {
+    return s.load && s.load->action == LoadSpec::Action::kStop && s.load->name == load.name;
+  });
+  if (load.action == LoadSpec::Action::kStart) {
+    if (expect != nullptr) {
+      ctx.fail(
+          fmt::format("step \"{}\": expectations over a load go on its load.stop step", step.name),
+          expect->pos);
+    } else if (started(load.name) != sc.steps.end()) {
+      ctx.fail(fmt::format("load \"{}\" is already started by an earlier step", load.name),
+               load.pos);
+    } else if (load.from) {
+      const auto slash = load.from->find('/');
+      const bool declared =
+          slash != std::string::npos &&
+          std::any_of(sc.workloads.begin(), sc.workloads.end(), [&](const auto& w) {
+            return w.ns == load.from->substr(0, slash) && w.name == load.from->substr(slash + 1);
+          });
+      if (!declared) {
+        ctx.fail(fmt::format("load.from \"{}\": no such pod in workloads (write NAMESPACE/POD)",
+                             *load.from),
+                 load.pos);
+      }
+    }
+    return;
+  }
+  if (started(load.name) == sc.steps.end()) {
+    ctx.fail(fmt::format("load.stop \"{}\": no earlier step starts a load of that name", load.name),
+             load.pos);
+  } else if (stopped) {
+    ctx.fail(fmt::format("load \"{}\" is already stopped by an earlier step", load.name), load.pos);
+  }
+}
 
 void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
                   std::vector<const YNode*>& manifestNodes, bool& minorOnly) {
@@ -461,6 +641,8 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     }
     const YNode* curl = sf.get("curl");
     const YNode* fault = sf.get("fault");
+    const YNode* load = sf.get("load");
+    const YNode* wait = sf.get("wait");
     if (curl != nullptr) {
       step.curl = detail::readStr(ctx, *curl, "curl");
       step.curlPos = curl->pos;
@@ -484,12 +666,25 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     }
     const YNode* expect = sf.get("expect");
     const YNode* eventually = sf.get("eventually");
-    if (expect != nullptr) step.expect = r.expectation(*expect);
+    if (load != nullptr) step.load = r.load(*load);
+    // A load step's expect holds load conditions (on a start it is refused below).
+    if (expect != nullptr && load != nullptr) {
+      step.loadExpect = r.loadExpectation(*expect);
+    } else if (expect != nullptr) {
+      step.expect = r.expectation(*expect);
+    }
+    if (wait != nullptr) step.wait = detail::readDuration(ctx, *wait, "wait");
     if (eventually != nullptr) step.eventually = r.eventually(*eventually);
     if (fault != nullptr) step.fault = r.fault(*fault);
     step.timeout = sf.duration("timeout");
     sf.finish();
     if (!ctx.ok()) return;
+    if (load != nullptr || wait != nullptr) {
+      checkLoadOrWaitStep(ctx, sc, step, item, curl != nullptr || fault != nullptr, expect,
+                          eventually, sf.get("from"), load != nullptr && wait != nullptr);
+      if (ctx.ok()) sc.steps.push_back(std::move(step));
+      return;
+    }
     if ((curl == nullptr) == (fault == nullptr)) {
       ctx.fail(fmt::format("step \"{}\" needs exactly one of curl or fault", step.name), item.pos);
     } else if (fault != nullptr &&

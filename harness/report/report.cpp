@@ -26,12 +26,33 @@ std::string counted(std::size_t n, std::string_view one, std::string_view many) 
   return fmt::format("{} {}", n, n == 1 ? one : many);
 }
 
+// A step that sent one request (not a fault, load or wait): it has an observation.
+bool isRequestStep(const StepResult& step) {
+  return step.kind != "fault" && step.kind != "load" && step.kind != "wait";
+}
+
+// "41 ms", "1.25 s".
+std::string durationText(std::int64_t ms) {
+  if (ms < 1000) return fmt::format("{} ms", ms);
+  return fmt::format("{:.2f} s", static_cast<double>(ms) / 1000.0);
+}
+
+std::string percentOf(int part, int whole) {
+  if (whole == 0) return "-";
+  return fmt::format("{:.4g}%", 100.0 * static_cast<double>(part) / static_cast<double>(whole));
+}
+
+std::string msText(const std::optional<double>& ms) {
+  return ms ? fmt::format("{:.3g}ms", *ms) : std::string("-");
+}
+
 nlohmann::json requestJson(const StepResult& step) {
   nlohmann::json request = {{"curl", nullptr}, {"from", nullptr}};
   if (step.kind == "fault") {
     request["fault"] = step.request;
     return request;
   }
+  if (step.kind == "load" || step.kind == "wait") request[step.kind] = step.request;
   if (!step.curl.empty()) request["curl"] = step.curl;
   if (step.from) request["from"] = *step.from;
   return request;
@@ -47,6 +68,27 @@ nlohmann::json logsJson(const StepResult& step) {
 std::string stepTranscript(const StepResult& step) {
   std::string text;
   if (step.kind == "fault") return fmt::format("fault:    {}\n", step.request);
+  if (step.kind == "wait") return fmt::format("wait:     {}\n", step.request);
+  if (step.kind == "load") {
+    text += fmt::format("load:     {}\n", step.request);
+    if (!step.expected.empty()) text += fmt::format("expected: {}\n", step.expected);
+    if (!step.load) return text;
+    text += fmt::format("observed: {}\n", loadSummary(*step.load));
+    for (const auto& c : step.load->checks) {
+      text += fmt::format("  {} {} {}: observed {}\n", c.held ? "✓" : "✗", c.key, c.condition,
+                          c.observed);
+    }
+    text += "per second (start, requests, successes, p50, p99, served by):\n";
+    for (const auto& w : step.load->windows) {
+      std::vector<std::string> served;
+      for (const auto& [name, n] : w.servedBy) served.push_back(fmt::format("{} {}", name, n));
+      text +=
+          fmt::format("  {:>8} {:>6} {:>6} {:>9} {:>9} {}\n", durationText(w.startMs), w.count,
+                      w.success, w.p50Ms ? fmt::format("{:.3g}ms", *w.p50Ms) : "-",
+                      w.p99Ms ? fmt::format("{:.3g}ms", *w.p99Ms) : "-", fmt::join(served, ", "));
+    }
+    return text;
+  }
   text += fmt::format("request:  curl {}\n", step.curl.empty() ? step.request : step.curl);
   text += fmt::format("from:     {}\n", step.from.value_or("the host"));
   if (!step.expected.empty()) text += fmt::format("expected: {}\n", step.expected);
@@ -99,7 +141,7 @@ nlohmann::json observedJson(const StepResult& step) {
   const Observation& o = step.observed;
   if (o.exit) observed["exit"] = *o.exit;
   if (o.status) observed["status"] = *o.status;
-  if (step.kind != "fault") {
+  if (isRequestStep(step)) {
     observed["via"] = o.via;
     observed["flags"] = o.flags;
   }
@@ -119,20 +161,93 @@ std::string describeObservation(const Observation& o) {
   return joinComma(parts);
 }
 
+std::string loadSummary(const LoadResult& load) {
+  std::string text = fmt::format("load {}: {} requests in {} ({:g}/s), {} success, {} {}",
+                                 load.name, load.requests, durationText(load.durationMs), load.rate,
+                                 percentOf(load.successes, load.requests), load.errors,
+                                 load.errors == 1 ? "error" : "errors");
+  if (load.dropped > 0) text += fmt::format(" ({} dropped)", load.dropped);
+  text += fmt::format(", p50 {} p90 {} p99 {}", msText(load.p50Ms), msText(load.p90Ms),
+                      msText(load.p99Ms));
+  if (!load.statuses.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [code, n] : load.statuses) parts.push_back(fmt::format("{}×{}", n, code));
+    text += fmt::format(", statuses {}", joinComma(parts));
+  }
+  if (!load.servedBy.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [name, n] : load.servedBy) {
+      parts.push_back(fmt::format("{} {}", name, percentOf(n, load.requests)));
+    }
+    text += fmt::format(", servedBy {}", joinComma(parts));
+  }
+  if (load.stoppedAtEnd) text += " (no load.stop step: stopped at the scenario's end)";
+  return text;
+}
+
+nlohmann::json loadJson(const LoadResult& load) {
+  const auto optionalMs = [](const std::optional<double>& v) -> nlohmann::json {
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+  };
+  const auto codes = [](const std::map<int, int>& m) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [code, n] : m) j[std::to_string(code)] = n;
+    return j;
+  };
+  nlohmann::json windows = nlohmann::json::array();
+  for (const auto& w : load.windows) {
+    windows.push_back({{"startMs", w.startMs},
+                       {"count", w.count},
+                       {"success", w.success},
+                       {"p50Ms", optionalMs(w.p50Ms)},
+                       {"p99Ms", optionalMs(w.p99Ms)},
+                       {"servedBy", w.servedBy}});
+  }
+  nlohmann::json checks = nlohmann::json::array();
+  for (const auto& c : load.checks) {
+    checks.push_back(
+        {{"key", c.key}, {"condition", c.condition}, {"observed", c.observed}, {"held", c.held}});
+  }
+  return {{"name", load.name},
+          {"curl", load.curl},
+          {"from", load.from ? nlohmann::json(*load.from) : nlohmann::json(nullptr)},
+          {"rate", load.rate},
+          {"concurrency", load.concurrency},
+          {"startMs", load.startMs},
+          {"durationMs", load.durationMs},
+          {"requests", load.requests},
+          {"successes", load.successes},
+          {"errors", load.errors},
+          {"dropped", load.dropped},
+          {"statuses", codes(load.statuses)},
+          {"exits", codes(load.exits)},
+          {"servedBy", load.servedBy},
+          {"p50Ms", optionalMs(load.p50Ms)},
+          {"p90Ms", optionalMs(load.p90Ms)},
+          {"p99Ms", optionalMs(load.p99Ms)},
+          {"stoppedAtEnd", load.stoppedAtEnd},
+          {"notes", load.notes},
+          {"checks", std::move(checks)},
+          {"windows", std::move(windows)}};
+}
+
 std::string toJson(const RunReport& run) {
   nlohmann::json scenarios = nlohmann::json::array();
   for (const auto& scenario : run.scenarios) {
     nlohmann::json steps = nlohmann::json::array();
     for (const auto& step : scenario.steps) {
-      steps.push_back({{"name", step.name},
-                       {"result", outcomeName(step.outcome)},
-                       {"durationMs", step.durationMs},
-                       {"attempts", step.attempts},
-                       {"request", requestJson(step)},
-                       {"expected", step.expectedJson},
-                       {"observed", observedJson(step)},
-                       {"logs", logsJson(step)},
-                       {"message", step.message}});
+      nlohmann::json entry = {{"name", step.name},
+                              {"result", outcomeName(step.outcome)},
+                              {"durationMs", step.durationMs},
+                              {"attempts", step.attempts},
+                              {"request", requestJson(step)},
+                              {"expected", step.expectedJson},
+                              {"observed", observedJson(step)},
+                              {"logs", logsJson(step)},
+                              {"message", step.message}};
+      // docs/design.md "Load and SLOs": additive, on load steps only.
+      if (step.load) entry["load"] = loadJson(*step.load);
+      steps.push_back(std::move(entry));
     }
     nlohmann::json entry = {{"name", scenario.name},
                             {"file", scenario.file},
@@ -193,8 +308,10 @@ std::string toJUnit(const RunReport& run) {
       const std::string detail =
           step.outcome == Outcome::kPassed
               ? std::string()
-              : fmt::format("request:  {}\nexpected: {}\nobserved: {}\n{}", step.request,
-                            step.expected, describeObservation(step.observed), step.message);
+              : fmt::format(
+                    "request:  {}\nexpected: {}\nobserved: {}\n{}", step.request, step.expected,
+                    step.load ? loadSummary(*step.load) : describeObservation(step.observed),
+                    step.message);
       addCase(step.name, step.durationMs, step.outcome, step.message, detail, stepTranscript(step));
     }
     // A scenario that errored outside any step (e.g. the mesh did not come up) still shows.
@@ -272,12 +389,6 @@ std::string_view outcomeMark(Outcome o) {
 
 bool isBad(Outcome o) { return o == Outcome::kFailed || o == Outcome::kError; }
 
-// "41 ms", "1.25 s".
-std::string durationText(std::int64_t ms) {
-  if (ms < 1000) return fmt::format("{} ms", ms);
-  return fmt::format("{:.2f} s", static_cast<double>(ms) / 1000.0);
-}
-
 // A failover rehearsal at a glance (inline SVG, no script): one row per step, time on x. The
 // step names sit in a left gutter sized to the longest name (monospace, so its width is known),
 // so no label is clipped; each curl step is a bar from its start to its end coloured by
@@ -289,11 +400,23 @@ std::string timelineSvg(const ScenarioResult& scenario) {
   for (const auto& step : scenario.steps) {
     longest = std::max(longest, std::string_view(step.name).size());
   }
+  // Loads: one band each under the step rows, its per-second windows as stacked bars
+  // (successes below, errors above), crossed by the fault lines.
+  std::vector<const LoadResult*> loads;
+  int busiest = 1;
+  for (const auto& step : scenario.steps) {
+    if (!step.load) continue;
+    loads.push_back(&*step.load);
+    end = std::max(end, step.load->startMs + step.load->durationMs);
+    longest = std::max(longest, step.load->name.size() + 5);  // "load NAME"
+    for (const auto& w : step.load->windows) busiest = std::max(busiest, w.count);
+  }
   constexpr double kFontSize = 12, kCharWidth = kFontSize * 0.6;  // monospace advance
-  constexpr double kRow = 22, kTop = 10, kPlot = 600, kPad = 12;
+  constexpr double kRow = 22, kTop = 10, kPlot = 600, kPad = 12, kLoadRow = 44;
   const double gutter = static_cast<double>(longest) * kCharWidth + 2 * kPad;
   const double width = gutter + kPlot + 2 * kPad;
-  const double axisY = kTop + static_cast<double>(scenario.steps.size()) * kRow + 6;
+  const double loadsTop = kTop + static_cast<double>(scenario.steps.size()) * kRow;
+  const double axisY = loadsTop + static_cast<double>(loads.size()) * kLoadRow + 6;
   const double height = axisY + 30;
   const double scale = kPlot / static_cast<double>(end);
   const auto xOf = [&](std::int64_t ms) { return gutter + static_cast<double>(ms) * scale; };
@@ -342,6 +465,48 @@ std::string timelineSvg(const ScenarioResult& scenario) {
     }
     y += kRow;
   }
+  for (const LoadResult* load : loads) {
+    svg += fmt::format(
+        "<text class=\"load-label\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#0969da\">load {}</text>\n",
+        kPad, y + kLoadRow * 0.55, escapeMarkup(load->name));
+    const double bottom = y + kLoadRow - 4;
+    const double full = kLoadRow - 8;
+    const std::int64_t loadEnd = load->startMs + load->durationMs;
+    for (const auto& w : load->windows) {
+      const std::int64_t wEnd = std::max(w.startMs + 1, std::min(w.startMs + 1000, loadEnd));
+      const double x = xOf(w.startMs);
+      const double wWidth = std::max(1.0, xOf(wEnd) - x - 0.5);
+      const double okHeight = full * w.success / busiest;
+      const double errHeight = full * (w.count - w.success) / busiest;
+      std::vector<std::string> served;
+      for (const auto& [name, n] : w.servedBy) served.push_back(fmt::format("{} {}", name, n));
+      const std::string title = escapeMarkup(
+          fmt::format("load {} at {}: {} requests, {} successes, p50 {}, p99 {}{}", load->name,
+                      durationText(w.startMs), w.count, w.success, msText(w.p50Ms), msText(w.p99Ms),
+                      served.empty() ? std::string() : ", served by " + joinComma(served)));
+      svg += fmt::format(
+          "<g class=\"window\" data-load=\"{}\" data-start-ms=\"{}\" data-count=\"{}\" "
+          "data-success=\"{}\"><title>{}</title>"
+          "<rect class=\"window-ok\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" "
+          "height=\"{:.1f}\" fill=\"#1a7f37\"/>"
+          "<rect class=\"window-error\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" "
+          "height=\"{:.1f}\" fill=\"#cf222e\"/></g>\n",
+          escapeMarkup(load->name), w.startMs, w.count, w.success, title, x, bottom - okHeight,
+          wWidth, okHeight, x, bottom - okHeight - errHeight, wWidth, errHeight);
+    }
+    y += kLoadRow;
+  }
+  // Fault marks are drawn last, on top of the load bands they cut across.
+  y = kTop;
+  for (const auto& step : scenario.steps) {
+    if (step.kind == "fault" && !loads.empty()) {
+      svg += fmt::format(
+          "<line class=\"fault-over-load\" x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" "
+          "y2=\"{2:.1f}\" stroke=\"#8250df\" stroke-width=\"1.5\" stroke-dasharray=\"4 3\"/>\n",
+          xOf(step.startMs), loadsTop, axisY);
+    }
+    y += kRow;
+  }
   svg += "</svg>\n";
   return svg;
 }
@@ -379,6 +544,31 @@ std::string stepDetail(const StepResult& step) {
   }
   if (!step.attemptSummary.empty()) {
     inner += fmt::format("<p class=\"attempts\">{}</p>", escapeMarkup(step.attemptSummary));
+  }
+  if (step.load) {
+    inner += fmt::format("<p class=\"load-summary\">{}</p>", escapeMarkup(loadSummary(*step.load)));
+    if (!step.load->checks.empty()) {
+      inner += "<table class=\"load-checks\"><tr><th></th><th>condition</th><th>observed</th></tr>";
+      for (const auto& c : step.load->checks) {
+        inner +=
+            fmt::format("<tr class=\"{}\"><td>{}</td><td><code>{} {}</code></td><td>{}</td></tr>",
+                        c.held ? "passed" : "failed", c.held ? "✓" : "✗", escapeMarkup(c.key),
+                        escapeMarkup(c.condition), escapeMarkup(c.observed));
+      }
+      inner += "</table>";
+    }
+    inner +=
+        "<table class=\"load-windows\"><tr><th>second</th><th>requests</th><th>successes</th>"
+        "<th>p50</th><th>p99</th><th>served by</th></tr>";
+    for (const auto& w : step.load->windows) {
+      std::vector<std::string> served;
+      for (const auto& [name, n] : w.servedBy) served.push_back(fmt::format("{} {}", name, n));
+      inner +=
+          fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                      durationText(w.startMs), w.count, w.success, msText(w.p50Ms), msText(w.p99Ms),
+                      escapeMarkup(joinComma(served)));
+    }
+    inner += "</table>";
   }
   std::size_t lines = 0;
   std::string logs;
@@ -480,7 +670,10 @@ std::string toHtml(const RunReport& run) {
           outcomeName(step.outcome), isBad(step.outcome) ? " bad" : "", escapeMarkup(step.name),
           outcomeName(step.outcome), outcomeMark(step.outcome), outcomeName(step.outcome), request,
           escapeMarkup(step.expected),
-          step.kind == "fault" ? std::string() : escapeMarkup(describeObservation(step.observed)),
+          step.load ? escapeMarkup(loadSummary(*step.load))
+          : step.kind == "fault" || step.kind == "wait" || step.kind == "load"
+              ? std::string()
+              : escapeMarkup(describeObservation(step.observed)),
           durationText(step.durationMs),
           counted(static_cast<std::size_t>(std::max(0, step.attempts)), "attempt", "attempts"));
       html += stepDetail(step);
@@ -538,13 +731,15 @@ void ConsoleReporter::stepFinished(const std::string& scenario, const StepResult
   line += ")\n";
   const std::string indent = prefix(scenario) + "    ";
   const bool failed = isBad(step.outcome);
+  // docs/scenarios.md "Load and SLOs": every stopped load gets its one-line summary.
+  if (step.load) line += fmt::format("{}{}\n", indent, loadSummary(*step.load));
   if (!failed && !step.attemptSummary.empty()) {
     line += fmt::format("{}{}\n", indent, step.attemptSummary);
   }
   if (failed || verbose_) {
     if (!step.request.empty()) line += fmt::format("{}request:  {}\n", indent, step.request);
     if (!step.expected.empty()) line += fmt::format("{}expected: {}\n", indent, step.expected);
-    if (step.kind != "fault") {
+    if (isRequestStep(step)) {
       line += fmt::format("{}observed: {}\n", indent, describeObservation(step.observed));
     }
     if (failed && !step.message.empty()) {

@@ -25,6 +25,14 @@ std::string toHtml(const RunReport& run);
 // "expected …" / "observed …" text for a failed step, shared by every format.
 std::string describeObservation(const Observation& observed);
 
+// One line per load (console, JUnit, HTML): "load bg: 500 requests in 10.0 s (50/s), 99.8%
+// success, 1 error, p50 1.2ms p90 2ms p99 4.5ms, servedBy crm-a 50%, crm-b 50%".
+std::string loadSummary(const LoadResult& load);
+
+// The JSON report's `load` of a step (additive to the contract's step fields): totals,
+// percentiles, the conditions judged, and per-second `windows`.
+nlohmann::json loadJson(const LoadResult& load);
+
 // Streams progress to a terminal: a line per step as it finishes (✓/✗, name, duration,
 // attempts; on failure expected vs observed and the access-log lines), the notes of what is not
 // simulated at the start of a scenario, and a summary table. On a terminal (`tty`) a running

@@ -27,9 +27,50 @@ struct Observation {
   std::vector<std::string> accessLog;  // "proxy: <access-log line>" for this request id
 };
 
+// One second of a load (docs/design.md "Load and SLOs": per-second windows), by when the
+// requests were due.
+struct LoadWindow {
+  std::int64_t startMs = 0;             // since the scenario started
+  int count = 0;                        // requests due in this second (sent or dropped)
+  int success = 0;                      // answered 2xx/3xx with curl exit 0
+  std::optional<double> p50Ms, p99Ms;   // latency of the requests sent; absent when none
+  std::map<std::string, int> servedBy;  // upstream `name` → requests it answered
+};
+
+// What a load did, from load.start to load.stop (or the scenario's end).
+struct LoadResult {
+  std::string name;
+  std::string curl;
+  std::optional<std::string> from;
+  double rate = 0;
+  int concurrency = 0;
+  std::int64_t startMs = 0;     // since the scenario started
+  std::int64_t durationMs = 0;  // start to stop
+  int requests = 0;             // due (sent + dropped)
+  int successes = 0;            // 2xx/3xx with curl exit 0
+  int errors = 0;               // requests - successes (dropped ones included)
+  int dropped = 0;              // not sent: `concurrency` requests were in flight
+  std::map<int, int> statuses;  // HTTP code → count (requests with no answer are not here)
+  std::map<int, int> exits;     // curl exit code → count, for exits other than 0
+  std::map<std::string, int> servedBy;
+  std::optional<double> p50Ms, p90Ms, p99Ms;  // over the requests sent
+  std::vector<LoadWindow> windows;
+  bool stoppedAtEnd = false;       // no load.stop step: stopped when the scenario ended
+  std::vector<std::string> notes;  // how the backend measured, when it matters
+  // The load.stop step's conditions, each with what was observed, e.g.
+  // {"successRate", ">= 99%", "100%", true}.
+  struct Check {
+    std::string key;
+    std::string condition;
+    std::string observed;
+    bool held = true;
+  };
+  std::vector<Check> checks;
+};
+
 struct StepResult {
   std::string name;
-  std::string kind;                 // "curl" or "fault"
+  std::string kind;                 // "curl", "fault", "load" or "wait"
   std::string request;              // the curl line (and "from NS/POD"), or the fault, as written
   std::string curl;                 // the curl line as written ("" for a fault step)
   std::optional<std::string> from;  // "NS/POD"; absent = the host
@@ -49,6 +90,8 @@ struct StepResult {
   // An error because config the simulator does not model lies on the request's path (the
   // message names it); the mesh itself is fine.
   bool unsimulated = false;
+  // kind "load" (load.start / load.stop) or "wait". A stop step carries what the load did.
+  std::optional<LoadResult> load;
 };
 
 struct ScenarioResult {

@@ -6,6 +6,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -61,6 +62,20 @@ class FakeBackend : public backend::Backend {
     record("fault " + spec.target + " " + spec.action);
     return faultResult;
   }
+  Result<void> startLoad(const backend::LoadRequest& request) override {
+    record("load start " + request.name + " " + request.request.line);
+    std::lock_guard lock(mu_);
+    loadRequests.push_back(request);
+    return startLoadResult;
+  }
+  // Answers with loadRuns[name] (an empty run when none is scripted).
+  Result<backend::LoadRun> stopLoad(const std::string& name) override {
+    record("load stop " + name);
+    if (clock_ != nullptr && loadStopCost.count() > 0) clock_->advance(loadStopCost);
+    std::lock_guard lock(mu_);
+    if (auto it = loadRuns.find(name); it != loadRuns.end()) return it->second;
+    return backend::LoadRun{};
+  }
   std::vector<std::string> endpoints() const override { return {"https://127.0.0.1:15443"}; }
   std::vector<std::string> plan() const override {
     std::lock_guard lock(mu_);
@@ -88,6 +103,10 @@ class FakeBackend : public backend::Backend {
   CurlHandler onCurl;
   std::chrono::milliseconds requestCost{0};
   std::vector<backend::CurlRequest> requests;
+  Result<void> startLoadResult{};
+  std::map<std::string, Result<backend::LoadRun>> loadRuns;
+  std::vector<backend::LoadRequest> loadRequests;
+  std::chrono::milliseconds loadStopCost{0};
   backend::RunOptions options_;
 
  private:

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "harness/mesh/compile.h"
 #include "harness/runner/curl_line.h"
 #include "harness/runner/expectation.h"
+#include "harness/runner/load_stats.h"
 #include "harness/runner/request_id.h"
 
 namespace egresslab::runner {
@@ -47,14 +49,32 @@ std::string requestText(const model::Step& step) {
   return text;
 }
 
+std::string rateText(double rate) { return fmt::format("{:g}/s", rate); }
+
+// "load bg: -sS http://x/ (from crm/client) at 50/s, concurrency 64", "load bg: stop", "wait 10s".
+std::string loadOrWaitText(const model::Step& step) {
+  if (step.wait) return "wait " + seconds(*step.wait);
+  const model::LoadSpec& load = *step.load;
+  if (load.action == model::LoadSpec::Action::kStop) return fmt::format("load {}: stop", load.name);
+  std::string text = fmt::format("load {}: {}", load.name, load.curl);
+  if (load.from) text += fmt::format(" (from {})", *load.from);
+  return text + fmt::format(" at {}, concurrency {}", rateText(load.rate), load.concurrency);
+}
+
 report::StepResult skippedStep(const model::Step& step, const std::string& why) {
   report::StepResult s;
   s.name = step.name;
-  s.kind = step.fault ? "fault" : "curl";
-  s.request = step.fault ? describeFault(*step.fault) : requestText(step);
+  s.kind = step.fault ? "fault" : step.load ? "load" : step.wait ? "wait" : "curl";
+  s.request = step.fault               ? describeFault(*step.fault)
+              : step.load || step.wait ? loadOrWaitText(step)
+                                       : requestText(step);
   s.curl = step.curl.value_or("");
   s.from = step.from;
   if (step.expect) s.expectedJson = expectationJson(*step.expect);
+  if (step.loadExpect) {
+    s.expectedJson = loadExpectationJson(*step.loadExpect);
+    s.expected = describeLoadExpectation(*step.loadExpect);
+  }
   s.outcome = Outcome::kSkipped;
   s.attempts = 0;
   s.message = why;
@@ -114,6 +134,19 @@ struct ScenarioRunner::Notes {
     std::sort(which.begin(), which.end());  // back to note order (one vector)
     return {hit, which};
   }
+
+  // The error message for a request that crossed `via`, or nullopt when no note affects it.
+  std::optional<std::string> untrusted(const std::vector<std::string>& via) const {
+    const auto [hit, which] = crossed(via);
+    if (which.empty()) return std::nullopt;
+    std::vector<std::string> lines;
+    for (const auto* note : which) lines.push_back(note->text());
+    lines.push_back(fmt::format(
+        "the request crossed {}, which {} not simulated; the simulator cannot predict what "
+        "a real mesh answers here (run with --allow-unsimulated to judge the step anyway)",
+        fmt::join(hit, ", "), which.size() == 1 ? "this changes and is" : "these change and are"));
+    return fmt::format("{}", fmt::join(lines, "\n"));
+  }
 };
 
 struct ScenarioRunner::StepContext {
@@ -121,6 +154,12 @@ struct ScenarioRunner::StepContext {
   Clock::TimePoint scenarioDeadline = kNoDeadline;
   std::optional<milliseconds> scenarioTimeout;
   const Notes* notes = nullptr;  // null: nothing is simulated or nothing to note
+  // Loads started and not yet stopped, by name.
+  struct ActiveLoad {
+    model::LoadSpec spec;
+    std::int64_t startMs = 0;  // since the scenario started
+  };
+  std::map<std::string, ActiveLoad> loads;
 };
 
 milliseconds ScenarioRunner::scaledWithin(milliseconds within, double scale) {
@@ -150,7 +189,10 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
   r.file = scenario.file.string();
   r.istioVersion = scenario.istioVersion.str();
   r.backend = std::string(backend.name());
-  r.hasFaults = scenario.hasFaults();
+  // The HTML timeline shows faults and loads (docs/design.md "Load and SLOs").
+  r.hasFaults = scenario.hasFaults() ||
+                std::any_of(scenario.steps.begin(), scenario.steps.end(),
+                            [](const model::Step& step) { return step.load.has_value(); });
   scenarioName_ = scenario.name;
 
   r.description = scenario.description;
@@ -175,6 +217,7 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
   }
 
   std::size_t next = 0;  // first step not run
+  std::vector<report::StepResult> endOfScenarioLoads;
   {
     TeardownGuard teardown(backend);
     if (auto up = backend.up(scenario, options_); !up) {
@@ -193,8 +236,10 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
                                   seconds(*scenario.timeout));
           break;
         }
-        report::StepResult s =
-            step.fault ? runFaultStep(step, backend, context) : runCurlStep(step, backend, context);
+        report::StepResult s = step.fault  ? runFaultStep(step, backend, context)
+                               : step.load ? runLoadStep(step, backend, context)
+                               : step.wait ? runWaitStep(step, context)
+                                           : runCurlStep(step, backend, context);
         s.startMs = std::max<std::int64_t>(0, s.startMs);
         listener_.stepFinished(scenario.name, s);
         // A step judged untrustworthy (unsimulated config on its path) is an error, but the
@@ -207,6 +252,16 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
               fmt::format("step \"{}\" could not run; the remaining steps were skipped", step.name);
           break;
         }
+      }
+      // A load no step stopped (none written, or the scenario ended early) is stopped before
+      // the mesh goes down, and reported.
+      while (!context.loads.empty()) {
+        const std::string name = context.loads.begin()->first;
+        report::StepResult s = stopLoad(fmt::format("load {} (stopped at scenario end)", name),
+                                        name, nullptr, backend, context);
+        if (s.load) s.load->stoppedAtEnd = true;
+        listener_.stepFinished(scenario.name, s);
+        endOfScenarioLoads.push_back(std::move(s));
       }
       if (options_.keep && !options_.dryRun && !cancel_.load()) {
         listener_.meshKept(scenario.name, backend.endpoints());
@@ -223,6 +278,7 @@ ScenarioRun ScenarioRunner::run(const model::Scenario& scenario, backend::Backen
     if (next < r.steps.size()) continue;
     r.steps.push_back(skippedStep(scenario.steps[next], why));
   }
+  for (auto& s : endOfScenarioLoads) r.steps.push_back(std::move(s));
 
   const auto has = [&](Outcome o) {
     return std::any_of(r.steps.begin(), r.steps.end(),
@@ -259,6 +315,153 @@ report::StepResult ScenarioRunner::runFaultStep(const model::Step& step, backend
     s.outcome = Outcome::kSkipped;
     s.message = "dry run";
   }
+  return s;
+}
+
+report::StepResult ScenarioRunner::runWaitStep(const model::Step& step,
+                                               const StepContext& context) {
+  report::StepResult s;
+  s.name = step.name;
+  s.kind = "wait";
+  s.request = loadOrWaitText(step);
+  const auto start = clock_.now();
+  s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
+  // --time-scale compresses mesh time, and a wait is mesh time (docs/design.md "CLI").
+  milliseconds wait = *step.wait;
+  if (options_.timeScale > 0 && options_.timeScale != 1.0) {
+    wait = milliseconds(static_cast<std::int64_t>(
+        std::ceil(static_cast<double>(wait.count()) / options_.timeScale)));
+    s.expected = fmt::format("{} at time scale {}", seconds(wait), options_.timeScale);
+  }
+  if (!options_.dryRun) {
+    clock_.waitUntil(std::min(start + wait, context.scenarioDeadline), cancel_);
+  }
+  s.durationMs = msSince(start);
+  if (options_.dryRun) {
+    s.outcome = Outcome::kSkipped;
+    s.message = "dry run";
+  } else if (cancel_.load()) {
+    s.outcome = Outcome::kError;
+    s.message = "cancelled (SIGINT/SIGTERM) while the step was running";
+  }
+  return s;
+}
+
+report::StepResult ScenarioRunner::runLoadStep(const model::Step& step, backend::Backend& backend,
+                                               StepContext& context) {
+  const model::LoadSpec& load = *step.load;
+  if (load.action == model::LoadSpec::Action::kStop) {
+    if (!context.loads.contains(load.name)) {
+      report::StepResult s = skippedStep(step, "");
+      s.outcome = Outcome::kError;
+      s.attempts = 1;
+      s.message = fmt::format("load \"{}\" is not running (its start step did not run)", load.name);
+      return s;
+    }
+    return stopLoad(step.name, load.name, step.loadExpect ? &*step.loadExpect : nullptr, backend,
+                    context);
+  }
+  report::StepResult s;
+  s.name = step.name;
+  s.kind = "load";
+  s.request = loadOrWaitText(step);
+  s.curl = load.curl;
+  s.from = load.from;
+  const auto start = clock_.now();
+  s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
+  const std::string line = backend.expandCurlLine(load.curl);
+  auto command = parseCurlLine(line, load.curlPos);
+  if (!command) {
+    s.outcome = Outcome::kError;
+    s.message = command.error().str();
+    return s;
+  }
+  if (context.notes != nullptr && !options_.dryRun) {
+    // docs/design.md "Nothing unmodelled passes silently": a load's requests carry no hops, so
+    // one request of the load's line is sent first; if it crosses a proxy that unmodelled config
+    // changes, the load would be judged on answers the simulator cannot vouch for.
+    auto probe = backend.curl(backend::CurlRequest{.command = *command,
+                                                   .from = load.from,
+                                                   .requestId = newRequestId(),
+                                                   .line = line,
+                                                   .timeout = std::nullopt});
+    if (probe) {
+      if (auto message = context.notes->untrusted(probe->via)) {
+        s.outcome = Outcome::kError;
+        s.unsimulated = true;
+        s.message = std::move(*message);
+        s.durationMs = msSince(start);
+        return s;
+      }
+    }
+  }
+  backend::LoadRequest request{.name = load.name,
+                               .request = {.command = *command,
+                                           .from = load.from,
+                                           .requestId = newRequestId() + "-" + load.name,
+                                           .line = line,
+                                           .timeout = std::nullopt},
+                               .rate = load.rate,
+                               .concurrency = load.concurrency};
+  auto started = backend.startLoad(request);
+  s.durationMs = msSince(start);
+  if (!started) {
+    s.outcome = options_.dryRun ? Outcome::kSkipped : Outcome::kError;
+    s.message = options_.dryRun ? "dry run"
+                                : fmt::format("the backend could not start the load: {}",
+                                              started.error().str());
+    return s;
+  }
+  context.loads[load.name] = StepContext::ActiveLoad{load, s.startMs};
+  if (options_.dryRun) {
+    s.outcome = Outcome::kSkipped;
+    s.message = "dry run";
+  }
+  return s;
+}
+
+report::StepResult ScenarioRunner::stopLoad(const std::string& stepName,
+                                            const std::string& loadName,
+                                            const model::LoadExpectation* expect,
+                                            backend::Backend& backend, StepContext& context) {
+  const StepContext::ActiveLoad active = context.loads.at(loadName);
+  context.loads.erase(loadName);
+  report::StepResult s;
+  s.name = stepName;
+  s.kind = "load";
+  s.request = fmt::format("load {}: stop", loadName);
+  if (expect != nullptr) {
+    s.expected = describeLoadExpectation(*expect);
+    s.expectedJson = loadExpectationJson(*expect);
+  }
+  const auto start = clock_.now();
+  s.startMs = std::chrono::duration_cast<milliseconds>(start - context.scenarioStart).count();
+  auto run = backend.stopLoad(loadName);
+  s.durationMs = msSince(start);
+  if (options_.dryRun) {
+    s.outcome = Outcome::kSkipped;
+    s.message = "dry run";
+    return s;
+  }
+  if (!run) {
+    s.outcome = Outcome::kError;
+    s.message = fmt::format("the backend could not stop the load: {}", run.error().str());
+    return s;
+  }
+  report::LoadResult result = summarizeLoad(*run, active.startMs);
+  result.name = loadName;
+  result.curl = active.spec.curl;
+  result.from = active.spec.from;
+  result.rate = active.spec.rate;
+  result.concurrency = active.spec.concurrency;
+  if (expect != nullptr) {
+    const auto failures = judgeLoad(*expect, result);
+    if (!failures.empty()) {
+      s.outcome = Outcome::kFailed;
+      s.message = fmt::format("{}", fmt::join(failures, "\n"));
+    }
+  }
+  s.load = std::move(result);
   return s;
 }
 
@@ -375,18 +578,10 @@ report::StepResult ScenarioRunner::runCurlStep(const model::Step& step, backend:
     if (context.notes != nullptr) {
       // docs/design.md "Nothing unmodelled passes silently": what the simulator answered here is
       // not what a real mesh would be known to answer.
-      const auto [proxies, notes] = context.notes->crossed(s.observed.via);
-      if (!notes.empty()) {
-        std::vector<std::string> lines;
-        for (const auto* note : notes) lines.push_back(note->text());
-        lines.push_back(fmt::format(
-            "the request crossed {}, which {} not simulated; the simulator cannot predict what "
-            "a real mesh answers here (run with --allow-unsimulated to judge the step anyway)",
-            fmt::join(proxies, ", "),
-            notes.size() == 1 ? "this changes and is" : "these change and are"));
+      if (auto message = context.notes->untrusted(s.observed.via)) {
         s.outcome = Outcome::kError;
         s.unsimulated = true;
-        s.message = fmt::format("{}", fmt::join(lines, "\n"));
+        s.message = std::move(*message);
         s.durationMs = msSince(start);
         return s;
       }

@@ -6,6 +6,10 @@
 //   expectation fails, no wait after a success, `successes: N` in a row, never a fixed sleep);
 //   every attempt sends a fresh x-request-id.
 // - fault: handed to the backend.
+// - load.start / load.stop: a background load on the backend (docs/scenarios.md "Load and
+//   SLOs"); the stop step judges the load's expectations. A load still running when the
+//   scenario ends (no stop step, an error, a cancel) is stopped before teardown and reported as
+//   an extra step. wait: sleeps, scaled by --time-scale.
 // On sim, the scenario's notes of what is not simulated come first; a request that crosses a
 // proxy a note affects is an `error` step naming the note (unless Unsimulated::kAllow).
 // A failed expectation is a `failed` step (and later steps still run: they are usually
@@ -62,6 +66,13 @@ class ScenarioRunner {
                                  const StepContext& context);
   report::StepResult runFaultStep(const model::Step& step, backend::Backend& backend,
                                   const StepContext& context);
+  report::StepResult runLoadStep(const model::Step& step, backend::Backend& backend,
+                                 StepContext& context);
+  report::StepResult runWaitStep(const model::Step& step, const StepContext& context);
+  // Stops a running load and summarizes it; `expect` judged when given.
+  report::StepResult stopLoad(const std::string& stepName, const std::string& loadName,
+                              const model::LoadExpectation* expect, backend::Backend& backend,
+                              StepContext& context);
   std::int64_t msSince(Clock::TimePoint start) const;
 
   backend::RunOptions options_;

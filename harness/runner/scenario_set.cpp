@@ -214,6 +214,11 @@ Result<std::vector<model::Scenario>> loadScenarios(const ScenarioSelection& sele
                           namePosition(file));
     }
     for (const auto& step : scenario->steps) {
+      if (step.load && step.load->action == model::LoadSpec::Action::kStart) {
+        if (auto valid = validateCurlLine(step.load->curl, step.load->curlPos); !valid) {
+          return std::unexpected(valid.error());
+        }
+      }
       if (!step.curl) continue;
       if (auto valid = validateCurlLine(*step.curl, step.curlPos); !valid) {
         return std::unexpected(valid.error());

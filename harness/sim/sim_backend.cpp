@@ -1,9 +1,11 @@
 #include "harness/sim/sim_backend.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
+#include "harness/backend/load_generator.h"
 #include "harness/curl/execute.h"
 #include "harness/sim/step_files.h"
 
@@ -21,6 +23,7 @@ class SimBackend final : public backend::Backend {
     down();
     SimOptions o = options_;
     if (run.timeScale != 1.0) o.timeScale = run.timeScale;
+    dryRun_ = run.dryRun;
     if (run.dryRun) {
       plan_ = {fmt::format("sim: compile {} manifests for Istio {}", scenario.manifests.size(),
                            scenario.istioVersion.str()),
@@ -78,6 +81,68 @@ class SimBackend final : public backend::Backend {
         mesh_->logsForCurl(request.requestId, local, since, std::chrono::seconds(2)));
   }
 
+  // docs/scenarios.md "Load and SLOs": the curl line runs in-process (as curl steps do) at the
+  // load's rate; servedBy comes from the mocks' accounting when the load stops.
+  Result<void> startLoad(const backend::LoadRequest& request) override {
+    if (loads_.contains(request.name)) {
+      return environmentError(fmt::format("load `{}` is already running", request.name));
+    }
+    if (dryRun_) {
+      plan_.push_back(fmt::format("sim: load {}: {} at {:g}/s, concurrency {}, until load.stop",
+                                  request.name, request.request.line, request.rate,
+                                  request.concurrency));
+      loads_[request.name] = {};
+      return {};
+    }
+    if (!mesh_) return environmentError("the sim backend is not up");
+    auto options = mesh_->execOptionsFor(request.request.from);
+    if (!options) return std::unexpected(options.error());
+    curl::CurlCommand command = request.request.command;
+    // A load keeps no bodies and no write-out (docs/scenarios.md "Load and SLOs"); its other
+    // files are confined like a step's.
+    command.output.reset();
+    command.writeOut.reset();
+    if (auto confined = confineStepFiles(command, request.request.from, files_); !confined) {
+      return std::unexpected(confined.error());
+    }
+    // A request that hangs (blackhole) must not hold the load's stop for long.
+    const std::chrono::milliseconds cap = request.request.timeout.value_or(kLoadRequestTimeout);
+    options->defaultTimeout = cap;
+    if (!command.maxTime || command.maxTime->count() == 0 || *command.maxTime > cap) {
+      command.maxTime = cap;
+    }
+    RunningLoad load;
+    load.prefix = request.request.requestId;
+    const std::string prefix = load.prefix;
+    load.generator = std::make_unique<backend::LoadGenerator>(
+        request.rate, request.concurrency,
+        [command = std::move(command), base = std::move(*options), prefix](std::uint64_t index) {
+          curl::ExecOptions o = base;
+          o.extraHeaders.emplace_back("x-request-id", fmt::format("{}-{}", prefix, index));
+          const curl::CurlResult r = curl::execute(command, o);
+          return backend::LoadGenerator::Answer{r.exitCode, r.status};
+        });
+    loads_[request.name] = std::move(load);
+    return {};
+  }
+
+  Result<backend::LoadRun> stopLoad(const std::string& loadName) override {
+    auto it = loads_.find(loadName);
+    if (it == loads_.end())
+      return environmentError(fmt::format("no load `{}` is running", loadName));
+    RunningLoad load = std::move(it->second);
+    loads_.erase(it);
+    if (!load.generator) return backend::LoadRun{};  // dry run
+    backend::LoadRun run = load.generator->stop();
+    if (mesh_) {
+      for (auto& sample : run.samples) {
+        if (sample.dropped) continue;
+        sample.servedBy = mesh_->servedBy(fmt::format("{}-{}", load.prefix, sample.index));
+      }
+    }
+    return run;
+  }
+
   Result<void> fault(const model::FaultSpec& fault) override {
     if (!mesh_) return environmentError("the sim backend is not up");
     return mesh_->fault(fault);
@@ -90,6 +155,11 @@ class SimBackend final : public backend::Backend {
   std::vector<std::string> plan() const override { return plan_; }
 
   void down() override {
+    // Loads first: their requests go through the mesh.
+    for (auto& [name, load] : loads_) {
+      if (load.generator) load.generator->stop();
+    }
+    loads_.clear();
     if (mesh_) {
       mesh_->stop();
       mesh_.reset();
@@ -99,9 +169,16 @@ class SimBackend final : public backend::Backend {
   SimMesh* mesh() { return mesh_.get(); }
 
  private:
+  static constexpr std::chrono::milliseconds kLoadRequestTimeout{10000};
+  struct RunningLoad {
+    std::string prefix;  // x-request-id prefix; request n sends "<prefix>-<n>"
+    std::unique_ptr<backend::LoadGenerator> generator;  // null in a dry run
+  };
   SimOptions options_;
   std::unique_ptr<SimMesh> mesh_;
   std::vector<std::string> plan_;
+  bool dryRun_ = false;
+  std::map<std::string, RunningLoad> loads_;
   StepFiles files_;
 };
 

@@ -122,6 +122,10 @@ class SimMesh {
   //  "dns":[{target,answer}]} — the fault-control API's GET /faults.
   nlohmann::json faultState() const;
 
+  // The upstream `name` whose mock answered this x-request-id last (its own accounting,
+  // mocks/httpbin/served_log.h); "" when no mock did. A load's servedBy (load_served_by.cpp).
+  std::string servedBy(const std::string& requestId) const;
+
   // Readiness of a gateway pod ("NS/NAME"), as endpoints see it (§7).
   bool gatewayReady(std::string_view nsName) const;
   // Runs one probe round for every gateway now (tests; `up`).

@@ -74,6 +74,12 @@ nlohmann::json faultsOf(const HttpbinServer& target) { return faultsJson(target)
 
 // The mock's own API (header comment): GET/POST/DELETE /faults.
 ControlResponse serveFaults(HttpbinServer& target, const ControlRequest& req) {
+  // GET /served → {"hostname":"crm-a","requests":{"<x-request-id>":<sequence>,…}} (served_log.h).
+  if (req.path == "/served" && req.method == "GET") {
+    nlohmann::json requests = nlohmann::json::object();
+    for (const auto& [id, sequence] : target.served().entries()) requests[id] = sequence;
+    return {.body = nlohmann::json{{"hostname", target.hostname()}, {"requests", requests}}};
+  }
   if (req.path != "/faults") return {.status = 404};
   if (req.method == "GET") return {.body = faultsOf(target)};
   if (req.method == "DELETE") {

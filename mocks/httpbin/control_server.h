@@ -5,6 +5,8 @@
 //                  bad JSON, unknown action or key, wrong type or range → 400 with the reason
 //                  ({"status_code":400,"error":"Bad Request","detail":"…"})
 //   DELETE /faults → same as POST {"action":"up"}
+//   GET  /served   → 200 {"hostname":"crm-a","requests":{"<x-request-id>":<sequence>,…}}: the
+//                  requests this server answered (served_log.h), for a load's servedBy
 //
 // A separate port from the data listener, so `down` and `reset` never cut the control path.
 //

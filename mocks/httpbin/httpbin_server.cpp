@@ -261,6 +261,7 @@ struct HttpbinServer::Impl {
   std::atomic<int> latencyMs{-1};  // -1 = no latency fault
   std::atomic<int> statusCode{0};  // 0 = no status fault
   std::atomic<int> statusPercent{100};
+  ServedLog served;  // served_log.h
 
   void log(const std::string& line) const {
     if (options.accessLog) options.accessLog(line);
@@ -286,6 +287,7 @@ struct HttpbinServer::Impl {
       detail::normaliseRequest(req);
       std::string fault = serveWithFaults(*context, *stopSignal, req, res);
       detail::addCorsHeaders(req, res);
+      served.record(req.get_header_value("x-request-id"));
       return fault;
     };
     // Requests refused before a handler ran (framing, limits): go-httpbin's JSON error shape.
@@ -464,6 +466,8 @@ std::string HttpbinServer::host() const { return impl_->options.host; }
 int HttpbinServer::port() const { return impl_->port; }
 bool HttpbinServer::tls() const { return impl_->options.tls.has_value(); }
 const std::string& HttpbinServer::hostname() const { return impl_->options.hostname; }
+
+const ServedLog& HttpbinServer::served() const { return impl_->served; }
 
 std::string HttpbinServer::url() const {
   return fmt::format("{}://{}:{}", tls() ? "https" : "http", bracketed(host()), port());

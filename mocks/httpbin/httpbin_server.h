@@ -30,6 +30,7 @@
 #include "harness/core/error.h"
 #include "harness/pki/pki.h"
 #include "mocks/httpbin/fault.h"
+#include "mocks/httpbin/served_log.h"
 
 namespace egresslab::httpbin {
 
@@ -84,6 +85,10 @@ class HttpbinServer {
   // Active faults in a stable order: down|reset|close|blackhole, bad-cert|cert, latency, status.
   // Empty when healthy.
   std::vector<Fault> activeFaults() const;
+
+  // Which requests this server answered, by x-request-id (served_log.h): every response a
+  // handler wrote, faults included.
+  const ServedLog& served() const;
 
   // Stops serving and closes every connection; idempotent (the destructor calls it).
   void stop();
