@@ -42,6 +42,7 @@ TEST(HostileRequests, RegexRouteWithA40KbPathRoutesInsteadOfCrashing) {
                                           .injected = true,
                                           .labels = {{"app", "sleep"}},
                                           .serviceAccount = "sleep",
+                                          .locality = {},
                                           .pos = {}}},
                            .upstreams = {},
                            .dns = {},

@@ -373,11 +373,12 @@ TEST(SecR1_Compile, ConnectTimeoutDefaultsToTenSecondsAndFollowsTheDestinationRu
   const CompiledMesh set = s.compile();
   EXPECT_EQ(testing::egress(set).findCluster(testing::kSubsetCluster)->connectTimeout,
             milliseconds(250));
-  // connectTimeout alone is simulated: no connectionPool note; any other field keeps it.
+  // connectTimeout is simulated: no connectionPool note; an unmodelled field (idleTimeout) keeps
+  // one.
   for (const auto& n : set.notSimulated) {
     EXPECT_THAT(n.what, ::testing::Not(::testing::HasSubstr("connectionPool"))) << n.text();
   }
-  pool.raw["tcp"]["maxConnections"] = 1;
+  pool.raw["tcp"]["idleTimeout"] = "1h";
   s.destinationRule().subsets[0].trafficPolicy->portLevelSettings[0].connectionPool = pool;
   bool noted = false;
   for (const auto& n : s.compile().notSimulated) {

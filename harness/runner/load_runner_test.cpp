@@ -327,7 +327,7 @@ TEST_F(LoadRunnerTest, ALoadThroughAProxyAnUnmodelledResourceChangesIsAnError) {
   EXPECT_EQ(r.result.steps[0].outcome, Outcome::kError);
   EXPECT_TRUE(r.result.steps[0].unsimulated);
   EXPECT_THAT(r.result.steps[0].message,
-              HasSubstr("AuthorizationPolicy httpbin/deny-egress: not simulated"));
+              HasSubstr("EnvoyFilter httpbin/deny-egress: not simulated"));
   EXPECT_THAT(r.result.steps[0].message, HasSubstr("the request crossed httpbin-egress"));
   EXPECT_EQ(backend.count("load start"), 0);
   EXPECT_EQ(r.result.steps[1].outcome, Outcome::kError);  // its load never started

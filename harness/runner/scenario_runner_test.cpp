@@ -424,7 +424,7 @@ class UnsimulatedTest : public ScenarioRunnerTest {
     return runner.run(authz, backend);
   }
   model::Scenario authz;
-  const std::string note = "AuthorizationPolicy httpbin/deny-egress: not simulated";
+  const std::string note = "EnvoyFilter httpbin/deny-egress: not simulated";
 };
 
 TEST_F(UnsimulatedTest, CrossingAnAffectedProxyIsAnErrorNamingTheNote) {

@@ -60,6 +60,9 @@ nlohmann::json mockFaultJson(const model::FaultSpec& f) {
 }  // namespace
 
 std::string SimMesh::Impl::serverAddress(const Mock& m) const {
+  // The address the server answers at (`upstreams[].address` or the run's choice), else the
+  // DNS record of its host.
+  if (!m.address.empty()) return m.address;
   auto rec = compiled.dns.records.find(m.spec.host);
   return rec != compiled.dns.records.end() ? rec->second : std::string();
 }
@@ -195,7 +198,8 @@ std::optional<mesh::ClusterType> SimMesh::Impl::dnsClusterTypeOf(const mesh::End
 
 std::optional<DnsClusterHosts> SimMesh::Impl::dnsHostsOf(const mesh::Endpoint& e) {
   if (dnsOverrides.empty()) return std::nullopt;
-  auto entry = dnsOverrides.find(e.address);
+  // STRICT_DNS/LOGICAL_DNS hosts carry the name they were resolved from (§R4).
+  auto entry = dnsOverrides.find(e.dnsName.empty() ? e.address : e.dnsName);
   if (!entry) return std::nullopt;
   auto type = dnsClusterTypeOf(e);
   if (!type) return std::nullopt;

@@ -176,7 +176,10 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
         if (!state.tryStartPending()) co_return overflow();
         const Release pendingDone{state, &ClusterState::finishPending};
         const asio::any_io_executor executor = co_await asio::this_coro::executor;
-        const auto deadline = Clock::now() + responseTimeout;
+        // A pending request waits at most until the route timer fires (§R1, §R6).
+        const auto deadline =
+            Clock::now() + routeLeft().value_or(std::chrono::duration_cast<Clock::duration>(
+                               limits.defaultUpstreamTimeout));
         while (!slot) {
           auto timer = std::make_shared<asio::steady_timer>(executor);
           timer->expires_at(deadline);
@@ -189,6 +192,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
           if (state.tryOpenConnection()) {
             slot = std::make_shared<ConnectionSlot>(state);
           } else if (Clock::now() >= deadline || stopping) {
+            if (timers.routeDeadline) timers.routeTimeoutFired = true;
             mesh::AttemptOutcome o;
             o.kind = mesh::AttemptOutcome::Kind::kTimeout;
             co_return o;
