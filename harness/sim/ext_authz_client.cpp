@@ -327,12 +327,18 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
   ar.destinationIp = local;
   ar.destinationPort = vl.dstPort;
   ar.sni = ci.sni;
-  // The peer principal needs the downstream's client certificate: "" here (plain-text callers,
-  // as the seed's port-80 hop to the egress gateway).
+  // The peer principal: the URI SAN of a mutual-TLS downstream's client certificate; "" for
+  // plain-text callers (the seed's port-80 hop to the egress gateway, §S2).
+  std::optional<PeerCertificate> peer;
+  if (auto* tlsStream = dynamic_cast<TlsStream*>(&stream)) {
+    peer = peerCertificate(tlsStream->ssl().native_handle());
+  }
+  const std::string principal = peer ? peer->uriSan : std::string();
+  ar.peerPrincipal = principal;
   const auto match = mesh::evaluateCustom(*authz, ar);
   if (!match) co_return std::nullopt;
   co_return co_await extAuthzFilter(p, vl, chain, stream, req, remote, keep, live, e, s,
-                                    match->provider, "");
+                                    match->provider, principal);
 }
 
 Task<std::optional<bool>> SimMesh::Impl::extAuthzFilter(
