@@ -64,22 +64,6 @@ bool validLocality(const std::string& s) {
   return std::count(s.begin(), s.end(), '/') <= 2;
 }
 
-bool isIpv4(const std::string& s) {
-  int parts = 0;
-  std::size_t i = 0;
-  while (i <= s.size()) {
-    std::size_t j = i;
-    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
-    if (j == i || j - i > 3) return false;
-    if (std::stoi(s.substr(i, j - i)) > 255) return false;
-    ++parts;
-    if (j == s.size()) break;
-    if (s[j] != '.') return false;
-    i = j + 1;
-  }
-  return parts == 4;
-}
-
 struct ScenarioReader {
   Ctx& ctx;
   std::filesystem::path dir;
@@ -516,7 +500,7 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
     const YNode* addressNode = uf.get("address");
     u.address = uf.str("address").value_or("");
     uf.finish();
-    if (addressNode != nullptr && !isIpv4(u.address) && ctx.ok()) {
+    if (addressNode != nullptr && !detail::isIpv4Text(u.address) && ctx.ok()) {
       ctx.fail(fmt::format("upstreams[{}].address: \"{}\" is not an IPv4 address", i, u.address),
                addressNode->pos);
     }
@@ -562,7 +546,7 @@ void readScenario(Ctx& ctx, ScenarioReader& r, const YNode& doc, Scenario& sc,
         }
         std::vector<std::string> answers;
         for (const YNode* v : values) {
-          if ((!v->isScalar() || !isIpv4(v->scalar)) && ctx.ok()) {
+          if ((!v->isScalar() || !detail::isIpv4Text(v->scalar)) && ctx.ok()) {
             ctx.fail(fmt::format("dns.{}: \"{}\" is not an IPv4 address", entry.key,
                                  v->isScalar() ? v->scalar : std::string(describeKind(*v))),
                      v->pos);
