@@ -14,6 +14,7 @@
 #include "harness/model/loader.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
+#include "harness/sim/sim_test_support.h"
 
 namespace egresslab::sim {
 namespace {
@@ -41,15 +42,8 @@ class Mesh {
   SimMesh& mesh() { return *mesh_; }
 
   report::Observation curl(const std::string& from, const std::string& line) {
-    auto cmd = curl::parseCurlCommandLine(line);
-    EXPECT_TRUE(cmd.has_value()) << line;
-    auto opts = mesh_->execOptionsFor(from.empty() ? std::nullopt : std::optional(from));
-    EXPECT_TRUE(opts.has_value());
-    const std::string id = fmt::format("authz-{}", ++n_);
-    opts->extraHeaders.emplace_back("x-request-id", id);
-    opts->defaultTimeout = std::chrono::seconds(10);
-    const curl::CurlResult r = curl::execute(*cmd, *opts);
-    return observationFrom(r, id, mesh_->logsFor(id));
+    return sim_test::curlThrough(*mesh_, from, line, fmt::format("authz-{}", ++n_),
+                                 std::chrono::seconds(10));
   }
 
   // Repeats `line` until `pred` holds on the observation (gateways become ready), bounded.
@@ -193,17 +187,8 @@ spec:
     - operation: {paths: ["/admin*"]}
 )";
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/egresslab-authztest-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return path / name;
-  }
-  fs::path path;
+struct TempDir : sim_test::TempDir {
+  TempDir() : sim_test::TempDir("authztest") {}
 };
 
 TEST(AuthzSim, TcpDenyClosesTheConnection_S1) {

@@ -19,23 +19,15 @@
 #include "harness/model/loader.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
+#include "harness/sim/sim_test_support.h"
 
 namespace egresslab::sim {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/egresslab-endpoints-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return path / name;
-  }
-  fs::path path;
+struct TempDir : sim_test::TempDir {
+  TempDir() : sim_test::TempDir("endpoints") {}
 };
 
 // The seed's control plane: access logs on (flags per proxy), REGISTRY_ONLY.
@@ -90,15 +82,8 @@ workloads:
   SimMesh& mesh() { return *mesh_; }
 
   report::Observation curl(const std::string& line) {
-    auto cmd = curl::parseCurlCommandLine(line);
-    EXPECT_TRUE(cmd.has_value()) << line;
-    auto opts = mesh_->execOptionsFor(std::string("apps/client"));
-    EXPECT_TRUE(opts.has_value());
-    const std::string id = fmt::format("ep-test-{}", ++n_);
-    opts->extraHeaders.emplace_back("x-request-id", id);
-    opts->defaultTimeout = std::chrono::seconds(20);
-    const curl::CurlResult r = curl::execute(*cmd, *opts);
-    return observationFrom(r, id, mesh_->logsFor(id));
+    return sim_test::curlThrough(*mesh_, "apps/client", line, fmt::format("ep-test-{}", ++n_),
+                                 std::chrono::seconds(20));
   }
 
   // The server that answered /hostname ("" when none did).

@@ -14,6 +14,7 @@
 #include "harness/model/loader.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
+#include "harness/sim/sim_test_support.h"
 
 namespace egresslab::sim {
 namespace {
@@ -22,13 +23,8 @@ namespace fs = std::filesystem;
 
 const fs::path kSource = EGRESSLAB_SOURCE_DIR;
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/egresslab-extauthz-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path path;
+struct TempDir : sim_test::TempDir {
+  TempDir() : sim_test::TempDir("extauthz") {}
 };
 
 struct MeshOptions {
@@ -92,15 +88,8 @@ steps: [{{name: unused, curl: http://x}}]
   SimMesh& mesh() { return *mesh_; }
 
   report::Observation curl(const std::string& line) {
-    auto cmd = curl::parseCurlCommandLine(line);
-    EXPECT_TRUE(cmd.has_value()) << line;
-    auto opts = mesh_->execOptionsFor(std::optional<std::string>("httpbin/sleep"));
-    EXPECT_TRUE(opts.has_value());
-    const std::string id = fmt::format("extauthz-test-{}", ++n_);
-    opts->extraHeaders.emplace_back("x-request-id", id);
-    opts->defaultTimeout = std::chrono::seconds(10);
-    const curl::CurlResult r = curl::execute(*cmd, *opts);
-    return observationFrom(r, id, mesh_->logsFor(id));
+    return sim_test::curlThrough(*mesh_, "httpbin/sleep", line,
+                                 fmt::format("extauthz-test-{}", ++n_), std::chrono::seconds(10));
   }
 
  private:

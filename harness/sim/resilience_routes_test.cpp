@@ -18,6 +18,7 @@
 #include "harness/model/loader.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
+#include "harness/sim/sim_test_support.h"
 
 namespace egresslab::sim {
 namespace {
@@ -65,17 +66,8 @@ spec:
         tls: {mode: SIMPLE, sni: httpbin.org}
 )";
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/egresslab-resilience-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return path / name;
-  }
-  fs::path path;
+struct TempDir : sim_test::TempDir {
+  TempDir() : sim_test::TempDir("resilience") {}
 };
 
 class Mesh {
@@ -127,19 +119,8 @@ portForwards:
   SimMesh& mesh() { return *mesh_; }
 
   report::Observation curl(const std::string& from, std::string line) {
-    const std::string ca = mesh_->scenarioCaPath().string();
-    for (auto at = line.find("${ca}"); at != std::string::npos; at = line.find("${ca}")) {
-      line.replace(at, 5, ca);
-    }
-    auto cmd = curl::parseCurlCommandLine(line);
-    EXPECT_TRUE(cmd.has_value()) << line;
-    auto opts = mesh_->execOptionsFor(from.empty() ? std::nullopt : std::optional(from));
-    EXPECT_TRUE(opts.has_value());
-    const std::string id = fmt::format("resilience-{}", ++n_);
-    opts->extraHeaders.emplace_back("x-request-id", id);
-    opts->defaultTimeout = std::chrono::seconds(20);
-    const curl::CurlResult r = curl::execute(*cmd, *opts);
-    return observationFrom(r, id, mesh_->logsFor(id));
+    return sim_test::curlThrough(*mesh_, from, line, fmt::format("resilience-{}", ++n_),
+                                 std::chrono::seconds(20));
   }
 
   void fault(const std::string& action, int ms = 0) {

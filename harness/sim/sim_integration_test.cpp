@@ -23,6 +23,7 @@
 #include "harness/sim/net.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
+#include "harness/sim/sim_test_support.h"
 
 namespace egresslab::sim {
 namespace {
@@ -32,17 +33,8 @@ namespace fs = std::filesystem;
 const fs::path kSeed = fs::path(EGRESSLAB_SOURCE_DIR) / "fixtures" / "seed";
 
 // A scratch directory for scenario files built by a test.
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/egresslab-simtest-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return path / name;
-  }
-  fs::path path;
+struct TempDir : sim_test::TempDir {
+  TempDir() : sim_test::TempDir("simtest") {}
 };
 
 struct SeedOptions {
@@ -168,19 +160,8 @@ class Seed {
 
   // Runs a curl line from the host (from == "") or a pod, as the backend does.
   report::Observation curl(const std::string& from, std::string line) {
-    const std::string ca = mesh_->scenarioCaPath().string();
-    for (auto at = line.find("${ca}"); at != std::string::npos; at = line.find("${ca}")) {
-      line.replace(at, 5, ca);
-    }
-    auto cmd = curl::parseCurlCommandLine(line);
-    EXPECT_TRUE(cmd.has_value()) << line;
-    auto opts = mesh_->execOptionsFor(from.empty() ? std::nullopt : std::optional(from));
-    EXPECT_TRUE(opts.has_value());
-    const std::string id = fmt::format("test-{}", ++n_);
-    opts->extraHeaders.emplace_back("x-request-id", id);
-    opts->defaultTimeout = std::chrono::seconds(10);
-    const curl::CurlResult r = curl::execute(*cmd, *opts);
-    return observationFrom(r, id, mesh_->logsFor(id));
+    return sim_test::curlThrough(*mesh_, from, line, fmt::format("test-{}", ++n_),
+                                 std::chrono::seconds(10));
   }
 
   // Waits (bounded) until `pred` holds, re-evaluating it; returns whether it did.

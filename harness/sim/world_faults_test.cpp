@@ -19,6 +19,7 @@
 #include "harness/sim/fault_api.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
+#include "harness/sim/sim_test_support.h"
 
 namespace egresslab::sim {
 namespace {
@@ -27,17 +28,8 @@ namespace fs = std::filesystem;
 
 const fs::path kSeed = fs::path(EGRESSLAB_SOURCE_DIR) / "fixtures" / "seed";
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/egresslab-worldfaults-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name) << text;
-    return path / name;
-  }
-  fs::path path;
+struct TempDir : sim_test::TempDir {
+  TempDir() : sim_test::TempDir("worldfaults") {}
 };
 
 // §4: SNI set, so 1.21+ verifies the upstream against the system CA (the run's public CA).
@@ -167,15 +159,8 @@ steps:
   }
 
   report::Observation curl(const std::string& from, std::string line) {
-    auto cmd = curl::parseCurlCommandLine(line);
-    EXPECT_TRUE(cmd.has_value()) << line;
-    auto opts = mesh_->execOptionsFor(from.empty() ? std::nullopt : std::optional(from));
-    EXPECT_TRUE(opts.has_value());
-    const std::string id = fmt::format("world-{}", ++n_);
-    opts->extraHeaders.emplace_back("x-request-id", id);
-    opts->defaultTimeout = std::chrono::seconds(10);
-    const curl::CurlResult r = curl::execute(*cmd, *opts);
-    return observationFrom(r, id, mesh_->logsFor(id));
+    return sim_test::curlThrough(*mesh_, from, line, fmt::format("world-{}", ++n_),
+                                 std::chrono::seconds(10));
   }
 
   template <typename Pred>
