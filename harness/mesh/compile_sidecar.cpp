@@ -206,6 +206,28 @@ std::vector<FilterChain> Compiler::meshL4Chains(const RegistryService& svc,
     const auto& l4 = tlsPort ? vs.tls : vs.tcp;
     for (const auto& route : l4) {
       if (route.route.empty()) continue;
+      // One tcp_proxy chain to the route's first destination; `sniHosts` of the match on TLS
+      // ports, the service's own address on TCP ports.
+      auto chain = [&](const std::vector<std::string>& sniHosts) {
+        const auto& d = route.route.front().destination;
+        const std::string host = resolveHost(d.host, vsNs);
+        FilterChain fc;
+        fc.kind = FilterChainKind::kTcpProxy;
+        fc.cluster = outboundClusterName(destinationPort(d, host, sp.port).value_or(sp.port),
+                                         d.subset, host);
+        fc.statPrefix = fc.cluster;
+        fc.origin = vs.ref() + " " + route.path;
+        fc.name = fmt::format("{}/{}", fc.cluster, route.path);
+        if (tlsPort) {
+          fc.serverNames = sniHosts;
+          fc.transportProtocol = "tls";
+        } else if (!svc.address.empty()) {
+          fc.destinationAddresses = {svc.address};
+        }
+        out.push_back(std::move(fc));
+      };
+      // A tcp route without a match applies to every connection on the port.
+      if (route.match.empty() && !tlsPort) chain({});
       for (const auto& m : route.match) {
         // §2: the match's gateways (else the VS's) must include "mesh"; port and source must
         // fit this proxy.
@@ -217,35 +239,7 @@ std::vector<FilterChain> Compiler::meshL4Chains(const RegistryService& svc,
         if (!m.sourceLabels.empty() && !selectorMatches(m.sourceLabels, w.labels)) continue;
         if (!m.sourceNamespace.empty() && m.sourceNamespace != w.ns) continue;
         if (!m.destinationSubnets.empty()) continue;  // noted in compile_notes.cpp
-        const auto& d = route.route.front().destination;
-        const std::string host = resolveHost(d.host, vsNs);
-        FilterChain fc;
-        fc.kind = FilterChainKind::kTcpProxy;
-        fc.cluster = outboundClusterName(destinationPort(d, host, sp.port).value_or(sp.port),
-                                         d.subset, host);
-        fc.statPrefix = fc.cluster;
-        fc.origin = vs.ref() + " " + route.path;
-        fc.name = fmt::format("{}/{}", fc.cluster, route.path);
-        if (tlsPort) {
-          fc.serverNames = m.sniHosts;
-          fc.transportProtocol = "tls";
-        } else if (!svc.address.empty()) {
-          fc.destinationAddresses = {svc.address};
-        }
-        out.push_back(std::move(fc));
-      }
-      if (route.match.empty() && !tlsPort) {
-        const auto& d = route.route.front().destination;
-        const std::string host = resolveHost(d.host, vsNs);
-        FilterChain fc;
-        fc.kind = FilterChainKind::kTcpProxy;
-        fc.cluster = outboundClusterName(destinationPort(d, host, sp.port).value_or(sp.port),
-                                         d.subset, host);
-        fc.statPrefix = fc.cluster;
-        fc.origin = vs.ref() + " " + route.path;
-        fc.name = fmt::format("{}/{}", fc.cluster, route.path);
-        if (!svc.address.empty()) fc.destinationAddresses = {svc.address};
-        out.push_back(std::move(fc));
+        chain(m.sniHosts);
       }
     }
   }
