@@ -64,6 +64,7 @@ std::vector<Message> analyzeResources(const AnalysisInput& input) {
   detail::runResilienceChecks(cluster, input, report);
   detail::runSecurityChecks(cluster, input, report);
   detail::runExtAuthzChecks(cluster, input, report);
+  detail::runJwtChecks(cluster, input, report);
   sortAndDedupe(messages);
   return messages;
 }

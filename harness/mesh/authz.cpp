@@ -177,9 +177,7 @@ bool sourceMatches(const model::AuthzSource& s, std::string_view policyNs, const
   if (hasAny(s.requestPrincipals, s.notRequestPrincipals) && mode.tcp) {
     if (!mode.widen) skipRule = true;
   } else if (!checkField(s.requestPrincipals, s.notRequestPrincipals,
-                         [](const std::string&) { return false; })) {
-    // No request is authenticated by a JWT in the simulation (RequestAuthentication is not
-    // modelled): requestPrincipals never match, notRequestPrincipals always do (noted).
+                         [&](const std::string& v) { return requestPrincipalMatches(v, r.jwt); })) {
     return false;
   }
   if (!checkField(s.principals, s.notPrincipals,
@@ -251,6 +249,27 @@ bool operationMatches(const model::AuthzOperation& o, const AuthzRequest& r, con
   return checkField(o.ports, o.notPorts, [&](const std::string& v) { return v == port; });
 }
 
+// request.auth.* against the verified token (none: no value matches, every notValue passes).
+bool jwtConditionMatches(const model::AuthzCondition& c, const JwtIdentity* jwt) {
+  std::vector<std::string> attribute;
+  if (jwt != nullptr) {
+    if (c.key == "request.auth.principal") {
+      attribute.push_back(jwt->principal());
+    } else if (c.key == "request.auth.audiences") {
+      attribute = jwt->audiences;
+    } else if (c.key == "request.auth.presenter") {
+      if (!jwt->presenter.empty()) attribute.push_back(jwt->presenter);
+    } else {
+      attribute = claimStrings(*jwt, claimPathOf(c.key));
+    }
+  }
+  return checkField(c.values, c.notValues, [&](const std::string& v) {
+    if (c.key == "request.auth.principal") return requestPrincipalMatches(v, jwt);
+    return std::any_of(attribute.begin(), attribute.end(),
+                       [&](const std::string& a) { return authzStringMatch(v, a); });
+  });
+}
+
 bool conditionMatches(const model::AuthzCondition& c, const AuthzRequest& r, const Mode& mode,
                       bool& skipRule) {
   const std::string& k = c.key;
@@ -266,9 +285,7 @@ bool conditionMatches(const model::AuthzCondition& c, const AuthzRequest& r, con
       return v == "*" || authzStringMatch(v, *value);
     });
   }
-  if (startsWith(k, "request.auth.")) {
-    return check([](const std::string&) { return false; });  // no JWT (noted)
-  }
+  if (startsWith(k, "request.auth.")) return jwtConditionMatches(c, r.jwt);
   if (k == "source.ip") {
     return check([&](const std::string& v) { return ipBlockMatches(v, r.sourceIp); });
   }
@@ -504,6 +521,11 @@ bool principalMatches(std::string_view pattern, std::string_view peer) {
   return peer == std::string(kSpiffe) + std::string(pattern);
 }
 
+bool requestPrincipalMatches(std::string_view pattern, const JwtIdentity* jwt) {
+  if (jwt == nullptr) return false;  // no verified token: no request principal
+  return authzStringMatch(pattern, jwt->principal());
+}
+
 bool namespaceMatches(std::string_view pattern, std::string_view peer) {
   if (peer.empty()) return false;
   std::string re = ".*/ns/";
@@ -614,13 +636,16 @@ std::optional<std::string> applyXfcc(XfccMode mode, const std::optional<std::str
 }
 
 void attachAuthorization(CompiledMesh& mesh,
-                         const std::vector<model::AuthorizationPolicy>& policies) {
+                         const std::vector<model::AuthorizationPolicy>& policies,
+                         const std::vector<model::RequestAuthentication>& requestAuthns) {
   const std::string root = rootNamespaceOf(mesh.meshConfig);
   for (auto& proxy : mesh.proxies) {
     const WorkloadInstance* pod = mesh.findWorkload(proxy.id.ns, proxy.id.name);
     const model::Labels& labels = pod != nullptr ? pod->labels : proxy.podLabels;
     proxy.authz = compileProxyAuthz(policies, root, proxy.id.ns, labels);
+    proxy.authz.jwt = compileProxyJwt(requestAuthns, root, proxy.id.ns, labels);
   }
+  attachJwtNotes(mesh, requestAuthns);
   const auto proxiesWith = [&](const model::AuthorizationPolicy& p) {
     std::vector<std::string> out;
     for (const auto& proxy : mesh.proxies) {
@@ -659,22 +684,8 @@ void attachAuthorization(CompiledMesh& mesh,
     if (reach.empty()) continue;
     // CUSTOM is enforced by the ext_authz filter (harness/sim/ext_authz_client.cpp, §X1).
     for (const auto& rule : p.rules) {
-      for (const auto& s : rule.from) {
-        if (hasAny(s.requestPrincipals, s.notRequestPrincipals)) {
-          addNote(p,
-                  "requestPrincipals need a JWT validated by a RequestAuthentication, which is "
-                  "not simulated: no request carries a request principal",
-                  s.path + ".requestPrincipals", reach);
-        }
-      }
       for (const auto& c : rule.when) {
-        if (startsWith(c.key, "request.auth.")) {
-          addNote(p,
-                  fmt::format("when key \"{}\" needs a JWT (RequestAuthentication), which is "
-                              "not simulated: it never matches",
-                              c.key),
-                  c.path + ".key", reach);
-        } else if (startsWith(c.key, "experimental.envoy.filters.")) {
+        if (startsWith(c.key, "experimental.envoy.filters.")) {
           addNote(p,
                   fmt::format("when key \"{}\" reads Envoy filter metadata, which is not "
                               "simulated: it never matches",

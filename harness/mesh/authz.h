@@ -4,8 +4,10 @@
 //
 // Compile: a policy applies to a proxy when it lives in the proxy's namespace or in the root
 // namespace (mesh-wide), and its `selector` matches the pod's labels (no selector = every proxy
-// of that scope). Policies with `targetRef(s)` attach to Gateway API gateways and waypoints only,
-// which EgressLab does not model: they select no proxy here (and stay a note).
+// of that scope). Policies with `targetRef(s)` attach to Gateway API gateways, waypoints (and, from
+// 1.22, Services' waypoints) only, which EgressLab does not model: they select no proxy here (a
+// note, and an analyzer warning). RequestAuthentication attaches the same way (mesh/jwt.h); a
+// token it verified gives the request the principal `requestPrincipals` and `request.auth.*` read.
 // Sidecars enforce on inbound traffic only; gateways on every listener.
 //
 // Evaluate: CUSTOM first (the caller asks the provider, see evaluateCustom), then DENY, then
@@ -20,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "harness/mesh/jwt.h"
 #include "harness/model/resources.h"
 #include "harness/model/version.h"
 
@@ -37,9 +40,12 @@ struct AuthzPolicy {
   std::string origin;                   // "AuthorizationPolicy httpbin/deny-admin"
 };
 
-// Every policy istiod attaches to a proxy, in manifest order.
+// Every policy istiod attaches to a proxy, in manifest order, and the jwtRules of the
+// RequestAuthentications that apply to it (Envoy's jwt_authn filter, sorted by issuer).
 struct ProxyAuthz {
   std::vector<AuthzPolicy> policies;
+  std::vector<JwtProvider> jwt;
+  // No AuthorizationPolicy (jwtRules alone never deny a request without a token).
   [[nodiscard]] bool empty() const { return policies.empty(); }
   [[nodiscard]] bool has(model::AuthzAction action) const;
 };
@@ -57,10 +63,12 @@ ProxyAuthz compileProxyAuthz(const std::vector<model::AuthorizationPolicy>& poli
                              const model::Labels& podLabels);
 
 // Fills ProxyConfig::authz of every proxy of `mesh` (gateways by their pod; sidecars by their
-// workload) from `policies`, and adds the notes for what is not simulated (CUSTOM's ext_authz call,
-// requestPrincipals/JWT, targetRef, non-default path normalization). Call once after compiling.
+// workload) from `policies` and `requestAuthns`, and adds the notes for what is not simulated
+// (targetRef, a jwksUri, Envoy metadata keys, non-default path normalization). Call once after
+// compiling.
 void attachAuthorization(CompiledMesh& mesh,
-                         const std::vector<model::AuthorizationPolicy>& policies);
+                         const std::vector<model::AuthorizationPolicy>& policies,
+                         const std::vector<model::RequestAuthentication>& requestAuthns = {});
 
 // ------------------------------------------------------------------------ evaluation
 // What the RBAC filters see of one request (HTTP) or connection (TCP).
@@ -80,6 +88,9 @@ struct AuthzRequest {
   std::string_view destinationIp;     // the proxy's local address (destination.ip)
   std::uint32_t destinationPort = 0;  // the port the proxy listens on (targetPort at gateways)
   std::string_view sni;               // connection.sni
+  // The identity of a token the jwt_authn filter verified (HTTP only); null = no token
+  // (requestPrincipals and request.auth.* then match nothing).
+  const JwtIdentity* jwt = nullptr;
 };
 
 struct AuthzDecision {
@@ -145,6 +156,8 @@ std::optional<std::string> applyXfcc(XfccMode mode, const std::optional<std::str
 bool authzStringMatch(std::string_view pattern, std::string_view value, bool ignoreCase = false);
 // A principal value ("cluster.local/ns/x/sa/y", "*", "*/sa/y", …) against the peer URI SAN.
 bool principalMatches(std::string_view pattern, std::string_view peerPrincipal);
+// A `requestPrincipals` value ("iss/sub", "*", "iss/*", "*/sub") against a verified token.
+bool requestPrincipalMatches(std::string_view pattern, const JwtIdentity* jwt);
 // A `namespaces` value (may hold "*") against the namespace in the peer's SPIFFE ID.
 bool namespaceMatches(std::string_view pattern, std::string_view peerPrincipal);
 // An IP or CIDR block against an address (IPv4 or IPv6); false for an unparsable address.

@@ -64,7 +64,8 @@ Result<CompiledMesh> Compiler::run() {
   }
   for (auto& p : out_.proxies) p.reindex();
   // AuthorizationPolicies per proxy and their notes (authz.h, docs/istio-behaviour.md §S1).
-  attachAuthorization(out_, in_.resources.authorizationPolicies);
+  attachAuthorization(out_, in_.resources.authorizationPolicies,
+                      in_.resources.requestAuthentications);
   return std::move(out_);
 }
 

@@ -40,9 +40,8 @@ bool matches(const model::Labels& selector, const model::Labels& labels) {
 }
 
 bool kindSelectsProxies(std::string_view kind) {
-  return kind == "AuthorizationPolicy" || kind == "RequestAuthentication" || kind == "Telemetry" ||
-         kind == "WasmPlugin" || kind == "ProxyConfig" || kind == "EnvoyFilter" ||
-         kind == "Sidecar";
+  return kind == "AuthorizationPolicy" || kind == "Telemetry" || kind == "WasmPlugin" ||
+         kind == "ProxyConfig" || kind == "EnvoyFilter" || kind == "Sidecar";
 }
 
 }  // namespace

@@ -205,17 +205,6 @@ AuthzCondition readCondition(Ctx& ctx, const YNode& node, const std::string& pat
   return c;
 }
 
-PolicyTargetRef readTargetRef(Ctx& ctx, const YNode& node, const std::string& path) {
-  Fields f(ctx, node, "AuthorizationPolicy " + path);
-  PolicyTargetRef ref;
-  ref.group = f.str("group").value_or("");
-  ref.kind = f.requiredStr("kind");
-  ref.name = f.requiredStr("name");
-  ref.ns = f.str("namespace").value_or("");
-  f.finish();
-  return ref;
-}
-
 }  // namespace
 
 void readAuthorizationPolicy(Ctx& ctx, const YNode& spec, AuthorizationPolicy& ap) {
@@ -226,14 +215,7 @@ void readAuthorizationPolicy(Ctx& ctx, const YNode& spec, AuthorizationPolicy& a
     ap.selector = sf.strMap("matchLabels");
     sf.finish();
   }
-  const YNode* targetRef = f.get("targetRef");
-  if (targetRef != nullptr && !targetRef->isNull()) {
-    ap.targetRefs.push_back(readTargetRef(ctx, *targetRef, "spec.targetRef"));
-  }
-  const YNode* targetRefs = f.get("targetRefs");
-  eachItem(ctx, targetRefs, "spec.targetRefs", [&](const YNode& item, const std::string& p) {
-    ap.targetRefs.push_back(readTargetRef(ctx, item, p));
-  });
+  readPolicyTargetRefs(ctx, f, "AuthorizationPolicy", ap.targetRefs);
   const YNode* actionNode = f.get("action");
   ap.action = readEnum<AuthzAction>(ctx, actionNode, "spec.action",
                                     {{"ALLOW", AuthzAction::kAllow},

@@ -1368,8 +1368,8 @@ const std::vector<KindInfo>& knownGroups() {
        {"Sidecar", "EnvoyFilter", "WorkloadEntry", "WorkloadGroup", "ProxyConfig"}},
       {"security.istio.io",
        {"v1beta1", "v1"},
-       {"PeerAuthentication", "AuthorizationPolicy"},
-       {"RequestAuthentication"}},
+       {"PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication"},
+       {}},
       {"telemetry.istio.io", {"v1alpha1", "v1"}, {}, {"Telemetry"}},
       {"extensions.istio.io", {"v1alpha1"}, {}, {"WasmPlugin"}},
       {"install.istio.io", {"v1alpha1"}, {"IstioOperator"}, {}},
@@ -1502,6 +1502,10 @@ void parseObject(Ctx& ctx, const YNode& doc, const std::string& file, ResourceSe
       detail::readAuthorizationPolicy(
           ctx, spec,
           initBase(out.authorizationPolicies.emplace_back(), apiVersion, kind, ctx, doc, file));
+    } else if (kind == "RequestAuthentication") {
+      detail::readRequestAuthentication(
+          ctx, spec,
+          initBase(out.requestAuthentications.emplace_back(), apiVersion, kind, ctx, doc, file));
     }
     return;
   }

@@ -6,6 +6,7 @@
 
 #include "harness/model/resources.h"
 #include "harness/model/schema.h"
+#include "harness/model/version.h"
 #include "harness/model/yaml_tree.h"
 
 namespace egresslab::model::detail {
@@ -15,5 +16,18 @@ std::optional<Probe> readProbe(Ctx& ctx, const YNode& node, const std::string& w
 
 // AuthorizationPolicy spec (authz_policy_loader.cpp), with istiod's validation (§S1).
 void readAuthorizationPolicy(Ctx& ctx, const YNode& spec, AuthorizationPolicy& policy);
+
+// RequestAuthentication spec (request_authn_loader.cpp), with istiod's validation (§S3).
+void readRequestAuthentication(Ctx& ctx, const YNode& spec, RequestAuthentication& ra);
+
+// `targetRef` (1.20+) / `targetRefs` (1.22+) of one policy, checked as istiod of that version
+// validates them (request_authn_loader.cpp).
+void readPolicyTargetRefs(Ctx& ctx, Fields& spec, std::string_view kind,
+                          std::vector<PolicyTargetRef>& out);
+
+// What istiod and the API server of `version` reject in AuthorizationPolicy and
+// RequestAuthentication: security.istio.io/v1 before 1.22, fields the CRD does not have yet
+// (targetRef before 1.20, targetRefs before 1.22, …) and targetRef kinds its validation refuses.
+Result<void> checkSecurityPolicyVersions(const ResourceSet& resources, const IstioVersion& version);
 
 }  // namespace egresslab::model::detail

@@ -106,6 +106,7 @@ void ResourceSet::append(ResourceSet&& other) {
   moveAppend(destinationRules, other.destinationRules);
   moveAppend(peerAuthentications, other.peerAuthentications);
   moveAppend(authorizationPolicies, other.authorizationPolicies);
+  moveAppend(requestAuthentications, other.requestAuthentications);
   moveAppend(namespaces, other.namespaces);
   moveAppend(secrets, other.secrets);
   moveAppend(services, other.services);

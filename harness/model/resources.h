@@ -406,6 +406,7 @@ struct PolicyTargetRef {
   std::string kind;
   std::string name;
   std::string ns;
+  std::string path;  // "spec.targetRef" or "spec.targetRefs[0]"
 };
 
 struct AuthorizationPolicy : ResourceBase {
@@ -414,6 +415,39 @@ struct AuthorizationPolicy : ResourceBase {
   AuthzAction action = AuthzAction::kAllow;
   std::string provider;  // CUSTOM: spec.provider.name
   std::vector<AuthzRule> rules;
+};
+
+// ---------------------------------------------------------------- RequestAuthentication
+// security.istio.io RequestAuthentication as written (docs/istio-behaviour.md §S3): the JWTs a
+// proxy validates. Semantics (extraction, verification, Envoy's replies) live in mesh/jwt.h.
+struct JwtHeaderLocation {
+  std::string name;    // "authorization"
+  std::string prefix;  // "Bearer "
+};
+
+struct JwtClaimToHeader {
+  std::string header;
+  std::string claim;
+};
+
+struct JwtRule {
+  std::string issuer;
+  std::vector<std::string> audiences;
+  std::string jwksUri;
+  std::string jwks;  // inline JWKS (JSON text)
+  std::vector<JwtHeaderLocation> fromHeaders;
+  std::vector<std::string> fromParams;
+  std::vector<std::string> fromCookies;  // 1.21+
+  std::string outputPayloadToHeader;
+  std::vector<JwtClaimToHeader> outputClaimToHeaders;  // 1.17+
+  bool forwardOriginalToken = false;
+  std::string path;  // "spec.jwtRules[0]"
+};
+
+struct RequestAuthentication : ResourceBase {
+  std::optional<Labels> selector;           // spec.selector.matchLabels; nullopt = no selector
+  std::vector<PolicyTargetRef> targetRefs;  // targetRef, then targetRefs
+  std::vector<JwtRule> jwtRules;
 };
 
 // ---------------------------------------------------------------- install.istio.io IstioOperator
@@ -561,6 +595,7 @@ struct ResourceSet {
   std::vector<DestinationRule> destinationRules;
   std::vector<PeerAuthentication> peerAuthentications;
   std::vector<AuthorizationPolicy> authorizationPolicies;
+  std::vector<RequestAuthentication> requestAuthentications;
   std::vector<Namespace> namespaces;
   std::vector<Secret> secrets;
   std::vector<Service> services;

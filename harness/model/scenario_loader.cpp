@@ -12,6 +12,7 @@
 #include "harness/model/files.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
+#include "harness/model/manifest_parsers.h"
 #include "harness/model/regex.h"
 #include "harness/model/schema.h"
 #include "harness/model/yaml_tree.h"
@@ -776,6 +777,9 @@ Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::pat
   sc.resources = std::move(*resources);
 
   if (auto v = resolveIstioVersion(sc, minorOnly); !v) return std::unexpected(v.error());
+  if (auto v = detail::checkSecurityPolicyVersions(sc.resources, sc.istioVersion); !v) {
+    return std::unexpected(v.error());
+  }
   if (sc.install) {
     if (auto problem = installMethodProblem(*sc.install, sc.istioVersion); !problem.empty()) {
       return invalidInput(problem, sc.installPos);

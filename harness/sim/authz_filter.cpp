@@ -81,6 +81,7 @@ Task<std::optional<bool>> SimMesh::Impl::authorizeHttp(
   ar.destinationIp = local;
   ar.destinationPort = vl.dstPort;
   ar.sni = ci.sni;
+  ar.jwt = live.jwtIdentity ? &*live.jwtIdentity : nullptr;  // jwt_filter.cpp (§S3)
   // CUSTOM policies select the request for an ext_authz call, which is not simulated yet (a note
   // makes a step through this proxy an error); DENY and ALLOW are enforced.
   const mesh::AuthzDecision d = mesh::evaluateRbac(p.cfg->authz, ar);

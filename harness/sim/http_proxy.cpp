@@ -196,6 +196,10 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   // The authorization filters before routing, in Envoy's order: the ext_authz filter for
   // AuthorizationPolicy CUSTOM (§X1), then path normalization, x-forwarded-client-cert and RBAC
   // DENY/ALLOW (§S1, §S2; authz_filter.cpp).
+  // RequestAuthentication's jwt_authn filter runs first (§S3; jwt_filter.cpp).
+  if (const auto answered = co_await jwtAuthn(p, vl, chain, stream, req, keep, live, e, s)) {
+    co_return *answered;
+  }
   if (const auto answered =
           co_await customAuthz(p, vl, chain, ci, stream, req, remote, keep, live, e, s)) {
     co_return *answered;

@@ -149,6 +149,8 @@ struct SimMesh::Impl {
     std::chrono::milliseconds writeTimeout{60000};
     // Headers the ext_authz filter adds to this request's response (§X1); reset per request.
     HeaderList responseHeadersToAdd;
+    // The token the jwt_authn filter verified for this request (jwt_filter.cpp); reset per request.
+    std::optional<mesh::JwtIdentity> jwtIdentity;
     void closeAll() const;
   };
 
@@ -276,6 +278,13 @@ struct SimMesh::Impl {
                            const std::string& remote, bool keep, LiveSockets& live);
   static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
 
+  // ---------------------------------------------------------------- jwt_filter.cpp
+  // RequestAuthentication (§S3) before the authorization filters: nullopt = go on (a verified
+  // token's identity in live.jwtIdentity); a value = answered with Envoy's 401/403 and logged:
+  // whether the connection is still open.
+  Task<std::optional<bool>> jwtAuthn(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                                     AsyncStream& stream, HttpRequest& req, bool keep,
+                                     LiveSockets& live, mesh::AccessLogEntry& e, std::uint64_t s);
   // ---------------------------------------------------------------- authz_filter.cpp
   // Before routing (§S1, §S2): path normalization, x-forwarded-client-cert, and the
   // AuthorizationPolicies of `p`. nullopt = go on; a value = the request was denied and answered

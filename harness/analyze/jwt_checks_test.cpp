@@ -1,0 +1,88 @@
+// End-user authentication traps (jwt_checks.cpp, docs/istio-behaviour.md §S3): EGL040 for
+// requestPrincipals at a proxy no RequestAuthentication selects (the shipped trap and its fix),
+// EGL041 for a policy attached with targetRef.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "harness/analyze/analyze.h"
+#include "harness/analyze/analyzer.h"
+#include "harness/model/loader.h"
+
+namespace egresslab::analyze {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kSource = EGRESSLAB_SOURCE_DIR;
+
+AnalyzeReport analyzeInput(const std::string& relative) {
+  fs::current_path(kSource);
+  AnalyzeOptions options;
+  options.inputs.push_back(relative);
+  auto report = analyzeInputs(options);
+  EXPECT_TRUE(report.has_value()) << (report ? "" : report.error().str());
+  return report ? *report : AnalyzeReport{};
+}
+
+std::vector<Message> withCode(const std::vector<Message>& messages, const std::string& code) {
+  std::vector<Message> out;
+  for (const Message& m : messages) {
+    if (m.code == code) out.push_back(m);
+  }
+  return out;
+}
+
+TEST(JwtChecks, Egl040RequestPrincipalsWithoutRequestAuthentication_S3) {
+  const auto r = analyzeInput("scenarios/traps/egl040-request-principals-without-jwt.yaml");
+  const auto found = withCode(r.messages, "EGL040");
+  ASSERT_EQ(found.size(), 1u) << formatText(r);
+  EXPECT_EQ(found[0].level, Level::kWarning);
+  EXPECT_EQ(found[0].origin, "AuthorizationPolicy httpbin/require-jwt");
+  EXPECT_NE(found[0].text.find("httpbin/httpbin-egress"), std::string::npos) << found[0].text;
+  EXPECT_NE(found[0].text.find("denied with 403"), std::string::npos) << found[0].text;
+  EXPECT_EQ(found[0].section, "§S3");
+  EXPECT_NE(found[0].reference.file.find("require-jwt.yaml"), std::string::npos);
+  EXPECT_EQ(found[0].reference.line, 17);  // the requestPrincipals list
+}
+
+TEST(JwtChecks, Egl040QuietWithTheRequestAuthentication_S3) {
+  const auto r = analyzeInput("scenarios/authz-jwt-egress.yaml");
+  EXPECT_TRUE(withCode(r.messages, "EGL040").empty()) << formatText(r);
+  EXPECT_TRUE(withCode(r.messages, "EGL041").empty()) << formatText(r);
+}
+
+TEST(JwtChecks, Egl041TargetRefAppliesToNoIstioGateway_S1) {
+  auto set = model::parseManifests(R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny, namespace: httpbin}
+spec:
+  targetRefs:
+  - {kind: Gateway, group: gateway.networking.k8s.io, name: httpbin-egress}
+  action: DENY
+  rules: [{}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: httpbin}
+spec:
+  targetRef: {kind: Service, name: httpbin-egress}
+  jwtRules: [{issuer: i}]
+)",
+                                   "t.yaml", {});
+  ASSERT_TRUE(set) << set.error().str();
+  AnalysisInput input;
+  input.resources = &*set;
+  input.version = *model::IstioVersion::parse("1.22.0");
+  const auto found = withCode(analyzeResources(input), "EGL041");
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].origin, "AuthorizationPolicy httpbin/deny");
+  EXPECT_NE(found[0].text.find("gateway.networking.k8s.io/Gateway \"httpbin-egress\""),
+            std::string::npos)
+      << found[0].text;
+  EXPECT_EQ(found[0].reference.line, 6);
+  EXPECT_EQ(found[1].origin, "RequestAuthentication httpbin/jwt");
+  EXPECT_NE(found[1].text.find("applies to no proxy here"), std::string::npos) << found[1].text;
+}
+
+}  // namespace
+}  // namespace egresslab::analyze
