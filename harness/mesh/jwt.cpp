@@ -531,6 +531,13 @@ std::string unsimulatedJwtReason(const model::JwtRule& rule) {
         "cannot do: whether a token verifies is unknown (use inline `jwks` to simulate it)",
         rule.jwksUri);
   }
+  if (rule.jwks.empty()) {
+    return fmt::format(
+        "no jwks or jwksUri: istiod looks the keys up through the issuer's OpenID discovery "
+        "document ({}/.well-known/openid-configuration) over the network, which the simulator "
+        "cannot do (use inline `jwks` to simulate it)",
+        rule.issuer);
+  }
   if (!rule.fromCookies.empty()) {
     return "fromCookies token locations are not simulated";
   }

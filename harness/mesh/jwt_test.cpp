@@ -241,7 +241,10 @@ spec:
   EXPECT_EQ(providers[0].rule.issuer, "a-issuer");
   EXPECT_EQ(providers[1].rule.issuer, "z-issuer");
   EXPECT_NE(unsimulatedJwtReason(providers[1].rule).find("jwksUri"), std::string::npos);
-  EXPECT_EQ(unsimulatedJwtReason(providers[0].rule), "");
+  // Neither jwks nor jwksUri: istiod asks the issuer's OpenID discovery document.
+  EXPECT_NE(unsimulatedJwtReason(providers[0].rule).find("openid-configuration"),
+            std::string::npos);
+  EXPECT_EQ(unsimulatedJwtReason(provider().rule), "");
 }
 
 // In the compiled seed mesh: the egress gateway gets the providers of a RequestAuthentication
