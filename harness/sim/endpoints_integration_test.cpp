@@ -3,6 +3,7 @@
 // simulated mesh shows them (docs/istio-behaviour.md §R0, §R3, §R4, §R5, §R6).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -108,7 +109,7 @@ workloads:
   TempDir dir_;
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // curl() runs on several threads at once
 };
 
 std::string flagOf(const report::Observation& o) {
