@@ -35,6 +35,18 @@ void Compiler::notSimulated() {
              fmt::format("{}.fault.abort.grpcStatus (gRPC fault abort) is not simulated", h.path),
              vs.origin.at(h.path + ".fault.abort"));
       }
+      // §R2.2: `retryRemoteLocalities: true` adds Envoy's previous_priorities retry priority
+      // (retries leave the priority levels already tried); the simulated retries pick hosts by
+      // the levels' normal priority load, so a retry that real Envoy sends to another locality
+      // may stay in the first one here.
+      if (h.retries && h.retries->attempts > 0 &&
+          h.retries->retryRemoteLocalities.value_or(false)) {
+        note(vs.ref(),
+             fmt::format("{}.retries.retryRemoteLocalities (retries to other localities' "
+                         "priorities) is not simulated",
+                         h.path),
+             vs.origin.at(h.path + ".retries.retryRemoteLocalities"));
+      }
       // Envoy answers the caller from the route's own destination; the mirrored copy only adds
       // traffic at the mirror target, which no expectation can observe in the simulation.
       for (const auto& m : h.mirrors) {
@@ -121,8 +133,7 @@ void Compiler::notSimulated() {
         }
         if (auto http = cp->raw.find("http"); http != cp->raw.end()) {
           keys(*http, path + ".connectionPool.http",
-               {"maxRetries", "idleTimeout", "h2UpgradePolicy", "useClientProtocol",
-                "maxConcurrentStreams"});
+               {"idleTimeout", "h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"});
         }
       }
     };

@@ -65,7 +65,9 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
   std::unique_ptr<AsyncStream> upstream =
       co_await openUpstream(p, target, tls, std::chrono::seconds(10), failure);
   if (!upstream) {
-    e.flags = mesh::ResponseFlag::kUF;
+    // Istio sets no max_connect_attempts (Envoy's default 1): the failed attempt was the last,
+    // and tcp_proxy's onConnectMaxAttempts adds URX to UF (docs/istio-behaviour.md §R2.1, §R9).
+    e.flags = mesh::ResponseFlag::kUF | mesh::ResponseFlag::kURX;
     e.upstreamTransportFailureReason = failure.transportFailureReason;
     finish();
     resetAndClose(conn);
