@@ -12,6 +12,18 @@
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh::compile_detail {
+namespace {
+
+// A loadBalancer block (or meshConfig) with a non-empty localityLbSetting.distribute.
+bool distributesByLocality(const nlohmann::json& block) {
+  if (!block.is_object()) return false;
+  const auto l = block.find("localityLbSetting");
+  if (l == block.end() || !l->is_object()) return false;
+  const auto d = l->find("distribute");
+  return d != l->end() && d->is_array() && !d->empty();
+}
+
+}  // namespace
 
 void Compiler::notSimulated() {
   for (const auto& r : in_.resources.unsimulated) {
@@ -137,14 +149,28 @@ void Compiler::notSimulated() {
         }
       }
     };
+    // §R5: localityLbSetting.distribute (locality weights, applied by istiod with or without
+    // outlier detection) is not modelled: traffic would spread by the plain load balancer.
+    auto distributeNote = [&](const std::string& path,
+                              const std::optional<model::LoadBalancerSettings>& lb) {
+      if (lb && distributesByLocality(lb->raw)) {
+        note(dr.ref(),
+             fmt::format("{}.loadBalancer.localityLbSetting.distribute (locality weights) is not "
+                         "simulated",
+                         path),
+             dr.origin.at(path + ".loadBalancer.localityLbSetting"));
+      }
+    };
     auto policyNotes = [&](const model::TrafficPolicy& tp) {
       resilienceNotes(tp.path, tp.outlierDetection, tp.connectionPool);
       if (tp.loadBalancer && tp.loadBalancer->consistentHash) {
         note(dr.ref(), fmt::format("{}.loadBalancer.consistentHash is not simulated", tp.path),
              dr.origin.at(tp.path + ".loadBalancer"));
       }
+      distributeNote(tp.path, tp.loadBalancer);
       for (const auto& pl : tp.portLevelSettings) {
         resilienceNotes(pl.path, pl.outlierDetection, pl.connectionPool);
+        distributeNote(pl.path, pl.loadBalancer);
       }
     };
     if (dr.trafficPolicy) policyNotes(*dr.trafficPolicy);
@@ -153,5 +179,13 @@ void Compiler::notSimulated() {
     }
   }
   for (const auto& se : in_.resources.serviceEntries) exportNote(se, se.exportTo);
+  if (distributesByLocality(out_.meshConfig.raw)) {
+    for (const auto& iop : in_.resources.istioOperators) {
+      if (iop.profile == "empty") continue;
+      note(iop.ref(), "meshConfig.localityLbSetting.distribute (locality weights) is not simulated",
+           iop.origin.at("spec.meshConfig.localityLbSetting"));
+      break;
+    }
+  }
 }
 }  // namespace egresslab::mesh::compile_detail
