@@ -570,6 +570,85 @@ spec:
       << line->line;
 }
 
+// TLS passed through the sidecar (tcp_proxy) to two servers of one host: the same load
+// balancer, outlier detection and max_connections as HTTP clusters (§R3, §R4, §R6).
+MeshSpec tlsPair(const std::string& trafficPolicy) {
+  MeshSpec s;
+  s.manifests = std::string(R"(apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata: {name: crm, namespace: apps}
+spec:
+  hosts: [crm.legacy.example]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+  resolution: DNS
+  location: MESH_EXTERNAL
+  endpoints:
+  - {address: crm-a.legacy.example}
+  - {address: crm-b.legacy.example}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: crm, namespace: apps}
+spec:
+  host: crm.legacy.example
+  trafficPolicy:
+)") + trafficPolicy;
+  s.upstreams =
+      "  - {host: crm-a.legacy.example, port: 443, tls: true, name: crm-a}\n"
+      "  - {host: crm-b.legacy.example, port: 443, tls: true, name: crm-b}";
+  s.dns = "  crm.legacy.example: 198.51.100.99";
+  return s;
+}
+
+// A connect failure ejects the server (it counts as a 503, §R3) and round robin sends every
+// later connection to the other one.
+TEST(TcpClusters_R3, ConnectFailuresEjectTheServerAndRoundRobinUsesTheOther) {
+  Mesh m(
+      tlsPair("    loadBalancer: {simple: ROUND_ROBIN}\n"
+              "    outlierDetection: {consecutive5xxErrors: 1, interval: 1s, "
+              "baseEjectionTime: 5m}\n"));
+  ASSERT_TRUE(m.ok());
+  m.fault("crm-a.legacy.example", "down");
+  int failed = 0;
+  std::vector<std::string> names;
+  for (int i = 0; i < 8; ++i) {
+    const auto o = m.curl("-sSk https://crm.legacy.example/hostname");
+    if (o.status != 200) {
+      ++failed;
+      continue;
+    }
+    auto j = nlohmann::json::parse(o.body, nullptr, false);
+    names.push_back(j.is_object() ? j.value("hostname", "") : "");
+  }
+  EXPECT_LE(failed, 1) << fmt::format("{}", names);  // only the connection that ejected crm-a
+  for (const auto& n : names) EXPECT_EQ(n, "crm-b");
+}
+
+// tcp.maxConnections 1: while one connection is open, the next is closed by the sidecar (UO).
+TEST(TcpClusters_R6, MaxConnectionsClosesTheConnectionOverTheLimit) {
+  Mesh m(tlsPair("    connectionPool: {tcp: {maxConnections: 1}}\n"));
+  ASSERT_TRUE(m.ok());
+  const std::uint64_t since = m.mesh().logSequence();
+  std::vector<report::Observation> results(3);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = m.curl("-sSk https://crm.legacy.example/delay/2"); });
+  }
+  for (auto& t : threads) t.join();
+  int ok = 0;
+  for (const auto& o : results) ok += o.status == 200 ? 1 : 0;
+  EXPECT_GE(ok, 1);
+  EXPECT_LT(ok, 3);  // without the limit all three would be served
+  int overflowed = 0;
+  for (const auto& r : m.mesh().allLogs()) {
+    if (r.tcp && r.seq > since && mesh::parseResponseFlags(r.flags).has(mesh::ResponseFlag::kUO)) {
+      ++overflowed;
+    }
+  }
+  EXPECT_EQ(overflowed, 3 - ok);
+}
+
 // connectionPool.http.maxRetries (§R2.3, §R6): a request holds a retry slot from its decision to
 // retry until its next decision, so with maxRetries 1 and several requests failing at once only
 // one of them retries; the others end with their upstream's own 503 plus UO — not URX, no
