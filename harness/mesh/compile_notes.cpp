@@ -9,6 +9,7 @@
 #include "harness/mesh/compile_internal.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/route_policy.h"
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh::compile_detail {
@@ -179,6 +180,18 @@ void Compiler::notSimulated() {
     }
   }
   for (const auto& se : in_.resources.serviceEntries) exportNote(se, se.exportTo);
+  // §R2.2: the mesh-wide default retry policy (1.12+) may ask for retryRemoteLocalities too.
+  if (const auto byDefault = meshDefaultRetry(out_.meshConfig, v_);
+      byDefault && byDefault->attempts > 0 && byDefault->retryRemoteLocalities.value_or(false)) {
+    for (const auto& iop : in_.resources.istioOperators) {
+      if (iop.profile == "empty") continue;
+      note(iop.ref(),
+           "meshConfig.defaultHttpRetryPolicy.retryRemoteLocalities (retries to other "
+           "localities' priorities) is not simulated",
+           iop.origin.at("spec.meshConfig.defaultHttpRetryPolicy"));
+      break;
+    }
+  }
   if (distributesByLocality(out_.meshConfig.raw)) {
     for (const auto& iop : in_.resources.istioOperators) {
       if (iop.profile == "empty") continue;

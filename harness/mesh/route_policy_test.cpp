@@ -405,6 +405,18 @@ TEST(SecR2_Compile, RetryRemoteLocalitiesIsNoted) {
   EXPECT_THAT(whats, ElementsAre(http[0].path +
                                  ".retries.retryRemoteLocalities (retries to other localities' "
                                  "priorities) is not simulated"));
+
+  // The same field in meshConfig.defaultHttpRetryPolicy (read from 1.12).
+  testing::SeedSetup byMesh(v(22));
+  model::HttpRetry meshRetry = retry(2);
+  meshRetry.retryRemoteLocalities = true;
+  byMesh.resources.istioOperators[0].meshConfig.defaultHttpRetryPolicy = meshRetry;
+  const CompiledMesh m2 = byMesh.compile();
+  bool noted = false;
+  for (const auto& n : m2.notSimulated) {
+    noted |= n.what.find("defaultHttpRetryPolicy.retryRemoteLocalities") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
 }
 
 // §R6 (connectionPool.tcp.connectTimeout): 10 s unless the DestinationRule sets it.
