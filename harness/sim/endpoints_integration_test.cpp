@@ -225,6 +225,22 @@ TEST(OutlierDetection_R3, TheFailingServerIsEjectedAndTheOtherServesTheRest) {
   for (std::size_t i = 4; i < names.size(); ++i) EXPECT_EQ(names[i], "crm-b") << i;
 }
 
+// An ejected server comes back at the first interval sweep after base ejection time × times
+// ejected (§R3): here 1 s on the simulation clock (time scale 1 in this test).
+TEST(OutlierDetection_R3, TheEjectedServerReturnsAfterItsEjectionTime) {
+  Mesh m(perServer("{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1s}"));
+  ASSERT_TRUE(m.ok());
+  m.fault("crm-a.legacy.example", "status", 503);
+  bool ejected = false;
+  for (int i = 0; i < 4 && !ejected; ++i) ejected = m.hostname() == "status 503";
+  ASSERT_TRUE(ejected);
+  m.mesh().undoFaults();  // crm-a answers again; only the ejection keeps it out
+  bool back = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!back && std::chrono::steady_clock::now() < deadline) back = m.hostname() == "crm-a";
+  EXPECT_TRUE(back) << "crm-a never served again after its ejection time";
+}
+
 TEST(OutlierDetection_R3, AllEjectedIs503UHNoHealthyUpstream) {
   Mesh m(
       perServer("{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 5m, "
