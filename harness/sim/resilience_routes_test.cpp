@@ -319,6 +319,34 @@ spec:
   EXPECT_GE(overflowed, 1);
 }
 
+// §R1, §R6: DestinationRule connectTimeout bounds the whole connect — for TLS origination the
+// handshake too (Envoy raises Connected after it). A server that accepts and never answers
+// (blackhole): each attempt of the egress gateway ends after 300 ms as a connect failure,
+// retried by the default policy, 503 UF,URX — well before curl's own 10 s limit.
+TEST(SecR1_ConnectTimeout, BoundsTheTlsHandshakeOfTheOriginatingProxy) {
+  Mesh m("1.24.0", "", "", R"(apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: httpbin-egress, namespace: httpbin}
+spec:
+  host: httpbin.org
+  subsets:
+  - name: http-egress-subset
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 443}
+        tls: {mode: SIMPLE, sni: httpbin.org}
+        connectionPool: {tcp: {connectTimeout: 300ms}}
+)");
+  ASSERT_TRUE(m.ok());
+  m.fault("blackhole");
+  const auto o = m.curl("httpbin/sleep", "-sS -m 10 http://httpbin.example.com/status/200");
+  EXPECT_EQ(o.exit, 0) << describe(o);
+  EXPECT_EQ(o.status, 503) << describe(o);
+  EXPECT_EQ(flagsOf(o, "httpbin-egress"), mesh::ResponseFlag::kUF | mesh::ResponseFlag::kURX)
+      << describe(o);
+  EXPECT_EQ(linesOf(o, "httpbin-egress"), 1u) << describe(o);
+}
+
 // ------------------------------------------------------------------ §R7 fault injection
 // An abort on the route the sidecar evaluates: answered by the sidecar, never reaching the
 // egress gateway; not retried by the sidecar that made it.
