@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -183,6 +184,205 @@ TEST(CustomProvider, UnknownProviderDeniesEverythingTheRuleCovers_X1) {
   EXPECT_NE(o.accessLog.back().find("default-deny-all-due-to-bad-CUSTOM-action"), std::string::npos)
       << describe(o);
 }
+
+// ---------------------------------------------------------------------------------------------
+// CUSTOM on the caller's principal (§X1, §S2): the ext-authz mock decides by the principal the
+// check carries — gRPC `attributes.source.principal`, HTTP the `URI=` of the x-forwarded-client-
+// cert header the gateway set before its filters ran (includeRequestHeadersInCheck sends it). The
+// principal exists only when the caller reached the gateway over mutual TLS.
+struct PrincipalMeshOptions {
+  std::string protocol;  // http | grpc
+  bool mtls = true;      // Gateway + DestinationRule ISTIO_MUTUAL, else the seed's plain hop
+};
+
+class PrincipalMesh {
+ public:
+  explicit PrincipalMesh(const PrincipalMeshOptions& o) {
+    const fs::path seed = kSource / "fixtures" / "seed";
+    const fs::path authz = kSource / "scenarios" / "manifests" / "authz";
+    const fs::path operatorFile =
+        dir_.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata: {name: istio-operator, namespace: istio-operator}
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+    outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+    extensionProviders:
+      - name: by-principal-http
+        envoyExtAuthzHttp:
+          service: ext-authz.authz.svc.cluster.local
+          port: 8000
+          includeRequestHeadersInCheck: [x-forwarded-client-cert]
+          headersToUpstreamOnAllow: [x-authz-principal]
+      - name: by-principal-grpc
+        envoyExtAuthzGrpc:
+          service: ext-authz-grpc.authz.svc.cluster.local
+          port: 9000
+)");
+    std::vector<fs::path> files{
+        operatorFile,
+        seed / "egress.yaml",
+        seed / "ingress-gateway.yaml",
+        o.mtls ? authz / "egress-gateway-mtls.yaml" : seed / "egress-gateway.yaml",
+        seed / "virtual-service.yaml",
+        seed / "service-entry.yaml",
+        kSource / "scenarios/manifests/destination-rule-sni.yaml",
+        kSource / "fixtures/extauthz/custom-policy.yaml"};
+    if (o.mtls) files.push_back(authz / "destination-rule-gateway-mtls.yaml");
+    std::string manifests;
+    for (const auto& f : files) manifests += fmt::format("  - {}\n", f.string());
+    // The same rules on both servers: teapots are refused whoever asks; sleep's principal is
+    // allowed; anyone else (or a check without a principal) is refused.
+    const std::string rules = R"(
+    rules:
+      - match: {paths: ["/status/418*"]}
+        action: deny
+        body: no teapots
+      - match: {principals: ["spiffe://cluster.local/ns/httpbin/sa/sleep"]}
+        action: allow
+        upstreamHeaders: {x-authz-principal: sleep}
+    default: {action: deny, status: 403, body: caller is not sleep})";
+    const std::string yaml =
+        fmt::format(R"(name: extauthz-principal-test
+istio: {{version: "1.22"}}
+vars:
+  my-proxied-service-hostname: httpbin.example.com
+  my-secret-name: httpbin-credential
+  ext-authz-provider: by-principal-{protocol}
+manifests:
+{manifests}
+secrets:
+  - {{name: <my-secret-name>, namespace: istio-system, hosts: [<my-proxied-service-hostname>]}}
+upstreams:
+  - {{host: httpbin.org, port: 443, tls: true}}
+dns:
+  httpbin.example.com: 203.0.113.10
+workloads:
+  - {{name: sleep, namespace: httpbin, injected: true}}
+  - {{name: intruder, namespace: httpbin, injected: true}}
+  - {{name: direct, namespace: httpbin, injected: false}}
+extAuthz:
+  - name: ext-authz
+    namespace: authz
+    protocol: http{rules}
+  - name: ext-authz-grpc
+    namespace: authz
+    protocol: grpc{rules}
+steps: [{{name: unused, curl: http://x}}]
+)",
+                    fmt::arg("protocol", o.protocol), fmt::arg("manifests", manifests),
+                    fmt::arg("rules", rules));
+    auto sc = model::loadScenario(dir_.write("scenario.yaml", yaml));
+    if (!sc) {
+      ADD_FAILURE() << sc.error().str();
+      return;
+    }
+    scenario_ = std::move(*sc);
+    auto m = SimMesh::start(scenario_, {});
+    if (!m) {
+      ADD_FAILURE() << m.error().str();
+      return;
+    }
+    mesh_ = std::move(*m);
+  }
+  bool ok() const { return mesh_ != nullptr; }
+
+  report::Observation curl(const std::string& from, const std::string& line) {
+    return sim_test::curlThrough(*mesh_, from, line, fmt::format("extauthz-principal-{}", ++n_),
+                                 std::chrono::seconds(10));
+  }
+  // Repeats `line` until the gateway answers anything but its not-ready 503, bounded.
+  report::Observation curlWhenReady(const std::string& from, const std::string& line) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    report::Observation o = curl(from, line);
+    while (o.status == 503 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      o = curl(from, line);
+    }
+    return o;
+  }
+
+ private:
+  TempDir dir_;
+  model::Scenario scenario_;
+  std::unique_ptr<SimMesh> mesh_;
+  int n_ = 0;
+};
+
+class CustomOnPrincipal : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CustomOnPrincipal, MutualTlsCallerIsCheckedByItsPrincipal_X1_S2) {
+  PrincipalMesh mesh({.protocol = GetParam(), .mtls = true});
+  ASSERT_TRUE(mesh.ok());
+  const auto ok = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  EXPECT_EQ(ok.status, 200) << describe(ok);
+  EXPECT_EQ(ok.via, kVia) << describe(ok);
+  // The server's allow header reached the upstream (httpbin echoes it).
+  const auto echoed = ok.body.find("\"X-Authz-Principal\"");
+  ASSERT_NE(echoed, std::string::npos) << describe(ok);
+  EXPECT_EQ(ok.body.find("\"sleep\"", echoed), ok.body.find('"', ok.body.find('[', echoed)))
+      << describe(ok);
+
+  const auto other = mesh.curl("httpbin/intruder", "-sS http://httpbin.example.com/headers");
+  EXPECT_EQ(other.status, 403) << describe(other);
+  EXPECT_EQ(other.body, "caller is not sleep") << describe(other);
+  EXPECT_EQ(other.flags.at("httpbin-egress"), "UAEX") << describe(other);
+}
+
+// Plain HTTP to the gateway (the seed's port-80 hop): no client certificate, so the check carries
+// no principal and the principal rule cannot match — the named caller is refused too.
+TEST_P(CustomOnPrincipal, PlainTextCallerHasNoPrincipalSoTheRuleDoesNotMatch_X1_S2) {
+  PrincipalMesh mesh({.protocol = GetParam(), .mtls = false});
+  ASSERT_TRUE(mesh.ok());
+  const auto o = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  EXPECT_EQ(o.status, 403) << describe(o);
+  EXPECT_EQ(o.body, "caller is not sleep") << describe(o);
+  EXPECT_EQ(o.via, kVia) << describe(o);
+  EXPECT_EQ(o.flags.at("httpbin-egress"), "UAEX") << describe(o);
+}
+
+// The connection manager normalizes the path (BASE) before the ext_authz filter: the check
+// carries `/status/418` for `/x/%2E%2E/status/418`, so the server's path rule sees what the
+// upstream would get. `%2F` is not decoded by BASE: `/status%2F418` is a different path for the
+// check, for RBAC and for the upstream alike.
+TEST_P(CustomOnPrincipal, CheckCarriesThePathAfterBaseNormalization_X1_S1) {
+  PrincipalMesh mesh({.protocol = GetParam(), .mtls = true});
+  ASSERT_TRUE(mesh.ok());
+  const auto ready = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/ip");
+  ASSERT_EQ(ready.status, 200) << describe(ready);
+  for (const std::string path : {"/status/418", "/x/%2E%2E/status/418", "/status/%34%31%38"}) {
+    const auto o = mesh.curl("httpbin/sleep", "-sS http://httpbin.example.com" + path);
+    EXPECT_EQ(o.status, 403) << path << "\n" << describe(o);
+    EXPECT_EQ(o.body, "no teapots") << path << "\n" << describe(o);
+    EXPECT_EQ(o.flags.at("httpbin-egress"), "UAEX") << path << "\n" << describe(o);
+  }
+  const auto encodedSlash =
+      mesh.curl("httpbin/sleep", "-sS http://httpbin.example.com/status%2F418");
+  EXPECT_NE(encodedSlash.body, "no teapots") << describe(encodedSlash);
+  EXPECT_EQ(encodedSlash.flags.at("httpbin-egress"), "-") << describe(encodedSlash);
+}
+
+// A caller without a sidecar sends the gateway a path no proxy has normalized yet: the gateway's
+// own connection manager normalizes it before its ext_authz filter, so the check carries
+// `/status/418` and the server's path rule decides (not the principal rule after it).
+TEST_P(CustomOnPrincipal, GatewayNormalizesThePathBeforeItsCheck_X1_S1) {
+  PrincipalMesh mesh({.protocol = GetParam(), .mtls = false});
+  ASSERT_TRUE(mesh.ok());
+  const std::string direct =
+      "-sS -H 'Host: httpbin.example.com' http://httpbin-egress.httpbin.svc.cluster.local";
+  const auto ready = mesh.curlWhenReady("httpbin/direct", direct + "/headers");
+  ASSERT_EQ(ready.status, 403) << describe(ready);
+  EXPECT_EQ(ready.body, "caller is not sleep") << describe(ready);
+  const auto o = mesh.curl("httpbin/direct", direct + "/status/%34%31%38");
+  EXPECT_EQ(o.status, 403) << describe(o);
+  EXPECT_EQ(o.body, "no teapots") << describe(o);
+  EXPECT_EQ(o.via, (std::vector<std::string>{"httpbin-egress"})) << describe(o);
+}
+
+INSTANTIATE_TEST_SUITE_P(Protocols, CustomOnPrincipal, ::testing::Values("http", "grpc"));
 
 }  // namespace
 }  // namespace egresslab::sim

@@ -276,8 +276,13 @@ struct SimMesh::Impl {
                            const std::string& remote, bool keep, LiveSockets& live);
   static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
 
+  // ---------------------------------------------------------------- hcm_request.cpp
+  // The connection manager's own changes to a request before any HTTP filter (§S1, §S2): BASE
+  // path normalization (`req.target`, `e.path`) and x-forwarded-client-cert by proxy kind.
+  void connectionManagerRequest(Proxy& p, const VirtualListener& vl, AsyncStream& stream,
+                                HttpRequest& req, mesh::AccessLogEntry& e);
   // ---------------------------------------------------------------- authz_filter.cpp
-  // Before routing (§S1, §S2): path normalization, x-forwarded-client-cert, and the
+  // Before routing (§S1, §S2), after connectionManagerRequest and the ext_authz filter: the
   // AuthorizationPolicies of `p`. nullopt = go on; a value = the request was denied and answered
   // (403 "RBAC: access denied", logged): whether the connection is still open.
   Task<std::optional<bool>> authorizeHttp(Proxy& p, VirtualListener& vl,
