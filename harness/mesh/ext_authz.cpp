@@ -251,4 +251,6 @@ ProxyResponse badCustomActionReply() {
   return r;
 }
 
+bool customActionBuilt(const model::IstioVersion& version) { return version.atLeast(1, 9); }
+
 }  // namespace egresslab::mesh

@@ -126,4 +126,11 @@ std::optional<ProxyResponse> extAuthzLocalReply(const ExtAuthzProvider& provider
 // `rbac_access_denied_matched_policy[default-deny-all-due-to-bad-CUSTOM-action]`.
 ProxyResponse badCustomActionReply();
 
+// Whether istiod of `version` builds AuthorizationPolicy CUSTOM at all. Istio 1.8's CRD already
+// accepts `action: CUSTOM` and `provider`, but its istiod sorts policies into ALLOW/DENY/AUDIT
+// only and drops any other action with the log line "ignored authorization policy NS.NAME with
+// unsupported action: CUSTOM" (istio@1.8.0 pilot/pkg/model/authorization.go): the policy has no
+// effect, no request is checked. CUSTOM and meshConfig.extensionProviders arrived in 1.9.
+bool customActionBuilt(const model::IstioVersion& version);
+
 }  // namespace egresslab::mesh

@@ -307,6 +307,8 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
   const bool enforces = vl.direction == ListenerDirection::kGateway ||
                         vl.direction == ListenerDirection::kSidecarInbound;
   if (!enforces || !extAuthz) co_return std::nullopt;
+  // istiod before 1.9 ignores CUSTOM policies: nothing is checked.
+  if (!mesh::customActionBuilt(p.cfg->version)) co_return std::nullopt;
   // The compiler's attachment when it has one, else this file's own (CUSTOM only).
   const mesh::ProxyAuthz* authz = &p.cfg->authz;
   if (!authz->has(model::AuthzAction::kCustom)) {

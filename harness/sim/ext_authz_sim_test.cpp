@@ -31,6 +31,7 @@ struct TempDir : sim_test::TempDir {
 struct MeshOptions {
   std::string provider;  // ext-authz-http, ext-authz-grpc, …-open
   bool down = false;     // the servers are not running
+  std::string version = "1.18.0";
 };
 
 // The seed on 1.18 (its DestinationRule works there, §4) with CUSTOM at the egress gateway.
@@ -48,7 +49,7 @@ class ExtAuthzMesh {
     }
     const std::string yaml =
         fmt::format(R"(name: extauthz-sim-test
-istio: {{version: "1.18.0"}}
+istio: {{version: "{version}"}}
 vars:
   my-proxied-service-hostname: httpbin.example.com
   my-secret-name: httpbin-credential
@@ -69,7 +70,7 @@ extAuthz:
 steps: [{{name: unused, curl: http://x}}]
 )",
                     fmt::arg("provider", o.provider), fmt::arg("manifests", manifests),
-                    fmt::arg("down", o.down ? "true" : "false"));
+                    fmt::arg("down", o.down ? "true" : "false"), fmt::arg("version", o.version));
     const fs::path file = dir_.path / "scenario.yaml";
     std::ofstream(file) << yaml;
     auto sc = model::loadScenario(file);
@@ -183,6 +184,18 @@ TEST(CustomProvider, UnknownProviderDeniesEverythingTheRuleCovers_X1) {
   ASSERT_FALSE(o.accessLog.empty());
   EXPECT_NE(o.accessLog.back().find("default-deny-all-due-to-bad-CUSTOM-action"), std::string::npos)
       << describe(o);
+}
+
+// istiod 1.8 ignores CUSTOM policies ("unsupported action"): the request the 1.9+ gateway would
+// send for a check (and the server deny) goes through unchecked.
+TEST(CustomProvider, Istio18IgnoresTheCustomPolicy_X1) {
+  ExtAuthzMesh mesh({.provider = "ext-authz-http", .version = "1.8.0"});
+  ASSERT_TRUE(mesh.ok());
+  const auto o = mesh.curl(kPlain);
+  EXPECT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, kVia) << describe(o);
+  EXPECT_EQ(o.flags.at("httpbin-egress"), "-") << describe(o);
+  EXPECT_EQ(header(o, "x-ext-authz-check-result"), "<none>") << describe(o);
 }
 
 // ---------------------------------------------------------------------------------------------
