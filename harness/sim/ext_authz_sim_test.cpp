@@ -397,5 +397,168 @@ TEST_P(CustomOnPrincipal, GatewayNormalizesThePathBeforeItsCheck_X1_S1) {
 
 INSTANTIATE_TEST_SUITE_P(Protocols, CustomOnPrincipal, ::testing::Values("http", "grpc"));
 
+// ---------------------------------------------------------------------------------------------
+// CUSTOM on a TCP chain (§X1): the egress gateway passes TLS through for httpbin.org; a CUSTOM
+// policy on `/admin*` covers every connection there (HTTP-only fields are dropped on TCP, as for
+// DENY). A gRPC provider is asked per connection by the network ext_authz filter, which closes
+// a denied connection (curl: the handshake fails, exit 35); an HTTP provider does not apply on
+// TCP; a provider istiod cannot build denies every connection.
+const char* kTcpOperator = R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata: {name: istio-operator, namespace: istio-operator}
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+    outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+    extensionProviders:
+      - name: tcp-grpc
+        envoyExtAuthzGrpc: {service: ext-authz-grpc.authz.svc.cluster.local, port: 9000}
+      - name: tcp-grpc-open
+        envoyExtAuthzGrpc:
+          service: ext-authz-grpc.authz.svc.cluster.local
+          port: 9000
+          failOpen: true
+      - name: tcp-http
+        envoyExtAuthzHttp: {service: ext-authz.authz.svc.cluster.local, port: 8000}
+)";
+
+const char* kTcpPassthrough = R"(apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata: {name: passthrough, namespace: httpbin}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: [httpbin.org]
+    tls: {mode: PASSTHROUGH}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata: {name: passthrough, namespace: httpbin}
+spec:
+  hosts: [httpbin.org]
+  gateways: [httpbin/passthrough]
+  tls:
+  - match:
+    - port: 443
+      sniHosts: [httpbin.org]
+    route:
+    - destination: {host: httpbin.org, port: {number: 443}}
+)";
+
+const char* kTcpCustom = R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext-authz-admin, namespace: httpbin}
+spec:
+  selector: {matchLabels: {istio: egressgateway}}
+  action: CUSTOM
+  provider: {name: <tcp-provider>}
+  rules:
+  - to:
+    - operation: {paths: ["/admin*"]}
+)";
+
+const char* kTcpScenario = R"(name: extauthz-tcp
+istio: {{version: "{version}"}}
+vars:
+  tcp-provider: {provider}
+manifests:
+  - {dir}/operator.yaml
+  - {root}/fixtures/seed/egress.yaml
+  - {root}/fixtures/seed/service-entry.yaml
+  - {dir}/passthrough.yaml
+  - {dir}/custom.yaml
+upstreams:
+  - {{host: httpbin.org, port: 443, tls: true}}
+portForwards:
+  - {{service: httpbin/httpbin-egress, local: 17443, remote: 443}}
+extAuthz:
+  - {{name: ext-authz-grpc, namespace: authz, protocol: grpc, down: {down}, default: {answer}}}
+  - {{name: ext-authz, namespace: authz, protocol: http, default: deny}}
+)";
+
+struct TcpCase {
+  std::string provider;
+  std::string answer = "deny";  // the gRPC server's answer to every check
+  bool down = false;
+  std::string version = "1.22";
+};
+
+// The curl exit of a TLS connection through the passthrough gateway: 0 when it reached
+// httpbin.org (status 200), 35 when the gateway closed it.
+report::Observation tcpThroughGateway(const TcpCase& c) {
+  TempDir dir;
+  dir.write("operator.yaml", kTcpOperator);
+  dir.write("passthrough.yaml", kTcpPassthrough);
+  dir.write("custom.yaml", kTcpCustom);
+  const fs::path file =
+      dir.write("scenario.yaml",
+                fmt::format(fmt::runtime(kTcpScenario), fmt::arg("root", kSource.string()),
+                            fmt::arg("dir", dir.path.string()), fmt::arg("provider", c.provider),
+                            fmt::arg("down", c.down ? "true" : "false"),
+                            fmt::arg("answer", c.answer), fmt::arg("version", c.version)));
+  auto sc = model::loadScenario(file);
+  if (!sc) {
+    ADD_FAILURE() << sc.error().str();
+    return {};
+  }
+  auto m = SimMesh::start(*sc, {});
+  if (!m) {
+    ADD_FAILURE() << m.error().str();
+    return {};
+  }
+  const std::string line =
+      "-sS --resolve httpbin.org:17443:127.0.0.1 https://httpbin.org:17443/status/200";
+  // Wait until the gateway listens (a refused connect is exit 7), bounded.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int n = 0;
+  report::Observation o;
+  do {
+    o = sim_test::curlThrough(**m, "", line, fmt::format("extauthz-tcp-{}", ++n),
+                              std::chrono::seconds(10));
+    if (o.exit != 7) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return o;
+}
+
+TEST(CustomOnTcp, GrpcProviderDenialClosesTheConnection_X1) {
+  const auto o = tcpThroughGateway({.provider = "tcp-grpc", .answer = "deny"});
+  EXPECT_EQ(o.exit, 35) << describe(o);
+  EXPECT_FALSE(o.status.has_value() && *o.status != 0) << describe(o);
+}
+
+TEST(CustomOnTcp, GrpcProviderAllowLetsTheConnectionThrough_X1) {
+  const auto o = tcpThroughGateway({.provider = "tcp-grpc", .answer = "allow"});
+  EXPECT_EQ(o.exit, 0) << describe(o);
+  EXPECT_EQ(o.status, 200) << describe(o);
+}
+
+TEST(CustomOnTcp, GrpcProviderDownFailsClosedUnlessFailOpen_X1) {
+  const auto closed = tcpThroughGateway({.provider = "tcp-grpc", .answer = "allow", .down = true});
+  EXPECT_EQ(closed.exit, 35) << describe(closed);
+  const auto open =
+      tcpThroughGateway({.provider = "tcp-grpc-open", .answer = "deny", .down = true});
+  EXPECT_EQ(open.status, 200) << describe(open);
+}
+
+TEST(CustomOnTcp, HttpProviderDoesNotApplyOnTcp_X1) {
+  // The HTTP server would deny everything: istiod leaves the policy out of TCP chains.
+  const auto o = tcpThroughGateway({.provider = "tcp-http"});
+  EXPECT_EQ(o.status, 200) << describe(o);
+}
+
+TEST(CustomOnTcp, UnknownProviderDeniesEveryConnection_X1) {
+  const auto o = tcpThroughGateway({.provider = "no-such-provider", .answer = "allow"});
+  EXPECT_EQ(o.exit, 35) << describe(o);
+}
+
+TEST(CustomOnTcp, Istio18IgnoresTheCustomPolicyOnTcp_X1) {
+  const auto o = tcpThroughGateway({.provider = "tcp-grpc", .answer = "deny", .version = "1.8"});
+  EXPECT_EQ(o.status, 200) << describe(o);
+}
+
 }  // namespace
 }  // namespace egresslab::sim
