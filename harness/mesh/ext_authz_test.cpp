@@ -203,6 +203,27 @@ TEST(CustomActionBuilt, FromIstio19_X1) {
   EXPECT_TRUE(customActionBuilt(*model::IstioVersion::parse("1.9.0")));
 }
 
+// The denial details reach the access log only where the default format prints
+// %RESPONSE_CODE_DETAILS% (1.9+, docs/istio-behaviour.md §9): RBAC's
+// rbac_access_denied_matched_policy[…] and ext_authz's ext_authz_denied alike.
+TEST(DenialDetailsInTheAccessLog, PrintedFromIstio19_S1_X1) {
+  for (const std::string details :
+       {"rbac_access_denied_matched_policy[ns[httpbin]-policy[deny]-rule[0]]",
+        "ext_authz_denied"}) {
+    AccessLogEntry e;
+    e.method = "GET";
+    e.path = "/admin";
+    e.responseCode = 403;
+    e.responseCodeDetails = details;
+    const auto v18 = *model::IstioVersion::parse("1.8.0");
+    const auto v19 = *model::IstioVersion::parse("1.9.0");
+    const auto v122 = *model::IstioVersion::parse("1.22.0");
+    EXPECT_EQ(formatAccessLog(accessLogFormatFor(v18), e, v18).find(details), std::string::npos);
+    EXPECT_NE(formatAccessLog(accessLogFormatFor(v19), e, v19).find(details), std::string::npos);
+    EXPECT_NE(formatAccessLog(accessLogFormatFor(v122), e, v122).find(details), std::string::npos);
+  }
+}
+
 TEST(ResponseFlags, UaexPrintsAndParses_X1) {
   const model::IstioVersion v{1, 22, 0};
   EXPECT_EQ(formatResponseFlags(ResponseFlag::kUAEX, v), "UAEX");

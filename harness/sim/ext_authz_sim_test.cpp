@@ -206,6 +206,8 @@ TEST(CustomProvider, Istio18IgnoresTheCustomPolicy_X1) {
 struct PrincipalMeshOptions {
   std::string protocol;  // http | grpc
   bool mtls = true;      // Gateway + DestinationRule ISTIO_MUTUAL, else the seed's plain hop
+  // meshConfig.defaultConfig.gatewayTopology.forwardClientCertDetails ("" = unset).
+  std::string forwardClientCertDetails = {};
 };
 
 class PrincipalMesh {
@@ -213,6 +215,12 @@ class PrincipalMesh {
   explicit PrincipalMesh(const PrincipalMeshOptions& o) {
     const fs::path seed = kSource / "fixtures" / "seed";
     const fs::path authz = kSource / "scenarios" / "manifests" / "authz";
+    const std::string topology =
+        o.forwardClientCertDetails.empty()
+            ? std::string()
+            : fmt::format(
+                  "    defaultConfig:\n      gatewayTopology: {{forwardClientCertDetails: {}}}\n",
+                  o.forwardClientCertDetails);
     const fs::path operatorFile =
         dir_.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator
@@ -234,7 +242,7 @@ spec:
         envoyExtAuthzGrpc:
           service: ext-authz-grpc.authz.svc.cluster.local
           port: 9000
-)");
+)" + topology);
     std::vector<fs::path> files{
         operatorFile,
         seed / "egress.yaml",
@@ -393,6 +401,46 @@ TEST_P(CustomOnPrincipal, GatewayNormalizesThePathBeforeItsCheck_X1_S1) {
   EXPECT_EQ(o.status, 403) << describe(o);
   EXPECT_EQ(o.body, "no teapots") << describe(o);
   EXPECT_EQ(o.via, (std::vector<std::string>{"httpbin-egress"})) << describe(o);
+}
+
+// gatewayTopology.forwardClientCertDetails (§S2): by default (SANITIZE_SET) the gateway drops a
+// client's own x-forwarded-client-cert on a plain-text connection before its filters run, so an
+// HTTP provider that reads the principal from it cannot be fooled; ALWAYS_FORWARD_ONLY keeps the
+// header as sent — a caller without a sidecar then names any principal it likes.
+TEST(CustomOnPrincipal, ForgedXfccIsDroppedUnlessAlwaysForwardOnly_X1_S2) {
+  const std::string forged =
+      "-sS -H 'Host: httpbin.example.com' -H 'x-forwarded-client-cert: "
+      "URI=spiffe://cluster.local/ns/httpbin/sa/sleep' "
+      "http://httpbin-egress.httpbin.svc.cluster.local/headers";
+  {
+    PrincipalMesh mesh({.protocol = "http", .mtls = false});
+    ASSERT_TRUE(mesh.ok());
+    const auto o = mesh.curlWhenReady("httpbin/direct", forged);
+    EXPECT_EQ(o.status, 403) << describe(o);
+    EXPECT_EQ(o.body, "caller is not sleep") << describe(o);
+  }
+  {
+    PrincipalMesh mesh(
+        {.protocol = "http", .mtls = false, .forwardClientCertDetails = "ALWAYS_FORWARD_ONLY"});
+    ASSERT_TRUE(mesh.ok());
+    const auto o = mesh.curlWhenReady("httpbin/direct", forged);
+    EXPECT_EQ(o.status, 200) << describe(o);
+    EXPECT_NE(o.body.find("URI=spiffe://cluster.local/ns/httpbin/sa/sleep"), std::string::npos)
+        << describe(o);
+  }
+}
+
+// FORWARD_ONLY over mutual TLS: the gateway forwards what it received (nothing: the sidecar
+// removed it) and adds no element of its own, so the HTTP provider sees no principal while the
+// gRPC provider still gets source.principal from the connection.
+TEST(CustomOnPrincipal, ForwardOnlyAddsNoElementForTheHttpProvider_X1_S2) {
+  for (const std::string protocol : {"http", "grpc"}) {
+    PrincipalMesh mesh(
+        {.protocol = protocol, .mtls = true, .forwardClientCertDetails = "FORWARD_ONLY"});
+    ASSERT_TRUE(mesh.ok());
+    const auto o = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+    EXPECT_EQ(o.status, protocol == "http" ? 403 : 200) << protocol << "\n" << describe(o);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Protocols, CustomOnPrincipal, ::testing::Values("http", "grpc"));

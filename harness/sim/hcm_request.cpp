@@ -4,6 +4,7 @@
 // the RBAC filters (DENY/ALLOW), routing and the upstream all see the same normalized path and the
 // same sanitized XFCC: a CUSTOM rule, the check request and an RBAC rule never disagree about
 // `/a/../admin` or a forged x-forwarded-client-cert.
+#include "harness/mesh/xfcc.h"
 #include "harness/sim/sim_impl.h"
 
 namespace egresslab::sim {
@@ -36,10 +37,10 @@ void SimMesh::Impl::connectionManagerRequest(Proxy& p, const VirtualListener& vl
     d.withCert = p.gateway;
     current = std::move(d);
   }
-  const mesh::XfccMode mode =
-      mesh::xfccModeFor(p.gateway, vl.direction == ListenerDirection::kSidecarInbound);
+  const mesh::ForwardClientCert mode = mesh::forwardClientCertFor(
+      compiled.meshConfig, p.gateway, vl.direction == ListenerDirection::kSidecarInbound);
   const std::string* incoming = findHeader(req.headers, "x-forwarded-client-cert");
-  const auto xfcc = mesh::applyXfcc(
+  const auto xfcc = mesh::mutateXfcc(
       mode, incoming != nullptr ? std::optional<std::string>(*incoming) : std::nullopt, current);
   if (xfcc) {
     setHeader(req.headers, "x-forwarded-client-cert", *xfcc);
