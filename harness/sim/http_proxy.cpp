@@ -194,9 +194,11 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     co_return false;
   }
   e.authority = authority;
-  // The authorization filters before routing, in Envoy's order: the ext_authz filter for
-  // AuthorizationPolicy CUSTOM (§X1), then path normalization, x-forwarded-client-cert and RBAC
-  // DENY/ALLOW (§S1, §S2; authz_filter.cpp).
+  // The connection manager normalizes the path and sets x-forwarded-client-cert before any
+  // filter (hcm_request.cpp); then the authorization filters before routing, in Envoy's order:
+  // the ext_authz filter for AuthorizationPolicy CUSTOM (§X1), then RBAC DENY/ALLOW (§S1, §S2;
+  // authz_filter.cpp).
+  connectionManagerRequest(p, vl, stream, req, e);
   if (const auto answered =
           co_await customAuthz(p, vl, chain, ci, stream, req, remote, keep, live, e, s)) {
     co_return *answered;

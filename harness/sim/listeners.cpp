@@ -266,8 +266,10 @@ Task<void> SimMesh::Impl::handleConnection(VirtualListener* vlp, tcp::socket con
     case mesh::FilterChainKind::kTcpProxy:
     case mesh::FilterChainKind::kPassthrough:
     case mesh::FilterChainKind::kSniPassthrough:
-      // Network RBAC (AuthorizationPolicy on TCP, §S1): a denied connection is closed.
-      if (!authorizeTcp(p, vl, chain, ci, remote, s, startTime)) {
+      // Network ext_authz (CUSTOM, §X1), then network RBAC (AuthorizationPolicy on TCP, §S1):
+      // a denied connection is closed.
+      if (!co_await customAuthzTcp(p, vl, chain, ci, remote, s, startTime) ||
+          !authorizeTcp(p, vl, chain, ci, remote, s, startTime)) {
         closeDenied(conn);
         co_return;
       }

@@ -276,8 +276,13 @@ struct SimMesh::Impl {
                            const std::string& remote, bool keep, LiveSockets& live);
   static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
 
+  // ---------------------------------------------------------------- hcm_request.cpp
+  // The connection manager's own changes to a request before any HTTP filter (§S1, §S2): BASE
+  // path normalization (`req.target`, `e.path`) and x-forwarded-client-cert by proxy kind.
+  void connectionManagerRequest(Proxy& p, const VirtualListener& vl, AsyncStream& stream,
+                                HttpRequest& req, mesh::AccessLogEntry& e);
   // ---------------------------------------------------------------- authz_filter.cpp
-  // Before routing (§S1, §S2): path normalization, x-forwarded-client-cert, and the
+  // Before routing (§S1, §S2), after connectionManagerRequest and the ext_authz filter: the
   // AuthorizationPolicies of `p`. nullopt = go on; a value = the request was denied and answered
   // (403 "RBAC: access denied", logged): whether the connection is still open.
   Task<std::optional<bool>> authorizeHttp(Proxy& p, VirtualListener& vl,
@@ -314,9 +319,16 @@ struct SimMesh::Impl {
   Task<mesh::ExtAuthzOutcome> httpCheck(const mesh::ExtAuthzProvider& provider,
                                         const curl::SocketAddress& target,
                                         const mesh::RequestView& view);
+  // `req`/`view` null: a connection's check (network ext_authz filter), no `request.http`.
   Task<mesh::ExtAuthzOutcome> grpcCheck(const mesh::ExtAuthzProvider& provider,
-                                        const curl::SocketAddress& target, const HttpRequest& req,
-                                        const mesh::RequestView& view, const ExtAuthzPeer& peer);
+                                        const curl::SocketAddress& target, const HttpRequest* req,
+                                        const mesh::RequestView* view, const ExtAuthzPeer& peer);
+  // AuthorizationPolicy CUSTOM on a TCP chain (Envoy's network ext_authz filter, before the
+  // network RBAC filters): true = go on; false = denied, the line is logged and the caller
+  // closes the connection.
+  Task<bool> customAuthzTcp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                            const mesh::ConnectionInfo& ci, const std::string& remote,
+                            std::uint64_t s, std::chrono::system_clock::time_point startTime);
   // AuthorizationPolicy CUSTOM before routing: when a CUSTOM rule of `p` matches the request, the
   // ext_authz filter below runs. Same contract as extAuthzFilter. (Enforced here until the
   // AuthorizationPolicy filter chain calls extAuthzFilter from its CUSTOM branch.)
