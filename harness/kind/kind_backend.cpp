@@ -165,6 +165,13 @@ std::string renderWorkload(const std::string& tmpl, const model::WorkloadSpec& w
       continue;
     }
     text += line + "\n";
+    // The pod's locality (docs/istio-behaviour.md §R5): Istio takes the `istio-locality` label
+    // over the node's topology labels ("/" written as "."), so each workload gets its own.
+    if (!w.locality.empty() && line == "        app: <workload-name>") {
+      std::string locality = w.locality;
+      std::replace(locality.begin(), locality.end(), '/', '.');
+      text += "        istio-locality: " + locality + "\n";
+    }
   }
   const std::map<std::string, std::string> vars{
       {"<workload-name>", w.name},

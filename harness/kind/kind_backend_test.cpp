@@ -307,6 +307,39 @@ TEST(KindPlanTest, HelmOn124InstallsChartsWithValuesFromTheOperators_S10) {
 
 // Issue 9: a listed gateway without `enabled: true` is not installed (model::
 // deriveGatewayWorkloads); kind used to wait for it, observe it and patch it.
+// docs/design.md "More than one server per upstream", §R5: each server its own mock, port and
+// DNAT rule at the address the scenario gives it; a workload's locality is its pod's
+// `istio-locality` label.
+TEST(KindPlanTest, SeveralServersEachAtTheirAddressAndWorkloadLocality_R5) {
+  auto scenario = model::loadScenario(kSource / "scenarios" / "locality-failover.yaml");
+  ASSERT_TRUE(scenario) << scenario.error().str();
+  auto plan = buildPlan(*scenario, testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const auto lines = displays(*plan);
+  EXPECT_THAT(lines,
+              ::testing::Contains("egresslab mock httpbin --listen ${KIND_GATEWAY}:${MOCK_PORT_0} "
+                                  "--hostname crm-a --control 127.0.0.1:19000"));
+  EXPECT_THAT(lines,
+              ::testing::Contains("egresslab mock httpbin --listen ${KIND_GATEWAY}:${MOCK_PORT_1} "
+                                  "--hostname crm-b --control 127.0.0.1:19001"));
+  for (const auto& [address, index] : {std::pair{"198.51.100.11", 0}, {"198.51.100.12", 1}}) {
+    EXPECT_THAT(lines, ::testing::Contains(fmt::format(
+                           "docker exec ${{NODE}} iptables -t nat -I PREROUTING 1 -d {}/32 -p "
+                           "tcp --dport 80 -m comment --comment egresslab crm-{} -j DNAT "
+                           "--to-destination ${{KIND_GATEWAY}}:${{MOCK_PORT_{}}}",
+                           address, index == 0 ? "a" : "b", index)));
+  }
+  bool located = false;
+  for (const auto& p : *plan) {
+    if (p.phase == Phase::kWorkloads) {
+      located = p.stages.front().stdinData.find(
+                    "        app: client\n        istio-locality: eu-west.eu-west-1a\n") !=
+                std::string::npos;
+    }
+  }
+  EXPECT_TRUE(located);
+}
+
 TEST(KindPlanTest, GatewayWithoutEnabledIsNotAProxy_S10) {
   auto scenario = seedScenario();
   ASSERT_EQ(scenario.resources.istioOperators.size(), 2u);
@@ -955,6 +988,55 @@ TEST_F(KindBackendTest, KilledGatewayIsRestoredAtDownWhenTheClusterStays) {
   seen.erase(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(before));
   EXPECT_THAT(seen, ::testing::Contains("kubectl -n httpbin scale deploy/httpbin-egress "
                                         "--replicas=1"));
+}
+
+// Issue 11: two servers of one host and port, each at its own address, are two mocks (two
+// certificates, two ports), two DNAT rules, and two A records of the name in CoreDNS.
+TEST_F(KindBackendTest, ServersSharingAHostAndPortAreDistinctEndpoints) {
+  auto scenario = seedScenario();
+  model::UpstreamSpec a{.host = "crm.legacy.example",
+                        .port = 443,
+                        .tls = true,
+                        .name = "crm-a",
+                        .address = "198.51.100.11",
+                        .pos = {}};
+  model::UpstreamSpec b = a;
+  b.name = "crm-b";
+  b.address = "198.51.100.12";
+  scenario.upstreams = {a, b};
+  scenario.dns["crm.legacy.example"] = "198.51.100.11";
+  scenario.dnsAnswers["crm.legacy.example"] = {"198.51.100.11", "198.51.100.12"};
+  answerPreflight(*runner);
+  runner->answer({"docker", "network", "inspect"}, {.out = "127.0.0.1 \n"});
+  runner->answer({"kubectl", "get", "nodes"}, {.out = "egresslab-control-plane"});
+  runner->answer({"kubectl", "-n", "kube-system", "get", "configmap"},
+                 {.out = ".:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n"});
+  KindBackend backend(runner, testOptions());
+  auto up = backend.up(scenario, {});
+  ASSERT_TRUE(up) << up.error().str();
+  std::vector<std::string> mocks;
+  for (const auto& e : backend.endpoints()) {
+    if (e.starts_with("crm.legacy.example:443")) mocks.push_back(e);
+  }
+  ASSERT_EQ(mocks.size(), 2u) << fmt::format("{}", fmt::join(backend.endpoints(), "\n"));
+  EXPECT_THAT(mocks[0], HasSubstr("(crm-a)"));
+  EXPECT_THAT(mocks[1], HasSubstr("(crm-b)"));
+  EXPECT_NE(mocks[0].substr(mocks[0].rfind(':')), mocks[1].substr(mocks[1].rfind(':')));
+  const auto dir = backend.options().runDir;
+  EXPECT_TRUE(std::filesystem::exists(dir / "upstreams/crm.legacy.example-443-0.crt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "upstreams/crm.legacy.example-443-1.crt"));
+  int dnat = 0;
+  for (const auto& line : runner->displays()) {
+    dnat += line.find("-I PREROUTING 1 -d 198.51.100.1") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(dnat, 2);
+  std::string corefile;
+  for (const auto& r : runner->recorded()) {
+    if (r.command.display() == "kubectl -n kube-system apply -f -") corefile = r.command.stdinData;
+  }
+  EXPECT_THAT(corefile, HasSubstr("198.51.100.11 crm.legacy.example\\n       198.51.100.12 "
+                                  "crm.legacy.example\\n"));
+  backend.down();
 }
 
 // The Corefile each `kubectl -n kube-system apply -f -` sent, in order (JSON-escaped).
