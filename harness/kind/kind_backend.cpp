@@ -1930,7 +1930,8 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
   join.curlConnected = curlConnected;
   join.firstProxy = firstProxy;
   join.notBefore = startTimeBound(stepStart - std::chrono::seconds(5));
-  if (auto listed = runner_->run(pods); listed && listed->ok()) {
+  if (auto listed = curlConnected ? runner_->run(pods) : Result<CommandResult>(CommandResult{});
+      listed && listed->ok()) {
     join.proxyByIp = proxyByPodIp(listed->out, proxyNames);
   }
   const auto deadline = std::chrono::steady_clock::now() + s.accessLogWait;
@@ -2330,7 +2331,9 @@ std::vector<KindBackend::ClusterStep> KindBackend::dnsCommands(
               shellLine(apply.argv);
     }
   } else {
-    apply.stdinData = corefileConfigMap(s.captured["COREFILE"], s.scenario, overrides);
+    const auto corefile = s.captured.find("COREFILE");  // read-only: a ttl thread gets here too
+    apply.stdinData = corefileConfigMap(
+        corefile == s.captured.end() ? std::string() : corefile->second, s.scenario, overrides);
   }
   return {{std::move(apply), std::move(shell)},
           {clusterCommand({"kubectl", "-n", "kube-system", "rollout", "restart", "deploy/coredns"},
