@@ -1882,20 +1882,10 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
       sources.push_back(p);
     }
   }
-  const auto clusterCommand = [&](std::vector<std::string> argv) {
-    Command c;
-    c.argv = std::move(argv);
-    if (options_.context) {
-      c.argv.insert(c.argv.begin() + 1, {"--context", *options_.context});
-    } else {
-      c.env["KUBECONFIG"] = kubeconfigPath(options_).string();
-    }
-    c.timeout = std::chrono::milliseconds(30000);
-    return c;
-  };
+  constexpr std::chrono::milliseconds kReadTimeout{30000};
   // Which pod is which proxy: a hop whose UPSTREAM_HOST is a proxy's pod needs that proxy's line.
-  const Command pods =
-      clusterCommand({"kubectl", "get", "pods", "-A", "-o", std::string(kPodIpJsonPath)});
+  const Command pods = clusterCommand(
+      {"kubectl", "get", "pods", "-A", "-o", std::string(kPodIpJsonPath)}, kReadTimeout);
   if (dry) {
     if (s.planDir.empty()) {
       planLines_.push_back(pods.display());
@@ -1909,7 +1899,7 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
       std::vector<std::string> argv{"kubectl", "-n", p.ns, "logs", "deploy/" + p.deployment};
       if (p.sidecar) argv.insert(argv.end(), {"-c", "istio-proxy"});
       argv.push_back("--since=10m");
-      const Command logs = clusterCommand(std::move(argv));
+      const Command logs = clusterCommand(std::move(argv), kReadTimeout);
       if (s.planDir.empty()) {
         planLines_.push_back(logs.display());
       } else if (auto r = planStep(
@@ -1943,7 +1933,7 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
       std::vector<std::string> argv{"kubectl", "-n", p.ns, "logs", "deploy/" + p.deployment};
       if (p.sidecar) argv.insert(argv.end(), {"-c", "istio-proxy"});
       argv.push_back("--since=10m");
-      auto result = runner_->run(clusterCommand(std::move(argv)));
+      auto result = runner_->run(clusterCommand(std::move(argv), kReadTimeout));
       if (!result || !result->ok()) continue;
       std::istringstream in(result->out);
       for (std::string line; std::getline(in, line);) {
