@@ -3,6 +3,7 @@
 // through the upstream pool, and logged once per proxy it crosses.
 #include <fmt/format.h>
 
+#include "harness/mesh/route_policy.h"
 #include "harness/sim/sim_impl.h"
 
 namespace egresslab::sim {
@@ -319,6 +320,8 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   if (timeouts.global) routeDeadline = routeStart + *timeouts.global;
   // Endpoints already tried, for the retry host predicate (previous_hosts, §R2.1).
   std::vector<const mesh::Endpoint*> tried;
+  // The request's scheduled retry under the cluster's max_retries breaker (§R6).
+  RetrySlot retrySlot;
   mesh::ProxyResponse final;
   std::optional<HttpResponse> upstreamResponse;
   for (std::uint32_t attempt = 1;; ++attempt) {
@@ -358,7 +361,8 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority, d.upstreamAuthority);
     const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
     e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
-    if (ep != &originalDst) tried.push_back(ep);
+    // Only with the previous_hosts predicate (off by VS `retryIgnorePreviousHosts: false`, 1.26+).
+    if (ep != &originalDst && policy.previousHosts) tried.push_back(ep);
     HttpResponse resp;
     AttemptTimers timers;
     timers.routeDeadline = routeDeadline;
@@ -379,11 +383,19 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
       outcome.overloaded = true;
     }
     const mesh::RetryStep step = mesh::afterAttempt(policy, attempt, outcome, p.cfg->version);
-    if (step.retry) continue;
-    final = step.final;
+    // Envoy releases the previous retry's slot at each decision, then asks the breaker for the
+    // next one: no room is retry overflow — no retry, the attempt's own answer with UO (§R2.3).
+    retrySlot.release();
+    if (step.retry) {
+      if (retrySlot.acquire(p.clusters.get(*resolved.cluster, simNow()))) continue;
+      final = mesh::retryOverflowReply(policy, attempt, outcome, p.cfg->version);
+    } else {
+      final = step.final;
+    }
     if (outcome.kind == mesh::AttemptOutcome::Kind::kResponse) upstreamResponse = std::move(resp);
     break;
   }
+  retrySlot.release();  // the router's retry state ends with the final answer
   if (!final.viaUpstream || !upstreamResponse) {
     const bool ok = co_await finishLocal(final);
     co_return ok;

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "harness/sim/sim_impl.h"
 
@@ -129,10 +130,23 @@ void SimMesh::Impl::setListeningOnWorker(VirtualListener& vl, bool on) {
 
 Task<void> SimMesh::Impl::acceptLoop(VirtualListener* vl, std::shared_ptr<tcp::acceptor> acceptor) {
   for (;;) {
-    Worker& w = pickWorker();
-    auto [ec, socket] = co_await acceptor->async_accept(
-        asio::any_io_executor(w.context().get_executor()), kAsTuple);
+    // Accepted on the acceptor's own loop, then handed to a worker: an accept pending on a peer
+    // socket of another worker's loop would outlive that loop at shutdown (ThreadSanitizer found
+    // the use after free when the loops are destroyed one by one).
+    auto [ec, accepted] = co_await acceptor->async_accept(kAsTuple);
     if (stopping || !acceptor->is_open() || ec == asio::error::operation_aborted) co_return;
+    Worker& w = pickWorker();
+    tcp::socket socket(w.context());
+    if (!ec) {
+      const auto protocol = accepted.local_endpoint(ec).protocol();
+      if (!ec) {
+        const int fd = accepted.release(ec);
+        if (!ec) {
+          socket.assign(protocol, fd, ec);
+          if (ec) ::close(fd);
+        }
+      }
+    }
     if (ec) {
       if (outOfDescriptors(ec)) {
         // Out of descriptors: never leave the loop; wait for connections to end, then retry.

@@ -106,6 +106,7 @@ Task<std::unique_ptr<AsyncStream>> SimMesh::Impl::openUpstream(
     Proxy& p, const curl::SocketAddress& target,
     const std::optional<mesh::EffectiveUpstreamTls>& tls, std::chrono::milliseconds timeout,
     mesh::AttemptOutcome& failure) {
+  const auto connectStart = Clock::now();
   std::optional<tcp::socket> socket = co_await connectTcpAsync(target, timeout);
   if (!socket) {
     // Refused, unreachable or a connect timeout are all connect failures (UF) to Envoy; no TLS
@@ -123,9 +124,14 @@ Task<std::unique_ptr<AsyncStream>> SimMesh::Impl::openUpstream(
   for (const auto& n : tls->verifySubjectAltNames) {
     (n.rfind("spiffe://", 0) == 0 ? spiffe : names).push_back(n);
   }
-  ClientHandshake hs =
-      co_await connectTls(std::move(*socket), std::move(ctx), tls->sni, std::move(names),
-                          std::move(spiffe), limits.handshakeTimeout);
+  // Envoy's connect timeout runs until the transport socket is connected: for TLS, until the
+  // handshake is done (docs/istio-behaviour.md §R1, §R6).
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+      std::chrono::milliseconds(timeout) - (Clock::now() - connectStart));
+  const std::chrono::milliseconds handshake =
+      std::clamp(left, std::chrono::milliseconds(1), limits.handshakeTimeout);
+  ClientHandshake hs = co_await connectTls(std::move(*socket), std::move(ctx), tls->sni,
+                                           std::move(names), std::move(spiffe), handshake);
   if (!hs.stream) {
     failure.kind = mesh::AttemptOutcome::Kind::kConnectFailure;
     failure.transportFailureReason = hs.failureReason;
