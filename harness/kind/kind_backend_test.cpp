@@ -1130,21 +1130,26 @@ TEST_F(KindBackendTest, TtlEndsTheFaultAfterItsTime) {
   auto lasting =
       model::parseFaultSpec("{target: upstream/httpbin.org, action: latency, ms: 1}", "t");
   auto brief = model::parseFaultSpec(
-      "{target: upstream/httpbin.org, action: status, code: 503, ttl: 300ms}", "t");
+      "{target: upstream/httpbin.org, action: status, code: 503, ttl: 2s}", "t");
   ASSERT_TRUE(lasting && brief);
   ASSERT_TRUE(backend.fault(*lasting));
   ASSERT_TRUE(backend.fault(*brief));
-  EXPECT_EQ(status(), 503);
-  EXPECT_TRUE(testing::waitFor([&] { return status() == 200; }, std::chrono::seconds(20)));
+  // Until the ttl (2 s; a loaded machine may take part of it to get here) the fault holds.
+  const auto applied = std::chrono::steady_clock::now();
+  const int during = status();
+  if (std::chrono::steady_clock::now() - applied < std::chrono::milliseconds(1500)) {
+    EXPECT_EQ(during, 503);
+  }
+  EXPECT_TRUE(testing::waitFor([&] { return status() == 200; }, std::chrono::seconds(30)));
 
   const auto applies = corefileApplies(*runner).size();
   auto dns = model::parseFaultSpec(
-      "{target: dns/httpbin.org, action: dns, answer: nxdomain, ttl: 200ms}", "t");
+      "{target: dns/httpbin.org, action: dns, answer: nxdomain, ttl: 2s}", "t");
   ASSERT_TRUE(dns);
   ASSERT_TRUE(backend.fault(*dns));
-  EXPECT_EQ(corefileApplies(*runner).size(), applies + 1);
+  EXPECT_GE(corefileApplies(*runner).size(), applies + 1);
   ASSERT_TRUE(testing::waitFor([&] { return corefileApplies(*runner).size() == applies + 2; },
-                               std::chrono::seconds(20)));
+                               std::chrono::seconds(30)));
   EXPECT_THAT(corefileApplies(*runner).back(), ::testing::Not(HasSubstr("NXDOMAIN")));
 
   auto kill = model::parseFaultSpec(
