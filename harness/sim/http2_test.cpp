@@ -216,6 +216,46 @@ TEST(Http2, ConnectionClosedBeforeAnyResponseIsReportedAsClosed) {
   EXPECT_EQ(result->error(), CodecError::kClosed);
 }
 
+// Hostile input on a listener: a preface followed by bytes that are no HTTP/2 frame ends the
+// connection (GOAWAY) without a request reaching the proxy.
+TEST(Http2, GarbageAfterThePrefaceEndsTheConnectionWithoutARequest) {
+  Loopback l;
+  int calls = 0;
+  bool served = false;
+  std::string reply;
+  Http2Handler handler = [&calls](HttpRequest&, bool&) -> Task<std::optional<HttpResponse>> {
+    ++calls;
+    co_return HttpResponse{};
+  };
+  asio::co_spawn(
+      l.ctx,
+      [&]() -> Task<void> {
+        co_await serveHttp2(*l.server,
+                            std::string(kHttp2Preface) + std::string(64, '\xff') + "GET / HTTP/1.1",
+                            handler, Http2ServerOptions{});
+        served = true;
+        l.server->close();
+      },
+      rethrow);
+  asio::co_spawn(
+      l.ctx,
+      [&]() -> Task<void> {
+        std::vector<char> buf(4096);
+        for (;;) {
+          const IoResult r = co_await l.client->readSome(asio::buffer(buf));
+          if (r.ec) break;
+          reply.append(buf.data(), r.bytes);
+        }
+        l.client->close();
+      },
+      rethrow);
+  l.run();
+  EXPECT_TRUE(served);
+  EXPECT_EQ(calls, 0);
+  // The server's SETTINGS then a GOAWAY frame (type 0x7) before it closed.
+  EXPECT_NE(reply.find('\x07'), std::string::npos);
+}
+
 TEST(Http2, ReplayStreamHandsBackTheBytesAlreadyRead) {
   Loopback l;
   std::optional<std::expected<HttpRequest, CodecError>> req;
