@@ -37,10 +37,16 @@ function(egresslab_unit_test name)
   target_compile_definitions(${name} PRIVATE EGRESSLAB_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                              ${ARG_DEFINITIONS})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  # gtest_discover_tests flattens a list given in PROPERTIES, so only the first label would
+  # survive; the labels are set instead by a file ctest includes after the discovered tests.
   set(labels unit ${ARG_LABELS})
-  gtest_discover_tests(${name}
-    PROPERTIES LABELS "${labels}"
-    DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} TEST_LIST ${name}_TESTS DISCOVERY_TIMEOUT 60)
+  set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+  file(WRITE "${labels_file}"
+    "if(${name}_TESTS)\n"
+    "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${labels}\")\n"
+    "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_file}")
 endfunction()
 
 # egresslab_fuzz_target(NAME SOURCES ... DEPS ... [CORPUS DIR]) — a libFuzzer entry point
