@@ -125,16 +125,10 @@ void Compiler::meshConfig() {
          "a custom access-log format is not simulated; the version's default TEXT format is used",
          {}, NotSimulatedNote::Reach::kNoProxy);
   }
-  // Mesh-wide knobs of the HTTP/2 upgrade and the metadata-exchange headers (docs/fidelity.md,
-  // "HTTP/2 between proxies", "x-envoy-peer-metadata"): they change what every proxy sends.
+  // The mesh-wide knobs of the proxy headers (docs/fidelity.md, "x-envoy-peer-metadata"): they
+  // change what every proxy sends. (meshConfig.h2UpgradePolicy is modelled:
+  // compile_clusters.cpp.)
   if (const nlohmann::json& raw = out_.meshConfig.raw; raw.is_object()) {
-    // DO_NOT_UPGRADE is the default, and what the simulation does.
-    if (auto h2 = raw.find("h2UpgradePolicy");
-        h2 != raw.end() && !(h2->is_string() && h2->get<std::string>() == "DO_NOT_UPGRADE")) {
-      note(
-          "meshConfig.h2UpgradePolicy",
-          "meshConfig.h2UpgradePolicy is not simulated: HTTP/2 is spoken only to http2/grpc ports");
-    }
     if (auto ph = raw.find("proxyHeaders"); ph != raw.end() && ph->is_object()) {
       for (const auto& [key, value] : ph->items()) {
         note("meshConfig.proxyHeaders." + key,

@@ -111,24 +111,22 @@ TEST(PeerMetadata, OutboundAndGatewaysReplaceInboundRemoves) {
   EXPECT_EQ(peerMetadataOpFor(ListenerDirection::kSidecarInbound), PeerMetadataOp::kRemove);
 }
 
-// The mesh-wide knobs that would change these headers or the HTTP/2 choice are not modelled: each
-// is a note that reaches every proxy, never silently ignored.
-TEST(PeerMetadata, MeshWideOptOutAndH2UpgradeAreNotSimulatedNotes) {
+// The mesh-wide opt-out of these headers is not modelled: a note that reaches every proxy, never
+// silently ignored.
+TEST(PeerMetadata, MeshWideOptOutIsANotSimulatedNote) {
   testing::SeedSetup s(testing::version(22));
   s.resources.istioOperators.front().meshConfig.raw = {
-      {"h2UpgradePolicy", "UPGRADE"},
       {"proxyHeaders", {{"metadataExchangeHeaders", {{"mode", "IN_MESH"}}}}}};
   const CompiledMesh m = s.compile();
   int seen = 0;
   for (const auto& n : m.notSimulated) {
-    if (n.ref == "meshConfig.h2UpgradePolicy" ||
-        n.ref == "meshConfig.proxyHeaders.metadataExchangeHeaders") {
+    if (n.ref == "meshConfig.proxyHeaders.metadataExchangeHeaders") {
       ++seen;
       EXPECT_EQ(n.reach, NotSimulatedNote::Reach::kEveryProxy) << n.text();
       EXPECT_TRUE(n.affects("httpbin", "httpbin-egress")) << n.text();
     }
   }
-  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(seen, 1);
 }
 
 }  // namespace
