@@ -913,6 +913,75 @@ workloads:
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata"), "<absent>") << o.body;
 }
 
+// A sidecar straight to a legacy service on an `http` ServiceEntry port (the mock speaks HTTP/1.1
+// only, like the legacy service): HTTP/1.1 by default, and the upstream sees the sidecar's own
+// metadata-exchange pair (§R8.1); with a DestinationRule `h2UpgradePolicy: UPGRADE` the sidecar
+// speaks HTTP/2 to it and the request fails, as it would against a real HTTP/1.1-only server
+// (§R9) — never a pass where the mesh fails.
+TEST(Http2Hops, UpgradeToAnHttp1OnlyLegacyServiceFails_R9) {
+  TempDir files;
+  const std::string upgradeDr = R"(apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: crm
+  namespace: demo
+spec:
+  host: crm.legacy.example
+  trafficPolicy:
+    connectionPool:
+      http:
+        h2UpgradePolicy: UPGRADE
+)";
+  for (const bool upgrade : {false, true}) {
+    const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+)");
+    const fs::path se =
+        files.write("se.yaml", std::string(R"(apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata:
+  name: crm
+  namespace: demo
+spec:
+  hosts: [crm.legacy.example]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+)") + (upgrade ? "---\n" + upgradeDr : std::string()));
+    BackendRun run(fmt::format(R"(name: legacy-h2-upgrade
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+  - {}
+upstreams:
+  - {{host: crm.legacy.example, port: 80}}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+)",
+                               op.string(), se.string()));
+    const auto o = run.curl("demo/sleep", "-sS http://crm.legacy.example/headers",
+                            upgrade ? "h2-up-1" : "h2-up-0");
+    EXPECT_EQ(o.via, std::vector<std::string>{"sleep"}) << describe(o);
+    if (!upgrade) {
+      ASSERT_EQ(o.status, 200) << describe(o);
+      EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").rfind("sidecar~", 0), 0u) << o.body;
+      EXPECT_NE(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").find("~sleep-"), std::string::npos)
+          << o.body;
+    } else {
+      EXPECT_EQ(o.status, 503) << describe(o);
+    }
+  }
+}
+
 // The access-log line of `proxy` ("<proxy>: [...] ..."), or "".
 std::string lineOf(const report::Observation& o, const std::string& proxy) {
   for (const auto& l : o.accessLog) {
