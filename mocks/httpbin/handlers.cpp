@@ -1521,6 +1521,18 @@ void serveRequest(const ServeContext& ctx, const httplib::Request& req, httplib:
   route(c);
 }
 
+bool mayWait(const httplib::Request& req) {
+  if (req.method == "OPTIONS") return false;
+  std::string_view path = req.target;
+  path = path.substr(0, path.find('?'));
+  if (path.empty() || path.front() != '/') return false;
+  path.remove_prefix(1);
+  // The first segment as route() sees it (percent-decoded); one that cannot be decoded is a 400.
+  const auto first = codec::percentDecode(path.substr(0, path.find('/')), false);
+  if (!first) return false;
+  return *first == "delay" || *first == "drip" || *first == "range";
+}
+
 void writeError(httplib::Response& res, int code, const std::string& detail) {
   Json out = Json::object();
   out["status_code"] = code;

@@ -41,6 +41,10 @@ void normaliseRequest(httplib::Request& req);
 // Answers one request: CORS preflight for OPTIONS on any path, else the endpoint.
 void serveRequest(const ServeContext& ctx, const httplib::Request& req, httplib::Response& res);
 
+// Whether serveRequest may call `ctx.wait` for this request (/delay, /drip, /range): such
+// requests run on a worker thread, the rest may be answered on an I/O thread.
+bool mayWait(const httplib::Request& req);
+
 // go-httpbin's JSON error body: {"status_code":N,"error":"<status text>"[,"detail":"…"]}.
 void writeError(httplib::Response& res, int code, const std::string& detail = {});
 

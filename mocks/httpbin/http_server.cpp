@@ -486,7 +486,64 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     fillRequest(*req, true);
     keepAlive_ = parser_->keep_alive();
     parser_.reset();
+    if (core_.options.inlineHandler && answerInline(req)) return;
     core_.workers.post([self = this->shared_from_this(), req] { self->handle(*req); });
+  }
+
+  // A handler bug answers 500 on this request instead of ending the process.
+  void answerHandlerBug(const httplib::Request& req, httplib::Response& res, const char* what) {
+    res = httplib::Response{};
+    res.status = 500;
+    if (core_.options.refuse) core_.options.refuse(req, res, 500, what);
+  }
+
+  static double msSince(Clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  }
+
+  void continueAfterResponse() {
+    if (keepAlive_) {
+      readRequest();
+    } else {
+      lingerClose();
+    }
+  }
+
+  // On the I/O thread: the inline handler, then the response written asynchronously. False when
+  // the request needs a worker. A streamed body is still written by a worker (synchronously).
+  bool answerInline(const std::shared_ptr<httplib::Request>& req) {
+    const auto start = Clock::now();
+    auto res = std::make_shared<httplib::Response>();
+    std::optional<std::string> note;
+    try {
+      note = core_.options.inlineHandler(*req, *res);
+    } catch (const std::exception& e) {
+      answerHandlerBug(*req, *res, e.what());
+      note.emplace();
+    }
+    if (!note) return false;
+    auto self = this->shared_from_this();
+    if (res->content_provider_) {
+      core_.workers.post([self, req, res, note = std::move(*note), start]() mutable {
+        self->finish(*req, *res, std::move(note), start);
+      });
+      return true;
+    }
+    if (core_.isStopping()) keepAlive_ = false;
+    const bool noBody =
+        req->method == "HEAD" || res->status < 200 || res->status == 204 || res->status == 304;
+    auto out = std::make_shared<std::string>(head(*res));
+    const size_t bytes = noBody ? 0 : res->body.size();
+    if (!noBody) *out += res->body;
+    tracked_->setDeadline(limits().writeTimeout);
+    asio::async_write(stream_, asio::buffer(*out),
+                      [self, out, req, res, note = std::move(*note), start, bytes](
+                          const ErrorCode& ec, size_t) mutable {
+                        self->tracked_->clearDeadline();
+                        self->log(*req, *res, bytes, msSince(start), std::move(note));
+                        if (!ec) self->continueAfterResponse();
+                      });
+    return true;
   }
 
   // On a worker thread: the handler, then the response written synchronously.
@@ -497,25 +554,21 @@ class Connection : public std::enable_shared_from_this<Connection<Stream>> {
     try {
       if (core_.options.handler) note = core_.options.handler(req, res);
     } catch (const std::exception& e) {
-      // A handler bug answers 500 on this request instead of ending the process.
-      res = httplib::Response{};
-      res.status = 500;
-      if (core_.options.refuse) core_.options.refuse(req, res, 500, e.what());
+      answerHandlerBug(req, res, e.what());
     }
+    finish(req, res, std::move(note), start);
+  }
+
+  // On a worker thread: writes the response synchronously, logs it, and hands the connection
+  // back to the I/O threads.
+  void finish(const httplib::Request& req, httplib::Response& res, std::string note,
+              Clock::time_point start) {
     if (core_.isStopping()) keepAlive_ = false;
     size_t bytes = 0;
     const bool written = writeResponse(req, res, bytes);
-    log(req, res, bytes, std::chrono::duration<double, std::milli>(Clock::now() - start).count(),
-        std::move(note));
+    log(req, res, bytes, msSince(start), std::move(note));
     if (!written) return;
-    auto self = this->shared_from_this();
-    asio::post(core_.io, [self] {
-      if (self->keepAlive_) {
-        self->readRequest();
-      } else {
-        self->lingerClose();
-      }
-    });
+    asio::post(core_.io, [self = this->shared_from_this()] { self->continueAfterResponse(); });
   }
 
   void log(const httplib::Request& req, const httplib::Response& res, size_t bytes, double ms,

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "harness/core/error.h"
@@ -64,6 +65,10 @@ struct HttpServerOptions {
   ServerLimits limits{};
   // Answers one complete request on a worker thread; returns a note for the log.
   std::function<std::string(httplib::Request&, httplib::Response&)> handler;
+  // Optional: answers a request on the I/O thread when that needs no waiting, saving the hand-off
+  // to a worker. Returns the note as `handler` does, or std::nullopt, having changed nothing,
+  // when the request must go to `handler` on a worker instead.
+  std::function<std::optional<std::string>(httplib::Request&, httplib::Response&)> inlineHandler;
   // Fills the answer to a request refused before any handler ran (status 400/414/431, detail).
   // `req` holds what was parsed (maybe nothing).
   std::function<void(const httplib::Request&, httplib::Response&, int, const std::string&)> refuse;

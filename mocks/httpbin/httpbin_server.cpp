@@ -20,7 +20,9 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <thread>
 
 #include "mocks/httpbin/handlers.h"
@@ -284,11 +286,22 @@ struct HttpbinServer::Impl {
     context->tls = options.tls.has_value();
     context->wait = [stopSignal](std::chrono::nanoseconds d) { return stopSignal->waitFor(d); };
     o.handler = [this, context, stopSignal](httplib::Request& req, httplib::Response& res) {
-      detail::normaliseRequest(req);
-      std::string fault = serveWithFaults(*context, *stopSignal, req, res);
-      detail::addCorsHeaders(req, res);
-      served.record(req.get_header_value("x-request-id"));
-      return fault;
+      return serveOne(*context, *stopSignal, latencyMs.load(), req, res);
+    };
+    // Requests that need no wait are answered on the I/O thread: no hand-off to a worker. The
+    // inline context's `wait` throws, so an endpoint that waits but that detail::mayWait misses
+    // answers 500 (loudly) instead of stalling an I/O thread.
+    auto quick = std::make_shared<detail::ServeContext>(*context);
+    quick->wait = [](std::chrono::nanoseconds d) -> bool {
+      if (d.count() <= 0) return true;
+      throw std::logic_error("an endpoint that waits ran on an I/O thread (see detail::mayWait)");
+    };
+    o.inlineHandler = [this, quick, stopSignal](
+                          httplib::Request& req,
+                          httplib::Response& res) -> std::optional<std::string> {
+      const int latency = latencyMs.load();
+      if (latency > 0 || detail::mayWait(req)) return std::nullopt;
+      return serveOne(*quick, *stopSignal, latency, req, res);
     };
     // Requests refused before a handler ran (framing, limits): go-httpbin's JSON error shape.
     o.refuse = [](const httplib::Request& req, httplib::Response& res, int status,
@@ -316,11 +329,22 @@ struct HttpbinServer::Impl {
     return o;
   }
 
+  // One request, with the latency fault as read by the caller (-1 = none). Returns the faults
+  // applied.
+  std::string serveOne(const detail::ServeContext& context, StopSignal& stopSignal, int latency,
+                       httplib::Request& req, httplib::Response& res) {
+    detail::normaliseRequest(req);
+    std::string fault = serveWithFaults(context, stopSignal, latency, req, res);
+    detail::addCorsHeaders(req, res);
+    served.record(req.get_header_value("x-request-id"));
+    return fault;
+  }
+
   // Applies the latency and status faults, then the endpoint. Returns the faults applied.
   std::string serveWithFaults(const detail::ServeContext& context, StopSignal& stopSignal,
-                              const httplib::Request& req, httplib::Response& res) {
+                              int latency, const httplib::Request& req, httplib::Response& res) {
     std::string fault;
-    if (const int ms = latencyMs.load(); ms >= 0) {
+    if (const int ms = latency; ms >= 0) {
       fault = "latency";
       if (ms > 0 && !stopSignal.waitFor(std::chrono::milliseconds(ms))) {
         detail::writeError(res, 503, "server is stopping");

@@ -3,9 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "mocks/httpbin/handlers.h"
 #include "mocks/httpbin/test_support.h"
 
 namespace egresslab::httpbin {
@@ -209,6 +212,41 @@ TEST_F(HttpbinServerTest, RangeHeaderIsIgnoredOutsideRangeEndpoint) {
   const auto res = get(server_->port(), "/json", {{"Range", "bytes=0-3"}});
   EXPECT_EQ(res.status, 200);
   EXPECT_NE(res.body.find("Wake up to WonderWidgets!"), std::string::npos);
+}
+
+// Requests answered on an I/O thread must never wait: only /delay, /drip and /range do, as
+// route() decodes their first segment.
+TEST(HttpbinMayWait, OnlyTheEndpointsThatSleepNeedAWorker) {
+  auto request = [](std::string method, std::string target) {
+    httplib::Request req;
+    req.method = std::move(method);
+    req.target = std::move(target);
+    return req;
+  };
+  for (const char* target : {"/delay/1", "/dela%79/1", "/drip?duration=1", "/range/10"}) {
+    EXPECT_TRUE(detail::mayWait(request("GET", target))) << target;
+  }
+  for (const char* target :
+       {"/get", "/status/200", "/anything/delay/1", "/stream/3", "/", "/%zz", "relative"}) {
+    EXPECT_FALSE(detail::mayWait(request("GET", target))) << target;
+  }
+  EXPECT_FALSE(detail::mayWait(request("OPTIONS", "/delay/1")));  // CORS preflight only
+}
+
+// Two slow requests (as many as the server has I/O threads) do not hold up a quick one.
+TEST_F(HttpbinServerTest, SlowRequestsDoNotHoldUpQuickOnes) {
+  std::atomic<int> slowDone{0};
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 2; ++i) {
+    slow.emplace_back([&] {
+      EXPECT_EQ(get(server_->port(), "/delay/3").status, 200);
+      ++slowDone;
+    });
+  }
+
+  EXPECT_EQ(get(server_->port(), "/get").status, 200);
+  EXPECT_EQ(slowDone.load(), 0) << "the quick request waited for the slow ones";
+  for (auto& t : slow) t.join();
 }
 
 }  // namespace
