@@ -146,7 +146,25 @@ void Compiler::notSimulated() {
         }
         if (auto http = cp->raw.find("http"); http != cp->raw.end()) {
           keys(*http, path + ".connectionPool.http",
-               {"idleTimeout", "h2UpgradePolicy", "useClientProtocol", "maxConcurrentStreams"});
+               {"idleTimeout", "useClientProtocol", "maxConcurrentStreams"});
+          // h2UpgradePolicy is modelled on `http` ports (compile_clusters.cpp); an UPGRADE that
+          // could reach a TLS/TCP port of the host is not (newer Istio upgrades those too).
+          if (http->is_object() && http->value("h2UpgradePolicy", nlohmann::json()) == "UPGRADE") {
+            const RegistryService* svc = out_.findService(dr.host);
+            bool nonHttp = svc == nullptr;
+            if (svc != nullptr) {
+              for (const auto& sp : svc->ports) {
+                if (!isHttpProtocol(sp.protocol)) nonHttp = true;
+              }
+            }
+            if (nonHttp) {
+              note(dr.ref(),
+                   fmt::format("{}.connectionPool.http.h2UpgradePolicy UPGRADE on a non-HTTP port "
+                               "is not simulated",
+                               path),
+                   dr.origin.at(path + ".connectionPool.http.h2UpgradePolicy"));
+            }
+          }
         }
       }
     };

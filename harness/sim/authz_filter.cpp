@@ -32,7 +32,7 @@ Task<std::optional<bool>> SimMesh::Impl::authorizeHttp(
   if (!enforces(vl) || p.cfg->authz.empty()) co_return std::nullopt;
   // The client certificate of a mutual-TLS downstream connection names the peer.
   std::optional<PeerCertificate> peer;
-  if (auto* tlsStream = dynamic_cast<TlsStream*>(&stream)) {
+  if (TlsStream* tlsStream = stream.tlsLayer()) {
     peer = peerCertificate(tlsStream->ssl().native_handle());
   }
   const std::string source = sourceIpOf(remote);

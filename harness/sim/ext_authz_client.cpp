@@ -338,7 +338,7 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
   // The peer principal: the URI SAN of a mutual-TLS downstream's client certificate; "" for
   // plain-text callers (the seed's port-80 hop to the egress gateway, §S2).
   std::optional<PeerCertificate> peer;
-  if (auto* tlsStream = dynamic_cast<TlsStream*>(&stream)) {
+  if (TlsStream* tlsStream = stream.tlsLayer()) {
     peer = peerCertificate(tlsStream->ssl().native_handle());
   }
   const std::string principal = peer ? peer->uriSan : std::string();

@@ -24,7 +24,7 @@ void SimMesh::Impl::connectionManagerRequest(Proxy& p, const VirtualListener& vl
   }
   // The client certificate of a mutual-TLS downstream connection.
   std::optional<PeerCertificate> peer;
-  if (auto* tlsStream = dynamic_cast<TlsStream*>(&stream)) {
+  if (TlsStream* tlsStream = stream.tlsLayer()) {
     peer = peerCertificate(tlsStream->ssl().native_handle());
   }
   std::optional<mesh::ClientCertDetails> current;

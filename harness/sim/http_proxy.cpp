@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "harness/mesh/route_policy.h"
+#include "harness/mesh/peer_metadata.h"
 #include "harness/sim/sim_impl.h"
 
 namespace egresslab::sim {
@@ -300,6 +301,18 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   } else if (findHeader(up.headers, "x-forwarded-proto") == nullptr) {
     // Sidecars set x-forwarded-proto only when it is absent (§R8).
     setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
+  }
+  // Metadata exchange (§R8.1): sidecar outbound and gateways replace the pair with their own,
+  // sidecar inbound removes it (peer_metadata.h).
+  removeHeader(up.headers, mesh::kPeerMetadataHeader);
+  removeHeader(up.headers, mesh::kPeerMetadataIdHeader);
+  if (mesh::peerMetadataOpFor(vl.direction) == mesh::PeerMetadataOp::kReplace) {
+    std::call_once(p.peerMetadataOnce, [&p] {
+      p.peerMetadata = mesh::peerMetadataValue(*p.cfg);
+      p.peerMetadataId = mesh::proxyNodeId(*p.cfg);
+    });
+    setHeader(up.headers, mesh::kPeerMetadataHeader, p.peerMetadata);
+    setHeader(up.headers, mesh::kPeerMetadataIdHeader, p.peerMetadataId);
   }
   if (d.route != nullptr) {
     if (const std::string op = decoratorOperation(*d.route); !op.empty()) {

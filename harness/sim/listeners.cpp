@@ -295,13 +295,66 @@ Task<void> SimMesh::Impl::handleConnection(VirtualListener* vlp, tcp::socket con
         co_await acceptTls(std::move(conn), std::move(ctx), limits.handshakeTimeout);
     if (!stream) co_return;  // handshake failed (garbage, no client cert under STRICT, …)
     live.downstream = stream.get();
-    co_await serveHttp(p, vl, chain, ci, *stream, remote, live);
+    co_await serveHttpAuto(p, vl, chain, ci, *stream, remote, live);
     co_return;
   }
   TcpStream stream(std::move(conn));
   live.raw = nullptr;
   live.downstream = &stream;
-  co_await serveHttp(p, vl, chain, ci, stream, remote, live);
+  co_await serveHttpAuto(p, vl, chain, ci, stream, remote, live);
+}
+
+Task<void> SimMesh::Impl::serveHttpAuto(Proxy& p, VirtualListener& vl,
+                                        const mesh::FilterChain& chain,
+                                        const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                        const std::string& remote, LiveSockets& live) {
+  // Istio's HTTP connection managers use codec_type AUTO: a connection that opens with the
+  // HTTP/2 preface (a sidecar's h2c to a gateway's `http2` port, h2 after TLS) is HTTP/2.
+  std::string first;
+  {
+    const asio::any_io_executor executor = co_await asio::this_coro::executor;
+    auto watchdog = Watchdog::create(executor, [&stream] { stream.close(); });
+    watchdog->arm(limits.requestTimeout);
+    if (co_await stream.waitReadable()) co_return;
+    std::array<char, 256> buf{};
+    while (matchHttp2Preface(first) == PrefaceMatch::kPartial) {
+      const IoResult r = co_await stream.readSome(asio::buffer(buf));
+      if (r.ec) break;  // whatever arrived goes to the HTTP/1.1 reader (EOF, garbage)
+      first.append(buf.data(), r.bytes);
+    }
+    watchdog->disarm();
+    if (watchdog->fired() || first.empty()) co_return;
+  }
+  if (matchHttp2Preface(first) == PrefaceMatch::kYes) {
+    co_await serveHttp2Connection(p, vl, chain, ci, stream, std::move(first), remote, live);
+    co_return;
+  }
+  ReplayStream replay(stream, std::move(first));
+  co_await serveHttp(p, vl, chain, ci, replay, remote, live);
+}
+
+Task<void> SimMesh::Impl::serveHttp2Connection(Proxy& p, VirtualListener& vl,
+                                               const mesh::FilterChain& chain,
+                                               const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                               std::string alreadyRead, const std::string& remote,
+                                               LiveSockets& live) {
+  // handleRequest writes an HTTP/1.1 response to the stream it is given; for a stream of an
+  // HTTP/2 connection that is a capture, whose response goes out as HEADERS and DATA frames.
+  // Requests of one connection are handled one at a time (docs/fidelity.md, "HTTP/2").
+  Http2Handler handler = [&](HttpRequest& req,
+                             bool& closeAfter) -> Task<std::optional<HttpResponse>> {
+    ResponseCapture capture(stream);
+    const bool keep = !stopping;
+    const bool open = co_await handleRequest(p, vl, chain, ci, capture, req, remote, keep, live);
+    closeAfter = !open || !keep;
+    if (capture.written().empty()) co_return std::nullopt;
+    auto resp = co_await parseCapturedResponse(capture.written(), req.method);
+    if (!resp) co_return std::nullopt;
+    co_return std::move(*resp);
+  };
+  Http2ServerOptions h2;
+  h2.idleTimeout = limits.requestTimeout;
+  co_await serveHttp2(stream, std::move(alreadyRead), handler, h2);
 }
 
 Task<void> SimMesh::Impl::serveHealth(Proxy& p, AsyncStream& stream) {

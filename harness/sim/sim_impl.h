@@ -5,7 +5,8 @@
 //                        the listeners this run bound; pod and host DNS; capture (§1, §3)
 //   listeners.cpp        bind/listen/refuse, accept loops with connection caps and EMFILE
 //                        back-off, filter-chain choice per connection, the :15021 status port
-//   http_proxy.cpp       one HTTP/1.1 request through one proxy: route, cluster, retries,
+//   http_proxy.cpp       one HTTP request (HTTP/1.1, or one HTTP/2 stream) through one proxy:
+//   route, cluster, retries,
 //                        local replies, header rewrites, access log
 //   tcp_proxy.cpp        tcp_proxy / passthrough / SNI chains, BlackHole, port-forward tunnels
 //   upstream_pool.cpp    upstream connections: connect, TLS origination (§4), keep-alive pool
@@ -42,6 +43,7 @@
 #include "harness/sim/dns_overrides.h"
 #include "harness/sim/fault_timers.h"
 #include "harness/sim/http1.h"
+#include "harness/sim/http2.h"
 #include "harness/sim/io.h"
 #include "harness/sim/net.h"
 #include "harness/sim/sim_mesh.h"
@@ -129,6 +131,8 @@ struct SimMesh::Impl {
   struct UpstreamConn {
     std::unique_ptr<AsyncStream> stream;
     std::unique_ptr<HttpReader> reader;
+    // Set when the cluster speaks HTTP/2 (mesh::Cluster::protocol): requests go through it.
+    std::unique_ptr<Http2ClientConnection> h2;
     std::uint64_t generation = 0;
     std::unique_ptr<SourceRegistration> source;
     std::shared_ptr<ConnectionSlot> slot;  // max_connections accounting (§R6)
@@ -170,7 +174,10 @@ struct SimMesh::Impl {
     std::mutex ctxMu;                             // guards both context maps
     std::map<std::string, SslContext> serverCtx;  // by filter chain name
     std::map<std::string, SslContext> clientCtx;  // by verification/identity key
-    ClusterStates clusters;   // load balancer, outlier detection, circuit breakers (§R3–§R6)
+    ClusterStates clusters;  // load balancer, outlier detection, circuit breakers (§R3–§R6)
+    // x-envoy-peer-metadata(-id) of this proxy (§R8.1), computed once on first use.
+    std::once_flag peerMetadataOnce;
+    std::string peerMetadata, peerMetadataId;
     std::vector<Pool> pools;  // by worker index; worker-only
   };
 
@@ -263,6 +270,16 @@ struct SimMesh::Impl {
   Task<void> acceptLoop(VirtualListener* vl, std::shared_ptr<tcp::acceptor> acceptor);
   Task<void> handleConnection(VirtualListener* vl, tcp::socket socket, Worker* worker);
   Task<void> serveHealth(Proxy& p, AsyncStream& stream);
+  // Envoy's codec AUTO on an HTTP filter chain: HTTP/2 when the connection starts with the
+  // client preface (serveHttp2Connection), HTTP/1.1 otherwise (serveHttp).
+  Task<void> serveHttpAuto(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                           const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                           const std::string& remote, LiveSockets& live);
+  // Each HTTP/2 stream goes through handleRequest like an HTTP/1.1 request (http2.h).
+  Task<void> serveHttp2Connection(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                                  const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                  std::string alreadyRead, const std::string& remote,
+                                  LiveSockets& live);
   Result<void> bindLiteralForwards();
   void appendLog(Proxy& p, std::uint64_t s, const mesh::AccessLogEntry& entry);
 
