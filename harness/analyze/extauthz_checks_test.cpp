@@ -37,13 +37,13 @@ std::string policy(const std::string& provider) {
          "  rules: [{}]\n";
 }
 
-std::vector<Message> analyze(const std::string& yaml) {
+std::vector<Message> analyze(const std::string& yaml, const char* version = "1.22.0") {
   auto set = model::parseManifests(yaml, "t.yaml", {});
   EXPECT_TRUE(set.has_value()) << (set ? "" : set.error().str());
   if (!set) return {};
   AnalysisInput input;
   input.resources = &*set;
-  input.version = *model::IstioVersion::parse("1.22.0");
+  input.version = *model::IstioVersion::parse(version);
   std::vector<Message> out;
   for (auto& m : analyzeResources(input)) {
     if (m.code == "EGL009") out.push_back(m);
@@ -69,6 +69,17 @@ TEST(ExtAuthzChecks, NonExtAuthzProviderIsEgl009_X1) {
 
 TEST(ExtAuthzChecks, DefinedProviderIsClean_X1) {
   EXPECT_TRUE(analyze(std::string(kOperator) + policy("ext-authz-http")).empty());
+}
+
+// istiod 1.8 drops CUSTOM policies ("unsupported action"): a warning that nothing is checked,
+// not the deny-all error of a bad provider.
+TEST(ExtAuthzChecks, CustomOnIstio18IsIgnoredWarning_X1) {
+  const auto found = analyze(std::string(kOperator) + policy("ext-authz-http"), "1.8.0");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].level, Level::kWarning);
+  EXPECT_THAT(found[0].text, HasSubstr("istiod 1.8 does not build"));
+  EXPECT_THAT(found[0].text, HasSubstr("no request it covers is checked"));
+  EXPECT_TRUE(analyze(std::string(kOperator) + policy("ext-authz-http"), "1.9.0").empty());
 }
 
 }  // namespace

@@ -104,16 +104,31 @@ class SimUnderTest final : public BackendUnderTest {
   std::vector<int> servedPorts_;
 };
 
-// A §9 TEXT access-log line of Istio 1.8 carrying `requestId`, as `kubectl logs` prints it.
-std::string accessLogLine(const std::string& requestId) {
+// A §9 TEXT access-log line of Istio 1.8, as `kubectl logs` prints it: HTTP with `requestId`, or
+// a TCP line ("- - -") when `requestId` is empty. START_TIME is now: the kind backend reads only
+// lines that started with the step. Addresses as on a cluster (§R9): each hop's downstream
+// remote address is the previous hop's upstream local address.
+struct LogEnds {
+  std::string upstreamHost, upstreamLocal, downstreamLocal, downstreamRemote;
+};
+std::string accessLogLine(const std::string& requestId, const LogEnds& ends = {},
+                          mesh::ResponseFlags flags = {}, const std::string& cluster = "-") {
   mesh::AccessLogEntry e;
-  e.startTime = std::chrono::system_clock::time_point(std::chrono::seconds(1608112800));
-  e.method = "GET";
-  e.path = "/status/200";
-  e.responseCode = 200;
-  e.flags = {};
-  e.requestId = requestId;
-  e.authority = "httpbin.example.com";
+  e.startTime = std::chrono::system_clock::now();
+  e.tcp = requestId.empty();
+  if (!e.tcp) {
+    e.method = "GET";
+    e.path = "/status/200";
+    e.responseCode = 200;
+    e.requestId = requestId;
+    e.authority = "httpbin.example.com";
+  }
+  e.flags = flags;
+  e.upstreamHost = ends.upstreamHost;
+  e.upstreamCluster = cluster;
+  e.upstreamLocalAddress = ends.upstreamLocal;
+  e.downstreamLocalAddress = ends.downstreamLocal;
+  e.downstreamRemoteAddress = ends.downstreamRemote;
   return mesh::formatAccessLog(mesh::AccessLogFormatVersion::kIstio18, e,
                                *model::IstioVersion::parse("1.8.0"));
 }
@@ -125,19 +140,14 @@ class KindUnderTest final : public BackendUnderTest {
     kind::KindOptions options;
     options.fixturesDir = kSource / "fixtures" / "kind";
     options.portForwardReady = std::chrono::milliseconds(0);  // no listener behind records
+    options.mockPortBase = 0;  // the mock on an ephemeral port of 127.0.0.1, the "kind gateway"
     scriptHealthyCluster();
     auto backend = std::make_unique<kind::KindBackend>(runner_, options);
-    backend->setAccessLogWait(std::chrono::milliseconds(0));  // logs are there at once
+    // Long enough for a second read of the logs (the egress gateway's line comes late).
+    backend->setAccessLogWait(std::chrono::milliseconds(20000));
     backend_ = std::move(backend);
   }
   Backend& backend() override { return *backend_; }
-  model::Scenario scenario() override {
-    auto s = seedScenario();
-    // The mock upstream runs in-process on the kind network gateway (127.0.0.1 here): an
-    // ephemeral port instead of 443.
-    if (!s.upstreams.empty()) s.upstreams[0].port = 0;
-    return s;
-  }
   void expectNothingLeftRunning() override {
     EXPECT_EQ(runner_->liveBackground(), 0);
     int deletes = 0;
@@ -156,21 +166,49 @@ class KindUnderTest final : public BackendUnderTest {
     r.answer({"kubectl", "version"},
              {.out = R"({"clientVersion":{"gitVersion":"v1.27.3","major":"1","minor":"27"}})"});
     r.answer({"docker", "network", "inspect"}, {.out = "127.0.0.1 \n"});
+    r.answer({"kubectl", "get", "nodes"}, {.out = "egresslab-control-plane"});
     r.answer({"kubectl", "-n", "kube-system", "get", "configmap"},
              {.out = ".:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n"});
     // kubectl exec into a deployment that does not exist (real kubectl's answer).
     r.answer({"kubectl", "exec"},
              {.exitCode = 1,
               .err = "Error from server (NotFound): deployments.apps \"nothing\" not found\n"});
-    // The sleep pod's curl: body, then podCurlArgv's -w suffix "\n%{http_code} %{exitcode}".
+    // The sleep pod's curl: body, then podCurlArgv's -w suffix "\n%{local_ip}:%{local_port}
+    // %{http_code} %{exitcode}".
     r.answer({"kubectl", "exec", "-n", "httpbin", "deploy/sleep"},
-             {.out = "{\"status\": 200}\n200 0"});
-    // Both proxies logged the request (§9), among unrelated lines.
+             {.out = "{\"status\": 200}\n10.244.0.7:40312 200 0"});
+    // TLS to a host in no ServiceEntry (REGISTRY_ONLY, §1): the handshake is cut, exit 35.
+    r.answer({"kubectl", "exec", "-n", "httpbin", "deploy/sleep", "-c", "sleep", "--", "curl", "-s",
+              "-S", "https://unregistered.example.com/status/200"},
+             {.exitCode = 35,
+              .out = "\n10.244.0.7:40400 000 35",
+              .err = "curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL"});
+    // Which pod is which proxy (the sidecar sent to the egress gateway's pod).
+    r.answer({"kubectl", "get", "pods"},
+             {.out = "httpbin/sleep-5d8f7c9b6-abcde 10.244.0.7\n"
+                     "httpbin/httpbin-egress-7c9f8d6b5-fghij 10.244.0.9\n"});
+    // The sidecar logged the HTTP request (§9) and the TCP connection to BlackHoleCluster (§R9,
+    // joined by curl's own address), among unrelated lines and another connection's line.
     r.answer({"kubectl", "-n", "httpbin", "logs", "deploy/sleep", "-c", "istio-proxy"},
-             {.out = "unrelated line\n" + accessLogLine(kRequestId) + "\n"});
-    r.answer(
-        {"kubectl", "-n", "httpbin", "logs", "deploy/httpbin-egress"},
-        {.out = accessLogLine("some-other-request") + "\n" + accessLogLine(kRequestId) + "\n"});
+             {.out = "unrelated line\n" +
+                     accessLogLine(kRequestId, {"10.244.0.9:8080", "10.244.0.7:41000",
+                                                "203.0.113.10:80", "10.244.0.7:40312"}) +
+                     "\n" +
+                     accessLogLine("", {"10.244.0.9:8443", "10.244.0.7:39002", "198.51.100.1:443",
+                                        "10.244.0.7:39001"}) +
+                     "\n" +
+                     accessLogLine("", {"", "", "203.0.113.20:443", "10.244.0.7:40400"},
+                                   mesh::ResponseFlag::kUH, "BlackHoleCluster") +
+                     "\n"});
+    // Envoy flushes about once a second: the egress gateway's line is not there on the first
+    // read, only on the next — the backend waits for every proxy on the path, not the first.
+    r.answer({"kubectl", "-n", "httpbin", "logs", "deploy/httpbin-egress"},
+             {.out = accessLogLine("some-other-request") + "\n" +
+                     accessLogLine(kRequestId, {"172.18.0.1:443", "10.244.0.9:50000",
+                                                "10.244.0.9:8080", "10.244.0.7:41000"}) +
+                     "\n"});
+    r.answerTimes({"kubectl", "-n", "httpbin", "logs", "deploy/httpbin-egress"},
+                  {.out = accessLogLine("some-other-request") + "\n"}, 1);
   }
 
   std::shared_ptr<kind::RecordingCommandRunner> runner_ =
@@ -253,6 +291,25 @@ TEST_P(BackendContract, PodCurlThroughTheEgressGatewayObservesBothProxies_S9) {
   EXPECT_EQ(observed->flags.at("httpbin-egress"), "-");
   ASSERT_FALSE(observed->accessLog.empty());
   for (const auto& line : observed->accessLog) EXPECT_THAT(line, HasSubstr(kRequestId));
+}
+
+// §R9, docs/design.md "Every hop observable, HTTP or not": TLS to a host in no ServiceEntry
+// (REGISTRY_ONLY) lands on the sidecar's BlackHoleCluster; its TCP line carries no request id
+// and is joined by connection (its downstream remote address is curl's own local address).
+TEST_P(BackendContract, PodTlsToAnUnregisteredHostIsATcpHopJoinedByConnection_R9) {
+  ASSERT_NO_FATAL_FAILURE(up());
+  CurlRequest request = podCurl("httpbin/sleep");
+  request.line = "-sS https://unregistered.example.com/status/200";
+  request.command = *curl::parseCurlCommandLine(request.line);
+  request.requestId = "0b7c3d1e-aaaa-4bbb-8ccc-contract0002";
+  const auto observed = backend().curl(request);
+  ASSERT_TRUE(observed) << observed.error().str();
+  EXPECT_EQ(observed->exit, 35) << observed->curlError;
+  EXPECT_THAT(observed->via, ElementsAre("sleep"));
+  ASSERT_TRUE(observed->flags.contains("sleep"));
+  EXPECT_EQ(observed->flags.at("sleep"), "UH");
+  ASSERT_EQ(observed->accessLog.size(), 1u);
+  EXPECT_THAT(observed->accessLog.front(), HasSubstr("\"- - -\" 0 UH"));
 }
 
 TEST_P(BackendContract, UnknownPodIsAnErrorNotAnObservation) {

@@ -7,24 +7,30 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
+#include <stop_token>
 #include <thread>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "harness/backend/load_generator.h"
 #include "harness/curl/execute.h"
+#include "harness/kind/access_log_join.h"
 #include "harness/kind/ext_authz_manifests.h"
 #include "harness/kind/kind_load.h"
 #include "harness/kind/preflight.h"
 #include "harness/kind/process_groups.h"
+#include "harness/mesh/endpoints.h"
 #include "harness/model/gateway_workloads.h"
 #include "harness/model/loader.h"
 #include "harness/pki/pki.h"
@@ -99,6 +105,17 @@ void addUnique(std::vector<std::string>& list, const std::string& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
 }
 
+// The file name of server i's certificate in <run dir>/upstreams/: HOST-PORT, with the server's
+// index when another server shares its host and port (each has its own certificate).
+std::string upstreamFileBase(const model::Scenario& scenario, std::size_t i) {
+  const auto& u = scenario.upstreams.at(i);
+  const auto shared = std::count_if(
+      scenario.upstreams.begin(), scenario.upstreams.end(),
+      [&](const model::UpstreamSpec& o) { return o.host == u.host && o.port == u.port; });
+  if (shared > 1) return fmt::format("{}-{}-{}", u.host, u.port, i);
+  return fmt::format("{}-{}", u.host, u.port);
+}
+
 // Builds the commands; kubectl/istioctl get the run's kubeconfig (or --context).
 class PlanWriter {
  public:
@@ -148,6 +165,13 @@ std::string renderWorkload(const std::string& tmpl, const model::WorkloadSpec& w
       continue;
     }
     text += line + "\n";
+    // The pod's locality (docs/istio-behaviour.md §R5): Istio takes the `istio-locality` label
+    // over the node's topology labels ("/" written as "."), so each workload gets its own.
+    if (!w.locality.empty() && line == "        app: <workload-name>") {
+      std::string locality = w.locality;
+      std::replace(locality.begin(), locality.end(), '/', '.');
+      text += "        istio-locality: " + locality + "\n";
+    }
   }
   const std::map<std::string, std::string> vars{
       {"<workload-name>", w.name},
@@ -374,6 +398,36 @@ model::IstioVersion installVersion(const model::Scenario& scenario) {
 
 std::uint32_t mockControlPort(std::size_t index) {
   return 19000 + static_cast<std::uint32_t>(index);
+}
+
+std::string mockListenPort(const KindOptions& options, std::size_t index) {
+  if (options.mockPortBase == 0) return fmt::format("${{MOCK_PORT_{}}}", index);
+  return std::to_string(options.mockPortBase + static_cast<std::uint32_t>(index));
+}
+
+std::vector<std::string> serverAddresses(const model::Scenario& scenario) {
+  return mesh::upstreamAddresses(scenario.upstreams,
+                                 mesh::scenarioDnsAnswers(scenario.dns, scenario.dnsAnswers));
+}
+
+std::map<std::string, std::vector<std::string>> worldDnsAnswers(const model::Scenario& scenario) {
+  return mesh::dnsAnswersWithUpstreams(scenario.upstreams,
+                                       mesh::scenarioDnsAnswers(scenario.dns, scenario.dnsAnswers));
+}
+
+std::vector<std::string> dnatArgv(const std::string& op, const model::Scenario& scenario,
+                                  const std::vector<std::string>& addresses,
+                                  const KindOptions& options, std::size_t index) {
+  const auto& u = scenario.upstreams.at(index);
+  std::vector<std::string> argv{"docker", "exec", "${NODE}", "iptables",
+                                "-t",     "nat",  op,        "PREROUTING"};
+  if (op == "-I") argv.push_back("1");  // before kube-proxy's and kindnet's rules
+  argv.insert(
+      argv.end(),
+      {"-d", addresses.at(index) + "/32", "-p", "tcp", "--dport", std::to_string(u.port), "-m",
+       "comment", "--comment", "egresslab " + (u.name.empty() ? u.host : u.name), "-j", "DNAT",
+       "--to-destination", options.kindGatewayPlaceholder + ":" + mockListenPort(options, index)});
+  return argv;
 }
 
 Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
@@ -718,12 +772,16 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
   }
   for (const auto& wl : scenario.workloads) trust(wl.ns, wl.name, false);
 
-  // 8. Upstreams: the mock runs on the host at the kind network's gateway address; CoreDNS
-  //    answers the upstream names and the scenario's dns: records (docs/kind.md).
+  // 8. Upstreams (docs/kind.md "Upstreams"): every server at its own address, as the simulator
+  //    places it (mesh::upstreamAddresses: `address:`, the host's `dns:` records, else one the
+  //    run chooses). Its mock runs on the host at the kind network's gateway address on a port
+  //    of its own; a DNAT rule in every node sends ADDRESS:PORT there. CoreDNS answers every A
+  //    record of every name (the scenario's `dns:` lists and the upstream hosts).
   if (!scenario.upstreams.empty() || !scenario.dns.empty()) {
     w.add(Phase::kUpstreams, {"docker", "network", "inspect", "kind", "-f",
                               "{{range .IPAM.Config}}{{.Gateway}} {{end}}"})
         .captureAs = "KIND_GATEWAY";
+    const auto addresses = serverAddresses(scenario);
     // The mocks: in-process in a run; `egresslab mock httpbin` in a written plan.
     for (std::size_t i = 0; i < scenario.upstreams.size(); ++i) {
       const auto& u = scenario.upstreams[i];
@@ -731,10 +789,11 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
       p.phase = Phase::kUpstreams;
       p.mockUpstream = static_cast<int>(i);
       Command mock;
-      mock.argv = {"egresslab", "mock", "httpbin", "--listen",
-                   fmt::format("{}:{}", options.kindGatewayPlaceholder, u.port)};
+      mock.argv = {
+          "egresslab", "mock", "httpbin", "--listen",
+          fmt::format("{}:{}", options.kindGatewayPlaceholder, mockListenPort(options, i))};
       if (u.tls) {
-        const auto base = options.runDir / "upstreams" / fmt::format("{}-{}", u.host, u.port);
+        const auto base = options.runDir / "upstreams" / upstreamFileBase(scenario, i);
         mock.argv.insert(mock.argv.end(), {"--tls-cert", base.string() + ".crt", "--tls-key",
                                            base.string() + ".key"});
       }
@@ -742,8 +801,24 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
                        {"--hostname", u.name.empty() ? u.host : u.name, "--control",
                         fmt::format("127.0.0.1:{}", mockControlPort(i))});
       p.stages.push_back(std::move(mock));
-      p.stdinDescription = fmt::format("the upstream {}:{}", u.host, u.port);
+      p.stdinDescription = fmt::format("the upstream {}:{} ({}) at {}:{}", u.host, u.port,
+                                       u.name.empty() ? u.host : u.name, addresses[i], u.port);
       plan.push_back(std::move(p));
+    }
+    if (!scenario.upstreams.empty()) {
+      // The nodes are the kind cluster's containers (kind names them after the cluster).
+      w.add(Phase::kUpstreams,
+            {"kubectl", "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"})
+          .captureAs = "NODES";
+      for (std::size_t i = 0; i < scenario.upstreams.size(); ++i) {
+        auto& dnat = w.add(Phase::kUpstreams, dnatArgv("-I", scenario, addresses, options, i));
+        dnat.perNode = true;
+        dnat.stdinDescription =
+            fmt::format("in every node: {}:{} → the mock of {} (iptables DNAT)", addresses[i],
+                        scenario.upstreams[i].port,
+                        scenario.upstreams[i].name.empty() ? scenario.upstreams[i].host
+                                                           : scenario.upstreams[i].name);
+      }
     }
     w.add(Phase::kUpstreams, {"kubectl", "-n", "kube-system", "get", "configmap", "coredns", "-o",
                               "jsonpath={.data.Corefile}"})
@@ -751,10 +826,9 @@ Result<std::vector<PlannedCommand>> buildPlan(const model::Scenario& scenario,
     auto& patch = w.add(Phase::kUpstreams, {"kubectl", "-n", "kube-system", "apply", "-f", "-"});
     patch.stdinSource = StdinSource::kPatchedCorefile;
     std::vector<std::string> entries;
-    for (const auto& u : scenario.upstreams) {
-      entries.push_back(u.host + " → " + options.kindGatewayPlaceholder);
+    for (const auto& [host, ips] : worldDnsAnswers(scenario)) {
+      entries.push_back(host + " → " + fmt::format("{}", fmt::join(ips, " ")));
     }
-    for (const auto& [host, ip] : scenario.dns) entries.push_back(host + " → " + ip);
     patch.stdinDescription = fmt::format("ConfigMap kube-system/coredns with a hosts block: {}",
                                          fmt::join(entries, ", "));
     w.add(Phase::kUpstreams,
@@ -807,18 +881,20 @@ std::vector<std::string> podCurlArgv(const curl::CurlCommand& command, const std
   argv.push_back("-H");
   argv.push_back("x-request-id:" + requestId);
   argv.push_back("-w");
-  argv.push_back("\\n%{http_code} %{exitcode}");
+  argv.push_back("\\n%{local_ip}:%{local_port} %{http_code} %{exitcode}");
   return argv;
 }
 
 std::optional<PodCurlOutput> parsePodCurlOutput(const std::string& out) {
-  // The -w suffix is the last line: "<status> <exit>" (curl prints it even on failure).
-  static const std::regex suffix(R"((?:^|\n)(\d{3}) (\d+)\s*$)");
+  // The -w suffix is the last line: "<local ip>:<local port> <status> <exit>" (curl prints it
+  // even on failure; ":0" when it never connected).
+  static const std::regex suffix(R"((?:^|\n)(\S*):(\d+) (\d{3}) (\d+)\s*$)");
   std::smatch m;
   if (!std::regex_search(out, m, suffix)) return std::nullopt;
   PodCurlOutput parsed;
-  parsed.status = std::stoi(m[1].str());
-  parsed.exitCode = std::stoi(m[2].str());
+  if (m[2].str() != "0" && !m[1].str().empty()) parsed.localAddress = m[1].str() + ":" + m[2].str();
+  parsed.status = std::stoi(m[3].str());
+  parsed.exitCode = std::stoi(m[4].str());
   parsed.body = out.substr(0, static_cast<std::size_t>(m.position(0)));
   return parsed;
 }
@@ -853,7 +929,16 @@ struct KindBackend::State {
     std::uint32_t local = 0;
   };
   std::vector<PortForward> portForwards;
-  std::map<std::string, std::unique_ptr<httpbin::HttpbinServer>> mocks;  // "host:port"
+  std::map<std::size_t, std::unique_ptr<httpbin::HttpbinServer>> mocks;  // by upstream index
+  std::vector<Command> dnatRules;  // `iptables -D` of every rule up() inserted, for teardown
+  // Names a `dns` fault answers for now (docs/kind.md "World faults"); undone at down().
+  std::map<std::string, model::FaultSpec::DnsAnswer> dnsOverrides;
+  // Faults change from the steps' thread and from ttl threads: one lock, and generations so a
+  // ttl never ends a later fault of the same target.
+  std::mutex faultMu;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> gatewayGeneration;
+  std::map<std::string, std::uint64_t> dnsGeneration;
+  std::vector<std::jthread> ttlThreads;  // stopped (and joined) first thing in down()
   std::set<std::pair<std::string, std::string>> killedGateways;  // (ns, name), undone at down()
   std::vector<ProxyRef> proxies;
   std::chrono::milliseconds accessLogWait{5000};
@@ -902,12 +987,66 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-// The Corefile with our hosts block first in the `.:53` server block (replacing an older one
-// from a reused cluster). `fallthrough` keeps every other name on the kubernetes/forward path.
-std::string patchCorefile(const std::string& corefile,
-                          const std::vector<std::pair<std::string, std::string>>& hosts) {
-  std::string block = "    # egresslab hosts begin\n    hosts {\n";
-  for (const auto& [host, ip] : hosts) block += fmt::format("       {} {}\n", ip, host);
+// The world's DNS records as hosts-file entries (name, address), every A record of every name.
+std::vector<std::pair<std::string, std::string>> hostsEntries(const model::Scenario& scenario) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [host, ips] : worldDnsAnswers(scenario)) {
+    for (const auto& ip : ips) out.emplace_back(host, ip);
+  }
+  return out;
+}
+
+// TTL of the records our hosts block answers. Envoy's DNS clusters re-resolve at the answer's
+// TTL (respect_dns_ttl, docs/istio-behaviour.md §R4) and CoreDNS's cache keeps an answer at most
+// that long, so a `dns` fault reaches the gateways within seconds (the hosts plugin's default,
+// 3600 s, would hide it for an hour).
+constexpr int kHostsTtlSeconds = 5;
+
+// "crm.legacy.example" → "^crm[.]legacy[.]example[.]$" (the template plugin matches the FQDN).
+std::string exactNameRegex(const std::string& name) {
+  std::string out = "^";
+  for (char c : name) {
+    if (c == '.') {
+      out += "[.]";
+    } else {
+      out += c;
+    }
+  }
+  return out + "[.]$";
+}
+
+// What our block of the Corefile says: the hosts entries, and for each name a `dns` fault
+// answers NXDOMAIN or SERVFAIL for, a `template` rule answering that code (the template plugin
+// runs before hosts). A fault answering addresses replaces that name's records.
+struct DnsBlock {
+  std::vector<std::pair<std::string, std::string>> hosts;  // (name, address)
+  std::string templates;                                   // Corefile lines, indented
+};
+
+DnsBlock dnsBlock(const model::Scenario& scenario,
+                  const std::map<std::string, model::FaultSpec::DnsAnswer>& overrides) {
+  using Kind = model::FaultSpec::DnsAnswer::Kind;
+  DnsBlock block{hostsEntries(scenario), {}};
+  for (const auto& [name, answer] : overrides) {
+    std::erase_if(block.hosts, [&](const auto& entry) { return entry.first == name; });
+    if (answer.kind == Kind::kAddresses) {
+      for (const auto& ip : answer.addresses) block.hosts.emplace_back(name, ip);
+      continue;
+    }
+    block.templates += fmt::format(
+        "    template IN ANY {} {{\n       match \"{}\"\n       rcode {}\n       "
+        "fallthrough\n    }}\n",
+        name, exactNameRegex(name), answer.kind == Kind::kNxdomain ? "NXDOMAIN" : "SERVFAIL");
+  }
+  return block;
+}
+
+// The Corefile with our block first in the `.:53` server block (replacing an older one from a
+// reused cluster). `fallthrough` keeps every other name on the kubernetes/forward path.
+std::string patchCorefile(const std::string& corefile, const DnsBlock& dns) {
+  std::string block = "    # egresslab hosts begin\n" + dns.templates;
+  block += fmt::format("    hosts {{\n       ttl {}\n", kHostsTtlSeconds);
+  for (const auto& [host, ip] : dns.hosts) block += fmt::format("       {} {}\n", ip, host);
   block += "       fallthrough\n    }\n    # egresslab hosts end\n";
   std::string out;
   std::istringstream in(corefile);
@@ -929,6 +1068,25 @@ std::string patchCorefile(const std::string& corefile,
   }
   if (!inserted) out = ".:53 {\n" + block + "    forward . /etc/resolv.conf\n}\n" + out;
   return out;
+}
+
+// The coredns ConfigMap to apply: the captured Corefile with our block (patchCorefile).
+std::string corefileConfigMap(const std::string& corefile, const model::Scenario& scenario,
+                              const std::map<std::string, model::FaultSpec::DnsAnswer>& overrides) {
+  nlohmann::json cm = {
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", {{"name", "coredns"}, {"namespace", "kube-system"}}},
+      {"data", {{"Corefile", patchCorefile(corefile, dnsBlock(scenario, overrides))}}}};
+  return cm.dump(2);
+}
+
+// A START_TIME as Envoy prints it (UTC, ms): lines older than this belong to earlier requests.
+std::string startTimeBound(std::chrono::system_clock::time_point at) {
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count() % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", std::chrono::floor<std::chrono::seconds>(at),
+                     ms);
 }
 
 std::string firstIpv4(const std::string& text) {
@@ -1069,7 +1227,7 @@ Result<void> writeRunFiles(const std::filesystem::path& dir, const model::Scenar
     if (!u.tls) continue;
     auto pair = out.publicCa->issueServer({u.host});
     if (!pair) return std::unexpected(std::move(pair.error()));
-    const auto base = std::filesystem::path("upstreams") / fmt::format("{}-{}", u.host, u.port);
+    const auto base = std::filesystem::path("upstreams") / upstreamFileBase(scenario, i);
     if (auto w = writeFileAt(dir, base.string() + ".key", pair->keyPem, kPrivate); !w) return w;
     if (auto w = writeFileAt(dir, base.string() + ".crt", pair->chainPem); !w) return w;
     out.upstreamPairs[i] = std::move(*pair);
@@ -1097,10 +1255,9 @@ std::string slug(const std::string& text) {
 }
 
 // The hosts block of the Corefile, as plan.sh's patch_corefile inserts it.
-std::string hostsBlockTemplate(const model::Scenario& scenario, const std::string& gateway) {
+std::string hostsBlockTemplate(const model::Scenario& scenario) {
   std::string block;
-  for (const auto& u : scenario.upstreams) block += gateway + " " + u.host + "\n";
-  for (const auto& [host, ip] : scenario.dns) block += ip + " " + host + "\n";
+  for (const auto& [host, ip] : hostsEntries(scenario)) block += ip + " " + host + "\n";
   return block;
 }
 
@@ -1155,7 +1312,7 @@ std::optional<std::string> upstreamFaultJson(const model::FaultSpec& fault) {
 
 std::string shellLine(const std::vector<std::string>& argv) {
   static const std::vector<std::string> kExpanded = {"${RUN_DIR}", "${KIND_GATEWAY}",
-                                                     "${REQUEST_ID}", "${EGRESSLAB}"};
+                                                     "${REQUEST_ID}", "${EGRESSLAB}", "${NODE}"};
   std::string line;
   for (std::size_t i = 0; i < argv.size(); ++i) {
     std::string arg = argv[i];
@@ -1215,6 +1372,7 @@ EGRESSLAB="${EGRESSLAB:-egresslab}"
 REQUEST_ID=""
 KIND_GATEWAY=""
 COREFILE=""
+NODES=""
 
 # Values earlier steps captured (the kind network's gateway address, the Corefile) are kept in
 # captured/, so ./plan.sh --from N finds them.
@@ -1266,14 +1424,18 @@ stop_background() {
   fi
 }
 
-# patch_corefile BLOCK: the captured Corefile with BLOCK (${KIND_GATEWAY} filled in) as a hosts
-# block in the .:53 server (an older egresslab block replaced), as the ConfigMap to apply.
+# patch_corefile BLOCK [TEMPLATES]: the captured Corefile with BLOCK (${KIND_GATEWAY} filled in)
+# as a hosts block in the .:53 server, TEMPLATES' lines (a dns fault's template rules) before it
+# (an older egresslab block replaced), as the ConfigMap to apply.
 patch_corefile() {
-  local block
+  local block templates=""
   block=$(sed "s/\${KIND_GATEWAY}/${KIND_GATEWAY}/g" "$1")
-  printf '%s\n' "$COREFILE" | awk -v block="$block" '
+  if [[ $# -gt 1 ]]; then templates=$(cat "$2"); fi
+  printf '%s\n' "$COREFILE" | awk -v block="$block" -v templates="$templates" '
     function hosts(   n, i, lines) {
-      print "    # egresslab hosts begin"; print "    hosts {"
+      print "    # egresslab hosts begin"
+      if (templates != "") print templates
+      print "    hosts {"; print "       ttl 5"
       n = split(block, lines, "\n")
       for (i = 1; i <= n; i++) if (lines[i] != "") print "       " lines[i]
       print "       fallthrough"; print "    }"; print "    # egresslab hosts end"
@@ -1372,8 +1534,7 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
       std::string description = describeStep(p, options_.runDir.string());
       if (p.stdinSource == StdinSource::kPatchedCorefile) {
         const auto block = std::filesystem::path(fmt::format("{:02}-coredns-hosts.txt", number));
-        auto w = writeFileAt(s.planDir, block,
-                             hostsBlockTemplate(scenario, options_.kindGatewayPlaceholder));
+        auto w = writeFileAt(s.planDir, block, hostsBlockTemplate(scenario));
         if (!w) return w;
         const std::string file = (options_.runDir / block).string();
         shell = "patch_corefile " + shellLine({file}) + " | " + shell;
@@ -1390,6 +1551,9 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
         const std::string file = (options_.runDir / doc).string();
         shell += " < " + shellLine({file});
         display += " < " + file;
+      }
+      if (p.perNode) {
+        shell = "for NODE in ${NODES}; do\n    " + shell + "\n  done";
       }
       if (p.mockUpstream >= 0 || p.phase == Phase::kPortForward) {
         const std::string log =
@@ -1503,7 +1667,9 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
       const auto& u = scenario.upstreams.at(index);
       httpbin::HttpbinOptions mock;
       mock.host = s.captured["KIND_GATEWAY"];
-      mock.port = static_cast<int>(u.port);
+      mock.port = options_.mockPortBase == 0
+                      ? 0
+                      : static_cast<int>(options_.mockPortBase + static_cast<std::uint32_t>(index));
       mock.hostname = u.name.empty() ? u.host : u.name;
       if (u.tls) {
         mock.tls = s.upstreamPairs.at(index);
@@ -1512,19 +1678,38 @@ Result<void> KindBackend::up(const model::Scenario& scenario, const backend::Run
       }
       auto server = httpbin::HttpbinServer::start(mock);
       if (!server) return fail(std::move(server.error()));
-      s.mocks[fmt::format("{}:{}", u.host, u.port)] = std::move(*server);
+      s.captured[fmt::format("MOCK_PORT_{}", index)] = std::to_string((*server)->port());
+      s.mocks[index] = std::move(*server);
       continue;
     }
     if (step.stdinSource == StdinSource::kPatchedCorefile) {
-      std::vector<std::pair<std::string, std::string>> hosts;
-      for (const auto& u : scenario.upstreams)
-        hosts.emplace_back(u.host, s.captured["KIND_GATEWAY"]);
-      for (const auto& [host, ip] : scenario.dns) hosts.emplace_back(host, ip);
-      nlohmann::json cm = {{"apiVersion", "v1"},
-                           {"kind", "ConfigMap"},
-                           {"metadata", {{"name", "coredns"}, {"namespace", "kube-system"}}},
-                           {"data", {{"Corefile", patchCorefile(s.captured["COREFILE"], hosts)}}}};
-      step.stages.front().stdinData = cm.dump(2);
+      step.stages.front().stdinData = corefileConfigMap(s.captured["COREFILE"], scenario, {});
+    }
+    if (step.perNode) {
+      // Once per node (the DNAT rules); each rule is taken out again at teardown when the cluster
+      // outlives the run.
+      for (auto& stage : step.stages) {
+        for (auto& arg : stage.argv) arg = substituteCaptured(arg, s.captured);
+      }
+      std::istringstream nodes(s.captured["NODES"]);
+      bool any = false;
+      for (std::string node; nodes >> node;) {
+        any = true;
+        Command c = step.stages.front();
+        for (auto& arg : c.argv) arg = replaceAll(arg, "${NODE}", node);
+        auto r = runner_->run(c);
+        if (!r) return fail(std::move(r.error()));
+        if (!r->ok()) return fail(environmentError(r->describe()));
+        Command undo = c;
+        for (auto& arg : undo.argv) {
+          if (arg == "-I") arg = "-D";
+        }
+        undo.argv.erase(std::find(undo.argv.begin(), undo.argv.end(), "PREROUTING") + 1);
+        s.dnatRules.push_back(std::move(undo));
+      }
+      if (!any)
+        return fail(environmentError("`kubectl get nodes` listed no node for the DNAT rules"));
+      continue;
     }
     for (auto& stage : step.stages) {
       for (auto& arg : stage.argv) arg = substituteCaptured(arg, s.captured);
@@ -1607,6 +1792,9 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
   const std::string requestId = dry ? std::string("${REQUEST_ID}") : request.requestId;
   report::Observation observed;
   observed.requestId = requestId;
+  const auto stepStart = std::chrono::system_clock::now();
+  std::string curlLocal;      // curl's own end of its connection: the first TCP hop's peer
+  bool curlConnected = !dry;  // false: curl reached nothing, no proxy can have logged
 
   if (request.from) {
     Command exec;
@@ -1638,6 +1826,8 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
       if (parsed->status != 0) observed.status = parsed->status;
       observed.body = parsed->body;
       if (parsed->exitCode != 0) observed.curlError = trim(result->err);
+      curlLocal = parsed->localAddress;
+      curlConnected = !curlLocal.empty();
     }
   } else {
     // Port-forward local ports are real here; restart any that dropped (issue 6 §2.7).
@@ -1670,76 +1860,106 @@ Result<report::Observation> KindBackend::curl(const backend::CurlRequest& reques
       for (const auto& [k, v] : r.headers) observed.headers[k].push_back(v);
       observed.body = r.body;
       observed.curlError = r.errorMessage;
+      // Through a port-forward the gateway sees 127.0.0.1:<another port> (§R9): the address
+      // joins nothing, but says whether curl connected at all.
+      if (r.localPort > 0) curlLocal = fmt::format("{}:{}", r.localIp, r.localPort);
+      curlConnected = r.localPort > 0;
     }
   }
 
-  // via/flags from the access logs of the gateways and of the caller's sidecar (§9).
+  // via/flags: every hop of this curl, joined as in the simulator (access_log_join.h): the
+  // logs of every proxy that can be on the path (the caller's sidecar first, every gateway,
+  // every destination sidecar), read again until every proxy on the path has logged.
   std::vector<ProxyRef> sources;
+  std::optional<std::string> firstProxy;
+  std::map<std::string, std::string> proxyNames;  // "NS/DEPLOYMENT" → name in via
   for (const auto& p : s.proxies) {
-    if (!p.sidecar) {
-      sources.push_back(p);
-    } else if (request.from && *request.from == p.ns + "/" + p.deployment) {
+    proxyNames[p.ns + "/" + p.deployment] = p.deployment;
+    if (p.sidecar && request.from && *request.from == p.ns + "/" + p.deployment) {
       sources.insert(sources.begin(), p);
+      firstProxy = p.deployment;
+    } else {
+      sources.push_back(p);
     }
+  }
+  constexpr std::chrono::milliseconds kReadTimeout{30000};
+  // Which pod is which proxy: a hop whose UPSTREAM_HOST is a proxy's pod needs that proxy's line.
+  const Command pods = clusterCommand(
+      {"kubectl", "get", "pods", "-A", "-o", std::string(kPodIpJsonPath)}, kReadTimeout);
+  if (dry) {
+    if (s.planDir.empty()) {
+      planLines_.push_back(pods.display());
+    } else if (auto r =
+                   planStep(pods.display(), "pod IPs: which proxy each hop sent this request to",
+                            shellLine(pods.argv));
+               !r) {
+      return std::unexpected(std::move(r.error()));
+    }
+    for (const auto& p : sources) {
+      std::vector<std::string> argv{"kubectl", "-n", p.ns, "logs", "deploy/" + p.deployment};
+      if (p.sidecar) argv.insert(argv.end(), {"-c", "istio-proxy"});
+      argv.push_back("--since=10m");
+      const Command logs = clusterCommand(std::move(argv), kReadTimeout);
+      if (s.planDir.empty()) {
+        planLines_.push_back(logs.display());
+      } else if (auto r = planStep(
+                     logs.display(),
+                     "the access log of " + p.ns + "/" + p.deployment +
+                         ": this request's lines (by request id, or by connection) give via and "
+                         "flags",
+                     shellLine(logs.argv) + " | grep -F -- \"${REQUEST_ID}\" || true");
+                 !r) {
+        return std::unexpected(std::move(r.error()));
+      }
+    }
+    return observed;
+  }
+  HopJoinInput join;
+  join.requestId = requestId;
+  join.curlLocalAddress = curlLocal;
+  join.curlConnected = curlConnected;
+  join.firstProxy = firstProxy;
+  join.notBefore = startTimeBound(stepStart - std::chrono::seconds(5));
+  if (auto listed = curlConnected ? runner_->run(pods) : Result<CommandResult>(CommandResult{});
+      listed && listed->ok()) {
+    join.proxyByIp = proxyByPodIp(listed->out, proxyNames);
   }
   const auto deadline = std::chrono::steady_clock::now() + s.accessLogWait;
-  struct Seen {
-    std::string proxy;
-    AccessLogMatch match;
-    std::size_t order;
-  };
-  std::vector<Seen> seen;
-  for (int attempt = 0;; ++attempt) {
-    seen.clear();
+  JoinedHops joined;
+  while (curlConnected) {
+    std::vector<AccessLogRecord> lines;
     for (std::size_t i = 0; i < sources.size(); ++i) {
       const auto& p = sources[i];
-      Command logs;
-      logs.argv = {"kubectl", "-n", p.ns, "logs", "deploy/" + p.deployment};
-      if (p.sidecar) logs.argv.insert(logs.argv.end(), {"-c", "istio-proxy"});
-      logs.argv.push_back("--since=10m");
-      if (options_.context) {
-        logs.argv.insert(logs.argv.begin() + 1, {"--context", *options_.context});
-      } else {
-        logs.env["KUBECONFIG"] = kubeconfigPath(options_).string();
-      }
-      logs.timeout = std::chrono::milliseconds(30000);
-      if (dry) {
-        if (attempt != 0) continue;
-        if (s.planDir.empty()) {
-          planLines_.push_back(logs.display());
-        } else if (auto r =
-                       planStep(logs.display(),
-                                "the access log of " + p.ns + "/" + p.deployment +
-                                    ": this request's line gives via and flags",
-                                shellLine(logs.argv) + " | grep -F -- \"${REQUEST_ID}\" || true");
-                   !r) {
-          return std::unexpected(std::move(r.error()));
-        }
-        continue;
-      }
-      auto result = runner_->run(logs);
+      std::vector<std::string> argv{"kubectl", "-n", p.ns, "logs", "deploy/" + p.deployment};
+      if (p.sidecar) argv.insert(argv.end(), {"-c", "istio-proxy"});
+      argv.push_back("--since=10m");
+      auto result = runner_->run(clusterCommand(std::move(argv), kReadTimeout));
       if (!result || !result->ok()) continue;
       std::istringstream in(result->out);
-      std::string line;
-      while (std::getline(in, line)) {
-        if (auto m = matchAccessLogLine(line, requestId)) {
-          seen.push_back({p.deployment, *m, i});
-          break;
+      for (std::string line; std::getline(in, line);) {
+        if (auto record = parseAccessLogRecord(line)) {
+          record->proxy = p.deployment;
+          record->source = i;
+          lines.push_back(std::move(*record));
         }
       }
     }
-    if (dry || !seen.empty() || std::chrono::steady_clock::now() >= deadline) break;
-    // Envoy flushes access logs about once a second: look again until the deadline.
+    joined = joinHops(lines, join);
+    if (joined.waitingFor.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    // Envoy flushes access logs about once a second, a TCP line when its connection ends.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  std::stable_sort(seen.begin(), seen.end(), [](const Seen& a, const Seen& b) {
-    return a.match.startTime != b.match.startTime ? a.match.startTime < b.match.startTime
-                                                  : a.order < b.order;
-  });
-  for (const auto& v : seen) {
-    observed.via.push_back(v.proxy);
-    observed.flags[v.proxy] = v.match.flags;
-    observed.accessLog.push_back(v.proxy + ": " + v.match.line);
+  for (const auto& hop : joined.hops) {
+    if (std::find(observed.via.begin(), observed.via.end(), hop.proxy) == observed.via.end()) {
+      observed.via.push_back(hop.proxy);
+    }
+    observed.flags[hop.proxy] = hop.flags;
+    observed.accessLog.push_back(hop.proxy + ": " + hop.line);
+  }
+  if (!joined.waitingFor.empty() && !joined.hops.empty()) {
+    observed.accessLog.push_back(fmt::format(
+        "(no line of {} for this request within {}ms: the path may be longer than `via`)",
+        fmt::join(joined.waitingFor, ", "), s.accessLogWait.count()));
   }
   return observed;
 }
@@ -1885,61 +2105,100 @@ Result<backend::LoadRun> KindBackend::stopLoad(const std::string& loadName) {
   return run;
 }
 
+namespace {
+
+// A ttl's real duration: scenario time is scaled by --time-scale, like `wait:` (docs/design.md
+// "Load and SLOs").
+std::chrono::milliseconds realTtl(std::chrono::milliseconds ttl, double timeScale) {
+  if (timeScale <= 0) return ttl;
+  return std::chrono::milliseconds(
+      static_cast<std::int64_t>(static_cast<double>(ttl.count()) / timeScale));
+}
+
+}  // namespace
+
+Command KindBackend::clusterCommand(std::vector<std::string> argv,
+                                    std::chrono::milliseconds timeout) const {
+  Command c;
+  c.argv = std::move(argv);
+  if (c.argv.front() == "kubectl" || c.argv.front() == "istioctl") {
+    if (options_.context) {
+      c.argv.insert(c.argv.begin() + 1, {"--context", *options_.context});
+    } else {
+      c.env["KUBECONFIG"] = kubeconfigPath(options_).string();
+    }
+  }
+  c.timeout = timeout;
+  return c;
+}
+
+Result<void> KindBackend::runOrPlan(const std::vector<ClusterStep>& steps,
+                                    const std::string& description) {
+  State& s = *state_;
+  for (const auto& [c, shell] : steps) {
+    if (s.runOptions.dryRun) {
+      if (s.planDir.empty()) {
+        planLines_.push_back(c.display());
+      } else if (auto r =
+                     planStep(c.display(), description, shell.empty() ? shellLine(c.argv) : shell);
+                 !r) {
+        return r;
+      }
+      continue;
+    }
+    auto r = runner_->run(c);
+    if (!r) return std::unexpected(std::move(r.error()));
+    if (!r->ok()) return environmentError(r->describe());
+  }
+  return {};
+}
+
+std::vector<KindBackend::ClusterStep> KindBackend::gatewayCommands(const std::string& ns,
+                                                                   const std::string& name,
+                                                                   bool up) const {
+  const std::string deploy = "deploy/" + name;
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      options_.readinessTimeout + std::chrono::seconds(30));
+  return {
+      {clusterCommand({"kubectl", "-n", ns, "scale", deploy, up ? "--replicas=1" : "--replicas=0"},
+                      timeout),
+       {}},
+      {clusterCommand({"kubectl", "-n", ns, "rollout", "status", deploy,
+                       "--timeout=" + seconds(options_.readinessTimeout)},
+                      timeout),
+       {}}};
+}
+
 Result<void> KindBackend::fault(const model::FaultSpec& fault) {
   State& s = *state_;
-  // What kind cannot do yet is an error at the fault step, in a run and in a plan alike.
-  if (fault.targetKind == model::FaultSpec::TargetKind::kDns) {
-    return invalidInput(
-        fmt::format("fault {}: dns faults are not supported on the kind backend (CoreDNS would "
-                    "need a template rule per answer and a reload); run this scenario on sim",
-                    fault.target),
-        fault.pos);
-  }
-  if (fault.ttl) {
-    return invalidInput(
-        fmt::format("fault {}: ttl is not supported on the kind backend (a plan runs its steps "
-                    "in order); undo the fault with a later step",
-                    fault.target),
-        fault.pos);
-  }
+  std::unique_lock lock(s.faultMu);  // a ttl's end runs on its own thread
+  if (fault.targetKind == model::FaultSpec::TargetKind::kDns) return dnsFault(fault);
   if (fault.targetKind == model::FaultSpec::TargetKind::kGateway) {
-    const std::string deploy = "deploy/" + fault.gatewayName;
-    std::vector<std::vector<std::string>> commands;
-    const std::string timeout = "--timeout=" + seconds(options_.readinessTimeout);
-    if (fault.action == "kill") {
-      s.killedGateways.insert({fault.gatewayNamespace, fault.gatewayName});
-      commands = {{"kubectl", "-n", fault.gatewayNamespace, "scale", deploy, "--replicas=0"},
-                  {"kubectl", "-n", fault.gatewayNamespace, "rollout", "status", deploy, timeout}};
-    } else if (fault.action == "restore") {
-      s.killedGateways.erase({fault.gatewayNamespace, fault.gatewayName});
-      commands = {{"kubectl", "-n", fault.gatewayNamespace, "scale", deploy, "--replicas=1"},
-                  {"kubectl", "-n", fault.gatewayNamespace, "rollout", "status", deploy, timeout}};
-    } else {
+    const std::pair<std::string, std::string> key{fault.gatewayNamespace, fault.gatewayName};
+    if (fault.action != "kill" && fault.action != "restore") {
       return invalidInput("gateway fault `" + fault.action + "`: expected kill or restore",
                           fault.pos);
     }
-    for (auto& argv : commands) {
-      Command c;
-      c.argv = std::move(argv);
-      if (options_.context) {
-        c.argv.insert(c.argv.begin() + 1, {"--context", *options_.context});
-      } else {
-        c.env["KUBECONFIG"] = kubeconfigPath(options_).string();
-      }
-      c.timeout = options_.readinessTimeout + std::chrono::seconds(30);
-      if (s.runOptions.dryRun) {
-        if (s.planDir.empty()) {
-          planLines_.push_back(c.display());
-        } else if (auto r = planStep(c.display(), "fault " + fault.target + " " + fault.action,
-                                     shellLine(c.argv));
-                   !r) {
-          return r;
+    const bool kill = fault.action == "kill";
+    const std::uint64_t generation = ++s.gatewayGeneration[key];
+    if (kill) {
+      s.killedGateways.insert(key);
+    } else {
+      s.killedGateways.erase(key);
+    }
+    const auto commands = gatewayCommands(key.first, key.second, !kill);
+    if (auto r = runOrPlan(commands, "fault " + fault.target + " " + fault.action); !r) return r;
+    if (kill && fault.ttl) {
+      const auto restore = gatewayCommands(key.first, key.second, true);
+      scheduleTtlEnd(fault, restore, [this, key, generation, restore] {
+        State& st = *state_;
+        if (st.gatewayGeneration[key] != generation) return;  // restored or killed again since
+        st.killedGateways.erase(key);
+        if (auto r = runOrPlan(restore, "ttl"); !r) {
+          diagnostics_.push_back(
+              {"ttl: restore gateway " + key.first + "/" + key.second, r.error().str()});
         }
-        continue;
-      }
-      auto r = runner_->run(c);
-      if (!r) return std::unexpected(std::move(r.error()));
-      if (!r->ok()) return environmentError(r->describe());
+      });
     }
     return {};
   }
@@ -1948,11 +2207,14 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
   // Every server the target names (by name, host, host:port or address:port).
   const bool certFault = fault.action == "cert" || fault.action == "bad-cert";
   bool any = false;
+  std::vector<std::size_t> hit;
+  std::vector<ClusterStep> ends;  // plan.sh's ttl end: the hit mocks' DELETE /faults
   for (std::size_t i = 0; i < s.scenario.upstreams.size(); ++i) {
     const auto& u = s.scenario.upstreams[i];
     if (!model::faultTargetsServer(fault, u, model::explicitAddressOf(s.scenario, u))) continue;
     if (certFault && !u.tls) continue;
     any = true;
+    hit.push_back(i);
     if (s.runOptions.dryRun) {
       // The mock's fault-control listener, as plan.sh starts it (mockControlPort); it takes JSON
       // only. `-f`: a fault the standalone mock refuses (a cert fault needs the CA key it does
@@ -1967,6 +2229,10 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
           "-d",
           *upstreamFaultJson(fault),
           fmt::format("http://127.0.0.1:{}/faults", mockControlPort(i))};
+      Command end;
+      end.argv = {"curl", "-sS", "-f", "-XDELETE",
+                  fmt::format("http://127.0.0.1:{}/faults", mockControlPort(i))};
+      ends.push_back({std::move(end), {}});
       const std::string display = fmt::format("{}", fmt::join(argv, " "));
       if (s.planDir.empty()) {
         planLines_.push_back(display);
@@ -1977,13 +2243,137 @@ Result<void> KindBackend::fault(const model::FaultSpec& fault) {
       }
       continue;
     }
-    auto server = s.mocks.find(fmt::format("{}:{}", u.host, u.port));
+    auto server = s.mocks.find(i);
     if (server == s.mocks.end()) continue;
     auto applied = server->second->applyFault(*mockFault);
     if (!applied) return applied;
   }
   if (!any) return invalidInput("no upstream mock for " + fault.target, fault.pos);
+  if (fault.ttl) {
+    // In a run, exactly this fault ends (endFault, as on sim); plan.sh can only clear the
+    // servers' faults (docs/kind.md "World faults").
+    scheduleTtlEnd(fault, ends, [this, hit, ended = *mockFault] {
+      for (const auto i : hit) {
+        if (auto server = state_->mocks.find(i); server != state_->mocks.end()) {
+          (void)server->second->endFault(ended);
+        }
+      }
+    });
+  }
   return {};
+}
+
+// docs/kind.md "World faults": what the world's DNS answers is CoreDNS's, so a `dns` fault
+// rewrites our block of the Corefile (hosts entries, template rules for NXDOMAIN/SERVFAIL) and
+// restarts CoreDNS, as up() does.
+Result<void> KindBackend::dnsFault(const model::FaultSpec& fault) {
+  State& s = *state_;
+  const std::string& name = fault.dnsName;
+  if (fault.action == "up") {
+    s.dnsOverrides.erase(name);
+  } else if (fault.action == "dns" && fault.answer) {
+    s.dnsOverrides[name] = *fault.answer;
+  } else {
+    return invalidInput(
+        fmt::format("dns faults are `dns` with an answer, or `up`; not \"{}\"", fault.action),
+        fault.pos);
+  }
+  const std::uint64_t generation = ++s.dnsGeneration[name];
+  if (auto r = applyDnsAnswers("fault " + fault.target + " " + fault.action); !r) return r;
+  if (fault.action == "dns" && fault.ttl) {
+    // plan.sh's ttl end: the answers without this override.
+    auto after = s.dnsOverrides;
+    after.erase(name);
+    scheduleTtlEnd(fault, dnsCommands(after), [this, name, generation] {
+      State& st = *state_;
+      if (st.dnsGeneration[name] != generation) return;  // answered otherwise since
+      st.dnsOverrides.erase(name);
+      if (auto r = applyDnsAnswers("ttl"); !r) {
+        diagnostics_.push_back({"ttl: dns/" + name, r.error().str()});
+      }
+    });
+  }
+  return {};
+}
+
+std::vector<KindBackend::ClusterStep> KindBackend::dnsCommands(
+    const std::map<std::string, model::FaultSpec::DnsAnswer>& overrides) {
+  State& s = *state_;
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
+      options_.readinessTimeout + options_.waitSlack);
+  Command apply = clusterCommand({"kubectl", "-n", "kube-system", "apply", "-f", "-"},
+                                 std::chrono::milliseconds(120000));
+  std::string shell;  // plan.sh's line for the apply
+  if (s.runOptions.dryRun) {
+    if (!s.planDir.empty()) {
+      // plan.sh: the same block from files (patch_corefile), as up()'s CoreDNS step.
+      const DnsBlock block = dnsBlock(s.scenario, overrides);
+      const std::size_t number = s.planSteps.size() + 1;
+      const auto hostsFile = std::filesystem::path(fmt::format("{:02}-coredns-hosts.txt", number));
+      const auto templatesFile =
+          std::filesystem::path(fmt::format("{:02}-coredns-templates.txt", number));
+      std::string hosts;
+      for (const auto& [host, ip] : block.hosts) hosts += ip + " " + host + "\n";
+      (void)writeFileAt(s.planDir, hostsFile, hosts);
+      (void)writeFileAt(s.planDir, templatesFile, block.templates);
+      shell = "patch_corefile " + shellLine({(options_.runDir / hostsFile).string()}) + " " +
+              shellLine({(options_.runDir / templatesFile).string()}) + " | " +
+              shellLine(apply.argv);
+    }
+  } else {
+    const auto corefile = s.captured.find("COREFILE");  // read-only: a ttl thread gets here too
+    apply.stdinData = corefileConfigMap(
+        corefile == s.captured.end() ? std::string() : corefile->second, s.scenario, overrides);
+  }
+  return {{std::move(apply), std::move(shell)},
+          {clusterCommand({"kubectl", "-n", "kube-system", "rollout", "restart", "deploy/coredns"},
+                          std::chrono::milliseconds(120000)),
+           {}},
+          {clusterCommand({"kubectl", "-n", "kube-system", "rollout", "status", "deploy/coredns",
+                           "--timeout=" + seconds(options_.readinessTimeout)},
+                          timeout),
+           {}}};
+}
+
+Result<void> KindBackend::applyDnsAnswers(const std::string& description) {
+  return runOrPlan(dnsCommands(state_->dnsOverrides), description);
+}
+
+void KindBackend::scheduleTtlEnd(const model::FaultSpec& fault,
+                                 const std::vector<ClusterStep>& plan, std::function<void()> end) {
+  State& s = *state_;
+  const auto after = realTtl(*fault.ttl, s.runOptions.timeScale);
+  if (s.runOptions.dryRun) {
+    // The plan is a list; the ttl's end runs in the background after its time.
+    std::vector<std::string> shells;
+    for (const auto& [c, shell] : plan) {
+      planLines_.push_back(
+          fmt::format("after {}ms (ttl of {}): {}", after.count(), fault.target, c.display()));
+      shells.push_back(shell.empty() ? shellLine(c.argv) : shell);
+    }
+    if (!s.planDir.empty()) {
+      planLines_.resize(planLines_.size() - plan.size());
+      (void)planStep(
+          fmt::format("after {}ms (ttl of {}): {}", after.count(), fault.target,
+                      plan.empty() ? std::string("-") : plan.front().command.display()),
+          fmt::format("the ttl of {} {} ends it after {}ms (in the background)", fault.target,
+                      fault.action, after.count()),
+          fmt::format("( sleep {:.3f}; {} ) >\"${{RUN_DIR}}/ttl.log\" 2>&1 &\n  echo $! "
+                      ">>\"${{RUN_DIR}}/captured/.pids\"",
+                      static_cast<double>(after.count()) / 1000.0, fmt::join(shells, " && ")));
+    }
+    return;
+  }
+  // One thread per ttl, woken early by down(); the end runs under the fault lock.
+  s.ttlThreads.emplace_back([this, after, end = std::move(end)](std::stop_token stop) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
+    cv.wait_for(lock, stop, after, [] { return false; });
+    if (stop.stop_requested()) return;
+    std::lock_guard faults(state_->faultMu);
+    end();
+  });
 }
 
 std::vector<std::string> KindBackend::endpoints() const {
@@ -1991,8 +2381,10 @@ std::vector<std::string> KindBackend::endpoints() const {
   for (const auto& pf : state_->portForwards) {
     out.push_back(fmt::format("127.0.0.1:{} ({})", pf.local, pf.command.display()));
   }
-  for (const auto& [key, server] : state_->mocks) {
-    out.push_back(fmt::format("{} → {}", key, server->url()));
+  for (const auto& [index, server] : state_->mocks) {
+    const auto& u = state_->scenario.upstreams.at(index);
+    out.push_back(
+        fmt::format("{}:{} ({}) → {}", u.host, u.port, server->hostname(), server->url()));
   }
   out.push_back("kubeconfig: " + kubeconfigPath(options_).string());
   return out;
@@ -2037,6 +2429,9 @@ void KindBackend::down() {
   State& s = *state_;
   if (!s.upCalled || s.down) return;
   s.down = true;
+  // Pending ttls are moot: every fault ends now.
+  for (auto& t : s.ttlThreads) t.request_stop();
+  s.ttlThreads.clear();
   if (s.runOptions.dryRun && !s.planDir.empty()) {
     (void)planStep("", "stop the port-forwards and the upstream mocks", "stop_background");
   }
@@ -2056,6 +2451,18 @@ void KindBackend::down() {
   // Every fault ends with the scenario: a gateway it killed is scaled back up when the cluster
   // outlives the run (--keep, --reuse-cluster, --context), also after Ctrl-C.
   if (!deleteCluster) {
+    // The DNAT rules to the mocks (which are gone now) and any `dns` fault's CoreDNS answers.
+    for (const auto& rule : s.dnatRules) {
+      auto r = runner_->run(rule);
+      if (!r || !r->ok())
+        diagnostics_.push_back({rule.display(), r ? r->describe() : r.error().str()});
+    }
+    if (!s.dnsOverrides.empty()) {
+      s.dnsOverrides.clear();
+      if (auto r = applyDnsAnswers("the scenario's end"); !r) {
+        diagnostics_.push_back({"restore CoreDNS's hosts block", r.error().str()});
+      }
+    }
     const auto killed = s.killedGateways;
     for (const auto& [ns, name] : killed) {
       model::FaultSpec restore;

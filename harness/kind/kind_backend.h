@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -75,6 +76,9 @@ struct PlannedCommand {
   // >= 0: not a process — up() starts the mock of scenario.upstreams[mockUpstream] in-process
   // on ${KIND_GATEWAY}; the argv is the equivalent `egresslab mock httpbin` (plan.sh runs it).
   int mockUpstream = -1;
+  // Run once per node of the cluster (${NODE} = each name in the captured ${NODES}): the DNAT
+  // rules that send a server's address to its mock (docs/kind.md "Upstreams").
+  bool perNode = false;
 
   // argv joined by spaces; pipeline stages joined by " | ".
   [[nodiscard]] std::string display() const;
@@ -91,6 +95,10 @@ struct KindOptions {
   // Where sleep.yaml lives (fixtures/kind in the source tree).
   std::filesystem::path fixturesDir;
   std::string kindGatewayPlaceholder = "${KIND_GATEWAY}";
+  // Upstream server i's mock listens on the kind network's gateway address at mockPortBase + i
+  // (each server at its own address is DNATed to its own port); 0 = an ephemeral port each, read
+  // back at run time as ${MOCK_PORT_i} (tests).
+  std::uint32_t mockPortBase = 20000;
   std::chrono::seconds clusterWait{120};
   std::chrono::seconds readinessTimeout{300};
   std::chrono::seconds commandTimeout{120};
@@ -152,6 +160,24 @@ model::IstioVersion installVersion(const model::Scenario& scenario);
 // a written plan (fault commands POST there).
 std::uint32_t mockControlPort(std::size_t index);
 
+// The port scenario.upstreams[index]'s mock listens on ("${MOCK_PORT_i}" with mockPortBase 0).
+std::string mockListenPort(const KindOptions& options, std::size_t index);
+
+// The address each upstream server answers at, index for index — the simulator's
+// (mesh::upstreamAddresses): its `address:`, an unclaimed A record of its host's `dns:`, else one
+// the run chooses (docs/design.md "More than one server per upstream").
+std::vector<std::string> serverAddresses(const model::Scenario& scenario);
+// Every A record of every name the world's DNS answers: the scenario's `dns:` lists and each
+// upstream host's servers (mesh::dnsAnswersWithUpstreams). CoreDNS's hosts block holds exactly
+// these.
+std::map<std::string, std::vector<std::string>> worldDnsAnswers(const model::Scenario& scenario);
+
+// docker exec ${NODE} iptables -t nat OP PREROUTING … -d ADDRESS/32 -p tcp --dport PORT -j DNAT
+// --to-destination ${KIND_GATEWAY}:MOCKPORT for server `index`; OP is -I (insert first) or -D.
+std::vector<std::string> dnatArgv(const std::string& op, const model::Scenario& scenario,
+                                  const std::vector<std::string>& addresses,
+                                  const KindOptions& options, std::size_t index);
+
 // The JSON a planned upstream fault POSTs to the mock's control port, or nullopt for an
 // unknown action.
 std::optional<std::string> upstreamFaultJson(const model::FaultSpec& fault);
@@ -170,7 +196,8 @@ std::string planScript(const std::string& scenarioName, const std::vector<PlanSt
 std::string shellLine(const std::vector<std::string>& argv);
 
 // The argv of a pod curl: kubectl exec -n NS deploy/NAME -c NAME -- curl … -H x-request-id:ID
-// -w '\n%{http_code} %{exitcode}'.
+// -w '\n%{local_ip}:%{local_port} %{http_code} %{exitcode}' (curl's own end joins the first TCP
+// hop, docs/design.md "Every hop observable").
 std::vector<std::string> podCurlArgv(const curl::CurlCommand& command, const std::string& from,
                                      const std::string& requestId);
 
@@ -180,6 +207,7 @@ struct PodCurlOutput {
   int status = 0;
   int exitCode = 0;
   std::string body;
+  std::string localAddress;  // "IP:port" of curl's end; "" when it never connected
 };
 std::optional<PodCurlOutput> parsePodCurlOutput(const std::string& out);
 
@@ -227,6 +255,28 @@ class KindBackend final : public backend::Backend {
   void setAccessLogWait(std::chrono::milliseconds wait);
 
  private:
+  // A command for the cluster (the run's kubeconfig or --context) and its plan.sh text ("" =
+  // the argv as one shell line).
+  struct ClusterStep {
+    Command command;
+    std::string shell;
+  };
+  Command clusterCommand(std::vector<std::string> argv, std::chrono::milliseconds timeout) const;
+  // Runs the commands in order (error at the first failure), or plans them in a dry run.
+  Result<void> runOrPlan(const std::vector<ClusterStep>& steps, const std::string& description);
+  // scale deploy/NAME to 0 (kill) or 1 (restore), then rollout status.
+  std::vector<ClusterStep> gatewayCommands(const std::string& ns, const std::string& name,
+                                           bool up) const;
+  // `dns` faults (docs/kind.md "World faults"): our Corefile block with these answers, applied,
+  // then CoreDNS restarted.
+  Result<void> dnsFault(const model::FaultSpec& fault);
+  std::vector<ClusterStep> dnsCommands(
+      const std::map<std::string, model::FaultSpec::DnsAnswer>& overrides);
+  Result<void> applyDnsAnswers(const std::string& description);
+  // A fault's ttl: `end` runs after the ttl (scaled by --time-scale) on a thread of its own,
+  // under the fault lock, unless down() comes first; a dry run plans `plan` in the background.
+  void scheduleTtlEnd(const model::FaultSpec& fault, const std::vector<ClusterStep>& plan,
+                      std::function<void()> end);
   void collectDiagnosticsOnFailure();
   // Dry run: records a step (console line and plan.sh text) and rewrites plan.sh.
   Result<void> planStep(const std::string& display, const std::string& description,

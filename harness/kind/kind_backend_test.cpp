@@ -45,6 +45,7 @@ KindOptions testOptions() {
   o.runDir = "/run";
   o.fixturesDir = kSource / "fixtures" / "kind";
   o.portForwardReady = std::chrono::milliseconds(0);  // no listener behind recorded commands
+  o.mockPortBase = 0;  // each mock on an ephemeral port of 127.0.0.1 (the "kind gateway" here)
   return o;
 }
 
@@ -70,9 +71,13 @@ std::vector<std::string> seedTail() {
           trustBundlePatch(true),
       "kubectl -n httpbin patch deployment sleep --type=json -p " + trustBundlePatch(false),
       "docker network inspect kind -f {{range .IPAM.Config}}{{.Gateway}} {{end}}",
-      "egresslab mock httpbin --listen ${KIND_GATEWAY}:443 --tls-cert "
+      "egresslab mock httpbin --listen ${KIND_GATEWAY}:${MOCK_PORT_0} --tls-cert "
       "/run/upstreams/httpbin.org-443.crt --tls-key /run/upstreams/httpbin.org-443.key "
       "--hostname httpbin.org --control 127.0.0.1:19000",
+      "kubectl get nodes -o jsonpath={.items[*].metadata.name}",
+      "docker exec ${NODE} iptables -t nat -I PREROUTING 1 -d 198.51.10.10/32 -p tcp --dport 443 "
+      "-m comment --comment egresslab httpbin.org -j DNAT --to-destination "
+      "${KIND_GATEWAY}:${MOCK_PORT_0}",
       "kubectl -n kube-system get configmap coredns -o jsonpath={.data.Corefile}",
       "kubectl -n kube-system apply -f -",
       "kubectl -n kube-system rollout restart deploy/coredns",
@@ -302,6 +307,39 @@ TEST(KindPlanTest, HelmOn124InstallsChartsWithValuesFromTheOperators_S10) {
 
 // Issue 9: a listed gateway without `enabled: true` is not installed (model::
 // deriveGatewayWorkloads); kind used to wait for it, observe it and patch it.
+// docs/design.md "More than one server per upstream", §R5: each server its own mock, port and
+// DNAT rule at the address the scenario gives it; a workload's locality is its pod's
+// `istio-locality` label.
+TEST(KindPlanTest, SeveralServersEachAtTheirAddressAndWorkloadLocality_R5) {
+  auto scenario = model::loadScenario(kSource / "scenarios" / "locality-failover.yaml");
+  ASSERT_TRUE(scenario) << scenario.error().str();
+  auto plan = buildPlan(*scenario, testOptions());
+  ASSERT_TRUE(plan) << plan.error().str();
+  const auto lines = displays(*plan);
+  EXPECT_THAT(lines,
+              ::testing::Contains("egresslab mock httpbin --listen ${KIND_GATEWAY}:${MOCK_PORT_0} "
+                                  "--hostname crm-a --control 127.0.0.1:19000"));
+  EXPECT_THAT(lines,
+              ::testing::Contains("egresslab mock httpbin --listen ${KIND_GATEWAY}:${MOCK_PORT_1} "
+                                  "--hostname crm-b --control 127.0.0.1:19001"));
+  for (const auto& [address, index] : {std::pair{"198.51.100.11", 0}, {"198.51.100.12", 1}}) {
+    EXPECT_THAT(lines, ::testing::Contains(fmt::format(
+                           "docker exec ${{NODE}} iptables -t nat -I PREROUTING 1 -d {}/32 -p "
+                           "tcp --dport 80 -m comment --comment egresslab crm-{} -j DNAT "
+                           "--to-destination ${{KIND_GATEWAY}}:${{MOCK_PORT_{}}}",
+                           address, index == 0 ? "a" : "b", index)));
+  }
+  bool located = false;
+  for (const auto& p : *plan) {
+    if (p.phase == Phase::kWorkloads) {
+      located = p.stages.front().stdinData.find(
+                    "        app: client\n        istio-locality: eu-west.eu-west-1a\n") !=
+                std::string::npos;
+    }
+  }
+  EXPECT_TRUE(located);
+}
+
 TEST(KindPlanTest, GatewayWithoutEnabledIsNotAProxy_S10) {
   auto scenario = seedScenario();
   ASSERT_EQ(scenario.resources.istioOperators.size(), 2u);
@@ -516,27 +554,37 @@ TEST(KindPodCurlTest, ArgvCarriesRequestIdAndStatusSuffix) {
   ASSERT_TRUE(command);
   EXPECT_EQ(fmt::format("{}", fmt::join(podCurlArgv(*command, "httpbin/sleep", "id-1"), " ")),
             "kubectl exec -n httpbin deploy/sleep -c sleep -- curl -s -S "
-            "http://httpbin.example.com/status/200 -H x-request-id:id-1 -w \\n%{http_code} "
-            "%{exitcode}");
+            "http://httpbin.example.com/status/200 -H x-request-id:id-1 -w "
+            "\\n%{local_ip}:%{local_port} %{http_code} %{exitcode}");
 }
 
 TEST(KindPodCurlTest, ParsesStatusAndExitFromOutput) {
-  auto ok = parsePodCurlOutput("{\"ok\":true}\n200 0");
+  auto ok = parsePodCurlOutput("{\"ok\":true}\n10.244.0.7:40312 200 0");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
   EXPECT_EQ(ok->exitCode, 0);
   EXPECT_EQ(ok->body, "{\"ok\":true}");
-  auto failed = parsePodCurlOutput("\n000 35");
+  EXPECT_EQ(ok->localAddress, "10.244.0.7:40312");
+  auto failed = parsePodCurlOutput("\n10.244.0.7:40314 000 35");
   ASSERT_TRUE(failed);
   EXPECT_EQ(failed->status, 0);
   EXPECT_EQ(failed->exitCode, 35);
+  EXPECT_EQ(failed->localAddress, "10.244.0.7:40314");
+  // Never connected (exit 6): curl prints an empty local address and port 0.
+  auto unresolved = parsePodCurlOutput("\n:0 000 6");
+  ASSERT_TRUE(unresolved);
+  EXPECT_EQ(unresolved->exitCode, 6);
+  EXPECT_EQ(unresolved->localAddress, "");
   EXPECT_FALSE(parsePodCurlOutput("error: unable to upgrade connection"));
+  EXPECT_FALSE(parsePodCurlOutput("{}\n200 0"));
 }
 
 std::string logLine(mesh::AccessLogFormatVersion format, const std::string& version,
                     const std::string& id, mesh::ResponseFlags flags, std::uint32_t code) {
   mesh::AccessLogEntry e;
-  e.startTime = std::chrono::system_clock::time_point(std::chrono::seconds(1608112800));
+  // Now: the backend reads only lines that started with the step (older ones are other
+  // requests').
+  e.startTime = std::chrono::system_clock::now();
   e.method = "GET";
   e.path = "/status/200";
   e.responseCode = code;
@@ -647,9 +695,9 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
                          "credentialName not found\n"});
   runner->answer({"kubectl", "-n", "kube-system", "get", "configmap"},
                  {.out = ".:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n"});
+  runner->answer({"kubectl", "get", "nodes"}, {.out = "egresslab-control-plane egresslab-worker"});
   KindBackend backend(runner, testOptions());
   auto scenario = seedScenario();
-  scenario.upstreams[0].port = 0;  // the mock on an ephemeral port of 127.0.0.1
   auto up = backend.up(scenario, {});
   ASSERT_TRUE(up) << up.error().str();
   std::vector<std::string> seen;
@@ -659,12 +707,38 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
   // upstream mock is no process but the in-process server (checked below).
   auto plan = buildPlan(scenario, backend.options());
   ASSERT_TRUE(plan);
+  std::string mockPort;  // the in-process mock's ephemeral port (endpoints, below)
+  for (const auto& e : backend.endpoints()) {
+    if (e.starts_with("httpbin.org:443")) mockPort = e.substr(e.rfind(':') + 1);
+  }
+  ASSERT_FALSE(mockPort.empty()) << fmt::format("{}", fmt::join(backend.endpoints(), "\n"));
   std::vector<std::string> expected;
   for (const auto& p : *plan) {
     if (p.mockUpstream >= 0) continue;
+    if (p.perNode) {
+      // Once per node, the captured values filled in.
+      for (const std::string node : {"egresslab-control-plane", "egresslab-worker"}) {
+        std::string line = p.display();
+        for (const auto& [from, to] :
+             std::vector<std::pair<std::string, std::string>>{{"${NODE}", node},
+                                                              {"${KIND_GATEWAY}", "127.0.0.1"},
+                                                              {"${MOCK_PORT_0}", mockPort}}) {
+          line.replace(line.find(from), from.size(), to);
+        }
+        expected.push_back(line);
+      }
+      continue;
+    }
     for (const auto& stage : p.stages) expected.push_back(stage.display());
   }
   EXPECT_EQ(seen, expected);
+  // docs/design.md "More than one server per upstream": the server answers at the simulator's
+  // address for it (httpbin.org has no `dns:` entry: the run's 198.51.10.10), DNATed to its mock.
+  EXPECT_THAT(
+      seen, ::testing::Contains("docker exec egresslab-worker iptables -t nat -I PREROUTING 1 -d "
+                                "198.51.10.10/32 -p tcp --dport 443 -m comment --comment egresslab "
+                                "httpbin.org -j DNAT --to-destination 127.0.0.1:" +
+                                mockPort));
   EXPECT_THAT(seen, ::testing::Contains(HasSubstr("kind create cluster --name egresslab")));
   EXPECT_THAT(seen,
               ::testing::Contains("istioctl manifest generate -f " +
@@ -675,12 +749,6 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
   // §4: the public CA the pods get as their OS bundle is the one that signs the mock's
   // certificate: curl with only that CA verifies the mock (httpbin.org on 127.0.0.1).
   ASSERT_TRUE(std::filesystem::exists(dir / "public-ca.crt"));
-  std::string mockUrl;
-  for (const auto& e : backend.endpoints()) {
-    if (e.starts_with("httpbin.org:")) mockUrl = e.substr(e.find("https://"));
-  }
-  ASSERT_FALSE(mockUrl.empty()) << fmt::format("{}", fmt::join(backend.endpoints(), "\n"));
-  const std::string mockPort = mockUrl.substr(mockUrl.rfind(':') + 1);
   auto verified = curl::parseCurlCommandLine(
       fmt::format("-sS --cacert {} --resolve httpbin.org:{}:127.0.0.1 https://httpbin.org:{}/get",
                   (dir / "public-ca.crt").string(), mockPort, mockPort));
@@ -697,14 +765,15 @@ TEST_F(KindBackendTest, UpRunsThePlanInOrderAndTeardownDeletesTheCluster) {
   // The trust ConfigMaps read the public CA from the run directory.
   EXPECT_THAT(seen, ::testing::Contains(HasSubstr("--from-file=ca-certificates.crt=" +
                                                   (dir / "public-ca.crt").string())));
-  // The Corefile patch carries the hosts block.
-  bool patched = false;
+  // The Corefile patch carries the hosts block: every record, a short TTL, no kind gateway.
+  std::string corefile;
   for (const auto& r : runner->recorded()) {
-    if (r.command.display() == "kubectl -n kube-system apply -f -") {
-      patched = r.command.stdinData.find("203.0.113.10 httpbin.example.com") != std::string::npos;
-    }
+    if (r.command.display() == "kubectl -n kube-system apply -f -") corefile = r.command.stdinData;
   }
-  EXPECT_TRUE(patched);
+  EXPECT_THAT(corefile, HasSubstr("203.0.113.10 httpbin.example.com"));
+  EXPECT_THAT(corefile, HasSubstr("ttl 5\\n       203.0.113.10 httpbin.example.com\\n       "
+                                  "198.51.10.10 httpbin.org\\n"));
+  EXPECT_THAT(corefile, ::testing::Not(HasSubstr("127.0.0.1 httpbin.org")));
   EXPECT_EQ(runner->liveBackground(), 2);
   // istioctl analyze's findings are attached, never fatal.
   ASSERT_FALSE(backend.collectedDiagnostics().empty());
@@ -720,8 +789,12 @@ model::Scenario upSeed(KindBackend& backend, RecordingCommandRunner& runner,
                        const std::string& version = "1.8.0") {
   answerPreflight(runner, version);
   runner.answer({"docker", "network", "inspect"}, {.out = "127.0.0.1 \n"});
+  runner.answer({"kubectl", "get", "nodes"}, {.out = "egresslab-control-plane"});
+  runner.answer({"kubectl", "--context", "staging", "get", "nodes"},
+                {.out = "egresslab-control-plane"});
+  runner.answer({"kubectl", "-n", "kube-system", "get", "configmap"},
+                {.out = ".:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n"});
   auto scenario = seedScenario(version);
-  scenario.upstreams[0].port = 0;
   auto up = backend.up(scenario, {});
   EXPECT_TRUE(up) << up.error().str();
   return scenario;
@@ -814,7 +887,7 @@ TEST_F(KindBackendTest, PodCurlReadsStatusExitAndViaFlagsFromLogs_S9) {
   const std::string id = "0b7c3d1e-1111-4222-8333-444455556666";
   using mesh::AccessLogFormatVersion;
   runner->answer({"kubectl", "exec", "-n", "httpbin", "deploy/sleep"},
-                 {.out = "{\"url\": \"x\"}\n200 0"});
+                 {.out = "{\"url\": \"x\"}\n10.244.0.7:40312 200 0"});
   runner->answer({"kubectl", "-n", "httpbin", "logs", "deploy/sleep", "-c", "istio-proxy"},
                  {.out = "other line\n" +
                          logLine(AccessLogFormatVersion::kIstio18, "1.8.0", id, {}, 200) + "\n"});
@@ -839,7 +912,8 @@ TEST_F(KindBackendTest, PodCurlReadsStatusExitAndViaFlagsFromLogs_S9) {
   }
   EXPECT_TRUE(sent);
 
-  runner->answer({"kubectl", "exec"}, {.out = "\n000 35", .err = "curl: (35) SSL_ERROR"});
+  runner->answer({"kubectl", "exec"},
+                 {.out = "\n10.244.0.7:40314 000 35", .err = "curl: (35) SSL_ERROR"});
   request.command = *curl::parseCurlCommandLine("-sS https://unregistered.example.com/");
   observed = backend.curl(request);
   ASSERT_TRUE(observed);
@@ -916,21 +990,210 @@ TEST_F(KindBackendTest, KilledGatewayIsRestoredAtDownWhenTheClusterStays) {
                                         "--replicas=1"));
 }
 
-// What kind cannot do is an error naming why, never a silent no-op.
-TEST_F(KindBackendTest, DnsFaultsAndTtlAreErrorsOnKind) {
+// Issue 11: two servers of one host and port, each at its own address, are two mocks (two
+// certificates, two ports), two DNAT rules, and two A records of the name in CoreDNS.
+TEST_F(KindBackendTest, ServersSharingAHostAndPortAreDistinctEndpoints) {
+  auto scenario = seedScenario();
+  model::UpstreamSpec a{.host = "crm.legacy.example",
+                        .port = 443,
+                        .tls = true,
+                        .name = "crm-a",
+                        .address = "198.51.100.11",
+                        .pos = {}};
+  model::UpstreamSpec b = a;
+  b.name = "crm-b";
+  b.address = "198.51.100.12";
+  scenario.upstreams = {a, b};
+  scenario.dns["crm.legacy.example"] = "198.51.100.11";
+  scenario.dnsAnswers["crm.legacy.example"] = {"198.51.100.11", "198.51.100.12"};
+  answerPreflight(*runner);
+  runner->answer({"docker", "network", "inspect"}, {.out = "127.0.0.1 \n"});
+  runner->answer({"kubectl", "get", "nodes"}, {.out = "egresslab-control-plane"});
+  runner->answer({"kubectl", "-n", "kube-system", "get", "configmap"},
+                 {.out = ".:53 {\n    errors\n    forward . /etc/resolv.conf\n}\n"});
+  KindBackend backend(runner, testOptions());
+  auto up = backend.up(scenario, {});
+  ASSERT_TRUE(up) << up.error().str();
+  std::vector<std::string> mocks;
+  for (const auto& e : backend.endpoints()) {
+    if (e.starts_with("crm.legacy.example:443")) mocks.push_back(e);
+  }
+  ASSERT_EQ(mocks.size(), 2u) << fmt::format("{}", fmt::join(backend.endpoints(), "\n"));
+  EXPECT_THAT(mocks[0], HasSubstr("(crm-a)"));
+  EXPECT_THAT(mocks[1], HasSubstr("(crm-b)"));
+  EXPECT_NE(mocks[0].substr(mocks[0].rfind(':')), mocks[1].substr(mocks[1].rfind(':')));
+  const auto dir = backend.options().runDir;
+  EXPECT_TRUE(std::filesystem::exists(dir / "upstreams/crm.legacy.example-443-0.crt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "upstreams/crm.legacy.example-443-1.crt"));
+  int dnat = 0;
+  for (const auto& line : runner->displays()) {
+    dnat += line.find("-I PREROUTING 1 -d 198.51.100.1") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(dnat, 2);
+  std::string corefile;
+  for (const auto& r : runner->recorded()) {
+    if (r.command.display() == "kubectl -n kube-system apply -f -") corefile = r.command.stdinData;
+  }
+  EXPECT_THAT(corefile, HasSubstr("198.51.100.11 crm.legacy.example\\n       198.51.100.12 "
+                                  "crm.legacy.example\\n"));
+  backend.down();
+}
+
+// The Corefile each `kubectl -n kube-system apply -f -` sent, in order (JSON-escaped).
+std::vector<std::string> corefileApplies(const RecordingCommandRunner& runner) {
+  std::vector<std::string> out;
+  for (const auto& r : runner.recorded()) {
+    if (r.command.display() == "kubectl -n kube-system apply -f -") {
+      out.push_back(r.command.stdinData);
+    }
+  }
+  return out;
+}
+
+// docs/kind.md "World faults", §R4: the world's DNS is CoreDNS's hosts block, so a `dns` fault
+// rewrites it — NXDOMAIN and SERVFAIL as template rules for exactly that name, new answers as
+// its hosts entries — and restarts CoreDNS; `up` and the scenario's end (on a cluster that
+// stays) put the declared records back.
+TEST_F(KindBackendTest, DnsFaultsRewriteCoreDnsAndAreUndoneAtTheEnd_R4) {
+  auto options = testOptions();
+  options.reuseCluster = true;  // the cluster outlives the run: every fault is undone
+  KindBackend backend(runner, options);
+  upSeed(backend, *runner);
+  ASSERT_EQ(corefileApplies(*runner).size(), 1u);
+  const auto before = runner->displays().size();
+
+  auto nxdomain =
+      model::parseFaultSpec("{target: dns/httpbin.org, action: dns, answer: nxdomain}", "t");
+  ASSERT_TRUE(nxdomain);
+  ASSERT_TRUE(backend.fault(*nxdomain));
+  auto seen = runner->displays();
+  seen.erase(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(before));
+  EXPECT_THAT(seen, ElementsAre("kubectl -n kube-system apply -f -",
+                                "kubectl -n kube-system rollout restart deploy/coredns",
+                                "kubectl -n kube-system rollout status deploy/coredns "
+                                "--timeout=300s"));
+  auto applied = corefileApplies(*runner).back();
+  EXPECT_THAT(applied, HasSubstr("template IN ANY httpbin.org {\\n       match "
+                                 "\\\"^httpbin[.]org[.]$\\\"\\n       rcode NXDOMAIN\\n       "
+                                 "fallthrough\\n    }\\n    hosts {"));
+  EXPECT_THAT(applied, ::testing::Not(HasSubstr(" httpbin.org\\n")));   // no hosts entry left
+  EXPECT_THAT(applied, HasSubstr("203.0.113.10 httpbin.example.com"));  // other names stay
+
+  auto servfail =
+      model::parseFaultSpec("{target: dns/httpbin.org, action: dns, answer: servfail}", "t");
+  ASSERT_TRUE(servfail);
+  ASSERT_TRUE(backend.fault(*servfail));
+  EXPECT_THAT(corefileApplies(*runner).back(), HasSubstr("rcode SERVFAIL"));
+
+  auto moved = model::parseFaultSpec(
+      "{target: dns/httpbin.org, action: dns, answer: [198.51.100.7, 198.51.100.8]}", "t");
+  ASSERT_TRUE(moved);
+  ASSERT_TRUE(backend.fault(*moved));
+  applied = corefileApplies(*runner).back();
+  EXPECT_THAT(applied, HasSubstr("198.51.100.7 httpbin.org\\n       198.51.100.8 httpbin.org\\n"));
+  EXPECT_THAT(applied, ::testing::Not(HasSubstr("template")));
+  EXPECT_THAT(applied, ::testing::Not(HasSubstr("198.51.10.10 httpbin.org")));
+
+  auto bad = model::parseFaultSpec("{target: dns/httpbin.org, action: down}", "t");
+  if (bad) {
+    EXPECT_FALSE(backend.fault(*bad));
+  }
+
+  backend.down();
+  // The declared records again, and the DNAT rule taken out of the node.
+  applied = corefileApplies(*runner).back();
+  EXPECT_THAT(applied, HasSubstr("198.51.10.10 httpbin.org"));
+  EXPECT_THAT(applied, ::testing::Not(HasSubstr("198.51.100.7")));
+  EXPECT_THAT(runner->displays(),
+              ::testing::Contains(::testing::StartsWith(
+                  "docker exec egresslab-control-plane iptables -t nat -D PREROUTING -d "
+                  "198.51.10.10/32 -p tcp --dport 443")));
+}
+
+// A fault's `ttl` ends exactly that fault after its time (scaled by --time-scale), on its own
+// thread: an upstream fault at the in-process mock, a dns answer in CoreDNS, a killed gateway.
+TEST_F(KindBackendTest, TtlEndsTheFaultAfterItsTime) {
   KindBackend backend(runner, testOptions());
   upSeed(backend, *runner);
-  auto dns = model::parseFaultSpec("{target: dns/httpbin.org, action: dns, answer: nxdomain}", "t");
+  std::string mockPort;
+  for (const auto& e : backend.endpoints()) {
+    if (e.starts_with("httpbin.org:443")) mockPort = e.substr(e.rfind(':') + 1);
+  }
+  ASSERT_FALSE(mockPort.empty());
+  const auto status = [&] {
+    auto get = curl::parseCurlCommandLine(fmt::format(
+        "-sS --cacert {} --resolve httpbin.org:{}:127.0.0.1 https://httpbin.org:{}/status/200",
+        (backend.options().runDir / "public-ca.crt").string(), mockPort, mockPort));
+    return curl::execute(*get).status;
+  };
+  ASSERT_EQ(status(), 200);
+  auto lasting =
+      model::parseFaultSpec("{target: upstream/httpbin.org, action: latency, ms: 1}", "t");
+  auto brief = model::parseFaultSpec(
+      "{target: upstream/httpbin.org, action: status, code: 503, ttl: 2s}", "t");
+  ASSERT_TRUE(lasting && brief);
+  ASSERT_TRUE(backend.fault(*lasting));
+  ASSERT_TRUE(backend.fault(*brief));
+  // Until the ttl (2 s; a loaded machine may take part of it to get here) the fault holds.
+  const auto applied = std::chrono::steady_clock::now();
+  const int during = status();
+  if (std::chrono::steady_clock::now() - applied < std::chrono::milliseconds(1500)) {
+    EXPECT_EQ(during, 503);
+  }
+  EXPECT_TRUE(testing::waitFor([&] { return status() == 200; }, std::chrono::seconds(30)));
+
+  const auto applies = corefileApplies(*runner).size();
+  auto dns = model::parseFaultSpec(
+      "{target: dns/httpbin.org, action: dns, answer: nxdomain, ttl: 2s}", "t");
   ASSERT_TRUE(dns);
-  auto r = backend.fault(*dns);
-  ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().message, HasSubstr("dns faults are not supported on the kind backend"));
-  auto ttl = model::parseFaultSpec("{target: upstream/httpbin.org, action: close, ttl: 5s}", "t");
-  ASSERT_TRUE(ttl);
-  r = backend.fault(*ttl);
-  ASSERT_FALSE(r);
-  EXPECT_THAT(r.error().message, HasSubstr("ttl is not supported on the kind backend"));
+  ASSERT_TRUE(backend.fault(*dns));
+  EXPECT_GE(corefileApplies(*runner).size(), applies + 1);
+  ASSERT_TRUE(testing::waitFor([&] { return corefileApplies(*runner).size() == applies + 2; },
+                               std::chrono::seconds(30)));
+  EXPECT_THAT(corefileApplies(*runner).back(), ::testing::Not(HasSubstr("NXDOMAIN")));
+
+  auto kill = model::parseFaultSpec(
+      "{target: gateway/httpbin/httpbin-egress, action: kill, ttl: 200ms}", "t");
+  ASSERT_TRUE(kill);
+  ASSERT_TRUE(backend.fault(*kill));
+  EXPECT_TRUE(testing::waitFor(
+      [&] {
+        const auto seen = runner->displays();
+        return std::find(seen.begin(), seen.end(),
+                         "kubectl -n httpbin scale deploy/httpbin-egress --replicas=1") !=
+               seen.end();
+      },
+      std::chrono::seconds(20)));
+  // A ttl still pending at down() is moot: down() does not wait for it.
+  auto longer = model::parseFaultSpec("{target: upstream/httpbin.org, action: down, ttl: 1h}", "t");
+  ASSERT_TRUE(longer);
+  ASSERT_TRUE(backend.fault(*longer));
   backend.down();
+}
+
+// The dry run plans a ttl's end in the background, and plans dns faults.
+TEST_F(KindBackendTest, DryRunPlansDnsFaultsAndTtlEnds) {
+  KindBackend backend(runner, testOptions());
+  backend::RunOptions options;
+  options.dryRun = true;
+  options.timeScale = 2;
+  ASSERT_TRUE(backend.up(seedScenario(), options));
+  auto fault = model::parseFaultSpec(
+      "{target: upstream/httpbin.org, action: status, code: 503, ttl: 10s}", "t");
+  ASSERT_TRUE(fault);
+  ASSERT_TRUE(backend.fault(*fault));
+  auto dns = model::parseFaultSpec(
+      "{target: dns/httpbin.org, action: dns, answer: servfail, ttl: 4s}", "t");
+  ASSERT_TRUE(dns);
+  ASSERT_TRUE(backend.fault(*dns));
+  backend.down();
+  EXPECT_TRUE(runner->recorded().empty());
+  const auto plan = backend.plan();
+  EXPECT_THAT(plan, ::testing::Contains("after 5000ms (ttl of upstream/httpbin.org): curl -sS -f "
+                                        "-XDELETE http://127.0.0.1:19000/faults"));
+  EXPECT_THAT(plan, ::testing::Contains("kubectl -n kube-system rollout restart deploy/coredns"));
+  EXPECT_THAT(plan, ::testing::Contains("after 2000ms (ttl of dns/httpbin.org): kubectl -n "
+                                        "kube-system apply -f -"));
 }
 
 // The stand-in tools on a temp PATH through the real ProcessCommandRunner.
@@ -947,10 +1210,10 @@ class KindBackendFakesTest : public ::testing::Test {
 
 TEST_F(KindBackendFakesTest, SeedComesUpAndDownWithTheFakes) {
   fakes.script({"docker network inspect kind*\t0\t127.0.0.1\\n",
+                "kubectl get nodes*\t0\tegresslab-control-plane",
                 "kubectl -n istio-system port-forward*\t0\t\t300"});
   KindBackend backend(runner(), testOptions());
   auto scenario = seedScenario();
-  scenario.upstreams[0].port = 0;
   auto up = backend.up(scenario, {});
   ASSERT_TRUE(up) << up.error().str();
   const auto log = fakes.log();
@@ -1009,6 +1272,7 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
   auto options = testOptions();
   options.runDir = "${RUN_DIR}";
   options.planDir = dir;
+  options.mockPortBase = 20000;  // the default: plan.sh's mocks on fixed ports
   auto recording = std::make_shared<RecordingCommandRunner>();
   KindBackend backend(recording, options);
   backend::RunOptions run;
@@ -1103,9 +1367,10 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
     fakes.link("curl", wrapper);
   }
   fakes.script({"docker network inspect kind*\t0\t172.18.0.1 \\n",
+                "kubectl get nodes*\t0\tegresslab-control-plane",
                 "kubectl -n kube-system get configmap coredns*\t0\t.:53 {\\n    errors\\n    "
                 "forward . /etc/resolv.conf\\n}\\n",
-                "kubectl exec *\t0\t{}\\n200 0"});
+                "kubectl exec *\t0\t{}\\n10.244.0.7:40312 200 0"});
   auto env = fakes.environment();
   env["EGRESSLAB_FAKE_ISTIOCTL_VERSION"] = "1.8.0";
   ProcessCommandRunner shell(ProcessCommandRunner::Options{
@@ -1122,8 +1387,11 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
            "kind create cluster --name egresslab", "istioctl operator init", "kubectl apply -f -",
            "istioctl manifest generate -f " + (dir / "manifests/egress.yaml").string(),
            "kubectl create -n istio-system secret tls httpbin-credential",
-           "docker network inspect kind", "kubectl -n kube-system apply -f -",
-           "istioctl analyze --all-namespaces",
+           "docker network inspect kind",
+           "docker exec egresslab-control-plane iptables -t nat -I PREROUTING 1 -d "
+           "198.51.10.10/32 -p tcp --dport 443 -m comment --comment egresslab\\ httpbin.org -j "
+           "DNAT --to-destination 172.18.0.1:20000",
+           "kubectl -n kube-system apply -f -", "istioctl analyze --all-namespaces",
            "kubectl exec -n httpbin deploy/sleep -c sleep -- curl",
            "curl -s -S http://127.0.0.1:1/status/200 -H x-request-id:",
            "curl -sS -f -H Content-Type:\\ application/json -XPOST -d "
@@ -1138,7 +1406,7 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
   }
   // Background processes (the mock, the port-forwards) log when they get to it: no order.
   for (const std::string& want :
-       {"egresslab mock httpbin --listen 172.18.0.1:443 --tls-cert " +
+       {"egresslab mock httpbin --listen 172.18.0.1:20000 --tls-cert " +
             (dir / "upstreams/httpbin.org-443.crt").string(),
         std::string("kubectl -n istio-system port-forward svc/istio-ingressgateway 15443:443")}) {
     EXPECT_THAT(log, ::testing::Contains(::testing::StartsWith(want)));
@@ -1146,7 +1414,8 @@ TEST_F(KindBackendFakesTest, PlanDirWritesAPlanThatReplaysInOrder) {
   // The Corefile got the hosts block, the kind gateway address filled in.
   const std::string corefile = testing::readFile(dir / "Corefile.patched");
   EXPECT_THAT(corefile, HasSubstr(".:53 {\n    # egresslab hosts begin\n    hosts {\n"
-                                  "       172.18.0.1 httpbin.org\n"));
+                                  "       ttl 5\n       203.0.113.10 httpbin.example.com\n"
+                                  "       198.51.10.10 httpbin.org\n"));
   EXPECT_THAT(corefile, HasSubstr("203.0.113.10 httpbin.example.com"));
   EXPECT_THAT(corefile, HasSubstr("fallthrough\n    }\n    # egresslab hosts end\n    errors"));
 }
@@ -1177,12 +1446,12 @@ TEST_F(KindBackendFakesTest, SigintMidRunKillsChildrenAndTeardownRuns) {
 // A real port-forward stand-in: the fake's port-forward exits at once, so the wait restarts
 // it until the deadline and then names it (a listener that never comes is an error, not a hang).
 TEST_F(KindBackendFakesTest, PortForwardThatNeverListensIsAnErrorAtItsDeadline) {
-  fakes.script({"docker network inspect kind*\t0\t127.0.0.1\\n"});
+  fakes.script({"docker network inspect kind*\t0\t127.0.0.1\\n",
+                "kubectl get nodes*\t0\tegresslab-control-plane"});
   auto options = testOptions();
   options.portForwardReady = std::chrono::milliseconds(300);
   KindBackend backend(runner(), options);
   auto scenario = seedScenario();
-  scenario.upstreams[0].port = 0;
   scenario.portForwards.resize(1);
   scenario.portForwards[0].local = 1;  // nothing listens on 127.0.0.1:1
   auto up = backend.up(scenario, {});

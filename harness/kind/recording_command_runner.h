@@ -47,6 +47,12 @@ class RecordingCommandRunner final : public CommandRunner {
     std::lock_guard lock(mutex_);
     rules_.push_back({std::move(prefix), std::move(result), false});
   }
+  // As answer(), for the next `times` matching commands only; then older rules answer again
+  // (an access log that has not been flushed yet, then has).
+  void answerTimes(std::vector<std::string> prefix, Answer result, int times) {
+    std::lock_guard lock(mutex_);
+    rules_.push_back({std::move(prefix), std::move(result), false, times});
+  }
   // Commands whose argv starts with `prefix` fail to start (as if the exec failed).
   void failToStart(std::vector<std::string> prefix) {
     std::lock_guard lock(mutex_);
@@ -149,9 +155,10 @@ class RecordingCommandRunner final : public CommandRunner {
     std::vector<std::string> prefix;
     Answer answer;
     bool failToStart = false;
+    int remaining = -1;  // answerTimes: uses left; -1 = unlimited
   };
 
-  Result<CommandResult> answerFor(const Command& command) const {
+  Result<CommandResult> answerFor(const Command& command) {
     if (command.argv.empty()) return invalidInput("a command needs a program name (argv is empty)");
     if (missing_.contains(command.argv.front())) {
       return backendUnavailable("cannot run `" + command.display() + "`: `" + command.argv.front() +
@@ -161,7 +168,8 @@ class RecordingCommandRunner final : public CommandRunner {
       const bool matches =
           rule->prefix.size() <= command.argv.size() &&
           std::equal(rule->prefix.begin(), rule->prefix.end(), command.argv.begin());
-      if (!matches) continue;
+      if (!matches || rule->remaining == 0) continue;
+      if (rule->remaining > 0) --rule->remaining;
       if (rule->failToStart) {
         return environmentError("cannot start `" + command.display() + "` (recorded)");
       }

@@ -126,6 +126,17 @@ void Compiler::meshConfig() {
          "a custom access-log format is not simulated; the version's default TEXT format is used",
          {}, NotSimulatedNote::Reach::kNoProxy);
   }
+  // The mesh-wide knobs of the proxy headers (docs/fidelity.md, "x-envoy-peer-metadata"): they
+  // change what every proxy sends. (meshConfig.h2UpgradePolicy is modelled:
+  // compile_clusters.cpp.)
+  if (const nlohmann::json& raw = out_.meshConfig.raw; raw.is_object()) {
+    if (auto ph = raw.find("proxyHeaders"); ph != raw.end() && ph->is_object()) {
+      for (const auto& [key, value] : ph->items()) {
+        note("meshConfig.proxyHeaders." + key,
+             fmt::format("meshConfig.proxyHeaders.{} is not simulated", key));
+      }
+    }
+  }
   if (out_.meshConfig.accessLogEncoding && lower(*out_.meshConfig.accessLogEncoding) == "json") {
     note("meshConfig.accessLogEncoding",
          "JSON access logs are not simulated; the version's default TEXT format is used", {},

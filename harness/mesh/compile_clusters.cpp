@@ -12,6 +12,37 @@
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh::compile_detail {
+namespace {
+
+std::string stringAt(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return {};
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// §R9 (pilot's shouldH2Upgrade): an `http` port's cluster speaks HTTP/2 when h2UpgradePolicy says
+// UPGRADE — the DestinationRule's connectionPool.http (after precedence), else
+// meshConfig.h2UpgradePolicy — and not with DO_NOT_UPGRADE or useClientProtocol. HTTP2/GRPC ports
+// are HTTP/2 whatever the policy; TLS/TCP ports are not upgraded here (a DestinationRule UPGRADE
+// on them is a notSimulated note, compile_notes.cpp).
+bool h2Upgrade(Protocol port, const std::optional<model::ConnectionPoolSettings>& pool,
+               const nlohmann::json& meshRaw) {
+  if (port != Protocol::kHttp) return false;
+  if (pool && pool->raw.is_object()) {
+    if (const auto http = pool->raw.find("http"); http != pool->raw.end() && http->is_object()) {
+      if (const auto ucp = http->find("useClientProtocol");
+          ucp != http->end() && ucp->is_boolean() && ucp->get<bool>()) {
+        return false;
+      }
+      const std::string policy = stringAt(*http, "h2UpgradePolicy");
+      if (policy == "UPGRADE") return true;
+      if (policy == "DO_NOT_UPGRADE") return false;
+    }
+  }
+  return stringAt(meshRaw, "h2UpgradePolicy") == "UPGRADE";
+}
+
+}  // namespace
 
 std::vector<std::string> Compiler::spiffeIds(const std::vector<Endpoint>& endpoints) {
   std::set<std::string> ids;
@@ -80,6 +111,9 @@ std::vector<Cluster> Compiler::outboundClusters(const std::string& proxyNs) cons
         c.lbPolicy = policy.loadBalancer && !policy.loadBalancer->simple.empty()
                          ? envoyLbPolicy(policy.loadBalancer->simple)
                          : defaultLbPolicy(v_);
+        if (h2Upgrade(port.protocol, policy.connectionPool, out_.meshConfig.raw)) {
+          c.protocol = UpstreamProtocol::kHttp2;
+        }
         if (policy.connectionPool && policy.connectionPool->connectTimeout) {
           c.connectTimeout = *policy.connectionPool->connectTimeout;
         }

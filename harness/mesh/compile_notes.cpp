@@ -9,9 +9,22 @@
 #include "harness/mesh/compile_internal.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/policy.h"
+#include "harness/mesh/route_policy.h"
 #include "harness/mesh/unsimulated.h"
 
 namespace egresslab::mesh::compile_detail {
+namespace {
+
+// A loadBalancer block (or meshConfig) with a non-empty localityLbSetting.distribute.
+bool distributesByLocality(const nlohmann::json& block) {
+  if (!block.is_object()) return false;
+  const auto l = block.find("localityLbSetting");
+  if (l == block.end() || !l->is_object()) return false;
+  const auto d = l->find("distribute");
+  return d != l->end() && d->is_array() && !d->empty();
+}
+
+}  // namespace
 
 void Compiler::notSimulated() {
   for (const auto& r : in_.resources.unsimulated) {
@@ -34,6 +47,18 @@ void Compiler::notSimulated() {
         note(vs.ref(),
              fmt::format("{}.fault.abort.grpcStatus (gRPC fault abort) is not simulated", h.path),
              vs.origin.at(h.path + ".fault.abort"));
+      }
+      // §R2.2: `retryRemoteLocalities: true` adds Envoy's previous_priorities retry priority
+      // (retries leave the priority levels already tried); the simulated retries pick hosts by
+      // the levels' normal priority load, so a retry that real Envoy sends to another locality
+      // may stay in the first one here.
+      if (h.retries && h.retries->attempts > 0 &&
+          h.retries->retryRemoteLocalities.value_or(false)) {
+        note(vs.ref(),
+             fmt::format("{}.retries.retryRemoteLocalities (retries to other localities' "
+                         "priorities) is not simulated",
+                         h.path),
+             vs.origin.at(h.path + ".retries.retryRemoteLocalities"));
       }
       // Envoy answers the caller from the route's own destination; the mirrored copy only adds
       // traffic at the mirror target, which no expectation can observe in the simulation.
@@ -121,9 +146,38 @@ void Compiler::notSimulated() {
         }
         if (auto http = cp->raw.find("http"); http != cp->raw.end()) {
           keys(*http, path + ".connectionPool.http",
-               {"maxRetries", "idleTimeout", "h2UpgradePolicy", "useClientProtocol",
-                "maxConcurrentStreams"});
+               {"idleTimeout", "useClientProtocol", "maxConcurrentStreams"});
+          // h2UpgradePolicy is modelled on `http` ports (compile_clusters.cpp); an UPGRADE that
+          // could reach a TLS/TCP port of the host is not (newer Istio upgrades those too).
+          if (http->is_object() && http->value("h2UpgradePolicy", nlohmann::json()) == "UPGRADE") {
+            const RegistryService* svc = out_.findService(dr.host);
+            bool nonHttp = svc == nullptr;
+            if (svc != nullptr) {
+              for (const auto& sp : svc->ports) {
+                if (!isHttpProtocol(sp.protocol)) nonHttp = true;
+              }
+            }
+            if (nonHttp) {
+              note(dr.ref(),
+                   fmt::format("{}.connectionPool.http.h2UpgradePolicy UPGRADE on a non-HTTP port "
+                               "is not simulated",
+                               path),
+                   dr.origin.at(path + ".connectionPool.http.h2UpgradePolicy"));
+            }
+          }
         }
+      }
+    };
+    // §R5: localityLbSetting.distribute (locality weights, applied by istiod with or without
+    // outlier detection) is not modelled: traffic would spread by the plain load balancer.
+    auto distributeNote = [&](const std::string& path,
+                              const std::optional<model::LoadBalancerSettings>& lb) {
+      if (lb && distributesByLocality(lb->raw)) {
+        note(dr.ref(),
+             fmt::format("{}.loadBalancer.localityLbSetting.distribute (locality weights) is not "
+                         "simulated",
+                         path),
+             dr.origin.at(path + ".loadBalancer.localityLbSetting"));
       }
     };
     auto policyNotes = [&](const model::TrafficPolicy& tp) {
@@ -132,8 +186,10 @@ void Compiler::notSimulated() {
         note(dr.ref(), fmt::format("{}.loadBalancer.consistentHash is not simulated", tp.path),
              dr.origin.at(tp.path + ".loadBalancer"));
       }
+      distributeNote(tp.path, tp.loadBalancer);
       for (const auto& pl : tp.portLevelSettings) {
         resilienceNotes(pl.path, pl.outlierDetection, pl.connectionPool);
+        distributeNote(pl.path, pl.loadBalancer);
       }
     };
     if (dr.trafficPolicy) policyNotes(*dr.trafficPolicy);
@@ -142,5 +198,25 @@ void Compiler::notSimulated() {
     }
   }
   for (const auto& se : in_.resources.serviceEntries) exportNote(se, se.exportTo);
+  // §R2.2: the mesh-wide default retry policy (1.12+) may ask for retryRemoteLocalities too.
+  if (const auto byDefault = meshDefaultRetry(out_.meshConfig, v_);
+      byDefault && byDefault->attempts > 0 && byDefault->retryRemoteLocalities.value_or(false)) {
+    for (const auto& iop : in_.resources.istioOperators) {
+      if (iop.profile == "empty") continue;
+      note(iop.ref(),
+           "meshConfig.defaultHttpRetryPolicy.retryRemoteLocalities (retries to other "
+           "localities' priorities) is not simulated",
+           iop.origin.at("spec.meshConfig.defaultHttpRetryPolicy"));
+      break;
+    }
+  }
+  if (distributesByLocality(out_.meshConfig.raw)) {
+    for (const auto& iop : in_.resources.istioOperators) {
+      if (iop.profile == "empty") continue;
+      note(iop.ref(), "meshConfig.localityLbSetting.distribute (locality weights) is not simulated",
+           iop.origin.at("spec.meshConfig.localityLbSetting"));
+      break;
+    }
+  }
 }
 }  // namespace egresslab::mesh::compile_detail

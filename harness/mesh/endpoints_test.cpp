@@ -214,5 +214,70 @@ TEST(EndpointsPass, StaticEndpointsGetLocalityWeightAndPrioritiesFromTheClient_R
   EXPECT_EQ(crm->endpoints[1].priority, 0u);
 }
 
+// §R5: localityLbSetting.distribute (locality weights) is not modelled: noted where it is set,
+// in a DestinationRule or in meshConfig.
+TEST(EndpointsPass, LocalityDistributeIsNoted_R5) {
+  const std::string manifests = std::string(kManifests) + R"(---
+apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata: {name: control-plane, namespace: istio-system}
+spec:
+  meshConfig:
+    localityLbSetting:
+      distribute: [{from: "eu-west/*", to: {"eu-west/eu-west-1a": 80, "eu-west/eu-west-1b": 20}}]
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata: {name: ledger-weights, namespace: other}
+spec:
+  host: ledger.legacy.example
+  trafficPolicy:
+    loadBalancer:
+      localityLbSetting:
+        distribute: [{from: "eu-west/*", to: {"eu-west/eu-west-1b": 100}}]
+)";
+  auto resources = model::parseManifests(manifests, "m.yaml");
+  ASSERT_TRUE(resources) << resources.error().str();
+  const CompiledMesh mesh = compiled(*resources);
+  std::vector<std::string> notes;
+  for (const auto& n : mesh.notSimulated) {
+    if (n.what.find("distribute") != std::string::npos) notes.push_back(n.ref + ": " + n.what);
+  }
+  EXPECT_EQ(notes, (std::vector<std::string>{
+                       "DestinationRule other/ledger-weights: spec.trafficPolicy.loadBalancer."
+                       "localityLbSetting.distribute (locality weights) is not simulated",
+                       "IstioOperator istio-system/control-plane: "
+                       "meshConfig.localityLbSetting.distribute (locality weights) is not "
+                       "simulated"}));
+}
+
+// §R5: a gateway's locality is its pod's `istio-locality` label (dots for slashes); its
+// clusters rank endpoints from it like a sidecar's.
+TEST(EndpointsPass, GatewayLocalityComesFromItsIstioLocalityLabel_R5) {
+  auto resources = model::parseManifests(kManifests, "m.yaml");
+  ASSERT_TRUE(resources) << resources.error().str();
+  CompileInput in{*resources, model::IstioVersion::parse("1.22.0").value(), {}, {}, {}, {}, {}};
+  model::GatewayWorkload gw;
+  gw.name = "crm-egress";
+  gw.ns = "istio-system";
+  gw.egress = true;
+  gw.podLabels = {
+      {"app", "crm-egress"}, {"istio", "crm-egress"}, {"istio-locality", "eu-west.eu-west-1a"}};
+  gw.servicePorts = {model::ServicePort{"http2", 80, 8080, "TCP", ""}};
+  in.gateways = {gw};
+  in.upstreams = {server("ledger.legacy.example", 80, "ledger-a", "198.51.100.21"),
+                  server("ledger.legacy.example", 80, "ledger-b", "198.51.100.22")};
+  auto mesh = compileMesh(in);
+  ASSERT_TRUE(mesh.has_value()) << mesh.error().str();
+  const ProxyConfig* proxy = mesh->findProxy("istio-system/crm-egress");
+  ASSERT_NE(proxy, nullptr);
+  const Cluster* ledger = proxy->findCluster("outbound|80||ledger.legacy.example");
+  ASSERT_NE(ledger, nullptr);
+  ASSERT_EQ(ledger->endpoints.size(), 2u);
+  // The gateway is in eu-west-1a: that zone first (the sidecar in 1b ranks them the other way).
+  EXPECT_EQ(ledger->endpoints[0].priority, 0u);
+  EXPECT_EQ(ledger->endpoints[1].priority, 1u);
+}
+
 }  // namespace
 }  // namespace egresslab::mesh

@@ -251,4 +251,27 @@ ProxyResponse badCustomActionReply() {
   return r;
 }
 
+bool customActionBuilt(const model::IstioVersion& version) { return version.atLeast(1, 9); }
+
+bool extAuthzAppliesOnTcp(const ExtAuthzProvider& provider) {
+  return provider.protocol == ExtAuthzProvider::Protocol::kGrpc;
+}
+
+std::optional<ConnectionDenial> extAuthzConnectionDenial(const ExtAuthzProvider& provider,
+                                                         const ExtAuthzOutcome& outcome,
+                                                         const model::IstioVersion& version) {
+  if (outcome.kind == ExtAuthzOutcome::Kind::kAllow) return std::nullopt;
+  if (outcome.kind == ExtAuthzOutcome::Kind::kError && provider.failOpen) return std::nullopt;
+  ConnectionDenial d;
+  // [unconfirmed] The network filter of Envoy's 2020-2021 releases (Istio 1.9-era) only closes
+  // the connection; current Envoy also marks the stream UAEX with details ext_authz_denied /
+  // ext_authz_error. The boundary is assumed at Istio 1.22 (docs/istio-behaviour.md §X1).
+  if (version.atLeast(1, 22)) {
+    d.flags = ResponseFlag::kUAEX;
+    d.details =
+        outcome.kind == ExtAuthzOutcome::Kind::kDeny ? "ext_authz_denied" : "ext_authz_error";
+  }
+  return d;
+}
+
 }  // namespace egresslab::mesh

@@ -126,4 +126,30 @@ std::optional<ProxyResponse> extAuthzLocalReply(const ExtAuthzProvider& provider
 // `rbac_access_denied_matched_policy[default-deny-all-due-to-bad-CUSTOM-action]`.
 ProxyResponse badCustomActionReply();
 
+// Whether istiod of `version` builds AuthorizationPolicy CUSTOM at all. Istio 1.8's CRD already
+// accepts `action: CUSTOM` and `provider`, but its istiod sorts policies into ALLOW/DENY/AUDIT
+// only and drops any other action with the log line "ignored authorization policy NS.NAME with
+// unsupported action: CUSTOM" (istio@1.8.0 pilot/pkg/model/authorization.go): the policy has no
+// effect, no request is checked. CUSTOM and meshConfig.extensionProviders arrived in 1.9.
+bool customActionBuilt(const model::IstioVersion& version);
+
+// ------------------------------------------------------------------------ TCP filter chains
+// istiod builds CUSTOM on TCP chains (tcp_proxy, TLS passthrough) as Envoy's *network* ext_authz
+// filter, which speaks gRPC only: a gRPC provider checks each connection (source/destination
+// address and principal, no request.http); an HTTP provider is skipped on TCP ("ignored CUSTOM
+// action with HTTP provider on TCP filter chain", builder.go 1.9 to 1.28), so the policy does
+// not apply there. A provider that is undefined or failed still gets the deny-all RBAC policy.
+bool extAuthzAppliesOnTcp(const ExtAuthzProvider& provider);
+
+// What the network filter does with an answer: nullopt = the connection goes on (allowed, or an
+// error with failOpen); else it is closed (no bytes flushed) and the tcp_proxy line carries
+// `flags` and `details`.
+struct ConnectionDenial {
+  ResponseFlags flags;
+  std::string details;  // %RESPONSE_CODE_DETAILS%
+};
+std::optional<ConnectionDenial> extAuthzConnectionDenial(const ExtAuthzProvider& provider,
+                                                         const ExtAuthzOutcome& outcome,
+                                                         const model::IstioVersion& version);
+
 }  // namespace egresslab::mesh

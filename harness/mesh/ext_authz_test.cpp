@@ -167,6 +167,63 @@ TEST(ExtAuthzLocalReply, DenyErrorAndFailOpen_X1) {
   EXPECT_TRUE(extAuthzLocalReply(p, deny).has_value());  // failOpen never overrides a deny
 }
 
+// The network ext_authz filter (CUSTOM on TCP): gRPC providers only; a deny or an error closes
+// the connection (failOpen lets an error through); UAEX and details on the line from 1.22
+// (the boundary is [unconfirmed], docs/istio-behaviour.md §X1).
+TEST(ExtAuthzConnectionDenial, GrpcOnlyAndCloseByVersion_X1) {
+  ExtAuthzProvider p;
+  EXPECT_FALSE(extAuthzAppliesOnTcp(p));
+  p.protocol = ExtAuthzProvider::Protocol::kGrpc;
+  EXPECT_TRUE(extAuthzAppliesOnTcp(p));
+  const auto v122 = *model::IstioVersion::parse("1.22.0");
+  const auto v19 = *model::IstioVersion::parse("1.9.0");
+  ExtAuthzOutcome allow;
+  allow.kind = ExtAuthzOutcome::Kind::kAllow;
+  EXPECT_FALSE(extAuthzConnectionDenial(p, allow, v122).has_value());
+  ExtAuthzOutcome deny;
+  deny.kind = ExtAuthzOutcome::Kind::kDeny;
+  const auto denied = extAuthzConnectionDenial(p, deny, v122);
+  ASSERT_TRUE(denied.has_value());
+  EXPECT_TRUE(denied->flags.has(ResponseFlag::kUAEX));
+  EXPECT_EQ(denied->details, "ext_authz_denied");
+  const auto old = extAuthzConnectionDenial(p, deny, v19);
+  ASSERT_TRUE(old.has_value());
+  EXPECT_FALSE(old->flags.has(ResponseFlag::kUAEX));
+  EXPECT_EQ(old->details, "");
+  const ExtAuthzOutcome error = checkFailed("refused");
+  ASSERT_TRUE(extAuthzConnectionDenial(p, error, v122).has_value());
+  EXPECT_EQ(extAuthzConnectionDenial(p, error, v122)->details, "ext_authz_error");
+  p.failOpen = true;
+  EXPECT_FALSE(extAuthzConnectionDenial(p, error, v122).has_value());
+  EXPECT_TRUE(extAuthzConnectionDenial(p, deny, v122).has_value());
+}
+
+TEST(CustomActionBuilt, FromIstio19_X1) {
+  EXPECT_FALSE(customActionBuilt(*model::IstioVersion::parse("1.8.6")));
+  EXPECT_TRUE(customActionBuilt(*model::IstioVersion::parse("1.9.0")));
+}
+
+// The denial details reach the access log only where the default format prints
+// %RESPONSE_CODE_DETAILS% (1.9+, docs/istio-behaviour.md §9): RBAC's
+// rbac_access_denied_matched_policy[…] and ext_authz's ext_authz_denied alike.
+TEST(DenialDetailsInTheAccessLog, PrintedFromIstio19_S1_X1) {
+  for (const std::string details :
+       {"rbac_access_denied_matched_policy[ns[httpbin]-policy[deny]-rule[0]]",
+        "ext_authz_denied"}) {
+    AccessLogEntry e;
+    e.method = "GET";
+    e.path = "/admin";
+    e.responseCode = 403;
+    e.responseCodeDetails = details;
+    const auto v18 = *model::IstioVersion::parse("1.8.0");
+    const auto v19 = *model::IstioVersion::parse("1.9.0");
+    const auto v122 = *model::IstioVersion::parse("1.22.0");
+    EXPECT_EQ(formatAccessLog(accessLogFormatFor(v18), e, v18).find(details), std::string::npos);
+    EXPECT_NE(formatAccessLog(accessLogFormatFor(v19), e, v19).find(details), std::string::npos);
+    EXPECT_NE(formatAccessLog(accessLogFormatFor(v122), e, v122).find(details), std::string::npos);
+  }
+}
+
 TEST(ResponseFlags, UaexPrintsAndParses_X1) {
   const model::IstioVersion v{1, 22, 0};
   EXPECT_EQ(formatResponseFlags(ResponseFlag::kUAEX, v), "UAEX");

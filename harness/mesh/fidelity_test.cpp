@@ -788,9 +788,10 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
   model::TrafficPolicy tp;
   tp.path = "spec.trafficPolicy";
   tp.connectionPool = model::ConnectionPoolSettings{};
-  tp.connectionPool->maxConnections = 1;  // modelled (§R6); maxRetries is not
-  tp.connectionPool->raw =
-      nlohmann::json{{"tcp", {{"maxConnections", 1}}}, {"http", {{"maxRetries", 3}}}};
+  tp.connectionPool->maxConnections = 1;  // modelled (§R6), like maxRetries; idleTimeout is not
+  tp.connectionPool->maxRetries = 3;
+  tp.connectionPool->raw = nlohmann::json{{"tcp", {{"maxConnections", 1}}},
+                                          {"http", {{"maxRetries", 3}, {"idleTimeout", "5s"}}}};
   tp.loadBalancer = model::LoadBalancerSettings{};
   tp.loadBalancer->consistentHash = true;
   dr.trafficPolicy = tp;
@@ -810,7 +811,8 @@ TEST(NotSimulated, RegistryVirtualServiceAndDestinationRuleFieldsAreNoted) {
   EXPECT_THAT(whats, Contains(HasSubstr("DestinationRule workloadSelector is not simulated")));
   EXPECT_THAT(
       whats,
-      Contains(HasSubstr("spec.trafficPolicy.connectionPool.http.maxRetries is not simulated")));
+      Contains(HasSubstr("spec.trafficPolicy.connectionPool.http.idleTimeout is not simulated")));
+  EXPECT_THAT(whats, ::testing::Not(Contains(HasSubstr("maxRetries"))));
   EXPECT_THAT(whats, ::testing::Not(Contains(HasSubstr("connectionPool is not simulated"))));
   EXPECT_THAT(
       whats,

@@ -94,6 +94,18 @@ RetryPolicy routeRetryPolicy(const std::optional<model::HttpRetry>& retries,
   return out;
 }
 
+ProxyResponse retryOverflowReply(const RetryPolicy& policy, std::uint32_t attempt,
+                                 const AttemptOutcome& outcome,
+                                 const model::IstioVersion& version) {
+  // The final answer of the same attempt under a policy with no retries left: the same body,
+  // details and flags, without URX.
+  RetryPolicy noneLeft = policy;
+  noneLeft.numRetries = 0;
+  ProxyResponse f = afterAttempt(noneLeft, attempt, outcome, version).final;
+  f.flags |= ResponseFlag::kUO;
+  return f;
+}
+
 std::optional<std::chrono::milliseconds> routeTimeout(
     const std::optional<std::chrono::milliseconds>& timeout) {
   if (!timeout || timeout->count() <= 0) return std::nullopt;  // §R1: 0 = disabled

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "harness/mesh/config.h"
+#include "harness/mesh/decisions.h"
 #include "harness/model/resources.h"
 #include "harness/model/version.h"
 
@@ -33,6 +34,16 @@ RetryPolicy routeRetryPolicy(const std::optional<model::HttpRetry>& retries,
                              const model::IstioVersion& version,
                              const std::optional<model::HttpRetry>& meshDefault,
                              const std::string& origin = {});
+
+// The answer when the policy would retry attempt number `attempt` but the cluster's retry
+// circuit breaker (`connectionPool.http.maxRetries` → max_retries, §R6) has no room: Envoy's
+// RetryStateImpl checks the retry limit first (→ URX) and the breaker second, so an overflowed
+// retry ends the request with what `outcome` would give without a retry — the upstream's response
+// forwarded (`via_upstream`), or the reset's local reply (503 UF / UC, 504 UT per-try) — and the
+// router adds `UO` (RetryStatus::NoOverflow), never `URX`; no `x-envoy-overloaded` header (that
+// marks only a request the breakers refused outright) (§R0, §R2.3).
+ProxyResponse retryOverflowReply(const RetryPolicy& policy, std::uint32_t attempt,
+                                 const AttemptOutcome& outcome, const model::IstioVersion& version);
 
 // VS `timeout` → route timeout; unset and 0 both mean none (§R1).
 std::optional<std::chrono::milliseconds> routeTimeout(

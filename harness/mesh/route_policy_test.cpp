@@ -179,6 +179,36 @@ TEST(SecR2_Decisions, ResetConditionsFollowEnvoy) {
   EXPECT_FALSE(afterAttempt(r4, 1, response(404), v(22)).retry);
 }
 
+// §R0, §R2.3, §R6: a retry the max_retries breaker refuses ends the request with the attempt's
+// own answer plus UO (RetryStatus::NoOverflow), never URX, and no x-envoy-overloaded.
+TEST(SecR2_RetryOverflow, AnswerOfTheAttemptWithUONotURX) {
+  const RetryPolicy p = builtInRetryPolicy(v(22));
+  AttemptOutcome r = response(503);
+  r.body = "from upstream";
+  ASSERT_TRUE(afterAttempt(p, 1, r, v(22)).retry);  // the policy would retry it
+  const ProxyResponse forwarded = retryOverflowReply(p, 1, r, v(22));
+  EXPECT_TRUE(forwarded.viaUpstream);
+  EXPECT_EQ(forwarded.status, 503u);
+  EXPECT_EQ(forwarded.body, "from upstream");
+  EXPECT_EQ(formatResponseFlags(forwarded.flags, v(22)), "UO");
+  EXPECT_TRUE(forwarded.headers.empty());
+
+  // A connect failure on the second attempt: Envoy's reset reply of a retried request, UF,UO.
+  const ProxyResponse reset = retryOverflowReply(p, 2, failure(Kind::kConnectFailure), v(22));
+  EXPECT_FALSE(reset.viaUpstream);
+  EXPECT_EQ(reset.status, 503u);
+  EXPECT_EQ(reset.flags, ResponseFlag::kUF | ResponseFlag::kUO);
+  EXPECT_THAT(reset.body, ::testing::HasSubstr("retried and the latest reset reason"));
+  EXPECT_TRUE(reset.headers.empty());
+
+  // A per-try timeout under 5xx: 504 UT,UO upstream_per_try_timeout.
+  const RetryPolicy fiveXx = routeRetryPolicy(retry(2, "5xx"), v(22), std::nullopt);
+  const ProxyResponse timeout = retryOverflowReply(fiveXx, 1, failure(Kind::kTimeout), v(22));
+  EXPECT_EQ(timeout.status, 504u);
+  EXPECT_EQ(timeout.details, "upstream_per_try_timeout");
+  EXPECT_EQ(timeout.flags, ResponseFlag::kUT | ResponseFlag::kUO);
+}
+
 // §R1: a per-try timeout is retried only under 5xx, gateway-error or reset.
 TEST(SecR1_PerTryTimeout, RetriedOnlyBy5xxGatewayErrorOrReset) {
   RetryPolicy byDefault = builtInRetryPolicy(v(22));
@@ -357,6 +387,36 @@ TEST(SecR2_Compile, PassthroughRouteHasNoRetryPolicy) {
   ASSERT_EQ(d.routeName, "allow_any");
   EXPECT_EQ(d.forward->retry.numRetries, 0u);
   EXPECT_FALSE(afterAttempt(d.forward->retry, 1, failure(Kind::kConnectFailure), v(22)).retry);
+}
+
+// §R2.2: retryRemoteLocalities is not modelled: a note on the route that sets it, none when false.
+TEST(SecR2_Compile, RetryRemoteLocalitiesIsNoted) {
+  testing::SeedSetup s(v(22));
+  auto& http = s.resources.virtualServices[0].http;
+  http[0].retries = retry(2);
+  http[0].retries->retryRemoteLocalities = true;
+  http[1].retries = retry(2);
+  http[1].retries->retryRemoteLocalities = false;
+  const CompiledMesh m = s.compile();
+  std::vector<std::string> whats;
+  for (const auto& n : m.notSimulated) {
+    if (n.what.find("retryRemoteLocalities") != std::string::npos) whats.push_back(n.what);
+  }
+  EXPECT_THAT(whats, ElementsAre(http[0].path +
+                                 ".retries.retryRemoteLocalities (retries to other localities' "
+                                 "priorities) is not simulated"));
+
+  // The same field in meshConfig.defaultHttpRetryPolicy (read from 1.12).
+  testing::SeedSetup byMesh(v(22));
+  model::HttpRetry meshRetry = retry(2);
+  meshRetry.retryRemoteLocalities = true;
+  byMesh.resources.istioOperators[0].meshConfig.defaultHttpRetryPolicy = meshRetry;
+  const CompiledMesh m2 = byMesh.compile();
+  bool noted = false;
+  for (const auto& n : m2.notSimulated) {
+    noted |= n.what.find("defaultHttpRetryPolicy.retryRemoteLocalities") != std::string::npos;
+  }
+  EXPECT_TRUE(noted);
 }
 
 // §R6 (connectionPool.tcp.connectTimeout): 10 s unless the DestinationRule sets it.

@@ -1,6 +1,5 @@
-// The security side of a simulated proxy (docs/istio-behaviour.md §S1, §S2): what the HTTP
-// connection manager does to a request before any filter (path normalization,
-// x-forwarded-client-cert), the authorization filters on HTTP (CUSTOM → DENY → ALLOW, 403
+// The security side of a simulated proxy (docs/istio-behaviour.md §S1, §S2): the authorization
+// filters on HTTP (CUSTOM → DENY → ALLOW, 403
 // "RBAC: access denied") and the network RBAC filter on TCP chains (the connection is closed).
 // The decisions are mesh::evaluateCustom / evaluateRbac; this file only gathers what Envoy
 // would know of the request and acts on the answer.
@@ -28,44 +27,14 @@ Task<std::optional<bool>> SimMesh::Impl::authorizeHttp(
     Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain, const mesh::ConnectionInfo& ci,
     AsyncStream& stream, HttpRequest& req, const std::string& remote, bool keep, LiveSockets& live,
     mesh::AccessLogEntry& e, std::uint64_t s) {
-  // The connection manager normalizes the path before filters and routing, and forwards the
-  // normalized path (default BASE normalization; the query is kept).
-  {
-    const auto query = req.target.find_first_of("?#");
-    std::string normalized = mesh::normalizedPathForMatch(req.target);
-    if (query != std::string::npos) normalized += req.target.substr(query);
-    if (!req.target.empty() && req.target.front() == '/' && normalized != req.target) {
-      req.target = normalized;
-      e.path = normalized;
-    }
-  }
-  // The client certificate of a mutual-TLS downstream connection.
+  // Path normalization and x-forwarded-client-cert happened in the connection manager
+  // (connectionManagerRequest, hcm_request.cpp).
+  if (!enforces(vl) || p.cfg->authz.empty()) co_return std::nullopt;
+  // The client certificate of a mutual-TLS downstream connection names the peer.
   std::optional<PeerCertificate> peer;
-  if (auto* tlsStream = dynamic_cast<TlsStream*>(&stream)) {
+  if (TlsStream* tlsStream = stream.tlsLayer()) {
     peer = peerCertificate(tlsStream->ssl().native_handle());
   }
-  std::optional<mesh::ClientCertDetails> current;
-  if (peer) {
-    mesh::ClientCertDetails d;
-    d.by = uriSanOfPem(p.meshIdentity.certPem);
-    d.hash = peer->sha256Hex;
-    d.pem = peer->pem;
-    d.uri = peer->uriSan;
-    d.withCert = p.gateway;
-    current = std::move(d);
-  }
-  const mesh::XfccMode mode =
-      mesh::xfccModeFor(p.gateway, vl.direction == ListenerDirection::kSidecarInbound);
-  const std::string* incoming = findHeader(req.headers, "x-forwarded-client-cert");
-  const auto xfcc = mesh::applyXfcc(
-      mode, incoming != nullptr ? std::optional<std::string>(*incoming) : std::nullopt, current);
-  if (xfcc) {
-    setHeader(req.headers, "x-forwarded-client-cert", *xfcc);
-  } else {
-    removeHeader(req.headers, "x-forwarded-client-cert");
-  }
-
-  if (!enforces(vl) || p.cfg->authz.empty()) co_return std::nullopt;
   const std::string source = sourceIpOf(remote);
   const std::string local = ipOf(e.downstreamLocalAddress);
   mesh::AuthzRequest ar;

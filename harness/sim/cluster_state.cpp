@@ -84,6 +84,16 @@ void ClusterState::finishPending() {
   breakers_.finishPending();
 }
 
+bool ClusterState::tryStartRetry() {
+  std::lock_guard lock(mu_);
+  return breakers_.tryStartRetry();
+}
+
+void ClusterState::finishRetry() {
+  std::lock_guard lock(mu_);
+  breakers_.finishRetry();
+}
+
 void ClusterState::waitForConnection(std::shared_ptr<asio::steady_timer> timer) {
   std::lock_guard lock(mu_);
   waiters_.push_back(timer);

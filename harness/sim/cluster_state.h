@@ -44,6 +44,9 @@ class ClusterState {
   void closeConnection();
   bool tryStartPending();
   void finishPending();
+  // max_retries (connectionPool.http.maxRetries): room for one more retry in flight.
+  bool tryStartRetry();
+  void finishRetry();
   // Wakes `timer` (cancels its wait on its own executor) when a connection slot frees.
   void waitForConnection(std::shared_ptr<asio::steady_timer> timer);
   [[nodiscard]] bool limitsConnections() const {
@@ -79,6 +82,33 @@ class ConnectionSlot {
 
  private:
   ClusterState& state_;
+};
+
+// One request's scheduled retry under the cluster's max_retries (§R2.3, §R6). Envoy's
+// RetryStateImpl holds the slot from the decision to retry — through the back-off and the retried
+// attempt — until the request's next retry decision or its end: release() before each decision,
+// the destructor at the end.
+class RetrySlot {
+ public:
+  RetrySlot() = default;
+  ~RetrySlot() { release(); }
+  RetrySlot(const RetrySlot&) = delete;
+  RetrySlot& operator=(const RetrySlot&) = delete;
+
+  // False when the breaker has no room (retry overflow: no retry, flag UO).
+  bool acquire(ClusterState& state) {
+    release();
+    if (!state.tryStartRetry()) return false;
+    state_ = &state;
+    return true;
+  }
+  void release() {
+    if (state_ != nullptr) state_->finishRetry();
+    state_ = nullptr;
+  }
+
+ private:
+  ClusterState* state_ = nullptr;
 };
 
 // A host chosen for one attempt: its request counts as in flight (least request) until the

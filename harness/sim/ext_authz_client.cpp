@@ -43,6 +43,38 @@ struct GrpcCall {
   auth::CheckResponse response;
 };
 
+// AttributeContext.request.http of an HTTP request's check (the network filter sends none).
+void fillHttpAttributes(const mesh::ExtAuthzProvider& provider, const HttpRequest& req,
+                        const mesh::RequestView& view, auth::AttributeContext& attributes) {
+  auto* http = attributes.mutable_request()->mutable_http();
+  if (const std::string* id = findHeader(req.headers, "x-request-id")) http->set_id(*id);
+  http->set_method(std::string(view.method));
+  http->set_path(std::string(view.path));
+  http->set_host(std::string(view.authority));
+  http->set_scheme(std::string(view.scheme));
+  http->set_protocol(req.version);
+  http->set_size(findHeader(req.headers, "content-length") != nullptr
+                     ? static_cast<std::int64_t>(req.body.size())
+                     : -1);
+  auto& headers = *http->mutable_headers();
+  // Envoy's headers map: lower-case names (pseudo-headers included), repeated ones joined by ",".
+  headers[":authority"] = std::string(view.authority);
+  headers[":method"] = std::string(view.method);
+  headers[":path"] = std::string(view.path);
+  headers[":scheme"] = std::string(view.scheme);
+  for (const auto& [k, v] : req.headers) {
+    const std::string name = lowerCopy(k);
+    if (name == "host") continue;
+    auto it = headers.find(name);
+    if (it == headers.end()) {
+      headers[name] = v;
+    } else {
+      it->second += "," + v;
+    }
+  }
+  if (provider.includeRequestBody) http->set_body(req.body);
+}
+
 }  // namespace
 
 struct SimMesh::Impl::ExtAuthzState {
@@ -196,8 +228,8 @@ Task<mesh::ExtAuthzOutcome> SimMesh::Impl::httpCheck(const mesh::ExtAuthzProvide
 
 Task<mesh::ExtAuthzOutcome> SimMesh::Impl::grpcCheck(const mesh::ExtAuthzProvider& provider,
                                                      const curl::SocketAddress& target,
-                                                     const HttpRequest& req,
-                                                     const mesh::RequestView& view,
+                                                     const HttpRequest* req,
+                                                     const mesh::RequestView* view,
                                                      const ExtAuthzPeer& peer) {
   std::shared_ptr<ExtAuthzState> st = extAuthz;
   // The channel (and with it gRPC's library) before the call's ClientContext.
@@ -219,33 +251,7 @@ Task<mesh::ExtAuthzOutcome> SimMesh::Impl::grpcCheck(const mesh::ExtAuthzProvide
   time->set_seconds(std::chrono::duration_cast<std::chrono::seconds>(now).count());
   time->set_nanos(static_cast<std::int32_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(now % std::chrono::seconds(1)).count()));
-  auto* http = attributes->mutable_request()->mutable_http();
-  if (const std::string* id = findHeader(req.headers, "x-request-id")) http->set_id(*id);
-  http->set_method(std::string(view.method));
-  http->set_path(std::string(view.path));
-  http->set_host(std::string(view.authority));
-  http->set_scheme(std::string(view.scheme));
-  http->set_protocol(req.version);
-  http->set_size(findHeader(req.headers, "content-length") != nullptr
-                     ? static_cast<std::int64_t>(req.body.size())
-                     : -1);
-  auto& headers = *http->mutable_headers();
-  // Envoy's headers map: lower-case names (pseudo-headers included), repeated ones joined by ",".
-  headers[":authority"] = std::string(view.authority);
-  headers[":method"] = std::string(view.method);
-  headers[":path"] = std::string(view.path);
-  headers[":scheme"] = std::string(view.scheme);
-  for (const auto& [k, v] : req.headers) {
-    const std::string name = lowerCopy(k);
-    if (name == "host") continue;
-    auto it = headers.find(name);
-    if (it == headers.end()) {
-      headers[name] = v;
-    } else {
-      it->second += "," + v;
-    }
-  }
-  if (provider.includeRequestBody) http->set_body(req.body);
+  if (req != nullptr && view != nullptr) fillHttpAttributes(provider, *req, *view, *attributes);
 
   {
     std::lock_guard lock(st->mu);
@@ -307,6 +313,8 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
   const bool enforces = vl.direction == ListenerDirection::kGateway ||
                         vl.direction == ListenerDirection::kSidecarInbound;
   if (!enforces || !extAuthz) co_return std::nullopt;
+  // istiod before 1.9 ignores CUSTOM policies: nothing is checked.
+  if (!mesh::customActionBuilt(p.cfg->version)) co_return std::nullopt;
   // The compiler's attachment when it has one, else this file's own (CUSTOM only).
   const mesh::ProxyAuthz* authz = &p.cfg->authz;
   if (!authz->has(model::AuthzAction::kCustom)) {
@@ -330,7 +338,7 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
   // The peer principal: the URI SAN of a mutual-TLS downstream's client certificate; "" for
   // plain-text callers (the seed's port-80 hop to the egress gateway, §S2).
   std::optional<PeerCertificate> peer;
-  if (auto* tlsStream = dynamic_cast<TlsStream*>(&stream)) {
+  if (TlsStream* tlsStream = stream.tlsLayer()) {
     peer = peerCertificate(tlsStream->ssl().native_handle());
   }
   const std::string principal = peer ? peer->uriSan : std::string();
@@ -379,7 +387,7 @@ Task<std::optional<bool>> SimMesh::Impl::extAuthzFilter(
         peer.destinationPrincipal =
             fmt::format("spiffe://cluster.local/ns/{}/sa/{}", p.cfg->id.ns, sa);
       }
-      outcome = co_await grpcCheck(*provider, target, req, view, peer);
+      outcome = co_await grpcCheck(*provider, target, &req, &view, peer);
     }
     reply = mesh::extAuthzLocalReply(*provider, outcome);
     if (!reply) {
@@ -421,6 +429,64 @@ Task<std::optional<bool>> SimMesh::Impl::extAuthzFilter(
   const IoResult written = co_await stream.writeAll(asio::buffer(wire));
   if (live.writeDeadline != nullptr) live.writeDeadline->disarm();
   co_return !written.ec;
+}
+
+Task<bool> SimMesh::Impl::customAuthzTcp(Proxy& p, VirtualListener& vl,
+                                         const mesh::FilterChain& chain,
+                                         const mesh::ConnectionInfo& ci, const std::string& remote,
+                                         std::uint64_t s,
+                                         std::chrono::system_clock::time_point startTime) {
+  const bool enforces = vl.direction == ListenerDirection::kGateway ||
+                        vl.direction == ListenerDirection::kSidecarInbound;
+  if (!enforces || !extAuthz || !mesh::customActionBuilt(p.cfg->version)) co_return true;
+  const mesh::ProxyAuthz* authz = &p.cfg->authz;
+  if (!authz->has(model::AuthzAction::kCustom)) {
+    auto it = extAuthz->custom.find(p.cfg->id.str());
+    if (it == extAuthz->custom.end()) co_return true;
+    authz = &it->second;
+  }
+  const std::string source = sourceIpOf(remote);
+  const std::string local =
+      vl.direction == ListenerDirection::kSidecarOutbound ? vl.dstIp : p.cfg->podIp;
+  mesh::AuthzRequest ar;
+  ar.http = false;  // HTTP-only fields of a CUSTOM rule are dropped (built like DENY, §S1)
+  // TCP chains are not terminated here (SNI passthrough, tcp routes): no peer certificate.
+  ar.sourceIp = source;
+  ar.remoteIp = source;
+  ar.destinationIp = local;
+  ar.destinationPort = vl.dstPort;
+  ar.sni = ci.sni;
+  const auto match = mesh::evaluateCustom(*authz, ar);
+  if (!match) co_return true;
+
+  mesh::AccessLogEntry e;
+  e.startTime = startTime;
+  e.tcp = true;
+  e.requestedServerName = ci.sni;
+  e.downstreamLocalAddress = fmt::format("{}:{}", local, vl.dstPort);
+  e.downstreamRemoteAddress = remote;
+  e.upstreamCluster = chain.statPrefix.empty() ? chain.cluster : chain.statPrefix;
+  const mesh::ExtAuthzProvider* provider = extAuthzProvider(match->provider);
+  if (provider == nullptr || !provider->error.empty()) {
+    // istiod's deny-all for a CUSTOM policy it cannot build, as a network RBAC filter.
+    e.connectionTerminationDetails = mesh::badCustomActionReply().details;
+    appendLog(p, s, e);
+    co_return false;
+  }
+  if (!mesh::extAuthzAppliesOnTcp(*provider)) co_return true;
+  ExtAuthzPeer peer;
+  peer.sourceIp = source;
+  peer.sourcePort = portOf(remote);
+  peer.destinationIp = local;
+  peer.destinationPort = vl.dstPort;
+  const mesh::ExtAuthzOutcome outcome =
+      co_await grpcCheck(*provider, extAuthzTarget(*provider), nullptr, nullptr, peer);
+  const auto denial = mesh::extAuthzConnectionDenial(*provider, outcome, p.cfg->version);
+  if (!denial) co_return true;
+  e.flags = denial->flags;
+  e.responseCodeDetails = denial->details;
+  appendLog(p, s, e);
+  co_return false;
 }
 
 }  // namespace egresslab::sim

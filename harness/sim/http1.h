@@ -1,8 +1,8 @@
 // HTTP/1.1 for the simulated proxies: messages as header lists (names as received, in order),
 // read from an AsyncStream with Boost.Beast's parser (Content-Length, chunked, until-close bodies;
 // header and body limits; errors instead of crashes on anything malformed — docs/design.md
-// reliability rules), and written re-framed with a Content-Length. The wire protocol between
-// simulated proxies is HTTP/1.1 (Envoy would speak HTTP/2 on `http2` ports; docs/fidelity.md).
+// reliability rules), and written re-framed with a Content-Length. These types also carry
+// HTTP/2 streams (http2.h), spoken where the cluster says HTTP/2 (`http2`/`grpc` ports).
 #pragma once
 
 #include <cstddef>

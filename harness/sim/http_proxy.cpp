@@ -3,6 +3,8 @@
 // through the upstream pool, and logged once per proxy it crosses.
 #include <fmt/format.h>
 
+#include "harness/mesh/peer_metadata.h"
+#include "harness/mesh/route_policy.h"
 #include "harness/sim/sim_impl.h"
 
 namespace egresslab::sim {
@@ -193,10 +195,12 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     co_return false;
   }
   e.authority = authority;
-  // The authorization filters before routing, in Envoy's order: the ext_authz filter for
-  // AuthorizationPolicy CUSTOM (§X1), then path normalization, x-forwarded-client-cert and RBAC
-  // DENY/ALLOW (§S1, §S2; authz_filter.cpp).
-  // RequestAuthentication's jwt_authn filter runs first (§S3; jwt_filter.cpp).
+  // The connection manager normalizes the path and sets x-forwarded-client-cert before any
+  // filter (hcm_request.cpp); then the authorization filters before routing, in Envoy's order:
+  // the ext_authz filter for AuthorizationPolicy CUSTOM (§X1), then RBAC DENY/ALLOW (§S1, §S2;
+  // authz_filter.cpp).
+  connectionManagerRequest(p, vl, stream, req, e);
+  // RequestAuthentication's jwt_authn filter runs first of the HTTP filters (§S3; jwt_filter.cpp).
   if (const auto answered = co_await jwtAuthn(p, vl, chain, stream, req, keep, live, e, s)) {
     co_return *answered;
   }
@@ -302,6 +306,18 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     // Sidecars set x-forwarded-proto only when it is absent (§R8).
     setHeader(up.headers, "x-forwarded-proto", std::string(view.scheme));
   }
+  // Metadata exchange (§R8.1): sidecar outbound and gateways replace the pair with their own,
+  // sidecar inbound removes it (peer_metadata.h).
+  removeHeader(up.headers, mesh::kPeerMetadataHeader);
+  removeHeader(up.headers, mesh::kPeerMetadataIdHeader);
+  if (mesh::peerMetadataOpFor(vl.direction) == mesh::PeerMetadataOp::kReplace) {
+    std::call_once(p.peerMetadataOnce, [&p] {
+      p.peerMetadata = mesh::peerMetadataValue(*p.cfg);
+      p.peerMetadataId = mesh::proxyNodeId(*p.cfg);
+    });
+    setHeader(up.headers, mesh::kPeerMetadataHeader, p.peerMetadata);
+    setHeader(up.headers, mesh::kPeerMetadataIdHeader, p.peerMetadataId);
+  }
   if (d.route != nullptr) {
     if (const std::string op = decoratorOperation(*d.route); !op.empty()) {
       setHeader(up.headers, "x-envoy-decorator-operation", op);
@@ -323,6 +339,8 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   if (timeouts.global) routeDeadline = routeStart + *timeouts.global;
   // Endpoints already tried, for the retry host predicate (previous_hosts, §R2.1).
   std::vector<const mesh::Endpoint*> tried;
+  // The request's scheduled retry under the cluster's max_retries breaker (§R6).
+  RetrySlot retrySlot;
   mesh::ProxyResponse final;
   std::optional<HttpResponse> upstreamResponse;
   for (std::uint32_t attempt = 1;; ++attempt) {
@@ -362,7 +380,8 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     const auto tls = mesh::upstreamTlsFor(*resolved.cluster, *ep, authority, d.upstreamAuthority);
     const curl::SocketAddress target = endpointAddress(p, *resolved.cluster, *ep, &ci);
     e.upstreamHost = fmt::format("{}:{}", upstreamHostIp(*ep), ep->port);
-    if (ep != &originalDst) tried.push_back(ep);
+    // Only with the previous_hosts predicate (off by VS `retryIgnorePreviousHosts: false`, 1.26+).
+    if (ep != &originalDst && policy.previousHosts) tried.push_back(ep);
     HttpResponse resp;
     AttemptTimers timers;
     timers.routeDeadline = routeDeadline;
@@ -383,11 +402,19 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
       outcome.overloaded = true;
     }
     const mesh::RetryStep step = mesh::afterAttempt(policy, attempt, outcome, p.cfg->version);
-    if (step.retry) continue;
-    final = step.final;
+    // Envoy releases the previous retry's slot at each decision, then asks the breaker for the
+    // next one: no room is retry overflow — no retry, the attempt's own answer with UO (§R2.3).
+    retrySlot.release();
+    if (step.retry) {
+      if (retrySlot.acquire(p.clusters.get(*resolved.cluster, simNow()))) continue;
+      final = mesh::retryOverflowReply(policy, attempt, outcome, p.cfg->version);
+    } else {
+      final = step.final;
+    }
     if (outcome.kind == mesh::AttemptOutcome::Kind::kResponse) upstreamResponse = std::move(resp);
     break;
   }
+  retrySlot.release();  // the router's retry state ends with the final answer
   if (!final.viaUpstream || !upstreamResponse) {
     const bool ok = co_await finishLocal(final);
     co_return ok;

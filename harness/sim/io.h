@@ -46,6 +46,8 @@ struct IoResult {
   std::size_t bytes = 0;
 };
 
+class TlsStream;
+
 // A byte stream of one connection: plain TCP or TLS over TCP. Used from one worker thread.
 class AsyncStream {
  public:
@@ -61,6 +63,9 @@ class AsyncStream {
   virtual void close() = 0;
   [[nodiscard]] virtual bool tls() const = 0;
   virtual tcp::socket& socket() = 0;
+  // The TLS connection underneath (peer certificate), or nullptr for plain TCP. Wrappers (a
+  // replayed prefix, one HTTP/2 stream's response capture; http2.h) pass their connection's.
+  virtual TlsStream* tlsLayer() { return nullptr; }
   // True when the read failed only because the peer closed (EOF, TLS truncation).
   static bool isEof(const ErrorCode& ec);
 };
@@ -92,6 +97,7 @@ class TlsStream final : public AsyncStream {
   void close() override;
   [[nodiscard]] bool tls() const override { return true; }
   tcp::socket& socket() override { return s_.next_layer(); }
+  TlsStream* tlsLayer() override { return this; }
   asio::ssl::stream<tcp::socket>& ssl() { return s_; }
 
  private:

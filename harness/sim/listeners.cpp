@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "harness/sim/sim_impl.h"
 
@@ -129,10 +130,23 @@ void SimMesh::Impl::setListeningOnWorker(VirtualListener& vl, bool on) {
 
 Task<void> SimMesh::Impl::acceptLoop(VirtualListener* vl, std::shared_ptr<tcp::acceptor> acceptor) {
   for (;;) {
-    Worker& w = pickWorker();
-    auto [ec, socket] = co_await acceptor->async_accept(
-        asio::any_io_executor(w.context().get_executor()), kAsTuple);
+    // Accepted on the acceptor's own loop, then handed to a worker: an accept pending on a peer
+    // socket of another worker's loop would outlive that loop at shutdown (ThreadSanitizer found
+    // the use after free when the loops are destroyed one by one).
+    auto [ec, accepted] = co_await acceptor->async_accept(kAsTuple);
     if (stopping || !acceptor->is_open() || ec == asio::error::operation_aborted) co_return;
+    Worker& w = pickWorker();
+    tcp::socket socket(w.context());
+    if (!ec) {
+      const auto protocol = accepted.local_endpoint(ec).protocol();
+      if (!ec) {
+        const int fd = accepted.release(ec);
+        if (!ec) {
+          socket.assign(protocol, fd, ec);
+          if (ec) ::close(fd);
+        }
+      }
+    }
     if (ec) {
       if (outOfDescriptors(ec)) {
         // Out of descriptors: never leave the loop; wait for connections to end, then retry.
@@ -252,8 +266,10 @@ Task<void> SimMesh::Impl::handleConnection(VirtualListener* vlp, tcp::socket con
     case mesh::FilterChainKind::kTcpProxy:
     case mesh::FilterChainKind::kPassthrough:
     case mesh::FilterChainKind::kSniPassthrough:
-      // Network RBAC (AuthorizationPolicy on TCP, §S1): a denied connection is closed.
-      if (!authorizeTcp(p, vl, chain, ci, remote, s, startTime)) {
+      // Network ext_authz (CUSTOM, §X1), then network RBAC (AuthorizationPolicy on TCP, §S1):
+      // a denied connection is closed.
+      if (!co_await customAuthzTcp(p, vl, chain, ci, remote, s, startTime) ||
+          !authorizeTcp(p, vl, chain, ci, remote, s, startTime)) {
         closeDenied(conn);
         co_return;
       }
@@ -279,13 +295,66 @@ Task<void> SimMesh::Impl::handleConnection(VirtualListener* vlp, tcp::socket con
         co_await acceptTls(std::move(conn), std::move(ctx), limits.handshakeTimeout);
     if (!stream) co_return;  // handshake failed (garbage, no client cert under STRICT, …)
     live.downstream = stream.get();
-    co_await serveHttp(p, vl, chain, ci, *stream, remote, live);
+    co_await serveHttpAuto(p, vl, chain, ci, *stream, remote, live);
     co_return;
   }
   TcpStream stream(std::move(conn));
   live.raw = nullptr;
   live.downstream = &stream;
-  co_await serveHttp(p, vl, chain, ci, stream, remote, live);
+  co_await serveHttpAuto(p, vl, chain, ci, stream, remote, live);
+}
+
+Task<void> SimMesh::Impl::serveHttpAuto(Proxy& p, VirtualListener& vl,
+                                        const mesh::FilterChain& chain,
+                                        const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                        const std::string& remote, LiveSockets& live) {
+  // Istio's HTTP connection managers use codec_type AUTO: a connection that opens with the
+  // HTTP/2 preface (a sidecar's h2c to a gateway's `http2` port, h2 after TLS) is HTTP/2.
+  std::string first;
+  {
+    const asio::any_io_executor executor = co_await asio::this_coro::executor;
+    auto watchdog = Watchdog::create(executor, [&stream] { stream.close(); });
+    watchdog->arm(limits.requestTimeout);
+    if (co_await stream.waitReadable()) co_return;
+    std::array<char, 256> buf{};
+    while (matchHttp2Preface(first) == PrefaceMatch::kPartial) {
+      const IoResult r = co_await stream.readSome(asio::buffer(buf));
+      if (r.ec) break;  // whatever arrived goes to the HTTP/1.1 reader (EOF, garbage)
+      first.append(buf.data(), r.bytes);
+    }
+    watchdog->disarm();
+    if (watchdog->fired() || first.empty()) co_return;
+  }
+  if (matchHttp2Preface(first) == PrefaceMatch::kYes) {
+    co_await serveHttp2Connection(p, vl, chain, ci, stream, std::move(first), remote, live);
+    co_return;
+  }
+  ReplayStream replay(stream, std::move(first));
+  co_await serveHttp(p, vl, chain, ci, replay, remote, live);
+}
+
+Task<void> SimMesh::Impl::serveHttp2Connection(Proxy& p, VirtualListener& vl,
+                                               const mesh::FilterChain& chain,
+                                               const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                               std::string alreadyRead, const std::string& remote,
+                                               LiveSockets& live) {
+  // handleRequest writes an HTTP/1.1 response to the stream it is given; for a stream of an
+  // HTTP/2 connection that is a capture, whose response goes out as HEADERS and DATA frames.
+  // Requests of one connection are handled one at a time (docs/fidelity.md, "HTTP/2").
+  Http2Handler handler = [&](HttpRequest& req,
+                             bool& closeAfter) -> Task<std::optional<HttpResponse>> {
+    ResponseCapture capture(stream);
+    const bool keep = !stopping;
+    const bool open = co_await handleRequest(p, vl, chain, ci, capture, req, remote, keep, live);
+    closeAfter = !open || !keep;
+    if (capture.written().empty()) co_return std::nullopt;
+    auto resp = co_await parseCapturedResponse(capture.written(), req.method);
+    if (!resp) co_return std::nullopt;
+    co_return std::move(*resp);
+  };
+  Http2ServerOptions h2;
+  h2.idleTimeout = limits.requestTimeout;
+  co_await serveHttp2(stream, std::move(alreadyRead), handler, h2);
 }
 
 Task<void> SimMesh::Impl::serveHealth(Proxy& p, AsyncStream& stream) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -72,10 +73,10 @@ struct TempDir : sim_test::TempDir {
 
 class Mesh {
  public:
-  Mesh(const std::string& version, const std::string& sidecarExtra,
-       const std::string& egressExtra) {
+  Mesh(const std::string& version, const std::string& sidecarExtra, const std::string& egressExtra,
+       const std::string& destinationRule = kDestinationRule) {
     const fs::path vs = dir_.write("vs.yaml", virtualService(sidecarExtra, egressExtra));
-    const fs::path dr = dir_.write("dr.yaml", kDestinationRule);
+    const fs::path dr = dir_.write("dr.yaml", destinationRule);
     std::string manifests;
     for (const auto& f : {kSeed / "operator.yaml", kSeed / "egress.yaml",
                           kSeed / "ingress-gateway.yaml", kSeed / "egress-gateway.yaml", vs,
@@ -276,6 +277,74 @@ TEST(SecR2_Retries, RetryOnStatusCodeRetriesThatStatus) {
   EXPECT_EQ(o.status, 500) << describe(o);
   EXPECT_EQ(o.flags.at("sleep"), "URX") << describe(o);
   EXPECT_EQ(linesOf(o, "httpbin-egress"), 4u) << describe(o);
+}
+
+// §R0, §R2.3, §R6: a 503 UO of the egress gateway's circuit breaker carries
+// x-envoy-overloaded, so the 1.22 sidecar — whose default policy retries 503 — does not retry it:
+// one egress line, no URX at the sidecar.
+TEST(SecR2_Retries, OverflowAtTheEgressGatewayIsNotRetriedByTheSidecar) {
+  Mesh m("1.22.0", "", "", R"(apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: httpbin-egress, namespace: httpbin}
+spec:
+  host: httpbin.org
+  subsets:
+  - name: http-egress-subset
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 443}
+        tls: {mode: SIMPLE, sni: httpbin.org}
+        connectionPool: {tcp: {maxConnections: 1}, http: {http1MaxPendingRequests: 1}}
+)");
+  ASSERT_TRUE(m.ok());
+  m.fault("latency", 1500);
+  // Three at once: one holds the egress gateway's connection, one waits, one overflows there.
+  std::vector<report::Observation> results(3);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back(
+        [&, i] { results[i] = m.curl("httpbin/sleep", std::string(kInMesh) + "/status/200"); });
+  }
+  for (auto& t : threads) t.join();
+  int overflowed = 0;
+  for (const auto& o : results) {
+    if (o.status == 200) continue;
+    ++overflowed;
+    EXPECT_EQ(o.status, 503) << describe(o);
+    EXPECT_EQ(o.flags.at("httpbin-egress"), "UO") << describe(o);
+    EXPECT_EQ(o.flags.at("sleep"), "-") << describe(o);  // not URX: never retried
+    EXPECT_EQ(linesOf(o, "httpbin-egress"), 1u) << describe(o);
+    ASSERT_TRUE(o.headers.contains("x-envoy-overloaded")) << describe(o);
+  }
+  EXPECT_GE(overflowed, 1);
+}
+
+// §R1, §R6: DestinationRule connectTimeout bounds the whole connect — for TLS origination the
+// handshake too (Envoy raises Connected after it). A server that accepts and never answers
+// (blackhole): each attempt of the egress gateway ends after 300 ms as a connect failure,
+// retried by the default policy, 503 UF,URX — well before curl's own 10 s limit.
+TEST(SecR1_ConnectTimeout, BoundsTheTlsHandshakeOfTheOriginatingProxy) {
+  Mesh m("1.24.0", "", "", R"(apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata: {name: httpbin-egress, namespace: httpbin}
+spec:
+  host: httpbin.org
+  subsets:
+  - name: http-egress-subset
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 443}
+        tls: {mode: SIMPLE, sni: httpbin.org}
+        connectionPool: {tcp: {connectTimeout: 300ms}}
+)");
+  ASSERT_TRUE(m.ok());
+  m.fault("blackhole");
+  const auto o = m.curl("httpbin/sleep", "-sS -m 10 http://httpbin.example.com/status/200");
+  EXPECT_EQ(o.exit, 0) << describe(o);
+  EXPECT_EQ(o.status, 503) << describe(o);
+  EXPECT_EQ(flagsOf(o, "httpbin-egress"), mesh::ResponseFlag::kUF | mesh::ResponseFlag::kURX)
+      << describe(o);
+  EXPECT_EQ(linesOf(o, "httpbin-egress"), 1u) << describe(o);
 }
 
 // ------------------------------------------------------------------ §R7 fault injection

@@ -5,7 +5,8 @@
 //                        the listeners this run bound; pod and host DNS; capture (§1, §3)
 //   listeners.cpp        bind/listen/refuse, accept loops with connection caps and EMFILE
 //                        back-off, filter-chain choice per connection, the :15021 status port
-//   http_proxy.cpp       one HTTP/1.1 request through one proxy: route, cluster, retries,
+//   http_proxy.cpp       one HTTP request (HTTP/1.1, or one HTTP/2 stream) through one proxy:
+//   route, cluster, retries,
 //                        local replies, header rewrites, access log
 //   tcp_proxy.cpp        tcp_proxy / passthrough / SNI chains, BlackHole, port-forward tunnels
 //   upstream_pool.cpp    upstream connections: connect, TLS origination (§4), keep-alive pool
@@ -42,6 +43,7 @@
 #include "harness/sim/dns_overrides.h"
 #include "harness/sim/fault_timers.h"
 #include "harness/sim/http1.h"
+#include "harness/sim/http2.h"
 #include "harness/sim/io.h"
 #include "harness/sim/net.h"
 #include "harness/sim/sim_mesh.h"
@@ -129,6 +131,8 @@ struct SimMesh::Impl {
   struct UpstreamConn {
     std::unique_ptr<AsyncStream> stream;
     std::unique_ptr<HttpReader> reader;
+    // Set when the cluster speaks HTTP/2 (mesh::Cluster::protocol): requests go through it.
+    std::unique_ptr<Http2ClientConnection> h2;
     std::uint64_t generation = 0;
     std::unique_ptr<SourceRegistration> source;
     std::shared_ptr<ConnectionSlot> slot;  // max_connections accounting (§R6)
@@ -172,7 +176,10 @@ struct SimMesh::Impl {
     std::mutex ctxMu;                             // guards both context maps
     std::map<std::string, SslContext> serverCtx;  // by filter chain name
     std::map<std::string, SslContext> clientCtx;  // by verification/identity key
-    ClusterStates clusters;   // load balancer, outlier detection, circuit breakers (§R3–§R6)
+    ClusterStates clusters;  // load balancer, outlier detection, circuit breakers (§R3–§R6)
+    // x-envoy-peer-metadata(-id) of this proxy (§R8.1), computed once on first use.
+    std::once_flag peerMetadataOnce;
+    std::string peerMetadata, peerMetadataId;
     std::vector<Pool> pools;  // by worker index; worker-only
   };
 
@@ -265,6 +272,16 @@ struct SimMesh::Impl {
   Task<void> acceptLoop(VirtualListener* vl, std::shared_ptr<tcp::acceptor> acceptor);
   Task<void> handleConnection(VirtualListener* vl, tcp::socket socket, Worker* worker);
   Task<void> serveHealth(Proxy& p, AsyncStream& stream);
+  // Envoy's codec AUTO on an HTTP filter chain: HTTP/2 when the connection starts with the
+  // client preface (serveHttp2Connection), HTTP/1.1 otherwise (serveHttp).
+  Task<void> serveHttpAuto(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                           const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                           const std::string& remote, LiveSockets& live);
+  // Each HTTP/2 stream goes through handleRequest like an HTTP/1.1 request (http2.h).
+  Task<void> serveHttp2Connection(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                                  const mesh::ConnectionInfo& ci, AsyncStream& stream,
+                                  std::string alreadyRead, const std::string& remote,
+                                  LiveSockets& live);
   Result<void> bindLiteralForwards();
   void appendLog(Proxy& p, std::uint64_t s, const mesh::AccessLogEntry& entry);
 
@@ -278,6 +295,11 @@ struct SimMesh::Impl {
                            const std::string& remote, bool keep, LiveSockets& live);
   static void applyHeaderOps(HeaderList& h, const mesh::HeaderOps& ops);
 
+  // ---------------------------------------------------------------- hcm_request.cpp
+  // The connection manager's own changes to a request before any HTTP filter (§S1, §S2): BASE
+  // path normalization (`req.target`, `e.path`) and x-forwarded-client-cert by proxy kind.
+  void connectionManagerRequest(Proxy& p, const VirtualListener& vl, AsyncStream& stream,
+                                HttpRequest& req, mesh::AccessLogEntry& e);
   // ---------------------------------------------------------------- jwt_filter.cpp
   // RequestAuthentication (§S3) before the authorization filters: nullopt = go on (a verified
   // token's identity in live.jwtIdentity); a value = answered with Envoy's 401/403 and logged:
@@ -286,7 +308,7 @@ struct SimMesh::Impl {
                                      AsyncStream& stream, HttpRequest& req, bool keep,
                                      LiveSockets& live, mesh::AccessLogEntry& e, std::uint64_t s);
   // ---------------------------------------------------------------- authz_filter.cpp
-  // Before routing (§S1, §S2): path normalization, x-forwarded-client-cert, and the
+  // Before routing (§S1, §S2), after connectionManagerRequest and the ext_authz filter: the
   // AuthorizationPolicies of `p`. nullopt = go on; a value = the request was denied and answered
   // (403 "RBAC: access denied", logged): whether the connection is still open.
   Task<std::optional<bool>> authorizeHttp(Proxy& p, VirtualListener& vl,
@@ -323,9 +345,16 @@ struct SimMesh::Impl {
   Task<mesh::ExtAuthzOutcome> httpCheck(const mesh::ExtAuthzProvider& provider,
                                         const curl::SocketAddress& target,
                                         const mesh::RequestView& view);
+  // `req`/`view` null: a connection's check (network ext_authz filter), no `request.http`.
   Task<mesh::ExtAuthzOutcome> grpcCheck(const mesh::ExtAuthzProvider& provider,
-                                        const curl::SocketAddress& target, const HttpRequest& req,
-                                        const mesh::RequestView& view, const ExtAuthzPeer& peer);
+                                        const curl::SocketAddress& target, const HttpRequest* req,
+                                        const mesh::RequestView* view, const ExtAuthzPeer& peer);
+  // AuthorizationPolicy CUSTOM on a TCP chain (Envoy's network ext_authz filter, before the
+  // network RBAC filters): true = go on; false = denied, the line is logged and the caller
+  // closes the connection.
+  Task<bool> customAuthzTcp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
+                            const mesh::ConnectionInfo& ci, const std::string& remote,
+                            std::uint64_t s, std::chrono::system_clock::time_point startTime);
   // AuthorizationPolicy CUSTOM before routing: when a CUSTOM rule of `p` matches the request, the
   // ext_authz filter below runs. Same contract as extAuthzFilter. (Enforced here until the
   // AuthorizationPolicy filter chain calls extAuthzFilter from its CUSTOM branch.)

@@ -19,6 +19,7 @@
 #include "harness/curl/command.h"
 #include "harness/curl/execute.h"
 #include "harness/mesh/decisions.h"
+#include "harness/mesh/peer_metadata.h"
 #include "harness/model/loader.h"
 #include "harness/sim/net.h"
 #include "harness/sim/sim_backend.h"
@@ -808,6 +809,12 @@ TEST_P(ProxyHeadersByVersion, UpstreamSeesTheGatewaysHeaders_R8) {
     EXPECT_EQ(echoedHeader(o, "X-B3-Traceid"), "<absent>") << o.body;
     EXPECT_EQ(echoedHeader(o, "X-B3-Spanid"), "<absent>") << o.body;
   }
+  // Metadata exchange in every version: the egress gateway replaced the ingress's pair with its
+  // own (§R8.1).
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").rfind("router~", 0), 0u) << o.body;
+  EXPECT_NE(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").find("~httpbin-egress-"), std::string::npos)
+      << o.body;
+  EXPECT_NE(echoedHeader(o, "X-Envoy-Peer-Metadata"), "<absent>") << o.body;
   // Private/loopback sources are internal up to 1.24, edge from 1.25 (§R8, §R11).
   const bool internal = GetParam() != "1.25.0";
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), internal ? "true" : "<absent>") << o.body;
@@ -842,6 +849,172 @@ TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
   EXPECT_EQ(echoedHeader(o, "X-Forwarded-Proto"), "http") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), "true") << o.body;
+}
+
+// §R8.1: the legacy upstream behind the egress gateway sees the gateway's metadata-exchange pair
+// (the sidecar's was replaced at the gateway): id `router~<gateway pod IP>~<pod>.<ns>~…`, and the
+// value the gateway's own config gives.
+TEST(ProxyHeaders, UpstreamSeesTheEgressGatewaysPeerMetadata_R8) {
+  Seed seed(seedOn("1.22.0", kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  const mesh::ProxyConfig* egress = seed.mesh().compiled().findProxy("httpbin/httpbin-egress");
+  ASSERT_NE(egress, nullptr);
+  const auto o = seed.curl("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  ASSERT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id"),
+            "router~" + egress->podIp + "~" + mesh::podNameOf("httpbin", "httpbin-egress") +
+                ".httpbin~httpbin.svc.cluster.local")
+      << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata"), mesh::peerMetadataValue(*egress)) << o.body;
+}
+
+// §R8.1: sleep's sidecar adds its pair, and web's sidecar inbound removes it before web's
+// application (a choice, docs/fidelity.md); the attempt count shows the app sees proxy headers.
+TEST(ProxyHeaders, SidecarInboundRemovesPeerMetadataBeforeTheApp_R8) {
+  TempDir files;
+  const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+)");
+  const fs::path svc = files.write("web.yaml", R"(apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: demo
+spec:
+  ports:
+  - port: 80
+    name: http
+  selector:
+    app: web
+)");
+  BackendRun run(fmt::format(R"(name: inbound-peer-metadata
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+  - {}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+  - {{name: web, namespace: demo, injected: true}}
+)",
+                             op.string(), svc.string()));
+  const auto o = run.curl("demo/sleep", "-sS http://web.demo.svc.cluster.local/headers", "inb-1");
+  ASSERT_EQ(o.status, 200) << describe(o);
+  EXPECT_EQ(o.via, (std::vector<std::string>{"sleep", "web"})) << describe(o);
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id"), "<absent>") << o.body;
+  EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata"), "<absent>") << o.body;
+}
+
+// A sidecar straight to a legacy service on an `http` ServiceEntry port (the mock speaks HTTP/1.1
+// only, like the legacy service): HTTP/1.1 by default, and the upstream sees the sidecar's own
+// metadata-exchange pair (§R8.1); with a DestinationRule `h2UpgradePolicy: UPGRADE` the sidecar
+// speaks HTTP/2 to it and the request fails, as it would against a real HTTP/1.1-only server
+// (§R9) — never a pass where the mesh fails.
+TEST(Http2Hops, UpgradeToAnHttp1OnlyLegacyServiceFails_R9) {
+  TempDir files;
+  const std::string upgradeDr = R"(apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: crm
+  namespace: demo
+spec:
+  host: crm.legacy.example
+  trafficPolicy:
+    connectionPool:
+      http:
+        h2UpgradePolicy: UPGRADE
+)";
+  for (const bool upgrade : {false, true}) {
+    const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+)");
+    const fs::path se =
+        files.write("se.yaml", std::string(R"(apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata:
+  name: crm
+  namespace: demo
+spec:
+  hosts: [crm.legacy.example]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+)") + (upgrade ? "---\n" + upgradeDr : std::string()));
+    BackendRun run(fmt::format(R"(name: legacy-h2-upgrade
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+  - {}
+upstreams:
+  - {{host: crm.legacy.example, port: 80}}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+)",
+                               op.string(), se.string()));
+    const auto o = run.curl("demo/sleep", "-sS http://crm.legacy.example/headers",
+                            upgrade ? "h2-up-1" : "h2-up-0");
+    EXPECT_EQ(o.via, std::vector<std::string>{"sleep"}) << describe(o);
+    if (!upgrade) {
+      ASSERT_EQ(o.status, 200) << describe(o);
+      EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").rfind("sidecar~", 0), 0u) << o.body;
+      EXPECT_NE(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").find("~sleep-"), std::string::npos)
+          << o.body;
+    } else {
+      EXPECT_EQ(o.status, 503) << describe(o);
+    }
+  }
+}
+
+// The access-log line of `proxy` ("<proxy>: [...] ..."), or "".
+std::string lineOf(const report::Observation& o, const std::string& proxy) {
+  for (const auto& l : o.accessLog) {
+    if (l.rfind(proxy + ": ", 0) == 0) return l;
+  }
+  return {};
+}
+
+// §3, §R9: the hop to the egress gateway targets its Service's port 80, named `http2`, so the
+// calling proxy speaks HTTP/2 and the gateway logs %PROTOCOL% `HTTP/2`; curl → sidecar and the
+// gateway → legacy upstream (an `https` port: TLS origination, HTTP/1.1) stay HTTP/1.1 — the mock
+// upstream speaks HTTP/1.1 only, so its 200 shows the gateway did not send it HTTP/2.
+TEST(Http2Hops, SidecarToEgressGatewayIsHttp2ByThePortName_R9) {
+  Seed seed(seedOn("1.22.0", kDrWithSni));
+  ASSERT_TRUE(seed.ok());
+  for (int i = 0; i < 2; ++i) {  // the second request reuses the pooled HTTP/2 connection
+    const auto o = seed.curl("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+    ASSERT_EQ(o.status, 200) << describe(o);
+    ASSERT_EQ(o.accessLog.size(), 2u) << describe(o);
+    EXPECT_NE(lineOf(o, "sleep").find("\"GET /headers HTTP/1.1\""), std::string::npos)
+        << describe(o);
+    EXPECT_NE(lineOf(o, "httpbin-egress").find("\"GET /headers HTTP/2\""), std::string::npos)
+        << describe(o);
+    // Connection-specific headers never cross an HTTP/2 hop; the upstream's own request is
+    // HTTP/1.1 again.
+    EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
+  }
+  // ingress → egress targets the same port: HTTP/2 too; curl → ingress is HTTP/1.1.
+  const auto ext = seed.curl("", kExternal);
+  ASSERT_EQ(ext.status, 200) << describe(ext);
+  EXPECT_NE(lineOf(ext, "istio-ingressgateway").find(" HTTP/1.1\""), std::string::npos)
+      << describe(ext);
+  EXPECT_NE(lineOf(ext, "httpbin-egress").find(" HTTP/2\""), std::string::npos) << describe(ext);
 }
 
 // Keep-alive: a proxy reuses its idle upstream connection to the same destination. Nine

@@ -40,6 +40,11 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
   };
   curl::SocketAddress target = refusedAddress();
   std::optional<mesh::EffectiveUpstreamTls> tls;
+  std::chrono::milliseconds connectTimeout{10000};  // PassthroughCluster: the mesh's 10 s
+  // The chosen host (least request counts it only while connecting: tcp_proxy holds no request)
+  // and the connection's slot under the cluster's max_connections (§R6).
+  std::optional<HostLease> lease;
+  std::optional<ConnectionSlot> slot;
   if (chain.kind == mesh::FilterChainKind::kPassthrough) {
     target = mapLogical(ci.destinationAddress, ci.localPort, nullptr);
     e.upstreamCluster = "PassthroughCluster";
@@ -52,7 +57,27 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
       resetAndClose(conn);
       co_return;
     }
-    const mesh::Endpoint* ep = mesh::pickEndpoint(r, randomU64());
+    connectTimeout = r.cluster->connectTimeout;
+    // tcp_proxy asks the cluster's max_connections first: at the limit the connection is closed
+    // with UO (§R6; the log line is inferred, docs/istio-behaviour.md §R6).
+    ClusterState& state = p.clusters.get(*r.cluster, simNow());
+    if (!state.tryOpenConnection()) {
+      e.flags = mesh::ResponseFlag::kUO;
+      finish();
+      resetAndClose(conn);
+      co_return;
+    }
+    slot.emplace(state);
+    // Envoy's pick on this proxy's cluster state: policy, priorities, ejections (§R3–§R5).
+    lease.emplace(pickHost(p, r, {}));
+    const mesh::Endpoint* ep = lease->endpoint();
+    if (ep == nullptr && r.cluster->type != mesh::ClusterType::kOriginalDst) {
+      // Every host ejected and no panic routing: no healthy upstream (§R3).
+      e.flags = mesh::ResponseFlag::kUH;
+      finish();
+      resetAndClose(conn);
+      co_return;
+    }
     if (ep == nullptr) {
       target = mapLogical(ci.destinationAddress, ci.localPort, nullptr);
     } else {
@@ -63,9 +88,20 @@ Task<void> SimMesh::Impl::tcpProxy(Proxy& p, VirtualListener& vl, const mesh::Fi
   }
   mesh::AttemptOutcome failure;
   std::unique_ptr<AsyncStream> upstream =
-      co_await openUpstream(p, target, tls, std::chrono::seconds(10), failure);
+      co_await openUpstream(p, target, tls, connectTimeout, failure);
+  {
+    // The connect's result for outlier detection: a failure counts as a 503, success as a 200
+    // (tcp_proxy's LocalOriginConnectFailed / LocalOriginConnectSuccessFinal, §R3).
+    mesh::AttemptOutcome connected;
+    connected.kind = mesh::AttemptOutcome::Kind::kResponse;
+    connected.status = 200;
+    if (lease) lease->report(upstream ? connected : failure, simNow());
+    lease.reset();
+  }
   if (!upstream) {
-    e.flags = mesh::ResponseFlag::kUF;
+    // Istio sets no max_connect_attempts (Envoy's default 1): the failed attempt was the last,
+    // and tcp_proxy's onConnectMaxAttempts adds URX to UF (docs/istio-behaviour.md §R2.1, §R9).
+    e.flags = mesh::ResponseFlag::kUF | mesh::ResponseFlag::kURX;
     e.upstreamTransportFailureReason = failure.transportFailureReason;
     finish();
     resetAndClose(conn);

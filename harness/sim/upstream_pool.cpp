@@ -6,6 +6,8 @@
 // circuit breakers — a request over max_requests, or one that finds no connection under
 // max_connections and no room under max_pending_requests, is overflow (503 UO, §R6); one with
 // room waits for a connection to close.
+// A cluster istiod configures for HTTP/2 gets HTTP/2 connections (http2.h), pooled the same way:
+// one stream at a time on each (docs/fidelity.md).
 #include <fmt/format.h>
 
 #include "harness/sim/sim_impl.h"
@@ -14,9 +16,10 @@ namespace egresslab::sim {
 namespace {
 
 std::string poolKey(const curl::SocketAddress& target,
-                    const std::optional<mesh::EffectiveUpstreamTls>& tls) {
-  if (!tls) return fmt::format("{}:{}|plain", target.ip, target.port);
-  std::string k = fmt::format("{}:{}|tls|{}|{}|{}|", target.ip, target.port, tls->sni,
+                    const std::optional<mesh::EffectiveUpstreamTls>& tls, bool http2) {
+  const char* codec = http2 ? "h2" : "h1";
+  if (!tls) return fmt::format("{}:{}|{}|plain", target.ip, target.port, codec);
+  std::string k = fmt::format("{}:{}|{}|tls|{}|{}|{}|", target.ip, target.port, codec, tls->sni,
                               static_cast<int>(tls->verify), tls->presentMeshClientCert);
   for (const auto& n : tls->verifySubjectAltNames) k += n + ",";
   return k;
@@ -106,6 +109,7 @@ Task<std::unique_ptr<AsyncStream>> SimMesh::Impl::openUpstream(
     Proxy& p, const curl::SocketAddress& target,
     const std::optional<mesh::EffectiveUpstreamTls>& tls, std::chrono::milliseconds timeout,
     mesh::AttemptOutcome& failure) {
+  const auto connectStart = Clock::now();
   std::optional<tcp::socket> socket = co_await connectTcpAsync(target, timeout);
   if (!socket) {
     // Refused, unreachable or a connect timeout are all connect failures (UF) to Envoy; no TLS
@@ -123,9 +127,14 @@ Task<std::unique_ptr<AsyncStream>> SimMesh::Impl::openUpstream(
   for (const auto& n : tls->verifySubjectAltNames) {
     (n.rfind("spiffe://", 0) == 0 ? spiffe : names).push_back(n);
   }
-  ClientHandshake hs =
-      co_await connectTls(std::move(*socket), std::move(ctx), tls->sni, std::move(names),
-                          std::move(spiffe), limits.handshakeTimeout);
+  // Envoy's connect timeout runs until the transport socket is connected: for TLS, until the
+  // handshake is done (docs/istio-behaviour.md §R1, §R6).
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+      std::chrono::milliseconds(timeout) - (Clock::now() - connectStart));
+  const std::chrono::milliseconds handshake =
+      std::clamp(left, std::chrono::milliseconds(1), limits.handshakeTimeout);
+  ClientHandshake hs = co_await connectTls(std::move(*socket), std::move(ctx), tls->sni,
+                                           std::move(names), std::move(spiffe), handshake);
   if (!hs.stream) {
     failure.kind = mesh::AttemptOutcome::Kind::kConnectFailure;
     failure.transportFailureReason = hs.failureReason;
@@ -139,8 +148,11 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     const std::optional<mesh::EffectiveUpstreamTls>& tls, const HttpRequest& req,
     AttemptTimers& timers, HttpResponse& out, LiveSockets& live) {
   Pool& pool = p.pools[live.worker->index()];
-  const std::string key = poolKey(target, tls);
-  const std::string wire = serializeRequest(req);
+  // The codec is istiod's choice for the cluster (from the Service port's protocol, §R9): HTTP/2
+  // with prior knowledge, one stream at a time per connection (docs/fidelity.md), or HTTP/1.1.
+  const bool http2 = cluster.protocol == mesh::UpstreamProtocol::kHttp2;
+  const std::string key = poolKey(target, tls, http2);
+  const std::string wire = http2 ? std::string() : serializeRequest(req);
   // Time left on the route timer (§R1); never negative.
   auto routeLeft = [&]() -> std::optional<Clock::duration> {
     if (!timers.routeDeadline) return std::nullopt;
@@ -214,7 +226,11 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
       if (!stream) co_return failure;
       c.emplace();
       c->stream = std::move(stream);
-      c->reader = std::make_unique<HttpReader>(*c->stream);
+      if (http2) {
+        c->h2 = std::make_unique<Http2ClientConnection>();
+      } else {
+        c->reader = std::make_unique<HttpReader>(*c->stream);
+      }
       c->generation = generation;
       c->source =
           std::make_unique<SourceRegistration>(*this, localOf(c->stream->socket()), p.cfg->podIp);
@@ -236,10 +252,15 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     watchdog->arm(responseTimeout);
     live.upstream = s;
     // (No co_await inside ?: — GCC 12 miscompiles the temporaries of that form.)
-    const IoResult written = co_await s->writeAll(asio::buffer(wire));
-    const bool wrote = !written.ec;
+    bool wrote = true;
     std::expected<HttpResponse, CodecError> resp = std::unexpected(CodecError::kIo);
-    if (wrote) resp = co_await c->reader->readResponse(req.method);
+    if (c->h2) {
+      resp = co_await c->h2->exchange(*s, req, s->tls() ? "https" : "http");
+    } else {
+      const IoResult written = co_await s->writeAll(asio::buffer(wire));
+      wrote = !written.ec;
+      if (wrote) resp = co_await c->reader->readResponse(req.method);
+    }
     live.upstream = nullptr;
     watchdog->disarm();
     if (!resp) {
@@ -260,8 +281,9 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     o.body = resp->body;
     ++c->requests;
     // maxRequestsPerConnection (§R6): the connection closes after that many requests.
-    const bool reusable = pooled && resp->keepAlive() && c->reader->buffered() == 0 && !stopping &&
-                          !p.killed && c->generation == poolGeneration &&
+    const bool open = c->h2 ? c->h2->reusable() : resp->keepAlive() && c->reader->buffered() == 0;
+    const bool reusable = pooled && open && !stopping && !p.killed &&
+                          c->generation == poolGeneration &&
                           (perConnection == 0 || c->requests < perConnection);
     out = std::move(*resp);
     if (reusable) {

@@ -245,7 +245,7 @@ struct HttpbinServer::Impl {
   enum class CertMode { kValid, kBad, kExpired, kWrongHost, kRotate };
 
   HttpbinOptions options;
-  int port = 0;
+  std::atomic<int> port{0};  // read by port() without the mutex; rewritten on a restart
 
   mutable std::mutex mutex;  // listener state and fault bookkeeping; never taken by handlers
   Mode mode = Mode::kDown;
