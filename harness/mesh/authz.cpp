@@ -582,11 +582,6 @@ std::string normalizedPathForMatch(std::string_view target) {
   return removeDotSegments(decoded);
 }
 
-XfccMode xfccModeFor(bool gateway, bool inbound) {
-  if (gateway) return XfccMode::kSanitizeSet;
-  return inbound ? XfccMode::kAppendForward : XfccMode::kSanitize;
-}
-
 std::string formatXfccElement(const ClientCertDetails& d) {
   std::string out = "By=" + d.by + ";Hash=" + d.hash;
   if (d.withCert) {
@@ -617,22 +612,6 @@ std::string formatXfccElement(const ClientCertDetails& d) {
   }
   out += ";Subject=\"\";URI=" + d.uri;
   return out;
-}
-
-std::optional<std::string> applyXfcc(XfccMode mode, const std::optional<std::string>& incoming,
-                                     const std::optional<ClientCertDetails>& current) {
-  switch (mode) {
-    case XfccMode::kSanitize:
-      return std::nullopt;
-    case XfccMode::kSanitizeSet:
-      if (!current) return std::nullopt;
-      return formatXfccElement(*current);
-    case XfccMode::kAppendForward:
-      if (!current) return incoming;
-      if (!incoming || incoming->empty()) return formatXfccElement(*current);
-      return *incoming + "," + formatXfccElement(*current);
-  }
-  return std::nullopt;
 }
 
 void attachAuthorization(CompiledMesh& mesh,

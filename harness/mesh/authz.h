@@ -124,17 +124,10 @@ inline constexpr std::uint32_t kRbacDeniedStatus = 403;
 inline constexpr std::string_view kRbacDeniedBody = "RBAC: access denied";
 
 // ------------------------------------------------------------------------ x-forwarded-client-cert
-// How a proxy treats x-forwarded-client-cert, as Istio configures its connection managers
-// (docs/istio-behaviour.md §S2): gateways SANITIZE_SET (replace it with the current client
-// certificate's details when the downstream is mutual TLS, otherwise remove it), sidecar inbound
-// APPEND_FORWARD (append the current details when mutual TLS, otherwise forward as is), sidecar
-// outbound Envoy's default SANITIZE (remove it).
-enum class XfccMode { kSanitize, kSanitizeSet, kAppendForward };
-XfccMode xfccModeFor(bool gateway, bool inbound);
-
-// The details of the current client certificate. Gateways add Cert (the URL-encoded PEM);
-// sidecars do not. Subject is always "" (Istio workload certificates have an empty subject) and
-// there is no DNS element (no DNS SANs).
+// The details of the current client certificate, and the element a proxy adds for them (the
+// modes that decide when: xfcc.h, docs/istio-behaviour.md §S2). Gateways add Cert (the URL-encoded
+// PEM); sidecars do not. Subject is always "" (Istio workload certificates have an empty subject)
+// and there is no DNS element (no DNS SANs).
 struct ClientCertDetails {
   std::string by;    // the proxy's own SPIFFE ID
   std::string hash;  // SHA-256 of the peer certificate (DER), hex
@@ -143,11 +136,6 @@ struct ClientCertDetails {
   bool withCert = false;
 };
 std::string formatXfccElement(const ClientCertDetails& details);
-
-// The header's new value: nullopt = remove it. `incoming` is the value received (nullopt when
-// absent); `current` the connection's client certificate (nullopt without mutual TLS).
-std::optional<std::string> applyXfcc(XfccMode mode, const std::optional<std::string>& incoming,
-                                     const std::optional<ClientCertDetails>& current);
 
 // ------------------------------------------------------------------------ matchers (exposed for
 // tests and the analyzer)

@@ -332,32 +332,17 @@ TEST(AuthzTcp, PortsAndSniWork) {
 }
 
 // ------------------------------------------------------------------ XFCC (§S2)
-TEST(Xfcc, GatewaySetsOrRemoves) {
+TEST(Xfcc, ElementOfAGatewayCarriesTheUrlEncodedCertificate) {
   ClientCertDetails d;
   d.by = "spiffe://cluster.local/ns/httpbin/sa/httpbin-egress-service-account";
   d.hash = "ab12";
   d.pem = "-----BEGIN CERTIFICATE-----\nMIIB+a/b=\n-----END CERTIFICATE-----\n";
   d.uri = kSleep;
   d.withCert = true;
-  const XfccMode mode = xfccModeFor(true, false);
-  EXPECT_EQ(mode, XfccMode::kSanitizeSet);
-  EXPECT_EQ(applyXfcc(mode, std::string("forged"), d),
+  EXPECT_EQ(formatXfccElement(d),
             "By=spiffe://cluster.local/ns/httpbin/sa/httpbin-egress-service-account;Hash=ab12;"
             "Cert=\"-----BEGIN%20CERTIFICATE-----%0AMIIB%2Ba%2Fb%3D%0A-----END%20CERTIFICATE-----"
             "%0A\";Subject=\"\";URI=spiffe://cluster.local/ns/httpbin/sa/sleep");
-  EXPECT_EQ(applyXfcc(mode, std::string("forged"), std::nullopt), std::nullopt);  // plaintext
-}
-
-TEST(Xfcc, SidecarInboundAppendsOutboundStrips) {
-  ClientCertDetails d;
-  d.by = "spiffe://cluster.local/ns/httpbin/sa/httpbin";
-  d.hash = "ff";
-  d.uri = kSleep;
-  const XfccMode inbound = xfccModeFor(false, true);
-  EXPECT_EQ(applyXfcc(inbound, std::nullopt, d),
-            "By=spiffe://cluster.local/ns/httpbin/sa/httpbin;Hash=ff;Subject=\"\";URI=" + kSleep);
-  EXPECT_EQ(applyXfcc(inbound, std::string("a"), std::nullopt), "a");
-  EXPECT_EQ(applyXfcc(xfccModeFor(false, false), std::string("a"), d), std::nullopt);
 }
 
 TEST(AuthzNames, EnvoyPolicyName) {

@@ -3,6 +3,7 @@
 // the pods, plus a TLS-passthrough gateway whose connection a DENY policy closes.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -61,7 +62,7 @@ class Mesh {
  private:
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
 };
 
 std::string describe(const report::Observation& o) {

@@ -335,6 +335,9 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
   ar.destinationIp = local;
   ar.destinationPort = vl.dstPort;
   ar.sni = ci.sni;
+  // jwt_authn ran before ext_authz: requestPrincipals / request.auth.* of a CUSTOM rule read the
+  // verified token (§S3; jwt_filter.cpp).
+  ar.jwt = live.jwtIdentity ? &*live.jwtIdentity : nullptr;
   // The peer principal: the URI SAN of a mutual-TLS downstream's client certificate; "" for
   // plain-text callers (the seed's port-80 hop to the egress gateway, §S2).
   std::optional<PeerCertificate> peer;

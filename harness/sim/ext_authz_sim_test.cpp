@@ -4,6 +4,7 @@
 // §X1).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -98,7 +99,7 @@ steps: [{{name: unused, curl: http://x}}]
   TempDir dir_;
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
 };
 
 std::string describe(const report::Observation& o) {
@@ -330,7 +331,7 @@ steps: [{{name: unused, curl: http://x}}]
   TempDir dir_;
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
 };
 
 class CustomOnPrincipal : public ::testing::TestWithParam<std::string> {};
@@ -496,7 +497,7 @@ spec:
     - destination: {host: httpbin.org, port: {number: 443}}
 )";
 
-const char* kTcpCustom = R"(apiVersion: security.istio.io/v1
+const char* kTcpCustom = R"(apiVersion: security.istio.io/v1beta1
 kind: AuthorizationPolicy
 metadata: {name: ext-authz-admin, namespace: httpbin}
 spec:

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "harness/model/loader.h"
 #include "harness/sim/sim_mesh.h"
@@ -65,7 +67,7 @@ class Mesh {
  private:
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
 };
 
 std::string describe(const report::Observation& o) {
@@ -147,6 +149,52 @@ TEST(JwtSim, MissingTokenIsDeniedOnlyByTheRequestPrincipalsPolicy_S3) {
   EXPECT_EQ(none.status, 200) << describe(none);
   const auto expired = m.curl("-sS " + bearer("expired.jwt") + "http://httpbin.example.com/get");
   EXPECT_EQ(expired.status, 401) << describe(expired);
+}
+
+// jwt_authn runs before ext_authz (§S3, §X1): a CUSTOM rule on requestPrincipals sees the
+// verified token, so only the named subject's requests are sent for a check (the sample server
+// then denies them: no `x-ext-authz: allow`); another subject's are never checked.
+TEST(JwtSim, CustomRuleOnRequestPrincipalsSeesTheVerifiedToken_S3_X1) {
+  std::ifstream in(kRoot / "scenarios/extauthz-http.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string yaml = ss.str();
+  const fs::path dir = fs::temp_directory_path() / fmt::format("egresslab-jwt-custom-{}", getpid());
+  fs::create_directories(dir);
+  const fs::path policy = dir / "custom-on-request-principal.yaml";
+  std::ofstream(policy) << R"(apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext-authz-for-sleep-client, namespace: httpbin}
+spec:
+  selector: {matchLabels: {custom-egress: httpbin-egress}}
+  action: CUSTOM
+  provider: {name: ext-authz-http}
+  rules:
+  - from:
+    - source: {requestPrincipals: ["https://issuer.egresslab.test/sleep-client"]}
+)";
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  // 1.21+ verifies the upstream's certificate: the DestinationRule with the SNI, as
+  // authz-jwt-egress uses.
+  replace("version: \"1.18.0\"", "version: \"1.22\"");
+  replace("  - ../fixtures/seed/destination-rule.yaml\n",
+          "  - manifests/destination-rule-sni.yaml\n");
+  replace("  - ../fixtures/extauthz/custom-policy.yaml\n",
+          "  - manifests/authz/jwt/request-authentication.yaml\n  - " + policy.string() + "\n");
+  Mesh m(model::parseScenario(yaml, kRoot / "scenarios/extauthz-jwt.yaml"));
+  ASSERT_TRUE(m.ok());
+  const auto named = m.curlReady("-sS " + bearer("valid-rs256.jwt") + kUrl.substr(4) + "/get");
+  EXPECT_EQ(named.status, 403) << describe(named);
+  EXPECT_TRUE(logHas(named, "UAEX")) << describe(named);
+  const auto other = m.curl("-sS " + bearer("other-subject.jwt") + kUrl.substr(4) + "/get");
+  EXPECT_EQ(other.status, 200) << describe(other);
+  const auto none = m.curl(kUrl + "/get");
+  EXPECT_EQ(none.status, 200) << describe(none);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -180,7 +181,7 @@ class Seed {
   TempDir dir_;
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
 };
 
 const char* kExternal =

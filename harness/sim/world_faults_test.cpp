@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -177,7 +178,7 @@ steps:
   TempDir dir_;
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
 };
 
 const char* kInMesh = "-sS http://httpbin.example.com/status/200";
