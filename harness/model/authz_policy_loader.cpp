@@ -117,18 +117,6 @@ std::vector<std::string> readValues(Fields& f, std::string_view key, const std::
   return out;
 }
 
-template <typename Fn>
-void eachItem(Ctx& ctx, const YNode* node, const std::string& path, Fn&& fn) {
-  if (node == nullptr || node->isNull()) return;
-  if (!node->isSequence()) {
-    ctx.fail(fmt::format("{} must be a list, got {}", path, describeKind(*node)), node->pos);
-    return;
-  }
-  for (std::size_t i = 0; i < node->items.size() && ctx.ok(); ++i) {
-    fn(node->items[i], fmt::format("{}[{}]", path, i));
-  }
-}
-
 AuthzSource readSource(Ctx& ctx, const YNode& node, const std::string& path) {
   Fields f(ctx, node, "AuthorizationPolicy " + path);
   AuthzSource s;

@@ -1,6 +1,9 @@
 // Readers shared by the manifest and scenario loaders (internal to harness/model).
 #pragma once
 
+#include <fmt/core.h>
+
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -10,6 +13,20 @@
 #include "harness/model/yaml_tree.h"
 
 namespace egresslab::model::detail {
+
+// Calls fn(item, "path[i]") for each item of a list; an absent or null node is an empty list,
+// anything else but a list an error at its position.
+template <typename Fn>
+void eachItem(Ctx& ctx, const YNode* node, const std::string& path, Fn&& fn) {
+  if (node == nullptr || node->isNull()) return;
+  if (!node->isSequence()) {
+    ctx.fail(fmt::format("{} must be a list, got {}", path, describeKind(*node)), node->pos);
+    return;
+  }
+  for (std::size_t i = 0; i < node->items.size() && ctx.ok(); ++i) {
+    fn(node->items[i], fmt::format("{}[{}]", path, i));
+  }
+}
 
 // A Kubernetes probe (exec/httpGet/tcpSocket + timings), strictly; `what` names it.
 std::optional<Probe> readProbe(Ctx& ctx, const YNode& node, const std::string& what);

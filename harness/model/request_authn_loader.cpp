@@ -56,18 +56,6 @@ std::string jwksProblem(const std::string& text) {
   return {};
 }
 
-template <typename Fn>
-void eachItem(Ctx& ctx, const YNode* node, const std::string& path, Fn&& fn) {
-  if (node == nullptr || node->isNull()) return;
-  if (!node->isSequence()) {
-    ctx.fail(fmt::format("{} must be a list, got {}", path, describeKind(*node)), node->pos);
-    return;
-  }
-  for (std::size_t i = 0; i < node->items.size() && ctx.ok(); ++i) {
-    fn(node->items[i], fmt::format("{}[{}]", path, i));
-  }
-}
-
 PolicyTargetRef readTargetRef(Ctx& ctx, const YNode& node, std::string_view kind,
                               const std::string& path) {
   Fields f(ctx, node, fmt::format("{} {}", kind, path));

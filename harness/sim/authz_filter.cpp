@@ -105,6 +105,17 @@ bool SimMesh::Impl::authorizeTcp(Proxy& p, VirtualListener& vl, const mesh::Filt
   if (d.allowed) return true;
   // The network RBAC filter closes the connection; the tcp_proxy line shows the termination
   // details (docs/istio-behaviour.md §S1).
+  mesh::AccessLogEntry e = tcpDenialLine(vl, chain, ci, local, remote, startTime);
+  e.connectionTerminationDetails = d.details;
+  appendLog(p, s, e);
+  return false;
+}
+
+mesh::AccessLogEntry SimMesh::Impl::tcpDenialLine(const VirtualListener& vl,
+                                                  const mesh::FilterChain& chain,
+                                                  const mesh::ConnectionInfo& ci,
+                                                  std::string_view local, const std::string& remote,
+                                                  std::chrono::system_clock::time_point startTime) {
   mesh::AccessLogEntry e;
   e.startTime = startTime;
   e.tcp = true;
@@ -112,9 +123,7 @@ bool SimMesh::Impl::authorizeTcp(Proxy& p, VirtualListener& vl, const mesh::Filt
   e.downstreamLocalAddress = fmt::format("{}:{}", local, vl.dstPort);
   e.downstreamRemoteAddress = remote;
   e.upstreamCluster = chain.statPrefix.empty() ? chain.cluster : chain.statPrefix;
-  e.connectionTerminationDetails = d.details;
-  appendLog(p, s, e);
-  return false;
+  return e;
 }
 
 }  // namespace egresslab::sim

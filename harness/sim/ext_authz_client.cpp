@@ -462,13 +462,7 @@ Task<bool> SimMesh::Impl::customAuthzTcp(Proxy& p, VirtualListener& vl,
   const auto match = mesh::evaluateCustom(*authz, ar);
   if (!match) co_return true;
 
-  mesh::AccessLogEntry e;
-  e.startTime = startTime;
-  e.tcp = true;
-  e.requestedServerName = ci.sni;
-  e.downstreamLocalAddress = fmt::format("{}:{}", local, vl.dstPort);
-  e.downstreamRemoteAddress = remote;
-  e.upstreamCluster = chain.statPrefix.empty() ? chain.cluster : chain.statPrefix;
+  mesh::AccessLogEntry e = tcpDenialLine(vl, chain, ci, local, remote, startTime);
   const mesh::ExtAuthzProvider* provider = extAuthzProvider(match->provider);
   if (provider == nullptr || !provider->error.empty()) {
     // istiod's deny-all for a CUSTOM policy it cannot build, as a network RBAC filter.

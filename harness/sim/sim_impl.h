@@ -322,6 +322,13 @@ struct SimMesh::Impl {
   bool authorizeTcp(Proxy& p, VirtualListener& vl, const mesh::FilterChain& chain,
                     const mesh::ConnectionInfo& ci, const std::string& remote, std::uint64_t s,
                     std::chrono::system_clock::time_point startTime);
+  // The tcp_proxy line of a connection a network authorization filter (RBAC, ext_authz) closes;
+  // the caller sets the termination details or flags (docs/istio-behaviour.md §S1, §X1).
+  static mesh::AccessLogEntry tcpDenialLine(const VirtualListener& vl,
+                                            const mesh::FilterChain& chain,
+                                            const mesh::ConnectionInfo& ci, std::string_view local,
+                                            const std::string& remote,
+                                            std::chrono::system_clock::time_point startTime);
   // ---------------------------------------------------------------- ext_authz_client.cpp
   // The scenario's ext-authz servers, the compiled providers and the gRPC channels (§X1).
   struct ExtAuthzState;
