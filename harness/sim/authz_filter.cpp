@@ -16,11 +16,6 @@ bool enforces(const SimMesh::Impl::VirtualListener& vl) {
          vl.direction == ListenerDirection::kSidecarInbound;
 }
 
-std::string ipOf(const std::string& address) {
-  const auto colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
 }  // namespace
 
 Task<std::optional<bool>> SimMesh::Impl::authorizeHttp(
@@ -30,29 +25,8 @@ Task<std::optional<bool>> SimMesh::Impl::authorizeHttp(
   // Path normalization and x-forwarded-client-cert happened in the connection manager
   // (connectionManagerRequest, hcm_request.cpp).
   if (!enforces(vl) || p.cfg->authz.empty()) co_return std::nullopt;
-  // The client certificate of a mutual-TLS downstream connection names the peer.
-  std::optional<PeerCertificate> peer;
-  if (TlsStream* tlsStream = stream.tlsLayer()) {
-    peer = peerCertificate(tlsStream->ssl().native_handle());
-  }
-  const std::string source = sourceIpOf(remote);
-  const std::string local = ipOf(e.downstreamLocalAddress);
-  mesh::AuthzRequest ar;
-  ar.http = true;
-  ar.host = e.authority;
-  ar.path = req.target;
-  ar.method = req.method;
-  ar.headers = &req.headers;
-  ar.peerPrincipal = peer ? std::string_view(peer->uriSan) : std::string_view();
-  ar.sourceIp = source;
-  // use_remote_address with no trusted hops at gateways: the original client is the peer.
-  ar.remoteIp = source;
-  ar.destinationIp = local;
-  ar.destinationPort = vl.dstPort;
-  ar.sni = ci.sni;
-  ar.jwt = live.jwtIdentity ? &*live.jwtIdentity : nullptr;  // jwt_filter.cpp (§S3)
-  // CUSTOM policies select the request for an ext_authz call, which is not simulated yet (a note
-  // makes a step through this proxy an error); DENY and ALLOW are enforced.
+  AuthzStrings owned;
+  const mesh::AuthzRequest ar = httpAuthzRequest(vl, ci, stream, req, remote, live, e, owned);
   const mesh::AuthzDecision d = mesh::evaluateRbac(p.cfg->authz, ar);
   if (d.allowed) co_return std::nullopt;
 

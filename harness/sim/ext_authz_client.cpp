@@ -19,11 +19,6 @@ namespace {
 
 namespace auth = envoy::service::auth::v3;
 
-std::string ipOf(const std::string& address) {
-  const auto colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
 std::uint32_t portOf(const std::string& address) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) return 0;
@@ -322,34 +317,14 @@ Task<std::optional<bool>> SimMesh::Impl::customAuthz(
     if (it == extAuthz->custom.end()) co_return std::nullopt;
     authz = &it->second;
   }
-  mesh::AuthzRequest ar;
-  ar.http = true;
-  ar.host = e.authority;
-  ar.path = req.target;
-  ar.method = req.method;
-  ar.headers = &req.headers;
-  const std::string source = sourceIpOf(remote);
-  const std::string local = ipOf(e.downstreamLocalAddress);
-  ar.sourceIp = source;
-  ar.remoteIp = source;
-  ar.destinationIp = local;
-  ar.destinationPort = vl.dstPort;
-  ar.sni = ci.sni;
   // jwt_authn ran before ext_authz: requestPrincipals / request.auth.* of a CUSTOM rule read the
   // verified token (§S3; jwt_filter.cpp).
-  ar.jwt = live.jwtIdentity ? &*live.jwtIdentity : nullptr;
-  // The peer principal: the URI SAN of a mutual-TLS downstream's client certificate; "" for
-  // plain-text callers (the seed's port-80 hop to the egress gateway, §S2).
-  std::optional<PeerCertificate> peer;
-  if (TlsStream* tlsStream = stream.tlsLayer()) {
-    peer = peerCertificate(tlsStream->ssl().native_handle());
-  }
-  const std::string principal = peer ? peer->uriSan : std::string();
-  ar.peerPrincipal = principal;
+  AuthzStrings owned;
+  const mesh::AuthzRequest ar = httpAuthzRequest(vl, ci, stream, req, remote, live, e, owned);
   const auto match = mesh::evaluateCustom(*authz, ar);
   if (!match) co_return std::nullopt;
   co_return co_await extAuthzFilter(p, vl, chain, stream, req, remote, keep, live, e, s,
-                                    match->provider, principal);
+                                    match->provider, ar.peerPrincipal);
 }
 
 Task<std::optional<bool>> SimMesh::Impl::extAuthzFilter(

@@ -9,9 +9,47 @@
 
 namespace egresslab::sim {
 
+const std::optional<PeerCertificate>& SimMesh::Impl::downstreamPeer(AsyncStream& stream,
+                                                                    LiveSockets& live) {
+  if (!live.peer) {
+    TlsStream* tlsStream = stream.tlsLayer();
+    live.peer =
+        tlsStream != nullptr ? peerCertificate(tlsStream->ssl().native_handle()) : std::nullopt;
+  }
+  return *live.peer;
+}
+
+mesh::AuthzRequest SimMesh::Impl::httpAuthzRequest(const VirtualListener& vl,
+                                                   const mesh::ConnectionInfo& ci,
+                                                   AsyncStream& stream, const HttpRequest& req,
+                                                   const std::string& remote, LiveSockets& live,
+                                                   const mesh::AccessLogEntry& e,
+                                                   AuthzStrings& owned) {
+  owned.source = sourceIpOf(remote);
+  owned.local = ipOf(e.downstreamLocalAddress);
+  const std::optional<PeerCertificate>& peer = downstreamPeer(stream, live);
+  mesh::AuthzRequest ar;
+  ar.http = true;
+  ar.host = e.authority;
+  ar.path = req.target;
+  ar.method = req.method;
+  ar.headers = &req.headers;
+  // The URI SAN of a mutual-TLS caller's certificate; "" for plain-text callers (the seed's
+  // port-80 hop to the egress gateway, §S2).
+  ar.peerPrincipal = peer ? std::string_view(peer->uriSan) : std::string_view();
+  ar.sourceIp = owned.source;
+  // use_remote_address with no trusted hops at gateways: the original client is the peer.
+  ar.remoteIp = owned.source;
+  ar.destinationIp = owned.local;
+  ar.destinationPort = vl.dstPort;
+  ar.sni = ci.sni;
+  ar.jwt = live.jwtIdentity ? &*live.jwtIdentity : nullptr;  // jwt_filter.cpp (§S3)
+  return ar;
+}
+
 void SimMesh::Impl::connectionManagerRequest(Proxy& p, const VirtualListener& vl,
                                              AsyncStream& stream, HttpRequest& req,
-                                             mesh::AccessLogEntry& e) {
+                                             LiveSockets& live, mesh::AccessLogEntry& e) {
   // The normalized path is forwarded too (default BASE normalization; the query is kept).
   {
     const auto query = req.target.find_first_of("?#");
@@ -22,11 +60,7 @@ void SimMesh::Impl::connectionManagerRequest(Proxy& p, const VirtualListener& vl
       e.path = normalized;
     }
   }
-  // The client certificate of a mutual-TLS downstream connection.
-  std::optional<PeerCertificate> peer;
-  if (TlsStream* tlsStream = stream.tlsLayer()) {
-    peer = peerCertificate(tlsStream->ssl().native_handle());
-  }
+  const std::optional<PeerCertificate>& peer = downstreamPeer(stream, live);
   std::optional<mesh::ClientCertDetails> current;
   if (peer) {
     mesh::ClientCertDetails d;

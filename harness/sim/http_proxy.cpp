@@ -199,7 +199,7 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
   // filter (hcm_request.cpp); then the authorization filters before routing, in Envoy's order:
   // the ext_authz filter for AuthorizationPolicy CUSTOM (§X1), then RBAC DENY/ALLOW (§S1, §S2;
   // authz_filter.cpp).
-  connectionManagerRequest(p, vl, stream, req, e);
+  connectionManagerRequest(p, vl, stream, req, live, e);
   // RequestAuthentication's jwt_authn filter runs first of the HTTP filters (§S3; jwt_filter.cpp).
   if (const auto answered = co_await jwtAuthn(p, vl, chain, stream, req, keep, live, e, s)) {
     co_return *answered;

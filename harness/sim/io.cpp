@@ -105,6 +105,11 @@ std::string remoteOf(const tcp::socket& s) {
   return ec ? std::string() : endpointString(e);
 }
 
+std::string ipOf(const std::string& address) {
+  const auto colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
 std::string localOf(const tcp::socket& s) {
   ErrorCode ec;
   const auto e = s.local_endpoint(ec);

@@ -132,6 +132,8 @@ Task<void> sleepFor(std::chrono::steady_clock::duration d);
 std::string endpointString(const tcp::endpoint& e);
 std::string remoteOf(const tcp::socket& s);
 std::string localOf(const tcp::socket& s);
+// The IP of an "ip:port" address as remoteOf/localOf write it (the whole string without a colon).
+std::string ipOf(const std::string& address);
 
 // Closes with SO_LINGER 0: the peer sees a reset (curl 35/56), what Envoy's BlackHole and
 // not-ready TLS sockets look like (§1, §11.2).

@@ -155,6 +155,9 @@ struct SimMesh::Impl {
     HeaderList responseHeadersToAdd;
     // The token the jwt_authn filter verified for this request (jwt_filter.cpp); reset per request.
     std::optional<mesh::JwtIdentity> jwtIdentity;
+    // The downstream's client certificate, read once per connection by downstreamPeer() (the
+    // inner nullopt: plain text, or no certificate).
+    std::optional<std::optional<PeerCertificate>> peer;
     void closeAll() const;
   };
 
@@ -299,7 +302,21 @@ struct SimMesh::Impl {
   // The connection manager's own changes to a request before any HTTP filter (§S1, §S2): BASE
   // path normalization (`req.target`, `e.path`) and x-forwarded-client-cert by proxy kind.
   void connectionManagerRequest(Proxy& p, const VirtualListener& vl, AsyncStream& stream,
-                                HttpRequest& req, mesh::AccessLogEntry& e);
+                                HttpRequest& req, LiveSockets& live, mesh::AccessLogEntry& e);
+  // The client certificate of a mutual-TLS downstream connection (§S2), read on first use.
+  static const std::optional<PeerCertificate>& downstreamPeer(AsyncStream& stream,
+                                                              LiveSockets& live);
+  // What the HTTP authorization filters (ext_authz for CUSTOM, RBAC for DENY/ALLOW) know of a
+  // request after the connection manager and jwt_authn (§S1, §S3, §X1). The request views
+  // `owned`, `req`, `e` and `live`, which must outlive it.
+  struct AuthzStrings {
+    std::string source;
+    std::string local;
+  };
+  mesh::AuthzRequest httpAuthzRequest(const VirtualListener& vl, const mesh::ConnectionInfo& ci,
+                                      AsyncStream& stream, const HttpRequest& req,
+                                      const std::string& remote, LiveSockets& live,
+                                      const mesh::AccessLogEntry& e, AuthzStrings& owned);
   // ---------------------------------------------------------------- jwt_filter.cpp
   // RequestAuthentication (§S3) before the authorization filters: nullopt = go on (a verified
   // token's identity in live.jwtIdentity); a value = answered with Envoy's 401/403 and logged:
