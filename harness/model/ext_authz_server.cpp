@@ -9,19 +9,15 @@
 
 #include "harness/model/ext_authz_parsers.h"
 #include "harness/model/files.h"
+#include "harness/model/manifest_parsers.h"
 
 namespace egresslab::model {
 namespace {
 
 using detail::Ctx;
 using detail::Fields;
+using detail::lower;
 using detail::YNode;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 HeaderPairs readHeaders(Fields& f, std::string_view key) {
   HeaderPairs out;

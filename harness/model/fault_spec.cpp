@@ -8,18 +8,15 @@
 #include <cctype>
 
 #include "harness/model/gateway_workloads.h"
+#include "harness/model/manifest_parsers.h"
 
 namespace egresslab::model {
 namespace {
 
 using detail::Ctx;
 using detail::Fields;
+using detail::lower;
 using detail::YNode;
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 bool isHostChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';

@@ -24,6 +24,7 @@ namespace egresslab::model {
 
 using detail::Ctx;
 using detail::Fields;
+using detail::lower;
 using detail::Shape;
 using detail::YNode;
 
@@ -67,11 +68,6 @@ const Shape kTcpKeepalive{{{"probes", nullptr}, {"time", nullptr}, {"interval", 
 const Shape kTunnel{{{"protocol", nullptr}, {"targetHost", nullptr}, {"targetPort", nullptr}}};
 const Shape kProxyProtocol{{{"version", nullptr}}};
 const Shape kRetryBudget{{{"percent", nullptr}, {"minRetryConcurrency", nullptr}}};
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // One document being read: its kind (for messages) and namespace (for §2 resolution).
 struct Doc {

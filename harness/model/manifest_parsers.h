@@ -3,6 +3,7 @@
 
 #include <fmt/core.h>
 
+#include <cctype>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -13,6 +14,12 @@
 #include "harness/model/yaml_tree.h"
 
 namespace egresslab::model::detail {
+
+// ASCII lower case (Kubernetes kinds, header names, protocol names).
+inline std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 // Calls fn(item, "path[i]") for each item of a list; an absent or null node is an empty list,
 // anything else but a list an error at its position.
