@@ -1,4 +1,5 @@
 #include "harness/analyze/message.h"
+#include "harness/core/ascii.h"
 
 #include <fmt/format.h>
 #include <algorithm>
@@ -57,13 +58,6 @@ const std::vector<CodeTable>& table() {
   return codes;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 }  // namespace
 
 std::string_view levelName(Level level) {
@@ -79,7 +73,7 @@ std::string_view levelName(Level level) {
 }
 
 std::optional<Level> parseLevel(std::string_view text) {
-  const std::string l = lower(text);
+  const std::string l = asciiLower(text);
   if (l == "info") return Level::kInfo;
   if (l == "warning" || l == "warn") return Level::kWarning;
   if (l == "error") return Level::kError;

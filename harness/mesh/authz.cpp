@@ -1,4 +1,5 @@
 #include "harness/mesh/authz.h"
+#include "harness/core/ascii.h"
 
 #include <fmt/core.h>
 
@@ -15,12 +16,6 @@ namespace egresslab::mesh {
 namespace {
 
 using model::AuthzAction;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 bool endsWith(std::string_view s, std::string_view p) {
@@ -106,10 +101,10 @@ std::optional<std::array<std::uint8_t, 16>> parseIp(std::string_view s, bool& v6
 // Envoy's header matcher sees the values of repeated headers joined with ",".
 std::optional<std::string> headerValue(const AuthzRequest& r, std::string_view name) {
   if (r.headers == nullptr) return std::nullopt;
-  const std::string want = lower(name);
+  const std::string want = asciiLower(name);
   std::optional<std::string> out;
   for (const auto& [k, v] : *r.headers) {
-    if (lower(k) != want) continue;
+    if (asciiLower(k) != want) continue;
     out = out ? *out + "," + v : v;
   }
   return out;
@@ -445,7 +440,7 @@ ProxyAuthz compileProxyAuthz(const std::vector<model::AuthorizationPolicy>& poli
     // `istio.io/dry-run: "true"` puts the policy into Envoy's shadow rules: evaluated and
     // logged, never enforced.
     if (auto it = p.meta.annotations.find("istio.io/dry-run");
-        it != p.meta.annotations.end() && lower(it->second) == "true") {
+        it != p.meta.annotations.end() && asciiLower(it->second) == "true") {
       continue;
     }
     AuthzPolicy c;
@@ -499,8 +494,8 @@ bool authzStringMatch(std::string_view pattern, std::string_view value, bool ign
   std::string p(pattern);
   std::string v(value);
   if (ignoreCase) {
-    p = lower(p);
-    v = lower(v);
+    p = asciiLower(p);
+    v = asciiLower(v);
   }
   if (p == "*") return !v.empty();
   if (startsWith(p, "*")) return endsWith(v, std::string_view(p).substr(1));

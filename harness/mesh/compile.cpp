@@ -18,7 +18,6 @@
 
 namespace egresslab::mesh {
 
-using compile_detail::lower;
 using model::IstioVersion;
 using model::Protocol;
 
@@ -137,7 +136,8 @@ void Compiler::meshConfig() {
       }
     }
   }
-  if (out_.meshConfig.accessLogEncoding && lower(*out_.meshConfig.accessLogEncoding) == "json") {
+  if (out_.meshConfig.accessLogEncoding &&
+      asciiLower(*out_.meshConfig.accessLogEncoding) == "json") {
     note("meshConfig.accessLogEncoding",
          "JSON access logs are not simulated; the version's default TEXT format is used", {},
          NotSimulatedNote::Reach::kNoProxy);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "harness/core/ascii.h"
 #include "harness/mesh/compile.h"
 #include "harness/mesh/config.h"
 #include "harness/mesh/policy.h"
@@ -42,12 +43,6 @@ inline bool selectorMatches(const Labels& selector, const Labels& labels) {
     if (it == labels.end() || it->second != v) return false;
   }
   return true;
-}
-
-inline std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // True when the wildcard VS host `pattern` covers the registry host `svcHost` (an exact name,
@@ -130,9 +125,9 @@ inline StringMatcher toMatcher(const model::StringMatch& m, bool ignoreCase = fa
 
 inline HeaderOps toHeaderOps(const model::HeaderOperations& ops) {
   HeaderOps out;
-  for (const auto& [k, v] : ops.set) out.set.emplace_back(lower(k), v);
-  for (const auto& [k, v] : ops.add) out.add.emplace_back(lower(k), v);
-  for (const auto& k : ops.remove) out.remove.push_back(lower(k));
+  for (const auto& [k, v] : ops.set) out.set.emplace_back(asciiLower(k), v);
+  for (const auto& [k, v] : ops.add) out.add.emplace_back(asciiLower(k), v);
+  for (const auto& k : ops.remove) out.remove.push_back(asciiLower(k));
   return out;
 }
 

@@ -63,9 +63,9 @@ std::vector<Route> Compiler::translateRoute(const model::VirtualService& vs,
     if (m != nullptr) {
       if (m->uri) r.match.path = toMatcher(*m->uri, m->ignoreUriCase);
       for (const auto& [name, sm] : m->headers)
-        r.match.headers.push_back({lower(name), toMatcher(sm)});
+        r.match.headers.push_back({asciiLower(name), toMatcher(sm)});
       for (const auto& [name, sm] : m->withoutHeaders) {
-        r.match.headers.push_back({lower(name), toMatcher(sm), true});
+        r.match.headers.push_back({asciiLower(name), toMatcher(sm), true});
       }
       if (m->method) r.match.headers.push_back({":method", toMatcher(*m->method)});
       if (m->authority) r.match.headers.push_back({":authority", toMatcher(*m->authority)});

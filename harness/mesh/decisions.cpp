@@ -1,6 +1,7 @@
 // Envoy's per-connection and per-request decisions over compiled config. Behaviour citations
 // (§N) point at docs/istio-behaviour.md.
 #include "harness/mesh/decisions.h"
+#include "harness/core/ascii.h"
 #include "harness/mesh/policy.h"
 
 #include <fmt/chrono.h>
@@ -14,19 +15,6 @@
 
 namespace egresslab::mesh {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Host without ":port" (IPv6 literals in brackets keep their colons).
 std::string_view stripPort(std::string_view host) {
@@ -48,7 +36,7 @@ bool hostMatchesServerName(std::string_view name, std::string_view sni, bool* ex
     return sni.size() > suffix.size() && sni.ends_with(suffix);
   }
   *exact = true;
-  return iequals(name, sni);
+  return asciiIEquals(name, sni);
 }
 
 bool stringMatches(const StringMatcher& m, std::string_view value) {
@@ -56,10 +44,10 @@ bool stringMatches(const StringMatcher& m, std::string_view value) {
     case StringMatcher::Kind::kPresent:
       return true;
     case StringMatcher::Kind::kExact:
-      return m.ignoreCase ? iequals(m.value, value) : m.value == value;
+      return m.ignoreCase ? asciiIEquals(m.value, value) : m.value == value;
     case StringMatcher::Kind::kPrefix:
       return value.size() >= m.value.size() &&
-             (m.ignoreCase ? iequals(value.substr(0, m.value.size()), m.value)
+             (m.ignoreCase ? asciiIEquals(value.substr(0, m.value.size()), m.value)
                            : value.starts_with(m.value));
     case StringMatcher::Kind::kRegex:
       // RE2, as Envoy's safe_regex: linear in the input (a 40 KB path is fine).
@@ -75,7 +63,7 @@ std::optional<std::string_view> headerValue(const RequestView& r, std::string_vi
   if (name == ":path") return r.path;
   if (r.headers == nullptr) return std::nullopt;
   for (const auto& [k, v] : *r.headers) {
-    if (iequals(k, name)) return std::string_view(v);
+    if (asciiIEquals(k, name)) return std::string_view(v);
   }
   return std::nullopt;
 }
@@ -127,19 +115,19 @@ const VirtualHost* findVirtualHost(const RouteConfig& rc, std::string_view host)
       } else if (d.starts_with('*')) {
         std::string_view suffix = std::string_view(d).substr(1);
         if (host.size() > suffix.size() &&
-            iequals(host.substr(host.size() - suffix.size()), suffix) &&
+            asciiIEquals(host.substr(host.size() - suffix.size()), suffix) &&
             suffix.size() > suffixLen) {
           suffixBest = &vh;
           suffixLen = suffix.size();
         }
       } else if (d.ends_with('*')) {
         std::string_view prefix = std::string_view(d).substr(0, d.size() - 1);
-        if (host.size() > prefix.size() && iequals(host.substr(0, prefix.size()), prefix) &&
+        if (host.size() > prefix.size() && asciiIEquals(host.substr(0, prefix.size()), prefix) &&
             prefix.size() > prefixLen) {
           prefixBest = &vh;
           prefixLen = prefix.size();
         }
-      } else if (iequals(d, host)) {
+      } else if (asciiIEquals(d, host)) {
         return &vh;
       }
     }
@@ -353,7 +341,7 @@ RouteDecision routeRequest(const ProxyConfig& proxy, const FilterChain& chain,
     d.response = noRouteReply();
     return d;
   }
-  const std::string host = lower(
+  const std::string host = asciiLower(
       d.routeConfig->ignorePortInHostMatching ? stripPort(request.authority) : request.authority);
   d.virtualHost = findVirtualHost(*d.routeConfig, host);
   if (d.virtualHost == nullptr) {
@@ -736,7 +724,7 @@ std::string formatAccessLog(AccessLogFormatVersion format, const AccessLogEntry&
 // ------------------------------------------------------------------------ DNS
 std::optional<std::string> resolveName(const DnsView& dns, std::string_view podNamespace,
                                        std::string_view name) {
-  std::string n = lower(name);
+  std::string n = asciiLower(name);
   if (!n.empty() && n.back() == '.') {
     n.pop_back();
     auto it = dns.records.find(n);

@@ -1,4 +1,5 @@
 #include "harness/mesh/endpoints.h"
+#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -149,10 +150,7 @@ std::map<std::string, std::vector<std::string>> scenarioDnsAnswers(
 
 std::vector<std::string> dnsAnswersFor(const DnsView& dns, std::string_view name) {
   if (isIpv4Literal(name)) return {std::string(name)};
-  std::string n(name);
-  std::transform(n.begin(), n.end(), n.begin(), [](char c) {
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  });
+  std::string n = asciiLower(name);
   if (!n.empty() && n.back() == '.') n.pop_back();
   if (auto it = dns.answers.find(n); it != dns.answers.end() && !it->second.empty()) {
     return it->second;

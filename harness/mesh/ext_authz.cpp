@@ -1,6 +1,7 @@
 // docs/istio-behaviour.md §X1: Istio's extauthz builder (pilot/pkg/security/authz/builder) and
 // Envoy's ext_authz filter and clients, as rules.
 #include "harness/mesh/ext_authz.h"
+#include "harness/core/ascii.h"
 
 #include <fmt/format.h>
 
@@ -11,13 +12,6 @@
 
 namespace egresslab::mesh {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool anyPattern(const std::vector<std::string>& patterns, std::string_view name) {
   return std::any_of(patterns.begin(), patterns.end(),
@@ -42,8 +36,8 @@ bool ownedByLocalReply(std::string_view name) {
 }  // namespace
 
 bool headerPatternMatches(std::string_view pattern, std::string_view name) {
-  const std::string p = lower(pattern);
-  const std::string n = lower(name);
+  const std::string p = asciiLower(pattern);
+  const std::string n = asciiLower(name);
   if (p.size() > 1 && p.front() == '*') return n.ends_with(std::string_view(p).substr(1));
   if (p.size() > 1 && p.back() == '*') {
     return n.starts_with(std::string_view(p).substr(0, p.size() - 1));
@@ -125,7 +119,7 @@ HttpCheckRequest buildHttpCheckRequest(const ExtAuthzProvider& provider,
   check.headers.emplace_back("host", std::string(request.authority));
   if (request.headers != nullptr) {
     for (const auto& [name, value] : *request.headers) {
-      const std::string n = lower(name);
+      const std::string n = asciiLower(name);
       // Envoy always allows authorization (and the pseudo-headers :method, :path, :authority,
       // sent as the request line and Host); content-length is its own (0).
       if (n == "host" || n == "content-length" || n == "transfer-encoding" || n == "connection") {
@@ -137,7 +131,7 @@ HttpCheckRequest buildHttpCheckRequest(const ExtAuthzProvider& provider,
     }
   }
   for (const auto& [name, value] : provider.headersToAdd) {
-    const std::string n = lower(name);
+    const std::string n = asciiLower(name);
     std::erase_if(check.headers, [&](const auto& h) { return h.first == n; });
     check.headers.emplace_back(n, value);
   }
@@ -154,7 +148,7 @@ ExtAuthzOutcome interpretHttpCheckResponse(const ExtAuthzProvider& provider, int
   if (status == 200) {
     out.kind = ExtAuthzOutcome::Kind::kAllow;
     for (const auto& [name, value] : headers) {
-      const std::string n = lower(name);
+      const std::string n = asciiLower(name);
       if (n == "x-envoy-auth-headers-to-remove") {
         std::size_t from = 0;
         while (from <= value.size()) {
@@ -163,7 +157,7 @@ ExtAuthzOutcome interpretHttpCheckResponse(const ExtAuthzProvider& provider, int
           std::string item = value.substr(from, comma - from);
           item.erase(0, item.find_first_not_of(' '));
           item.erase(item.find_last_not_of(' ') + 1);
-          if (!item.empty()) out.upstreamRemove.push_back(lower(item));
+          if (!item.empty()) out.upstreamRemove.push_back(asciiLower(item));
           from = comma + 1;
         }
         continue;
@@ -179,7 +173,7 @@ ExtAuthzOutcome interpretHttpCheckResponse(const ExtAuthzProvider& provider, int
   out.status = status > 0 ? static_cast<std::uint32_t>(status) : 403;
   out.body = body;
   for (const auto& [name, value] : headers) {
-    const std::string n = lower(name);
+    const std::string n = asciiLower(name);
     if (n == "x-envoy-auth-headers-to-remove" || ownedByLocalReply(n)) continue;
     const bool toClient = provider.clientHeadersOnDeny.empty()
                               ? true  // Envoy: every header but Host when the list is empty
@@ -195,11 +189,11 @@ ExtAuthzOutcome interpretGrpcCheckResponse(const GrpcCheckAnswer& answer) {
   if (answer.code == 0) {
     out.kind = ExtAuthzOutcome::Kind::kAllow;
     for (const auto& h : answer.okHeaders) {
-      (h.append ? out.upstreamAppend : out.upstreamSet).emplace_back(lower(h.key), h.value);
+      (h.append ? out.upstreamAppend : out.upstreamSet).emplace_back(asciiLower(h.key), h.value);
     }
-    for (const auto& name : answer.headersToRemove) out.upstreamRemove.push_back(lower(name));
+    for (const auto& name : answer.headersToRemove) out.upstreamRemove.push_back(asciiLower(name));
     for (const auto& h : answer.responseHeadersToAdd) {
-      out.downstreamHeaders.emplace_back(lower(h.key), h.value);
+      out.downstreamHeaders.emplace_back(asciiLower(h.key), h.value);
     }
     return out;
   }
@@ -207,7 +201,7 @@ ExtAuthzOutcome interpretGrpcCheckResponse(const GrpcCheckAnswer& answer) {
   out.status = answer.deniedStatus != 0 ? answer.deniedStatus : 403;
   out.body = answer.deniedBody;
   for (const auto& h : answer.deniedHeaders) {
-    out.downstreamHeaders.emplace_back(lower(h.key), h.value);
+    out.downstreamHeaders.emplace_back(asciiLower(h.key), h.value);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 // DestinationRule lookup, merge and upstream TLS (docs/istio-behaviour.md §4, §6).
 #include "harness/mesh/policy.h"
+#include "harness/core/ascii.h"
 
 #include <fmt/format.h>
 
@@ -10,12 +11,6 @@ namespace egresslab::mesh {
 namespace {
 
 constexpr std::string_view kClusterDomain = "svc.cluster.local";
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view hostWithoutPort(std::string_view authority) {
   if (!authority.empty() && authority.front() == '[') {
@@ -272,7 +267,7 @@ UpstreamHandshake upstreamHandshake(const UpstreamTls& tls, std::string_view dow
   const std::string_view authority = tls.autoSniFromRewrittenHost && !rewrittenAuthority.empty()
                                          ? rewrittenAuthority
                                          : downstreamAuthority;
-  const std::string host = lower(hostWithoutPort(authority));
+  const std::string host = asciiLower(hostWithoutPort(authority));
   UpstreamHandshake h;
   h.sni = !tls.sni.empty() ? tls.sni : (tls.autoSni ? host : std::string());
   h.verifySubjectAltNames = tls.subjectAltNames;

@@ -16,12 +16,11 @@ namespace {
 
 using detail::Ctx;
 using detail::Fields;
-using detail::lower;
 using detail::YNode;
 
 HeaderPairs readHeaders(Fields& f, std::string_view key) {
   HeaderPairs out;
-  for (auto& [name, value] : f.strMap(key)) out.emplace_back(lower(name), value);
+  for (auto& [name, value] : f.strMap(key)) out.emplace_back(asciiLower(name), value);
   return out;
 }
 
@@ -51,7 +50,7 @@ void readMatch(Ctx& ctx, const YNode& node, const std::string& what, ExtAuthzMat
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   }
   m.principals = f.strList("principals");
-  for (auto& [name, value] : f.strMap("headers")) m.headers.emplace_back(lower(name), value);
+  for (auto& [name, value] : f.strMap("headers")) m.headers.emplace_back(asciiLower(name), value);
   f.finish();
 }
 

@@ -15,7 +15,6 @@ namespace {
 
 using detail::Ctx;
 using detail::Fields;
-using detail::lower;
 using detail::YNode;
 
 bool isHostChar(char c) {
@@ -115,7 +114,7 @@ bool readTarget(Ctx& ctx, FaultSpec& fs, const YNode& targetNode) {
     if (hostPort.empty() || !std::all_of(hostPort.begin(), hostPort.end(), isHostChar)) {
       return bad("use upstream/NAME, upstream/HOST, upstream/HOST:PORT or upstream/ADDRESS:PORT");
     }
-    fs.upstreamHost = lower(hostPort);
+    fs.upstreamHost = asciiLower(hostPort);
     return true;
   }
   if (t.starts_with("gateway/")) {
@@ -138,7 +137,7 @@ bool readTarget(Ctx& ctx, FaultSpec& fs, const YNode& targetNode) {
         detail::isIpv4Text(name)) {
       return bad("use dns/NAME with a DNS name such as dns/crm.legacy.example");
     }
-    fs.dnsName = lower(name);
+    fs.dnsName = asciiLower(name);
     return true;
   }
   return bad(
@@ -240,9 +239,9 @@ FaultSpec readFault(Ctx& ctx, const YNode& node) {
 bool faultTargetsServer(const FaultSpec& fault, const UpstreamSpec& u, std::string_view address) {
   if (fault.targetKind != FaultSpec::TargetKind::kUpstream) return false;
   const std::string& t = fault.upstreamHost;
-  if (!fault.upstreamPort) return t == lower(u.name) || t == lower(u.host);
+  if (!fault.upstreamPort) return t == asciiLower(u.name) || t == asciiLower(u.host);
   if (u.port != *fault.upstreamPort) return false;
-  return t == lower(u.host) || (!address.empty() && t == address);
+  return t == asciiLower(u.host) || (!address.empty() && t == address);
 }
 
 std::string faultText(const FaultSpec& fault) {
@@ -331,7 +330,7 @@ Result<void> checkFaultTarget(const Scenario& sc, const FaultSpec& fault) {
       return {};
     }
     case FaultSpec::TargetKind::kDns: {
-      const auto is = [&](const std::string& name) { return lower(name) == fault.dnsName; };
+      const auto is = [&](const std::string& name) { return asciiLower(name) == fault.dnsName; };
       bool known =
           std::any_of(sc.dns.begin(), sc.dns.end(), [&](const auto& r) { return is(r.first); }) ||
           std::any_of(sc.upstreams.begin(), sc.upstreams.end(),

@@ -24,7 +24,6 @@ namespace egresslab::model {
 
 using detail::Ctx;
 using detail::Fields;
-using detail::lower;
 using detail::Shape;
 using detail::YNode;
 
@@ -195,7 +194,7 @@ std::map<std::string, StringMatch> readStringMatchMap(Doc& d, const YNode* node,
   }
   for (const auto& entry : node->entries) {
     auto m = readStringMatch(d, &entry.value, path + "." + entry.key);
-    if (m) out[lowerKeys ? lower(entry.key) : entry.key] = *m;
+    if (m) out[lowerKeys ? asciiLower(entry.key) : entry.key] = *m;
   }
   return out;
 }

@@ -8,18 +8,13 @@
 #include <optional>
 #include <string>
 
+#include "harness/core/ascii.h"
 #include "harness/model/resources.h"
 #include "harness/model/schema.h"
 #include "harness/model/version.h"
 #include "harness/model/yaml_tree.h"
 
 namespace egresslab::model::detail {
-
-// ASCII lower case (Kubernetes kinds, header names, protocol names).
-inline std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Calls fn(item, "path[i]") for each item of a list; an absent or null node is an empty list,
 // anything else but a list an error at its position.

@@ -1,4 +1,5 @@
 #include "harness/model/resources.h"
+#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -39,9 +40,7 @@ std::string ResourceBase::ref() const {
 
 Protocol parseProtocol(std::string_view name) {
   // §5: Istio's protocol.Parse switches on strings.ToLower.
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = asciiLower(name);
   if (lower == "http") return Protocol::kHttp;
   if (lower == "https") return Protocol::kHttps;
   if (lower == "http2") return Protocol::kHttp2;

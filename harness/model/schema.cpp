@@ -1,4 +1,5 @@
 #include "harness/model/schema.h"
+#include "harness/core/ascii.h"
 
 #include <fmt/core.h>
 #include <algorithm>
@@ -9,12 +10,6 @@
 
 namespace egresslab::model::detail {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 void typeError(Ctx& ctx, const YNode& node, std::string_view field, std::string_view expected) {
   if (node.isScalar()) {
@@ -69,8 +64,8 @@ Error combineErrors(std::vector<Error> errors, std::size_t dropped) {
 }
 
 std::size_t editDistance(std::string_view a, std::string_view b) {
-  const std::string x = lower(a);
-  const std::string y = lower(b);
+  const std::string x = asciiLower(a);
+  const std::string y = asciiLower(b);
   std::vector<std::size_t> prev(y.size() + 1);
   std::vector<std::size_t> cur(y.size() + 1);
   for (std::size_t j = 0; j <= y.size(); ++j) prev[j] = j;
@@ -90,10 +85,10 @@ std::string closestMatch(std::string_view written, const std::vector<std::string
   const std::size_t limit = written.size() <= 3 ? 1 : std::max<std::size_t>(2, written.size() / 4);
   std::string best;
   std::size_t bestDistance = limit + 1;
-  const std::string writtenLower = lower(written);
+  const std::string writtenLower = asciiLower(written);
   for (const auto& candidate : candidates) {
     // A truncated name ("httpHeader" for "httpHeaderName") is a typo too.
-    if (written.size() >= 4 && lower(candidate).rfind(writtenLower, 0) == 0) return candidate;
+    if (written.size() >= 4 && asciiLower(candidate).rfind(writtenLower, 0) == 0) return candidate;
   }
   for (const auto& candidate : candidates) {
     const std::size_t d = editDistance(written, candidate);
@@ -238,7 +233,7 @@ std::string readStr(Ctx& ctx, const YNode& node, std::string_view field) {
 std::optional<bool> readBool(Ctx& ctx, const YNode& node, std::string_view field) {
   if (node.isNull()) return std::nullopt;
   if (node.isScalar() && !node.quoted) {
-    const std::string v = lower(node.scalar);
+    const std::string v = asciiLower(node.scalar);
     if (v == "true") return true;
     if (v == "false") return false;
   }

@@ -1,4 +1,5 @@
 #include "harness/sim/dns_overrides.h"
+#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -41,7 +42,7 @@ std::optional<std::string> resolverAnswer(const DnsAnswer& answer) {
 
 namespace {
 std::string normalise(std::string name) {
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  name = asciiLower(std::move(name));
   if (!name.empty() && name.back() == '.') name.pop_back();
   return name;
 }

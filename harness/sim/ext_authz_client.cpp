@@ -58,7 +58,7 @@ void fillHttpAttributes(const mesh::ExtAuthzProvider& provider, const HttpReques
   headers[":path"] = std::string(view.path);
   headers[":scheme"] = std::string(view.scheme);
   for (const auto& [k, v] : req.headers) {
-    const std::string name = lowerCopy(k);
+    const std::string name = asciiLower(k);
     if (name == "host") continue;
     auto it = headers.find(name);
     if (it == headers.end()) {

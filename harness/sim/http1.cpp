@@ -1,4 +1,5 @@
 #include "harness/sim/http1.h"
+#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,26 +10,17 @@
 #include <boost/beast/http/string_body.hpp>
 
 namespace egresslab::sim {
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-}  // namespace
+namespace {}  // namespace
 
 const std::string* findHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {
-    if (iequals(k, name)) return &v;
+    if (asciiIEquals(k, name)) return &v;
   }
   return nullptr;
 }
 
 void removeHeader(HeaderList& headers, std::string_view name) {
-  std::erase_if(headers, [&](const auto& h) { return iequals(h.first, name); });
+  std::erase_if(headers, [&](const auto& h) { return asciiIEquals(h.first, name); });
 }
 
 void setHeader(HeaderList& headers, std::string_view name, std::string value) {
@@ -38,14 +30,14 @@ void setHeader(HeaderList& headers, std::string_view name, std::string value) {
 
 bool HttpRequest::keepAlive() const {
   const std::string* c = findHeader(headers, "connection");
-  if (version == "HTTP/1.0") return c != nullptr && iequals(*c, "keep-alive");
-  return c == nullptr || !iequals(*c, "close");
+  if (version == "HTTP/1.0") return c != nullptr && asciiIEquals(*c, "keep-alive");
+  return c == nullptr || !asciiIEquals(*c, "close");
 }
 
 bool HttpResponse::keepAlive() const {
   const std::string* c = findHeader(headers, "connection");
-  if (version == "HTTP/1.0") return c != nullptr && iequals(*c, "keep-alive");
-  return c == nullptr || !iequals(*c, "close");
+  if (version == "HTTP/1.0") return c != nullptr && asciiIEquals(*c, "keep-alive");
+  return c == nullptr || !asciiIEquals(*c, "close");
 }
 
 namespace {
@@ -210,9 +202,10 @@ std::expected<HttpResponse, CodecError> parseResponseHead(std::string_view head,
 
 namespace {
 bool hopByHop(std::string_view name) {
-  return iequals(name, "content-length") || iequals(name, "transfer-encoding") ||
-         iequals(name, "connection") || iequals(name, "keep-alive") ||
-         iequals(name, "proxy-connection") || iequals(name, "te") || iequals(name, "upgrade");
+  return asciiIEquals(name, "content-length") || asciiIEquals(name, "transfer-encoding") ||
+         asciiIEquals(name, "connection") || asciiIEquals(name, "keep-alive") ||
+         asciiIEquals(name, "proxy-connection") || asciiIEquals(name, "te") ||
+         asciiIEquals(name, "upgrade");
 }
 }  // namespace
 
@@ -252,7 +245,7 @@ std::string serializeResponse(const HttpResponse& response, bool headOnly, bool 
   bool hasLength = false;
   for (const auto& [k, v] : response.headers) {
     if (hopByHop(k)) {
-      if (headOnly && iequals(k, "content-length")) {
+      if (headOnly && asciiIEquals(k, "content-length")) {
         hasLength = true;
         out += "content-length: " + v + "\r\n";
       }

@@ -34,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "harness/core/ascii.h"
 #include "harness/curl/command.h"
 #include "harness/curl/execute.h"
 #include "harness/mesh/decisions.h"
@@ -57,7 +58,6 @@ using mesh::ListenerDirection;
 
 std::uint64_t randomU64();
 std::string newRequestId();
-std::string lowerCopy(std::string_view s);
 std::string hostOfAuthority(std::string_view authority);
 std::string httpDate();  // "Tue, 01 Dec 2026 21:00:00 GMT"
 

@@ -31,13 +31,6 @@ std::string newRequestId() {
                      a & 0xfff, b >> 52, b & 0xffffffffffffULL);
 }
 
-std::string lowerCopy(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 std::string hostOfAuthority(std::string_view authority) {
   if (!authority.empty() && authority.front() == '[') {
     auto close = authority.find(']');

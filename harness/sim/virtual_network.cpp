@@ -139,7 +139,7 @@ std::optional<std::string> SimMesh::Impl::resolveFromHost(const std::string& nam
   if (auto o = dnsOverrides.find(name)) return resolverAnswer(o->answer);  // a dns fault
   // The host resolves only public names: the upstreams (docs/design.md virtual network).
   for (const auto& m : mocks) {
-    if (lowerCopy(m.spec.host) == lowerCopy(name)) {
+    if (asciiLower(m.spec.host) == asciiLower(name)) {
       auto rec = compiled.dns.records.find(m.spec.host);
       if (rec != compiled.dns.records.end()) return rec->second;
     }
