@@ -281,13 +281,14 @@ Task<bool> SimMesh::Impl::handleRequest(Proxy& p, VirtualListener& vl,
     co_return ok;
   }
 
-  // The upstream request: the downstream one with the route's rewrites and header ops.
+  // The upstream request: the downstream one with the route's rewrites and header ops. Its
+  // headers and body move over: past this point the downstream request is only its method.
   HttpRequest up;
   up.method = req.method;
   up.target = d.upstreamPath.empty() ? req.target : d.upstreamPath;
   up.version = "HTTP/1.1";
-  up.headers = req.headers;
-  up.body = req.body;
+  up.headers = std::move(req.headers);
+  up.body = std::move(req.body);
   if (!d.upstreamAuthority.empty() && d.upstreamAuthority != authority) {
     setHeader(up.headers, "host", d.upstreamAuthority);
   }
