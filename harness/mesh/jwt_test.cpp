@@ -249,6 +249,21 @@ TEST(JwtAuthn, CorsPreflightBypassesTheFilterFrom114_S3) {
   EXPECT_EQ(run({p}, h, post).body, jwt_status::kExpired);
 }
 
+// The AuthorizationPolicies of `yaml` as a sidecar in httpbin has them, and a GET to judge.
+ProxyAuthz authzOf(const char* yaml) {
+  const auto policies = model::parseManifests(yaml, "p.yaml", {});
+  EXPECT_TRUE(policies) << policies.error().str();
+  if (!policies) return {};
+  return compileProxyAuthz(policies->authorizationPolicies, "istio-system", "httpbin", {});
+}
+
+AuthzRequest get() {
+  AuthzRequest r;
+  r.path = "/";
+  r.method = "GET";
+  return r;
+}
+
 JwtIdentity tokenWith(const char* claims, model::IstioVersion istio) {
   JwtIdentity id;
   id.payload = nlohmann::json::parse(claims);
@@ -303,8 +318,7 @@ TEST(RequestPrincipals, MatchTheStringUpTo120AndIssuerAndSubjectApartFrom121_S3)
 // §S3: a DENY rule on notRequestPrincipals ["*"] ("deny requests without a principal") fires for
 // a verified token without `sub`, in every version.
 TEST(RequestPrincipals, NotRequestPrincipalsDeniesAVerifiedTokenWithoutSubject_S3) {
-  const auto policies = model::parseManifests(
-      R"(apiVersion: security.istio.io/v1beta1
+  const ProxyAuthz authz = authzOf(R"(apiVersion: security.istio.io/v1beta1
 kind: AuthorizationPolicy
 metadata: {name: need-principal, namespace: httpbin}
 spec:
@@ -312,14 +326,8 @@ spec:
   rules:
   - from:
     - source: {notRequestPrincipals: ["*"]}
-)",
-      "p.yaml", {});
-  ASSERT_TRUE(policies) << policies.error().str();
-  const ProxyAuthz authz =
-      compileProxyAuthz(policies->authorizationPolicies, "istio-system", "httpbin", {});
-  AuthzRequest r;
-  r.path = "/";
-  r.method = "GET";
+)");
+  AuthzRequest r = get();
   for (const model::IstioVersion v :
        {model::IstioVersion{1, 20, 0}, model::IstioVersion{1, 28, 0}}) {
     const JwtIdentity noSub = tokenWith(R"({"iss": "https://issuer.egresslab.test"})", v);
@@ -346,8 +354,7 @@ TEST(JwtAuthn, ScopeIsSplitFrom121AndClaimsAreLookedUpNested) {
 }
 
 TEST(JwtAuthn, RequestPrincipalsAndAuthConditionsReadTheVerifiedToken) {
-  const auto policies = model::parseManifests(
-      R"(apiVersion: security.istio.io/v1
+  const ProxyAuthz authz = authzOf(R"(apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: jwt, namespace: httpbin}
 spec:
@@ -358,14 +365,8 @@ spec:
     - {key: "request.auth.claims[groups]", values: ["egress-users"]}
     - {key: request.auth.audiences, values: ["egress.example"]}
     - {key: request.auth.presenter, values: ["sleep-*"]}
-)",
-      "p.yaml", {});
-  ASSERT_TRUE(policies) << policies.error().str();
-  const ProxyAuthz authz =
-      compileProxyAuthz(policies->authorizationPolicies, "istio-system", "httpbin", {});
-  AuthzRequest r;
-  r.path = "/";
-  r.method = "GET";
+)");
+  AuthzRequest r = get();
   EXPECT_FALSE(evaluateRbac(authz, r).allowed);  // no token: no request principal
   Headers h = {{"authorization", "Bearer " + material("valid-rs256.jwt")}};
   const JwtOutcome ok = run({provider()}, h);
