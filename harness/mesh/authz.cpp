@@ -252,11 +252,14 @@ bool operationMatches(const model::AuthzOperation& o, const AuthzRequest& r, con
 
 // request.auth.* against the verified token (none: no value matches, every notValue passes).
 bool jwtConditionMatches(const model::AuthzCondition& c, const JwtIdentity* jwt) {
+  if (c.key == "request.auth.principal") {
+    // The same generator as requestPrincipals (§S3 "Request principals by version").
+    return checkField(c.values, c.notValues,
+                      [&](const std::string& v) { return requestPrincipalMatches(v, jwt); });
+  }
   std::vector<std::string> attribute;
   if (jwt != nullptr) {
-    if (c.key == "request.auth.principal") {
-      attribute.push_back(jwt->principal());
-    } else if (c.key == "request.auth.audiences") {
+    if (c.key == "request.auth.audiences") {
       attribute = jwt->audiences;
     } else if (c.key == "request.auth.presenter") {
       if (!jwt->presenter.empty()) attribute.push_back(jwt->presenter);
@@ -265,7 +268,6 @@ bool jwtConditionMatches(const model::AuthzCondition& c, const JwtIdentity* jwt)
     }
   }
   return checkField(c.values, c.notValues, [&](const std::string& v) {
-    if (c.key == "request.auth.principal") return requestPrincipalMatches(v, jwt);
     return std::any_of(attribute.begin(), attribute.end(),
                        [&](const std::string& a) { return authzStringMatch(v, a); });
   });

@@ -339,6 +339,26 @@ spec:
   }
 }
 
+// §S3: `when: request.auth.principal` is compiled by the same generator as requestPrincipals.
+TEST(RequestPrincipals, WhenRequestAuthPrincipalSplitsLikeRequestPrincipals_S3) {
+  const ProxyAuthz authz = authzOf(R"(apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: by-principal, namespace: httpbin}
+spec:
+  rules:
+  - when:
+    - {key: request.auth.principal, values: ["https://issuer.egresslab.test/sleep-client"]}
+)");
+  AuthzRequest r = get();
+  const char* claims = R"({"iss": "https://issuer.egresslab.test", "sub": "sleep-client"})";
+  const JwtIdentity on1210 = tokenWith(claims, {1, 21, 0});
+  r.jwt = &on1210;
+  EXPECT_FALSE(evaluateRbac(authz, r).allowed);
+  const JwtIdentity on1211 = tokenWith(claims, {1, 21, 1});
+  r.jwt = &on1211;
+  EXPECT_TRUE(evaluateRbac(authz, r).allowed);
+}
+
 TEST(JwtAuthn, ScopeIsSplitFrom121AndClaimsAreLookedUpNested) {
   Headers h = {{"authorization", "Bearer " + material("valid-rs256.jwt")}};
   const JwtOutcome o = run({provider()}, h);
