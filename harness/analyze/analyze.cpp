@@ -160,6 +160,10 @@ Result<AnalyzeReport> analyzeInputs(const AnalyzeOptions& options) {
   dedupe(resources);
   AnalyzeReport report;
   report.version = version.value_or(model::kNewestSupported);
+  // What the API server of that version rejects (a security.istio.io/v1 policy before 1.22, a
+  // targetRef before 1.20, …) is an IST0106 like any schema error: the same rule a scenario load
+  // applies, known only now that the version is.
+  model::setAsideSecurityPoliciesRejectedBy(resources, report.version);
   input.resources = &resources;
   input.version = report.version;
   input.defaultIngress = options.defaultIngress;

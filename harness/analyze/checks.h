@@ -39,7 +39,8 @@ void runResilienceChecks(const Cluster& cluster, const AnalysisInput& input, Rep
 // security_checks.cpp: IST0127 for AuthorizationPolicy, EGL008 (§S1).
 void runSecurityChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 void runExtAuthzChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
-// jwt_checks.cpp: EGL040 requestPrincipals without a RequestAuthentication, EGL041 targetRef.
+// jwt_checks.cpp: EGL040 requestPrincipals without a RequestAuthentication, EGL041 targetRef,
+// EGL042 a principal value the version splits away from its issuer.
 void runJwtChecks(const Cluster& cluster, const AnalysisInput& input, Reporter& report);
 
 }  // namespace egresslab::analyze::detail

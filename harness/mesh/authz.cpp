@@ -7,6 +7,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <regex>
 
@@ -246,11 +247,14 @@ bool operationMatches(const model::AuthzOperation& o, const AuthzRequest& r, con
 
 // request.auth.* against the verified token (none: no value matches, every notValue passes).
 bool jwtConditionMatches(const model::AuthzCondition& c, const JwtIdentity* jwt) {
+  if (c.key == "request.auth.principal") {
+    // The same generator as requestPrincipals (§S3 "Request principals by version").
+    return checkField(c.values, c.notValues,
+                      [&](const std::string& v) { return requestPrincipalMatches(v, jwt); });
+  }
   std::vector<std::string> attribute;
   if (jwt != nullptr) {
-    if (c.key == "request.auth.principal") {
-      attribute.push_back(jwt->principal());
-    } else if (c.key == "request.auth.audiences") {
+    if (c.key == "request.auth.audiences") {
       attribute = jwt->audiences;
     } else if (c.key == "request.auth.presenter") {
       if (!jwt->presenter.empty()) attribute.push_back(jwt->presenter);
@@ -259,7 +263,6 @@ bool jwtConditionMatches(const model::AuthzCondition& c, const JwtIdentity* jwt)
     }
   }
   return checkField(c.values, c.notValues, [&](const std::string& v) {
-    if (c.key == "request.auth.principal") return requestPrincipalMatches(v, jwt);
     return std::any_of(attribute.begin(), attribute.end(),
                        [&](const std::string& a) { return authzStringMatch(v, a); });
   });
@@ -518,7 +521,50 @@ bool principalMatches(std::string_view pattern, std::string_view peer) {
 
 bool requestPrincipalMatches(std::string_view pattern, const JwtIdentity* jwt) {
   if (jwt == nullptr) return false;  // no verified token: no request principal
-  return authzStringMatch(pattern, jwt->principal());
+  const auto claim = [&](const char* name) -> std::optional<std::string> {
+    const auto it = jwt->payload.find(name);
+    if (it == jwt->payload.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  const std::optional<std::string> iss = claim("iss");
+  const std::optional<std::string> sub = claim("sub");
+  if (!jwt->istio.atLeast(1, 21)) {
+    // Up to 1.20 the istio_authn filter sets the principal "iss/sub" only when the token has both
+    // claims, and the value is matched against that one string (§S3).
+    return iss && sub && authzStringMatch(pattern, *iss + "/" + *sub);
+  }
+  // From 1.21 istiod splits the value into issuer and subject and matches each against its claim
+  // (a missing claim matches nothing; "*" is any non-empty value). 1.21.0 split at the first "/",
+  // which cuts a URL issuer apart; 1.21.1 (istio#50082) splits at the last "/".
+  const bool lastSlash = jwt->istio.atLeast(1, 21, 1);
+  const auto slash = lastSlash ? pattern.rfind('/') : pattern.find('/');
+  const bool found = slash != std::string_view::npos;
+  const std::string_view patIss = found ? pattern.substr(0, slash) : pattern;
+  const std::string_view patSub = found ? pattern.substr(slash + 1) : std::string_view();
+  using Match = std::function<bool(const std::string&)>;
+  const Match any = [](const std::string& v) { return !v.empty(); };
+  const auto exact = [](std::string_view p) -> Match {
+    return [p](const std::string& v) { return v == p; };
+  };
+  const auto prefix = [](std::string_view p) -> Match {
+    return [p](const std::string& v) { return startsWith(v, p); };
+  };
+  const auto suffix = [](std::string_view p) -> Match {
+    return [p](const std::string& v) { return endsWith(v, p); };
+  };
+  Match matchIss = exact(patIss);
+  Match matchSub = exact(patSub);
+  if (pattern == "*") {
+    matchIss = any;
+    matchSub = any;
+  } else if (startsWith(pattern, "*")) {
+    matchIss = !found ? any : patIss == "*" ? any : suffix(patIss.substr(1));
+    matchSub = found ? exact(patSub) : suffix(pattern.substr(1));
+  } else if (endsWith(pattern, "*")) {
+    matchIss = found ? exact(patIss) : prefix(pattern.substr(0, pattern.size() - 1));
+    matchSub = !found ? any : patSub == "*" ? any : prefix(patSub.substr(0, patSub.size() - 1));
+  }
+  return iss && sub && matchIss(*iss) && matchSub(*sub);
 }
 
 bool namespaceMatches(std::string_view pattern, std::string_view peer) {

@@ -144,7 +144,9 @@ std::string formatXfccElement(const ClientCertDetails& details);
 bool authzStringMatch(std::string_view pattern, std::string_view value, bool ignoreCase = false);
 // A principal value ("cluster.local/ns/x/sa/y", "*", "*/sa/y", …) against the peer URI SAN.
 bool principalMatches(std::string_view pattern, std::string_view peerPrincipal);
-// A `requestPrincipals` value ("iss/sub", "*", "iss/*", "*/sub") against a verified token.
+// A `requestPrincipals` / `request.auth.principal` value ("iss/sub", "*", "iss/*", "*/sub")
+// against a verified token, as the Istio version of jwt->istio compiles it (§S3): up to 1.20 one
+// string "iss/sub" (none without both claims); from 1.21 issuer and subject apart.
 bool requestPrincipalMatches(std::string_view pattern, const JwtIdentity* jwt);
 // A `namespaces` value (may hold "*") against the namespace in the peer's SPIFFE ID.
 bool namespaceMatches(std::string_view pattern, std::string_view peerPrincipal);

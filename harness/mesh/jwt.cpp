@@ -322,6 +322,7 @@ std::string lower(std::string_view s) {
 struct Token {
   std::string value;
   std::string header;             // lower-case header it came from; "" = query parameter
+  std::string param;              // the query parameter it came from
   std::set<std::string> issuers;  // issuers whose rules name this location
 };
 
@@ -334,6 +335,7 @@ std::string afterPrefix(std::string_view value, std::size_t after) {
   return std::string(value.substr(start));
 }
 
+// Envoy's PercentEncoding::decode: %XX with two hex digits; '+' stays '+'.
 std::string percentDecode(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -342,40 +344,58 @@ std::string percentDecode(std::string_view s) {
       out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
       i += 2;
     } else {
-      out += s[i] == '+' ? ' ' : s[i];
+      out += s[i];
     }
   }
   return out;
 }
 
-std::optional<std::string> queryParam(std::string_view path, std::string_view name) {
+// Envoy's QueryParamsMulti::parseAndDecodeQueryString: every parameter of the query by decoded
+// name, in name order (Envoy keeps them in a btree_map), values decoded in order of appearance.
+using QueryParams = std::map<std::string, std::vector<std::string>>;
+QueryParams parseQuery(std::string_view path) {
+  QueryParams out;
   const auto q = path.find('?');
-  if (q == std::string_view::npos) return std::nullopt;
-  std::string_view query = path.substr(q + 1);
-  query = query.substr(0, query.find('#'));
-  while (!query.empty()) {
-    const auto amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    const auto eq = pair.find('=');
-    if (percentDecode(pair.substr(0, eq)) == name) {
-      return eq == std::string_view::npos ? std::string() : percentDecode(pair.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
+  if (q == std::string_view::npos) return out;
+  std::size_t start = q + 1;
+  while (start < path.size()) {
+    auto end = path.find('&', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view param = path.substr(start, end - start);
+    const auto eq = param.find('=');
+    out[percentDecode(param.substr(0, eq))].push_back(
+        eq == std::string_view::npos ? std::string() : percentDecode(param.substr(eq + 1)));
+    start = end + 1;
   }
-  return std::nullopt;
+  return out;
 }
 
-// The tokens one provider's extractor finds, in Envoy's order (header locations by
-// name+prefix, then query parameters by name).
-std::vector<Token> extract(const std::vector<const JwtProvider*>& providers,
+// JwtParamLocation::removeJwt (Envoy 1.31+): the parameter is dropped and the query rebuilt from
+// what is left — sorted by name, decoded, `?` gone when nothing is left.
+std::string withoutQueryParam(std::string_view path, const std::string& name) {
+  QueryParams params = parseQuery(path);
+  params.erase(name);
+  std::string out(path.substr(0, path.find('?')));
+  char delim = '?';
+  for (const auto& [k, values] : params) {
+    for (const auto& v : values) {
+      out += delim + k + "=" + v;
+      delim = '&';
+    }
+  }
+  return out;
+}
+
+// The tokens the extractor of `providers` finds, in Envoy's order (header locations by
+// name+prefix, then query parameters by name; the first value of a parameter).
+std::vector<Token> extract(const std::vector<JwtProvider>& providers,
                            const std::vector<std::pair<std::string, std::string>>& headers,
                            std::string_view path) {
   std::map<std::string, std::pair<std::pair<std::string, std::string>, std::set<std::string>>>
       headerLocs;  // name+prefix → ((name, prefix), issuers)
   std::map<std::string, std::set<std::string>> paramLocs;
-  for (const auto* p : providers) {
-    const auto& r = p->rule;
+  for (const auto& p : providers) {
+    const auto& r = p.rule;
     for (const auto& h : r.fromHeaders) {
       auto& loc = headerLocs[lower(h.name) + h.prefix];
       loc.first = {lower(h.name), h.prefix};
@@ -400,32 +420,62 @@ std::vector<Token> extract(const std::vector<const JwtProvider*>& providers,
         if (pos == std::string::npos) continue;
         value = afterPrefix(value, pos + prefix.size());
       }
-      out.push_back(Token{value, name, loc.second});
+      out.push_back(Token{value, name, "", loc.second});
     }
   }
-  for (const auto& [name, issuers] : paramLocs) {
-    if (auto v = queryParam(path, name)) out.push_back(Token{*v, "", issuers});
+  if (!paramLocs.empty()) {
+    const QueryParams params = parseQuery(path);
+    for (const auto& [name, issuers] : paramLocs) {
+      if (const auto it = params.find(name); it != params.end()) {
+        out.push_back(Token{it->second.front(), "", name, issuers});
+      }
+    }
   }
   return out;
 }
 
-// One provider's authenticator: every token must verify. "" = ok (identity set), else status.
+// AuthenticatorImpl::handleGoodJwt: the edits of one verified token, by the rule that verified it.
+void applyVerifiedToken(const Token& token, const ParsedJwt& jwt, const model::JwtRule& rule,
+                        const JwtRequest& request) {
+  auto& headers = *request.headers;
+  if (!rule.outputPayloadToHeader.empty()) {
+    headers.emplace_back(lower(rule.outputPayloadToHeader), jwt.payloadB64);
+  }
+  for (const auto& c : rule.outputClaimToHeaders) {
+    if (!jwt.payload.contains(c.claim)) continue;
+    const auto& v = jwt.payload[c.claim];
+    std::string text;
+    if (v.is_string()) {
+      text = v.get<std::string>();
+    } else if (v.is_boolean()) {
+      text = v.get<bool>() ? "true" : "false";
+    } else if (v.is_number_integer() || v.is_number_unsigned()) {
+      text = v.dump();
+    }
+    if (!text.empty()) headers.emplace_back(lower(c.header), text);
+  }
+  if (rule.forwardOriginalToken) return;
+  if (!token.header.empty()) {
+    std::erase_if(headers, [&](const auto& h) { return lower(h.first) == token.header; });
+  } else if (request.path != nullptr && request.version.atLeast(1, 23)) {
+    // Envoy 1.31 (envoy#34418, runtime jwt_authn_remove_jwt_from_query_params, on by default)
+    // removes a query-parameter token too; before, it stayed in the forwarded path.
+    *request.path = withoutQueryParam(*request.path, token.param);
+  }
+}
+
+// The authenticator: every token must verify; tokens are taken from the back, and each verified
+// one edits the request as it passes. "" = ok (the last verified token in `verified`), else the
+// status of the first token that failed.
 std::string_view verifyTokens(const std::vector<Token>& tokens, const std::vector<JwtProvider>& all,
-                              const JwtRequest& request, std::optional<ParsedJwt>& verified,
-                              const JwtProvider*& by) {
-  // Envoy takes tokens from the back.
+                              const JwtRequest& request, std::optional<ParsedJwt>& verified) {
   for (auto it = tokens.rbegin(); it != tokens.rend(); ++it) {
     ParsedJwt jwt;
     if (const auto s = parseJwt(it->value, jwt); !s.empty()) return s;
     if (!it->issuers.contains(jwt.iss)) return jwt_status::kUnknownIssuer;
-    const JwtProvider* provider = nullptr;
-    for (const auto& p : all) {
-      if (p.rule.issuer == jwt.iss) {
-        provider = &p;
-        break;
-      }
-    }
-    if (provider == nullptr) return jwt_status::kUnknownIssuer;
+    const auto provider = std::find_if(
+        all.begin(), all.end(), [&](const JwtProvider& p) { return p.rule.issuer == jwt.iss; });
+    if (provider == all.end()) return jwt_status::kUnknownIssuer;
     // Default clock skew: 60 s.
     constexpr std::uint64_t kSkew = 60;
     const auto now = static_cast<std::uint64_t>(std::max<std::int64_t>(request.now, 0));
@@ -437,10 +487,21 @@ std::string_view verifyTokens(const std::vector<Token>& tokens, const std::vecto
     const std::vector<Jwk> keys = parseJwks(provider->rule.jwks);
     if (keys.empty()) return jwt_status::kNoValidKeys;
     if (const auto s = verifySignature(jwt, keys); !s.empty()) return s;
+    applyVerifiedToken(*it, jwt, provider->rule, request);
     verified = std::move(jwt);
-    by = provider;
   }
   return {};
+}
+
+// filter.cc isCorsPreflightRequest: OPTIONS with a non-empty Origin and
+// Access-Control-Request-Method.
+bool isCorsPreflight(const JwtRequest& request) {
+  if (request.method != "OPTIONS") return false;
+  const auto nonEmpty = [&](std::string_view name) {
+    return std::any_of(request.headers->begin(), request.headers->end(),
+                       [&](const auto& h) { return lower(h.first) == name && !h.second.empty(); });
+  };
+  return nonEmpty("origin") && nonEmpty("access-control-request-method");
 }
 
 std::string replaceSpaces(std::string_view s) {
@@ -556,6 +617,9 @@ std::string unsimulatedJwtReason(const model::JwtRule& rule) {
 JwtOutcome authenticateJwt(const std::vector<JwtProvider>& providers, const JwtRequest& request) {
   JwtOutcome out;
   if (providers.empty() || request.headers == nullptr) return out;
+  // Istio sets bypass_cors_preflight from 1.14 (istio#36911): the preflight carries no
+  // credentials, so the filter lets it through before extracting (or sanitizing) anything.
+  if (request.version.atLeast(1, 14) && isCorsPreflight(request)) return out;
   auto& headers = *request.headers;
   // Sanitize: a client cannot send the headers a verified token fills in.
   for (const auto& p : providers) {
@@ -566,28 +630,27 @@ JwtOutcome authenticateJwt(const std::vector<JwtProvider>& providers, const JwtR
       return std::find(names.begin(), names.end(), lower(h.first)) != names.end();
     });
   }
-  std::vector<const JwtProvider*> all;
-  for (const auto& p : providers) all.push_back(&p);
-  const std::vector<Token> tokens = extract(all, headers, request.path);
+  const std::string path = request.path != nullptr ? *request.path : std::string("/");
+  const std::vector<Token> tokens = extract(providers, headers, path);
   if (tokens.empty()) return out;  // allow_missing: no token, no identity
 
   std::optional<ParsedJwt> verified;
-  const JwtProvider* by = nullptr;
-  const std::string_view status = verifyTokens(tokens, providers, request, verified, by);
+  const std::string_view status = verifyTokens(tokens, providers, request, verified);
   if (!status.empty()) {
     out.allowed = false;
     out.status = status == jwt_status::kAudienceNotAllowed ? 403 : 401;
     out.body = std::string(status);
     out.details = "jwt_authn_access_denied{" + replaceSpaces(status) + "}";
-    std::string path(request.path.substr(0, 256));
+    // The realm is the URI as the request arrived (Envoy builds it before verifying).
     out.wwwAuthenticate = fmt::format("Bearer realm=\"{}://{}{}\", error=\"invalid_token\"",
-                                      request.scheme, request.authority, path);
+                                      request.scheme, request.authority, path.substr(0, 256));
     return out;
   }
   JwtIdentity id;
   id.issuer = verified->iss;
   id.subject = verified->sub;
   id.audiences = verified->audiences;
+  id.istio = request.version;
   if (verified->payload.contains("azp") && verified->payload["azp"].is_string()) {
     id.presenter = verified->payload["azp"].get<std::string>();
   }
@@ -607,30 +670,6 @@ JwtOutcome authenticateJwt(const std::vector<JwtProvider>& providers, const JwtR
         from = space + 1;
       }
       id.payload[name] = std::move(list);
-    }
-  }
-  // Header edits of the provider that verified the (last) token.
-  const auto& rule = by->rule;
-  if (!rule.outputPayloadToHeader.empty()) {
-    headers.emplace_back(lower(rule.outputPayloadToHeader), verified->payloadB64);
-  }
-  for (const auto& c : rule.outputClaimToHeaders) {
-    if (!verified->payload.contains(c.claim)) continue;
-    const auto& v = verified->payload[c.claim];
-    std::string text;
-    if (v.is_string()) {
-      text = v.get<std::string>();
-    } else if (v.is_boolean()) {
-      text = v.get<bool>() ? "true" : "false";
-    } else if (v.is_number_integer() || v.is_number_unsigned()) {
-      text = v.dump();
-    }
-    if (!text.empty()) headers.emplace_back(lower(c.header), text);
-  }
-  if (!rule.forwardOriginalToken) {
-    for (const auto& t : tokens) {
-      if (t.header.empty()) continue;  // query parameters are left in place (docs/fidelity.md)
-      std::erase_if(headers, [&](const auto& h) { return lower(h.first) == t.header; });
     }
   }
   out.identity = std::move(id);

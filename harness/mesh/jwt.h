@@ -37,6 +37,9 @@ struct JwtIdentity {
   std::vector<std::string> audiences;
   std::string presenter;   // azp
   nlohmann::json payload;  // the claims as Envoy keeps them (see normalizeScopes)
+  // The Istio version of the proxy that verified it: how `requestPrincipals` match it depends on
+  // it (requestPrincipalMatches in mesh/authz.h, docs/istio-behaviour.md §S3).
+  model::IstioVersion istio;
   [[nodiscard]] std::string principal() const { return issuer + "/" + subject; }
 };
 
@@ -85,17 +88,20 @@ struct JwtOutcome {
 // What the filter sees of the request and may change in it.
 struct JwtRequest {
   std::vector<std::pair<std::string, std::string>>* headers = nullptr;  // edited in place
-  std::string_view scheme;                                              // "http"
-  std::string_view authority;                                           // :authority
-  std::string_view path;                                                // :path with query
-  std::int64_t now = 0;                                                 // seconds since the epoch
+  std::string* path = nullptr;  // :path with query, edited in place (a query-parameter token)
+  std::string_view method;      // "GET"; a CORS preflight is "OPTIONS"
+  std::string_view scheme;      // "http"
+  std::string_view authority;   // :authority
+  std::int64_t now = 0;         // seconds since the epoch
   model::IstioVersion version;
 };
 
 // Runs the jwt_authn filter as Istio configures it for `providers` (one proxy's, in
-// compileProxyJwt order). On success the request's headers are edited as Envoy does:
-// outputPayloadToHeader / outputClaimToHeaders set (after removing any client-sent value), the
-// token's header removed unless forwardOriginalToken.
+// compileProxyJwt order). On success the request is edited as Envoy does for each verified token,
+// with the settings of the rule that verified it: outputPayloadToHeader / outputClaimToHeaders
+// set (after removing any client-sent value), and unless forwardOriginalToken the token removed —
+// its header, or from 1.23 (Envoy 1.31) its query parameter. From 1.14 a CORS preflight passes
+// untouched (bypass_cors_preflight).
 JwtOutcome authenticateJwt(const std::vector<JwtProvider>& providers, const JwtRequest& request);
 
 // True when `providers` hold a rule the simulator cannot evaluate (a jwksUri, whose keys real

@@ -41,16 +41,29 @@ JwtProvider provider(std::vector<std::string> audiences = {"egress.example"}) {
   return p;
 }
 
-JwtOutcome run(const std::vector<JwtProvider>& providers, Headers& headers,
-               std::string_view path = "/status/200") {
+// One request through the filter; `path` is edited in place as the filter edits :path.
+struct Call {
+  std::string path = "/status/200";
+  std::string method = "GET";
+  model::IstioVersion version{1, 22, 0};
+};
+
+JwtOutcome run(const std::vector<JwtProvider>& providers, Headers& headers, Call& call) {
   JwtRequest r;
   r.headers = &headers;
+  r.path = &call.path;
+  r.method = call.method;
   r.scheme = "http";
   r.authority = "httpbin.example.com";
-  r.path = path;
   r.now = kNow;
-  r.version = model::IstioVersion{1, 22, 0};
+  r.version = call.version;
   return authenticateJwt(providers, r);
+}
+
+JwtOutcome run(const std::vector<JwtProvider>& providers, Headers& headers,
+               std::string path = "/status/200") {
+  Call call{.path = std::move(path)};
+  return run(providers, headers, call);
 }
 
 JwtOutcome runToken(const std::string& file, std::vector<JwtProvider> providers = {provider()}) {
@@ -163,6 +176,189 @@ TEST(JwtAuthn, LocationsForwardingAndOutputHeaders) {
   EXPECT_EQ(viaQuery.body, jwt_status::kExpired);
 }
 
+// §S3: Envoy 1.31 (Istio 1.23) removes a verified query-parameter token from :path and rebuilds
+// the query from what is left (sorted by name, percent-decoded); before, the token stayed.
+TEST(JwtAuthn, QueryParameterTokenIsRemovedFrom123_S3) {
+  const std::string token = material("valid-rs256.jwt");
+  const std::string path = "/get?b=2&access_token=" + token + "&a=x%2Fy&c=1+2";
+  Headers h;
+  Call on123{.path = path, .version = {1, 23, 0}};
+  ASSERT_TRUE(run({provider()}, h, on123).identity);
+  EXPECT_EQ(on123.path, "/get?a=x/y&b=2&c=1+2");  // Envoy's decoding leaves '+' alone
+  Call on122{.path = path, .version = {1, 22, 0}};
+  ASSERT_TRUE(run({provider()}, h, on122).identity);
+  EXPECT_EQ(on122.path, path);
+  Call alone{.path = "/get?access_token=" + token, .version = {1, 28, 0}};
+  ASSERT_TRUE(run({provider()}, h, alone).identity);
+  EXPECT_EQ(alone.path, "/get");
+  // fromParams names the parameter; forwardOriginalToken keeps it where it was.
+  JwtProvider named = provider();
+  named.rule.fromParams = {"tok"};
+  Call viaTok{.path = "/get?tok=" + token + "&x=1", .version = {1, 28, 0}};
+  ASSERT_TRUE(run({named}, h, viaTok).identity);
+  EXPECT_EQ(viaTok.path, "/get?x=1");
+  Call ignored{.path = "/get?access_token=garbage", .version = {1, 28, 0}};
+  EXPECT_TRUE(run({named}, h, ignored).allowed);  // access_token is no longer a location
+  named.rule.forwardOriginalToken = true;
+  Call kept{.path = "/get?tok=" + token, .version = {1, 28, 0}};
+  ASSERT_TRUE(run({named}, h, kept).identity);
+  EXPECT_EQ(kept.path, "/get?tok=" + token);
+}
+
+// §S3: a fromHeaders prefix is found anywhere in the value and the token starts at the next
+// base64url character; with forwardOriginalToken false the whole header goes.
+TEST(JwtAuthn, FromHeadersPrefixIsFoundAnywhereInTheValue_S3) {
+  JwtProvider p = provider();
+  p.rule.fromHeaders = {{"x-token", "Token "}};
+  p.rule.outputClaimToHeaders = {{"x-iat", "iat"}, {"x-groups", "groups"}};
+  Headers h = {{"x-token", "scheme=1, Token  " + material("valid-rs256.jwt")}};
+  const JwtOutcome o = run({p}, h);
+  ASSERT_TRUE(o.identity) << o.body;
+  // A number claim prints as an integer; a list is no header.
+  EXPECT_EQ(h, (Headers{{"x-iat", "1700000000"}}));
+  Headers without = {{"x-token", "Bearer " + material("expired.jwt")}};
+  EXPECT_TRUE(run({p}, without).allowed);  // the prefix is not there: no token
+}
+
+// §S3: from 1.14 Istio sets bypass_cors_preflight: an OPTIONS request with Origin and
+// Access-Control-Request-Method passes the filter whatever its token, untouched, with no
+// identity. Before 1.14 the preflight is verified like any request.
+TEST(JwtAuthn, CorsPreflightBypassesTheFilterFrom114_S3) {
+  JwtProvider p = provider();
+  p.rule.outputPayloadToHeader = "x-jwt-payload";
+  const Headers preflight = {{"origin", "https://app.example"},
+                             {"access-control-request-method", "POST"},
+                             {"authorization", "Bearer " + material("expired.jwt")},
+                             {"x-jwt-payload", "forged"}};
+  Headers h = preflight;
+  Call on114{.method = "OPTIONS", .version = {1, 14, 0}};
+  const JwtOutcome bypassed = run({p}, h, on114);
+  EXPECT_TRUE(bypassed.allowed);
+  EXPECT_FALSE(bypassed.identity);
+  EXPECT_EQ(h, preflight);  // nothing removed, not even the forged payload header
+  h = preflight;
+  Call on113{.method = "OPTIONS", .version = {1, 13, 9}};
+  EXPECT_EQ(run({p}, h, on113).body, jwt_status::kExpired);
+  // Not a preflight: no Origin, or not OPTIONS.
+  h = {{"access-control-request-method", "POST"},
+       {"authorization", "Bearer " + material("expired.jwt")}};
+  Call noOrigin{.method = "OPTIONS", .version = {1, 28, 0}};
+  EXPECT_EQ(run({p}, h, noOrigin).body, jwt_status::kExpired);
+  h = preflight;
+  Call post{.method = "POST", .version = {1, 28, 0}};
+  EXPECT_EQ(run({p}, h, post).body, jwt_status::kExpired);
+}
+
+// The AuthorizationPolicies of `yaml` as a sidecar in httpbin has them, and a GET to judge.
+ProxyAuthz authzOf(const char* yaml) {
+  const auto policies = model::parseManifests(yaml, "p.yaml", {});
+  EXPECT_TRUE(policies) << policies.error().str();
+  if (!policies) return {};
+  return compileProxyAuthz(policies->authorizationPolicies, "istio-system", "httpbin", {});
+}
+
+AuthzRequest get() {
+  AuthzRequest r;
+  r.path = "/";
+  r.method = "GET";
+  return r;
+}
+
+JwtIdentity tokenWith(const char* claims, model::IstioVersion istio) {
+  JwtIdentity id;
+  id.payload = nlohmann::json::parse(claims);
+  id.istio = istio;
+  return id;
+}
+
+bool matchesOn(std::string_view pattern, const char* claims, model::IstioVersion istio) {
+  const JwtIdentity id = tokenWith(claims, istio);
+  return requestPrincipalMatches(pattern, &id);
+}
+
+// §S3: up to 1.20 requestPrincipals match the one string "iss/sub" (none without a `sub`); from
+// 1.21 the value is split into issuer and subject, each matched against its claim — at the first
+// "/" in 1.21.0 (a URL issuer never matches exactly), at the last "/" from 1.21.1.
+TEST(RequestPrincipals, MatchTheStringUpTo120AndIssuerAndSubjectApartFrom121_S3) {
+  const model::IstioVersion v120{1, 20, 0}, v1210{1, 21, 0}, v1211{1, 21, 1}, v128{1, 28, 0};
+  const char* url = R"({"iss": "https://issuer.egresslab.test", "sub": "sleep-client"})";
+  const std::string exact = "https://issuer.egresslab.test/sleep-client";
+  EXPECT_TRUE(matchesOn(exact, url, v120));
+  EXPECT_FALSE(matchesOn(exact, url, v1210));
+  EXPECT_TRUE(matchesOn(exact, url, v1211));
+  EXPECT_TRUE(matchesOn(exact, url, v128));
+  EXPECT_TRUE(matchesOn("https://issuer.egresslab.test/*", url, v128));
+  EXPECT_TRUE(matchesOn("*/sleep-client", url, v128));
+  EXPECT_TRUE(matchesOn("*.test/sleep-client", url, v128));
+  EXPECT_TRUE(matchesOn("*", url, v128));
+  EXPECT_TRUE(matchesOn("https*", url, v128));
+  EXPECT_FALSE(matchesOn("https://issuer.egresslab.test/other", url, v128));
+  // A subject with a "/": the string matches up to 1.20; split at the last "/" it does not.
+  const char* slashSub = R"({"iss": "iss", "sub": "team/alice"})";
+  EXPECT_TRUE(matchesOn("iss/team/alice", slashSub, v120));
+  EXPECT_TRUE(matchesOn("iss/team/alice", slashSub, v1210));
+  EXPECT_FALSE(matchesOn("iss/team/alice", slashSub, v128));
+  EXPECT_TRUE(matchesOn("*/alice", slashSub, v120));
+  EXPECT_FALSE(matchesOn("*/alice", slashSub, v128));
+  // A prefix is the exact issuer from 1.21, any string prefix before.
+  const char* tenant = R"({"iss": "https://issuer.egresslab.test/tenant", "sub": "bob"})";
+  EXPECT_TRUE(matchesOn("https://issuer.egresslab.test/*", tenant, v120));
+  EXPECT_FALSE(matchesOn("https://issuer.egresslab.test/*", tenant, v128));
+  // No `sub` (or an empty one for "*"): no request principal at all.
+  const char* noSub = R"({"iss": "https://issuer.egresslab.test"})";
+  for (const auto& v : {v120, v1211, v128}) {
+    EXPECT_FALSE(matchesOn("*", noSub, v)) << v.str();
+    EXPECT_FALSE(matchesOn("https://issuer.egresslab.test/*", noSub, v)) << v.str();
+  }
+  const char* emptySub = R"({"iss": "i", "sub": ""})";
+  EXPECT_FALSE(matchesOn("*", emptySub, v128));
+  EXPECT_TRUE(matchesOn("*", emptySub, v120));  // the string "i/" is not empty
+}
+
+// §S3: a DENY rule on notRequestPrincipals ["*"] ("deny requests without a principal") fires for
+// a verified token without `sub`, in every version.
+TEST(RequestPrincipals, NotRequestPrincipalsDeniesAVerifiedTokenWithoutSubject_S3) {
+  const ProxyAuthz authz = authzOf(R"(apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: need-principal, namespace: httpbin}
+spec:
+  action: DENY
+  rules:
+  - from:
+    - source: {notRequestPrincipals: ["*"]}
+)");
+  AuthzRequest r = get();
+  for (const model::IstioVersion v :
+       {model::IstioVersion{1, 20, 0}, model::IstioVersion{1, 28, 0}}) {
+    const JwtIdentity noSub = tokenWith(R"({"iss": "https://issuer.egresslab.test"})", v);
+    r.jwt = &noSub;
+    EXPECT_FALSE(evaluateRbac(authz, r).allowed) << v.str();
+    const JwtIdentity full = tokenWith(R"({"iss": "i", "sub": "s"})", v);
+    r.jwt = &full;
+    EXPECT_TRUE(evaluateRbac(authz, r).allowed) << v.str();
+  }
+}
+
+// §S3: `when: request.auth.principal` is compiled by the same generator as requestPrincipals.
+TEST(RequestPrincipals, WhenRequestAuthPrincipalSplitsLikeRequestPrincipals_S3) {
+  const ProxyAuthz authz = authzOf(R"(apiVersion: security.istio.io/v1beta1
+kind: AuthorizationPolicy
+metadata: {name: by-principal, namespace: httpbin}
+spec:
+  rules:
+  - when:
+    - {key: request.auth.principal, values: ["https://issuer.egresslab.test/sleep-client"]}
+)");
+  AuthzRequest r = get();
+  const char* claims = R"({"iss": "https://issuer.egresslab.test", "sub": "sleep-client"})";
+  const JwtIdentity on1210 = tokenWith(claims, {1, 21, 0});
+  r.jwt = &on1210;
+  EXPECT_FALSE(evaluateRbac(authz, r).allowed);
+  const JwtIdentity on1211 = tokenWith(claims, {1, 21, 1});
+  r.jwt = &on1211;
+  EXPECT_TRUE(evaluateRbac(authz, r).allowed);
+}
+
 TEST(JwtAuthn, ScopeIsSplitFrom121AndClaimsAreLookedUpNested) {
   Headers h = {{"authorization", "Bearer " + material("valid-rs256.jwt")}};
   const JwtOutcome o = run({provider()}, h);
@@ -178,8 +374,7 @@ TEST(JwtAuthn, ScopeIsSplitFrom121AndClaimsAreLookedUpNested) {
 }
 
 TEST(JwtAuthn, RequestPrincipalsAndAuthConditionsReadTheVerifiedToken) {
-  const auto policies = model::parseManifests(
-      R"(apiVersion: security.istio.io/v1
+  const ProxyAuthz authz = authzOf(R"(apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: jwt, namespace: httpbin}
 spec:
@@ -190,14 +385,8 @@ spec:
     - {key: "request.auth.claims[groups]", values: ["egress-users"]}
     - {key: request.auth.audiences, values: ["egress.example"]}
     - {key: request.auth.presenter, values: ["sleep-*"]}
-)",
-      "p.yaml", {});
-  ASSERT_TRUE(policies) << policies.error().str();
-  const ProxyAuthz authz =
-      compileProxyAuthz(policies->authorizationPolicies, "istio-system", "httpbin", {});
-  AuthzRequest r;
-  r.path = "/";
-  r.method = "GET";
+)");
+  AuthzRequest r = get();
   EXPECT_FALSE(evaluateRbac(authz, r).allowed);  // no token: no request principal
   Headers h = {{"authorization", "Bearer " + material("valid-rs256.jwt")}};
   const JwtOutcome ok = run({provider()}, h);

@@ -14,6 +14,7 @@
 #include "harness/core/error.h"
 #include "harness/model/resources.h"
 #include "harness/model/scenario.h"
+#include "harness/model/version.h"
 
 namespace egresslab::model {
 
@@ -61,6 +62,13 @@ Result<Scenario> loadScenario(const std::filesystem::path& file);
 // files and cluster.config are resolved relative to its directory (a missing file is an error
 // at its entry). loadScenario reads the file and calls this.
 Result<Scenario> parseScenario(std::string_view yaml, const std::filesystem::path& file);
+
+// What istiod and the API server of `version` reject in AuthorizationPolicy and
+// RequestAuthentication (security.istio.io/v1 before 1.22, fields the CRD does not have yet,
+// targetRef kinds its validation refuses) — the rule a scenario load applies once its version is
+// known — for a lenient load (`analyze` of raw manifests): each such policy is moved out of
+// `resources` and its error recorded in ResourceSet::invalid, as if it had broken the schema.
+void setAsideSecurityPoliciesRejectedBy(ResourceSet& resources, const IstioVersion& version);
 
 // True when the file looks like a scenario (has top-level `steps:` or `manifests:`), so
 // `analyze` can accept either kind of file.

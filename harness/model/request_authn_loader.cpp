@@ -1,7 +1,8 @@
 // security.istio.io RequestAuthentication: the schema and the checks of istiod's validation webhook
 // (docs/istio-behaviour.md §S3), and the policy attachment fields every security policy shares
 // (`targetRef` 1.20+, `targetRefs` 1.22+), whose availability depends on the Istio version and is
-// checked once the scenario's version is known (checkSecurityPolicyVersions).
+// checked once the scenario's version is known (checkSecurityPolicyVersions; for `analyze` of raw
+// manifests setAsideSecurityPoliciesRejectedBy, the same rule).
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "harness/model/loader.h"
 #include "harness/model/manifest_parsers.h"
 
 namespace egresslab::model::detail {
@@ -258,3 +260,21 @@ Result<void> checkSecurityPolicyVersions(const ResourceSet& resources,
 }
 
 }  // namespace egresslab::model::detail
+
+namespace egresslab::model {
+
+void setAsideSecurityPoliciesRejectedBy(ResourceSet& resources, const IstioVersion& version) {
+  const auto setAside = [&](auto& policies) {
+    std::erase_if(policies, [&](const auto& p) {
+      detail::Ctx ctx;
+      detail::checkPolicyVersion(ctx, p, version);
+      if (ctx.clean()) return false;
+      resources.invalid.push_back(ctx.error());
+      return true;
+    });
+  };
+  setAside(resources.authorizationPolicies);
+  setAside(resources.requestAuthentications);
+}
+
+}  // namespace egresslab::model

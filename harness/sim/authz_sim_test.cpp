@@ -3,10 +3,8 @@
 // the pods, plus a TLS-passthrough gateway whose connection a DENY policy closes.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -23,66 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 const fs::path kRoot = fs::path(EGRESSLAB_SOURCE_DIR);
 
-class Mesh {
- public:
-  explicit Mesh(const fs::path& scenarioFile) {
-    auto sc = model::loadScenario(scenarioFile);
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    auto m = SimMesh::start(scenario_, {});
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
-  }
-  bool ok() const { return mesh_ != nullptr; }
-  SimMesh& mesh() { return *mesh_; }
-
-  report::Observation curl(const std::string& from, const std::string& line) {
-    return sim_test::curlThrough(*mesh_, from, line, fmt::format("authz-{}", ++n_),
-                                 std::chrono::seconds(10));
-  }
-
-  // Repeats `line` until `pred` holds on the observation (gateways become ready), bounded.
-  template <typename Pred>
-  report::Observation curlUntil(const std::string& from, const std::string& line, Pred pred) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    report::Observation o = curl(from, line);
-    while (!pred(o) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      o = curl(from, line);
-    }
-    return o;
-  }
-
- private:
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
-  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
-};
-
-std::string describe(const report::Observation& o) {
-  std::string s = fmt::format("exit={} status={} err={} body={}\n", o.exit.value_or(-1),
-                              o.status.value_or(0), o.curlError, o.body.substr(0, 400));
-  for (const auto& l : o.accessLog) s += "  " + l + "\n";
-  return s;
-}
-
-bool logHas(const report::Observation& o, const std::string& text) {
-  for (const auto& l : o.accessLog) {
-    if (l.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
+using sim_test::describe;
+using sim_test::logHas;
+using sim_test::RunningMesh;
 
 // §S1/§S2: over ISTIO_MUTUAL both ways the gateway knows the caller: the named principal passes,
 // another service account gets Envoy's 403, and XFCC carries the caller's SPIFFE ID upstream.
 TEST(AuthzSim, AllowByPrincipalOverMutualTlsToTheEgressGateway_S1_S2) {
-  Mesh m(kRoot / "scenarios/authz-allow-principal-mtls.yaml");
+  RunningMesh m(kRoot / "scenarios/authz-allow-principal-mtls.yaml", "authz");
   ASSERT_TRUE(m.ok());
   const std::string url = "-sS http://httpbin.example.com/status/200";
   const auto ok = m.curlUntil("httpbin/sleep", url, [](const auto& o) { return o.status == 200; });
@@ -110,7 +56,7 @@ TEST(AuthzSim, AllowByPrincipalOverMutualTlsToTheEgressGateway_S1_S2) {
 
 // §S1: DENY by path at the egress gateway, matched after BASE normalization.
 TEST(AuthzSim, DenyByPathAtTheEgressGateway_S1) {
-  Mesh m(kRoot / "scenarios/authz-deny-path-egress.yaml");
+  RunningMesh m(kRoot / "scenarios/authz-deny-path-egress.yaml", "authz");
   ASSERT_TRUE(m.ok());
   const auto ok = m.curlUntil("httpbin/sleep", "-sS http://httpbin.example.com/status/200",
                               [](const auto& o) { return o.status == 200; });
@@ -129,7 +75,7 @@ TEST(AuthzSim, DenyByPathAtTheEgressGateway_S1) {
 // §S1 trap (EGL008): ALLOW on principals at a gateway reached in plaintext denies even the named
 // caller — the gateway never sees a client certificate.
 TEST(AuthzSim, PlaintextPrincipalTrapDeniesTheNamedCaller_S1) {
-  Mesh m(kRoot / "scenarios/traps/egl008-plaintext-principal.yaml");
+  RunningMesh m(kRoot / "scenarios/traps/egl008-plaintext-principal.yaml", "authz");
   ASSERT_TRUE(m.ok());
   const auto o = m.curlUntil("httpbin/sleep", "-sS http://httpbin.example.com/status/200",
                              [](const auto& r) { return r.status == 403; });
@@ -205,7 +151,7 @@ TEST(AuthzSim, TcpDenyClosesTheConnection_S1) {
         dir.write("scenario.yaml",
                   fmt::format(fmt::runtime(kPassthroughScenario), fmt::arg("root", kRoot.string()),
                               fmt::arg("dir", dir.path.string()), fmt::arg("policy", policy)));
-    Mesh m(file);
+    RunningMesh m(file, "authz");
     ASSERT_TRUE(m.ok());
     if (!withPolicy) {
       const auto o = m.curlUntil("", curlLine, [](const auto& r) { return r.status == 200; });

@@ -4,10 +4,8 @@
 // §X1).
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include <fmt/format.h>
 
@@ -22,12 +20,10 @@ namespace egresslab::sim {
 namespace {
 
 namespace fs = std::filesystem;
+using sim_test::describe;
+using sim_test::RunningMesh;
 
 const fs::path kSource = EGRESSLAB_SOURCE_DIR;
-
-struct TempDir : sim_test::TempDir {
-  TempDir() : sim_test::TempDir("extauthz") {}
-};
 
 struct MeshOptions {
   std::string provider;  // ext-authz-http, ext-authz-grpc, …-open
@@ -36,20 +32,18 @@ struct MeshOptions {
 };
 
 // The seed on 1.18 (its DestinationRule works there, §4) with CUSTOM at the egress gateway.
-class ExtAuthzMesh {
- public:
-  explicit ExtAuthzMesh(const MeshOptions& o) {
-    std::string manifests;
-    const fs::path seed = kSource / "fixtures" / "seed";
-    for (const auto& f : {kSource / "fixtures/extauthz/operator.yaml", seed / "egress.yaml",
-                          seed / "ingress-gateway.yaml", seed / "egress-gateway.yaml",
-                          seed / "virtual-service.yaml", seed / "service-entry.yaml",
-                          seed / "destination-rule.yaml", seed / "peer-authentication.yaml",
-                          kSource / "fixtures/extauthz/custom-policy.yaml"}) {
-      manifests += fmt::format("  - {}\n", f.string());
-    }
-    const std::string yaml =
-        fmt::format(R"(name: extauthz-sim-test
+RunningMesh extAuthzMesh(const MeshOptions& o) {
+  std::string manifests;
+  const fs::path seed = kSource / "fixtures" / "seed";
+  for (const auto& f :
+       {kSource / "fixtures/extauthz/operator.yaml", seed / "egress.yaml",
+        seed / "ingress-gateway.yaml", seed / "egress-gateway.yaml", seed / "virtual-service.yaml",
+        seed / "service-entry.yaml", seed / "destination-rule.yaml",
+        seed / "peer-authentication.yaml", kSource / "fixtures/extauthz/custom-policy.yaml"}) {
+    manifests += fmt::format("  - {}\n", f.string());
+  }
+  const std::string yaml =
+      fmt::format(R"(name: extauthz-sim-test
 istio: {{version: "{version}"}}
 vars:
   my-proxied-service-hostname: httpbin.example.com
@@ -70,43 +64,10 @@ extAuthz:
   - {{name: ext-authz-grpc, namespace: authz, protocol: grpc, down: {down}}}
 steps: [{{name: unused, curl: http://x}}]
 )",
-                    fmt::arg("provider", o.provider), fmt::arg("manifests", manifests),
-                    fmt::arg("down", o.down ? "true" : "false"), fmt::arg("version", o.version));
-    const fs::path file = dir_.path / "scenario.yaml";
-    std::ofstream(file) << yaml;
-    auto sc = model::loadScenario(file);
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    auto m = SimMesh::start(scenario_, {});
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
-  }
-  bool ok() const { return mesh_ != nullptr; }
-  SimMesh& mesh() { return *mesh_; }
-
-  report::Observation curl(const std::string& line) {
-    return sim_test::curlThrough(*mesh_, "httpbin/sleep", line,
-                                 fmt::format("extauthz-test-{}", ++n_), std::chrono::seconds(10));
-  }
-
- private:
-  TempDir dir_;
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
-  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
-};
-
-std::string describe(const report::Observation& o) {
-  std::string s = fmt::format("exit={} status={} err={} body={}\n", o.exit.value_or(-1),
-                              o.status.value_or(0), o.curlError, o.body.substr(0, 400));
-  for (const auto& l : o.accessLog) s += "  " + l + "\n";
-  return s;
+                  fmt::arg("provider", o.provider), fmt::arg("manifests", manifests),
+                  fmt::arg("down", o.down ? "true" : "false"), fmt::arg("version", o.version));
+  return RunningMesh(model::parseScenario(yaml, kSource / "scenarios" / "extauthz-sim-test.yaml"),
+                     "extauthz-test");
 }
 
 std::string header(const report::Observation& o, const std::string& name) {
@@ -117,13 +78,14 @@ std::string header(const report::Observation& o, const std::string& name) {
 const char* kAllowed = "-sS -H 'x-ext-authz: allow' http://httpbin.example.com/headers";
 const char* kPlain = "-sS http://httpbin.example.com/headers";
 const std::vector<std::string> kVia{"sleep", "httpbin-egress"};
+const std::string kSleep = "httpbin/sleep";
 
 class CustomByProtocol : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CustomByProtocol, AllowedRequestReachesTheUpstreamWithTheServersHeaders_X1) {
-  ExtAuthzMesh mesh({.provider = "ext-authz-" + GetParam()});
+  RunningMesh mesh = extAuthzMesh({.provider = "ext-authz-" + GetParam()});
   ASSERT_TRUE(mesh.ok());
-  const auto o = mesh.curl(kAllowed);
+  const auto o = mesh.curl(kSleep, kAllowed);
   EXPECT_EQ(o.status, 200) << describe(o);
   EXPECT_EQ(o.via, kVia) << describe(o);
   EXPECT_EQ(o.flags.at("httpbin-egress"), "-") << describe(o);
@@ -133,9 +95,9 @@ TEST_P(CustomByProtocol, AllowedRequestReachesTheUpstreamWithTheServersHeaders_X
 }
 
 TEST_P(CustomByProtocol, DeniedRequestIsTheServersAnswerWithUaex_X1) {
-  ExtAuthzMesh mesh({.provider = "ext-authz-" + GetParam()});
+  RunningMesh mesh = extAuthzMesh({.provider = "ext-authz-" + GetParam()});
   ASSERT_TRUE(mesh.ok());
-  const auto o = mesh.curl(kPlain);
+  const auto o = mesh.curl(kSleep, kPlain);
   EXPECT_EQ(o.status, 403) << describe(o);
   EXPECT_EQ(o.via, kVia) << describe(o);
   EXPECT_EQ(o.flags.at("httpbin-egress"), "UAEX") << describe(o);
@@ -148,17 +110,17 @@ TEST_P(CustomByProtocol, DeniedRequestIsTheServersAnswerWithUaex_X1) {
 }
 
 TEST_P(CustomByProtocol, RequestsOutsideThePolicysRulesAreNotChecked_X1) {
-  ExtAuthzMesh mesh({.provider = "ext-authz-" + GetParam(), .down = true});
+  RunningMesh mesh = extAuthzMesh({.provider = "ext-authz-" + GetParam(), .down = true});
   ASSERT_TRUE(mesh.ok());
   // The CUSTOM rule excludes /ip: no check, so a down server does not matter.
-  const auto o = mesh.curl("-sS http://httpbin.example.com/ip");
+  const auto o = mesh.curl(kSleep, "-sS http://httpbin.example.com/ip");
   EXPECT_EQ(o.status, 200) << describe(o);
 }
 
 TEST_P(CustomByProtocol, ServerDownFailsClosedWith403Uaex_X1) {
-  ExtAuthzMesh mesh({.provider = "ext-authz-" + GetParam(), .down = true});
+  RunningMesh mesh = extAuthzMesh({.provider = "ext-authz-" + GetParam(), .down = true});
   ASSERT_TRUE(mesh.ok());
-  const auto o = mesh.curl(kAllowed);
+  const auto o = mesh.curl(kSleep, kAllowed);
   EXPECT_EQ(o.status, 403) << describe(o);  // statusOnError unset: Envoy's 403
   EXPECT_EQ(o.flags.at("httpbin-egress"), "UAEX") << describe(o);
   EXPECT_EQ(o.body, "") << describe(o);
@@ -167,9 +129,9 @@ TEST_P(CustomByProtocol, ServerDownFailsClosedWith403Uaex_X1) {
 }
 
 TEST_P(CustomByProtocol, ServerDownWithFailOpenLetsTheRequestThrough_X1) {
-  ExtAuthzMesh mesh({.provider = "ext-authz-" + GetParam() + "-open", .down = true});
+  RunningMesh mesh = extAuthzMesh({.provider = "ext-authz-" + GetParam() + "-open", .down = true});
   ASSERT_TRUE(mesh.ok());
-  const auto o = mesh.curl(kPlain);  // would be denied if the server answered
+  const auto o = mesh.curl(kSleep, kPlain);  // would be denied if the server answered
   EXPECT_EQ(o.status, 200) << describe(o);
   EXPECT_EQ(o.flags.at("httpbin-egress"), "-") << describe(o);
 }
@@ -177,9 +139,9 @@ TEST_P(CustomByProtocol, ServerDownWithFailOpenLetsTheRequestThrough_X1) {
 INSTANTIATE_TEST_SUITE_P(Protocols, CustomByProtocol, ::testing::Values("http", "grpc"));
 
 TEST(CustomProvider, UnknownProviderDeniesEverythingTheRuleCovers_X1) {
-  ExtAuthzMesh mesh({.provider = "no-such-provider"});
+  RunningMesh mesh = extAuthzMesh({.provider = "no-such-provider"});
   ASSERT_TRUE(mesh.ok());
-  const auto o = mesh.curl(kAllowed);
+  const auto o = mesh.curl(kSleep, kAllowed);
   EXPECT_EQ(o.status, 403) << describe(o);
   EXPECT_EQ(o.body, "RBAC: access denied") << describe(o);
   ASSERT_FALSE(o.accessLog.empty());
@@ -190,9 +152,9 @@ TEST(CustomProvider, UnknownProviderDeniesEverythingTheRuleCovers_X1) {
 // istiod 1.8 ignores CUSTOM policies ("unsupported action"): the request the 1.9+ gateway would
 // send for a check (and the server deny) goes through unchecked.
 TEST(CustomProvider, Istio18IgnoresTheCustomPolicy_X1) {
-  ExtAuthzMesh mesh({.provider = "ext-authz-http", .version = "1.8.0"});
+  RunningMesh mesh = extAuthzMesh({.provider = "ext-authz-http", .version = "1.8.0"});
   ASSERT_TRUE(mesh.ok());
-  const auto o = mesh.curl(kPlain);
+  const auto o = mesh.curl(kSleep, kPlain);
   EXPECT_EQ(o.status, 200) << describe(o);
   EXPECT_EQ(o.via, kVia) << describe(o);
   EXPECT_EQ(o.flags.at("httpbin-egress"), "-") << describe(o);
@@ -211,19 +173,17 @@ struct PrincipalMeshOptions {
   std::string forwardClientCertDetails = {};
 };
 
-class PrincipalMesh {
- public:
-  explicit PrincipalMesh(const PrincipalMeshOptions& o) {
-    const fs::path seed = kSource / "fixtures" / "seed";
-    const fs::path authz = kSource / "scenarios" / "manifests" / "authz";
-    const std::string topology =
-        o.forwardClientCertDetails.empty()
-            ? std::string()
-            : fmt::format(
-                  "    defaultConfig:\n      gatewayTopology: {{forwardClientCertDetails: {}}}\n",
-                  o.forwardClientCertDetails);
-    const fs::path operatorFile =
-        dir_.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+RunningMesh principalMesh(const PrincipalMeshOptions& o) {
+  const sim_test::TempDir dir("extauthz-principal");
+  const fs::path seed = kSource / "fixtures" / "seed";
+  const fs::path authz = kSource / "scenarios" / "manifests" / "authz";
+  const std::string topology =
+      o.forwardClientCertDetails.empty()
+          ? std::string()
+          : fmt::format(
+                "    defaultConfig:\n      gatewayTopology: {{forwardClientCertDetails: {}}}\n",
+                o.forwardClientCertDetails);
+  const fs::path operatorFile = dir.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
 kind: IstioOperator
 metadata: {name: istio-operator, namespace: istio-operator}
 spec:
@@ -244,21 +204,21 @@ spec:
           service: ext-authz-grpc.authz.svc.cluster.local
           port: 9000
 )" + topology);
-    std::vector<fs::path> files{
-        operatorFile,
-        seed / "egress.yaml",
-        seed / "ingress-gateway.yaml",
-        o.mtls ? authz / "egress-gateway-mtls.yaml" : seed / "egress-gateway.yaml",
-        seed / "virtual-service.yaml",
-        seed / "service-entry.yaml",
-        kSource / "scenarios/manifests/destination-rule-sni.yaml",
-        kSource / "fixtures/extauthz/custom-policy.yaml"};
-    if (o.mtls) files.push_back(authz / "destination-rule-gateway-mtls.yaml");
-    std::string manifests;
-    for (const auto& f : files) manifests += fmt::format("  - {}\n", f.string());
-    // The same rules on both servers: teapots are refused whoever asks; sleep's principal is
-    // allowed; anyone else (or a check without a principal) is refused.
-    const std::string rules = R"(
+  std::vector<fs::path> files{
+      operatorFile,
+      seed / "egress.yaml",
+      seed / "ingress-gateway.yaml",
+      o.mtls ? authz / "egress-gateway-mtls.yaml" : seed / "egress-gateway.yaml",
+      seed / "virtual-service.yaml",
+      seed / "service-entry.yaml",
+      kSource / "scenarios/manifests/destination-rule-sni.yaml",
+      kSource / "fixtures/extauthz/custom-policy.yaml"};
+  if (o.mtls) files.push_back(authz / "destination-rule-gateway-mtls.yaml");
+  std::string manifests;
+  for (const auto& f : files) manifests += fmt::format("  - {}\n", f.string());
+  // The same rules on both servers: teapots are refused whoever asks; sleep's principal is
+  // allowed; anyone else (or a check without a principal) is refused.
+  const std::string rules = R"(
     rules:
       - match: {paths: ["/status/418*"]}
         action: deny
@@ -267,8 +227,7 @@ spec:
         action: allow
         upstreamHeaders: {x-authz-principal: sleep}
     default: {action: deny, status: 403, body: caller is not sleep})";
-    const std::string yaml =
-        fmt::format(R"(name: extauthz-principal-test
+  const std::string yaml = fmt::format(R"(name: extauthz-principal-test
 istio: {{version: "1.22"}}
 vars:
   my-proxied-service-hostname: httpbin.example.com
@@ -295,49 +254,15 @@ extAuthz:
     protocol: grpc{rules}
 steps: [{{name: unused, curl: http://x}}]
 )",
-                    fmt::arg("protocol", o.protocol), fmt::arg("manifests", manifests),
-                    fmt::arg("rules", rules));
-    auto sc = model::loadScenario(dir_.write("scenario.yaml", yaml));
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    auto m = SimMesh::start(scenario_, {});
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
-  }
-  bool ok() const { return mesh_ != nullptr; }
-
-  report::Observation curl(const std::string& from, const std::string& line) {
-    return sim_test::curlThrough(*mesh_, from, line, fmt::format("extauthz-principal-{}", ++n_),
-                                 std::chrono::seconds(10));
-  }
-  // Repeats `line` until the gateway answers anything but its not-ready 503, bounded.
-  report::Observation curlWhenReady(const std::string& from, const std::string& line) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    report::Observation o = curl(from, line);
-    while (o.status == 503 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      o = curl(from, line);
-    }
-    return o;
-  }
-
- private:
-  TempDir dir_;
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
-  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
-};
+                                       fmt::arg("protocol", o.protocol),
+                                       fmt::arg("manifests", manifests), fmt::arg("rules", rules));
+  return RunningMesh(model::parseScenario(yaml, dir.path / "scenario.yaml"), "extauthz-principal");
+}
 
 class CustomOnPrincipal : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(CustomOnPrincipal, MutualTlsCallerIsCheckedByItsPrincipal_X1_S2) {
-  PrincipalMesh mesh({.protocol = GetParam(), .mtls = true});
+  RunningMesh mesh = principalMesh({.protocol = GetParam(), .mtls = true});
   ASSERT_TRUE(mesh.ok());
   const auto ok = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/headers");
   EXPECT_EQ(ok.status, 200) << describe(ok);
@@ -357,7 +282,7 @@ TEST_P(CustomOnPrincipal, MutualTlsCallerIsCheckedByItsPrincipal_X1_S2) {
 // Plain HTTP to the gateway (the seed's port-80 hop): no client certificate, so the check carries
 // no principal and the principal rule cannot match — the named caller is refused too.
 TEST_P(CustomOnPrincipal, PlainTextCallerHasNoPrincipalSoTheRuleDoesNotMatch_X1_S2) {
-  PrincipalMesh mesh({.protocol = GetParam(), .mtls = false});
+  RunningMesh mesh = principalMesh({.protocol = GetParam(), .mtls = false});
   ASSERT_TRUE(mesh.ok());
   const auto o = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/headers");
   EXPECT_EQ(o.status, 403) << describe(o);
@@ -371,7 +296,7 @@ TEST_P(CustomOnPrincipal, PlainTextCallerHasNoPrincipalSoTheRuleDoesNotMatch_X1_
 // upstream would get. `%2F` is not decoded by BASE: `/status%2F418` is a different path for the
 // check, for RBAC and for the upstream alike.
 TEST_P(CustomOnPrincipal, CheckCarriesThePathAfterBaseNormalization_X1_S1) {
-  PrincipalMesh mesh({.protocol = GetParam(), .mtls = true});
+  RunningMesh mesh = principalMesh({.protocol = GetParam(), .mtls = true});
   ASSERT_TRUE(mesh.ok());
   const auto ready = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/ip");
   ASSERT_EQ(ready.status, 200) << describe(ready);
@@ -391,7 +316,7 @@ TEST_P(CustomOnPrincipal, CheckCarriesThePathAfterBaseNormalization_X1_S1) {
 // own connection manager normalizes it before its ext_authz filter, so the check carries
 // `/status/418` and the server's path rule decides (not the principal rule after it).
 TEST_P(CustomOnPrincipal, GatewayNormalizesThePathBeforeItsCheck_X1_S1) {
-  PrincipalMesh mesh({.protocol = GetParam(), .mtls = false});
+  RunningMesh mesh = principalMesh({.protocol = GetParam(), .mtls = false});
   ASSERT_TRUE(mesh.ok());
   const std::string direct =
       "-sS -H 'Host: httpbin.example.com' http://httpbin-egress.httpbin.svc.cluster.local";
@@ -414,14 +339,14 @@ TEST(CustomOnPrincipal, ForgedXfccIsDroppedUnlessAlwaysForwardOnly_X1_S2) {
       "URI=spiffe://cluster.local/ns/httpbin/sa/sleep' "
       "http://httpbin-egress.httpbin.svc.cluster.local/headers";
   {
-    PrincipalMesh mesh({.protocol = "http", .mtls = false});
+    RunningMesh mesh = principalMesh({.protocol = "http", .mtls = false});
     ASSERT_TRUE(mesh.ok());
     const auto o = mesh.curlWhenReady("httpbin/direct", forged);
     EXPECT_EQ(o.status, 403) << describe(o);
     EXPECT_EQ(o.body, "caller is not sleep") << describe(o);
   }
   {
-    PrincipalMesh mesh(
+    RunningMesh mesh = principalMesh(
         {.protocol = "http", .mtls = false, .forwardClientCertDetails = "ALWAYS_FORWARD_ONLY"});
     ASSERT_TRUE(mesh.ok());
     const auto o = mesh.curlWhenReady("httpbin/direct", forged);
@@ -436,7 +361,7 @@ TEST(CustomOnPrincipal, ForgedXfccIsDroppedUnlessAlwaysForwardOnly_X1_S2) {
 // gRPC provider still gets source.principal from the connection.
 TEST(CustomOnPrincipal, ForwardOnlyAddsNoElementForTheHttpProvider_X1_S2) {
   for (const std::string protocol : {"http", "grpc"}) {
-    PrincipalMesh mesh(
+    RunningMesh mesh = principalMesh(
         {.protocol = protocol, .mtls = true, .forwardClientCertDetails = "FORWARD_ONLY"});
     ASSERT_TRUE(mesh.ok());
     const auto o = mesh.curlWhenReady("httpbin/sleep", "-sS http://httpbin.example.com/headers");
@@ -538,7 +463,7 @@ struct TcpCase {
 // The curl exit of a TLS connection through the passthrough gateway: 0 when it reached
 // httpbin.org (status 200), 35 when the gateway closed it.
 report::Observation tcpThroughGateway(const TcpCase& c) {
-  TempDir dir;
+  const sim_test::TempDir dir("extauthz-tcp");
   dir.write("operator.yaml", kTcpOperator);
   dir.write("passthrough.yaml", kTcpPassthrough);
   dir.write("custom.yaml", kTcpCustom);
@@ -548,29 +473,12 @@ report::Observation tcpThroughGateway(const TcpCase& c) {
                             fmt::arg("dir", dir.path.string()), fmt::arg("provider", c.provider),
                             fmt::arg("down", c.down ? "true" : "false"),
                             fmt::arg("answer", c.answer), fmt::arg("version", c.version)));
-  auto sc = model::loadScenario(file);
-  if (!sc) {
-    ADD_FAILURE() << sc.error().str();
-    return {};
-  }
-  auto m = SimMesh::start(*sc, {});
-  if (!m) {
-    ADD_FAILURE() << m.error().str();
-    return {};
-  }
-  const std::string line =
-      "-sS --resolve httpbin.org:17443:127.0.0.1 https://httpbin.org:17443/status/200";
+  RunningMesh mesh(file, "extauthz-tcp");
+  if (!mesh.ok()) return {};
   // Wait until the gateway listens (a refused connect is exit 7), bounded.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  int n = 0;
-  report::Observation o;
-  do {
-    o = sim_test::curlThrough(**m, "", line, fmt::format("extauthz-tcp-{}", ++n),
-                              std::chrono::seconds(10));
-    if (o.exit != 7) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  } while (std::chrono::steady_clock::now() < deadline);
-  return o;
+  return mesh.curlUntil(
+      "", "-sS --resolve httpbin.org:17443:127.0.0.1 https://httpbin.org:17443/status/200",
+      [](const report::Observation& o) { return o.exit != 7; });
 }
 
 TEST(CustomOnTcp, GrpcProviderDenialClosesTheConnection_X1) {

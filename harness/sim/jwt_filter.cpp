@@ -25,7 +25,8 @@ Task<std::optional<bool>> SimMesh::Impl::jwtAuthn(Proxy& p, VirtualListener& vl,
   const std::string scheme = xfp != nullptr ? *xfp : (stream.tls() ? "https" : "http");
   jr.scheme = scheme;
   jr.authority = e.authority;
-  jr.path = req.target;
+  jr.path = &req.target;
+  jr.method = req.method;
   jr.now = std::chrono::duration_cast<std::chrono::seconds>(
                std::chrono::system_clock::now().time_since_epoch())
                .count();
@@ -33,6 +34,8 @@ Task<std::optional<bool>> SimMesh::Impl::jwtAuthn(Proxy& p, VirtualListener& vl,
   mesh::JwtOutcome outcome = mesh::authenticateJwt(p.cfg->authz.jwt, jr);
   if (outcome.allowed) {
     live.jwtIdentity = std::move(outcome.identity);
+    // The access log reads :path after the filters: without a removed query-parameter token.
+    e.path = req.target;
     co_return std::nullopt;
   }
   // The local reply: the status string as body, WWW-Authenticate, no response flag.

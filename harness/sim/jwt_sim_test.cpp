@@ -4,14 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include "harness/model/loader.h"
 #include "harness/sim/sim_mesh.h"
@@ -31,56 +28,11 @@ std::string token(const std::string& name) {
   return s;
 }
 
-class Mesh {
- public:
-  explicit Mesh(Result<model::Scenario> sc) {
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    auto m = SimMesh::start(scenario_, {});
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
-  }
-  bool ok() const { return mesh_ != nullptr; }
+using sim_test::describe;
+using sim_test::logHas;
+using sim_test::RunningMesh;
 
-  report::Observation curl(const std::string& line) {
-    return sim_test::curlThrough(*mesh_, "httpbin/sleep", line, fmt::format("jwt-{}", ++n_),
-                                 std::chrono::seconds(10));
-  }
-  // Repeats `line` until the gateway answers something other than a not-ready 503, bounded.
-  report::Observation curlReady(const std::string& line) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    report::Observation o = curl(line);
-    while ((o.status.value_or(0) == 503 || o.status.value_or(0) == 0) &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      o = curl(line);
-    }
-    return o;
-  }
-
- private:
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
-  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
-};
-
-std::string describe(const report::Observation& o) {
-  std::string s = fmt::format("exit={} status={} err={} body={}\n", o.exit.value_or(-1),
-                              o.status.value_or(0), o.curlError, o.body.substr(0, 400));
-  for (const auto& l : o.accessLog) s += "  " + l + "\n";
-  return s;
-}
-
-bool logHas(const report::Observation& o, const std::string& text) {
-  return std::any_of(o.accessLog.begin(), o.accessLog.end(),
-                     [&](const std::string& l) { return l.find(text) != std::string::npos; });
-}
+const std::string kSleep = "httpbin/sleep";
 
 std::string bearer(const std::string& file) {
   return "-H 'Authorization: Bearer " + token(file) + "' ";
@@ -89,23 +41,24 @@ std::string bearer(const std::string& file) {
 const std::string kUrl = "-sS http://httpbin.example.com";
 
 TEST(JwtSim, ValidTokenPassesAndIsNotForwarded_S3) {
-  Mesh m(model::loadScenario(kRoot / "scenarios/authz-jwt-egress.yaml"));
+  RunningMesh m(model::loadScenario(kRoot / "scenarios/authz-jwt-egress.yaml"), "jwt");
   ASSERT_TRUE(m.ok());
-  const auto ok =
-      m.curlReady("-sS " + bearer("valid-rs256.jwt") + "http://httpbin.example.com/headers");
+  const auto ok = m.curlWhenReady(
+      kSleep, "-sS " + bearer("valid-rs256.jwt") + "http://httpbin.example.com/headers");
   ASSERT_EQ(ok.status, 200) << describe(ok);
   EXPECT_EQ(ok.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(ok);
   // forwardOriginalToken is false: the gateway removed the Authorization header.
   EXPECT_EQ(ok.body.find("Bearer"), std::string::npos) << describe(ok);
-  const auto es = m.curl("-sS " + bearer("valid-es256.jwt") + "http://httpbin.example.com/get");
+  const auto es =
+      m.curl(kSleep, "-sS " + bearer("valid-es256.jwt") + "http://httpbin.example.com/get");
   EXPECT_EQ(es.status, 200) << describe(es);
 }
 
 TEST(JwtSim, InvalidTokensGetTheFiltersReply_S3) {
-  Mesh m(model::loadScenario(kRoot / "scenarios/authz-jwt-egress.yaml"));
+  RunningMesh m(model::loadScenario(kRoot / "scenarios/authz-jwt-egress.yaml"), "jwt");
   ASSERT_TRUE(m.ok());
   const auto expired =
-      m.curlReady("-sS " + bearer("expired.jwt") + "http://httpbin.example.com/get");
+      m.curlWhenReady(kSleep, "-sS " + bearer("expired.jwt") + "http://httpbin.example.com/get");
   EXPECT_EQ(expired.status, 401) << describe(expired);
   EXPECT_EQ(expired.body, "Jwt is expired") << describe(expired);
   ASSERT_TRUE(expired.headers.contains("www-authenticate")) << describe(expired);
@@ -115,24 +68,26 @@ TEST(JwtSim, InvalidTokensGetTheFiltersReply_S3) {
       << describe(expired);
   EXPECT_TRUE(logHas(expired, "jwt_authn_access_denied{Jwt_is_expired}")) << describe(expired);
 
-  const auto bad = m.curl("-sS " + bearer("bad-signature.jwt") + "http://httpbin.example.com/get");
+  const auto bad =
+      m.curl(kSleep, "-sS " + bearer("bad-signature.jwt") + "http://httpbin.example.com/get");
   EXPECT_EQ(bad.status, 401) << describe(bad);
   EXPECT_EQ(bad.body, "Jwt verification fails") << describe(bad);
-  const auto aud = m.curl("-sS " + bearer("wrong-audience.jwt") + "http://httpbin.example.com/get");
+  const auto aud =
+      m.curl(kSleep, "-sS " + bearer("wrong-audience.jwt") + "http://httpbin.example.com/get");
   EXPECT_EQ(aud.status, 403) << describe(aud);
   EXPECT_EQ(aud.body, "Audiences in Jwt are not allowed") << describe(aud);
 }
 
 TEST(JwtSim, MissingTokenIsDeniedOnlyByTheRequestPrincipalsPolicy_S3) {
   {
-    Mesh m(model::loadScenario(kRoot / "scenarios/authz-jwt-egress.yaml"));
+    RunningMesh m(model::loadScenario(kRoot / "scenarios/authz-jwt-egress.yaml"), "jwt");
     ASSERT_TRUE(m.ok());
-    const auto none = m.curlReady(kUrl + "/get");
+    const auto none = m.curlWhenReady(kSleep, kUrl + "/get");
     EXPECT_EQ(none.status, 403) << describe(none);
     EXPECT_EQ(none.body, "RBAC: access denied") << describe(none);
     EXPECT_TRUE(logHas(none, "rbac_access_denied_matched_policy[none]")) << describe(none);
     const auto other =
-        m.curl("-sS " + bearer("other-subject.jwt") + "http://httpbin.example.com/get");
+        m.curl(kSleep, "-sS " + bearer("other-subject.jwt") + "http://httpbin.example.com/get");
     EXPECT_EQ(other.status, 403) << describe(other);
   }
   // The same mesh with the RequestAuthentication alone: no token passes, a bad one still does not.
@@ -143,11 +98,12 @@ TEST(JwtSim, MissingTokenIsDeniedOnlyByTheRequestPrincipalsPolicy_S3) {
   const std::string policy = "  - manifests/authz/jwt/require-jwt.yaml\n";
   ASSERT_NE(yaml.find(policy), std::string::npos);
   yaml.erase(yaml.find(policy), policy.size());
-  Mesh m(model::parseScenario(yaml, kRoot / "scenarios/authz-jwt-only.yaml"));
+  RunningMesh m(model::parseScenario(yaml, kRoot / "scenarios/authz-jwt-only.yaml"), "jwt");
   ASSERT_TRUE(m.ok());
-  const auto none = m.curlReady(kUrl + "/get");
+  const auto none = m.curlWhenReady(kSleep, kUrl + "/get");
   EXPECT_EQ(none.status, 200) << describe(none);
-  const auto expired = m.curl("-sS " + bearer("expired.jwt") + "http://httpbin.example.com/get");
+  const auto expired =
+      m.curl(kSleep, "-sS " + bearer("expired.jwt") + "http://httpbin.example.com/get");
   EXPECT_EQ(expired.status, 401) << describe(expired);
 }
 
@@ -159,10 +115,9 @@ TEST(JwtSim, CustomRuleOnRequestPrincipalsSeesTheVerifiedToken_S3_X1) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string yaml = ss.str();
-  const fs::path dir = fs::temp_directory_path() / fmt::format("egresslab-jwt-custom-{}", getpid());
-  fs::create_directories(dir);
-  const fs::path policy = dir / "custom-on-request-principal.yaml";
-  std::ofstream(policy) << R"(apiVersion: security.istio.io/v1
+  const sim_test::TempDir dir("jwt-custom");
+  const fs::path policy =
+      dir.write("custom-on-request-principal.yaml", R"(apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
 metadata: {name: ext-authz-for-sleep-client, namespace: httpbin}
 spec:
@@ -172,7 +127,7 @@ spec:
   rules:
   - from:
     - source: {requestPrincipals: ["https://issuer.egresslab.test/sleep-client"]}
-)";
+)");
   auto replace = [&](const std::string& from, const std::string& to) {
     const auto at = yaml.find(from);
     ASSERT_NE(at, std::string::npos) << from;
@@ -185,16 +140,102 @@ spec:
           "  - manifests/destination-rule-sni.yaml\n");
   replace("  - ../fixtures/extauthz/custom-policy.yaml\n",
           "  - manifests/authz/jwt/request-authentication.yaml\n  - " + policy.string() + "\n");
-  Mesh m(model::parseScenario(yaml, kRoot / "scenarios/extauthz-jwt.yaml"));
+  RunningMesh m(model::parseScenario(yaml, kRoot / "scenarios/extauthz-jwt.yaml"), "jwt");
   ASSERT_TRUE(m.ok());
-  const auto named = m.curlReady("-sS " + bearer("valid-rs256.jwt") + kUrl.substr(4) + "/get");
+  const auto named =
+      m.curlWhenReady(kSleep, "-sS " + bearer("valid-rs256.jwt") + kUrl.substr(4) + "/get");
   EXPECT_EQ(named.status, 403) << describe(named);
   EXPECT_TRUE(logHas(named, "UAEX")) << describe(named);
-  const auto other = m.curl("-sS " + bearer("other-subject.jwt") + kUrl.substr(4) + "/get");
+  const auto other = m.curl(kSleep, "-sS " + bearer("other-subject.jwt") + kUrl.substr(4) + "/get");
   EXPECT_EQ(other.status, 200) << describe(other);
-  const auto none = m.curl(kUrl + "/get");
+  const auto none = m.curl(kSleep, kUrl + "/get");
   EXPECT_EQ(none.status, 200) << describe(none);
-  fs::remove_all(dir);
+}
+
+std::string readFile(const fs::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The shipped authz-jwt-egress mesh on `version`, with or without its AuthorizationPolicy; its
+// two security manifests are copied into `dir` as security.istio.io/v1beta1 (v1 is served from
+// 1.22 only).
+Result<model::Scenario> jwtEgressOn(const std::string& version, bool withPolicy,
+                                    const sim_test::TempDir& dir) {
+  std::string yaml = readFile(kRoot / "scenarios/authz-jwt-egress.yaml");
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = yaml.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) yaml.replace(at, from.size(), to);
+  };
+  replace("version: \"1.22\"", fmt::format("version: \"{}\"", version));
+  for (const std::string name : {"request-authentication.yaml", "require-jwt.yaml"}) {
+    std::string manifest = readFile(kRoot / "scenarios/manifests/authz/jwt" / name);
+    const std::string v1 = "apiVersion: security.istio.io/v1\n";
+    if (const auto at = manifest.find(v1); at != std::string::npos) {
+      manifest.replace(at, v1.size(), "apiVersion: security.istio.io/v1beta1\n");
+    }
+    const std::string entry = "  - manifests/authz/jwt/" + name + "\n";
+    const bool keep = withPolicy || name != "require-jwt.yaml";
+    replace(entry, keep ? "  - " + dir.write(name, manifest).string() + "\n" : std::string());
+  }
+  return model::parseScenario(yaml, kRoot / "scenarios/authz-jwt-egress.yaml");
+}
+
+// One curl from sleep through jwtEgressOn(version, withPolicy), once its gateway is ready.
+report::Observation curlOnJwtEgress(const std::string& version, bool withPolicy,
+                                    const std::string& line) {
+  const sim_test::TempDir dir("jwt-" + version);
+  RunningMesh m(jwtEgressOn(version, withPolicy, dir), "jwt");
+  if (!m.ok()) return {};
+  return m.curlWhenReady(kSleep, line);
+}
+
+// §S3: 1.21.0 split a requestPrincipals value at its first "/", so the policy's
+// "https://issuer.egresslab.test/sleep-client" compares the issuer with "https:" and never
+// matches — even the valid token gets RBAC's 403; 1.21.1 splits at the last "/" and lets it pass.
+TEST(JwtSim, UrlIssuerPrincipalNeverMatchesOn1210_S3) {
+  const std::string line = "-sS " + bearer("valid-rs256.jwt") + "http://httpbin.example.com/get";
+  const auto on1210 = curlOnJwtEgress("1.21.0", true, line);
+  EXPECT_EQ(on1210.status, 403) << describe(on1210);
+  EXPECT_EQ(on1210.body, "RBAC: access denied") << describe(on1210);
+  const auto on1211 = curlOnJwtEgress("1.21.1", true, line);
+  EXPECT_EQ(on1211.status, 200) << describe(on1211);
+}
+
+// §S3: with forwardOriginalToken false, from 1.23 (Envoy 1.31) the gateway removes a token that
+// came in the access_token query parameter before the request goes upstream; on 1.22 the
+// upstream still sees it.
+TEST(JwtSim, QueryParameterTokenIsRemovedBeforeTheUpstreamFrom123_S3) {
+  const std::string line =
+      "-sS 'http://httpbin.example.com/get?x=1&access_token=" + token("valid-rs256.jwt") + "'";
+  const auto on123 = curlOnJwtEgress("1.23", true, line);
+  ASSERT_EQ(on123.status, 200) << describe(on123);  // the token verified: the policy's principal
+  EXPECT_EQ(on123.body.find("access_token"), std::string::npos) << describe(on123);
+  EXPECT_NE(on123.body.find("\"x\""), std::string::npos) << describe(on123);
+  EXPECT_TRUE(logHas(on123, "\"GET /get?x=1 HTTP/")) << describe(on123);  // the gateway's line
+  const auto on122 = curlOnJwtEgress("1.22", true, line);
+  ASSERT_EQ(on122.status, 200) << describe(on122);
+  EXPECT_NE(on122.body.find("access_token"), std::string::npos) << describe(on122);
+}
+
+// §S3: from 1.14 a CORS preflight passes the jwt_authn filter whatever token it carries; with no
+// verified token the requestPrincipals policy then denies it (403, not the filter's 401), and
+// without the policy it reaches httpbin. On 1.13 the filter still rejects the expired token.
+TEST(JwtSim, CorsPreflightPassesTheJwtFilterFrom114_S3) {
+  const std::string preflight =
+      "-sS -X OPTIONS -H 'Origin: https://app.example' -H 'Access-Control-Request-Method: POST' " +
+      bearer("expired.jwt") + "http://httpbin.example.com/get";
+  const auto denied = curlOnJwtEgress("1.22", true, preflight);
+  EXPECT_EQ(denied.status, 403) << describe(denied);
+  EXPECT_EQ(denied.body, "RBAC: access denied") << describe(denied);
+  const auto open = curlOnJwtEgress("1.22", false, preflight);
+  EXPECT_EQ(open.status, 200) << describe(open);
+  const auto on113 = curlOnJwtEgress("1.13", false, preflight);
+  EXPECT_EQ(on113.status, 401) << describe(on113);
+  EXPECT_EQ(on113.body, "Jwt is expired") << describe(on113);
 }
 
 }  // namespace

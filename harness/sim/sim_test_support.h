@@ -1,19 +1,26 @@
 // Shared by the simulator's socket-level tests: a scratch directory for the scenario files a test
-// writes, and one curl through a running SimMesh the way the sim backend runs a step.
+// writes, one curl through a running SimMesh the way the sim backend runs a step, and the mesh a
+// test runs (RunningMesh) with the helpers that print and search what a curl observed.
 #pragma once
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include "harness/curl/command.h"
 #include "harness/curl/execute.h"
+#include "harness/model/loader.h"
 #include "harness/report/results.h"
 #include "harness/sim/sim_backend.h"
 #include "harness/sim/sim_mesh.h"
@@ -54,6 +61,77 @@ inline report::Observation curlThrough(SimMesh& mesh, const std::string& from, s
   opts->defaultTimeout = timeout;
   const curl::CurlResult r = curl::execute(*cmd, *opts);
   return observationFrom(r, requestId, mesh.logsFor(requestId));
+}
+
+// One scenario's simulated mesh, started for a test: a scenario that does not load or a mesh that
+// does not start is a test failure and leaves ok() false. Curls carry the request ids
+// "<requestIdPrefix>-1", "-2", … (atomic: tests may curl from several threads).
+class RunningMesh {
+ public:
+  RunningMesh(Result<model::Scenario> scenario, std::string requestIdPrefix)
+      : prefix_(std::move(requestIdPrefix)) {
+    if (!scenario) {
+      ADD_FAILURE() << scenario.error().str();
+      return;
+    }
+    scenario_ = std::move(*scenario);
+    auto m = SimMesh::start(scenario_, {});
+    if (!m) {
+      ADD_FAILURE() << m.error().str();
+      return;
+    }
+    mesh_ = std::move(*m);
+  }
+  RunningMesh(const std::filesystem::path& scenarioFile, std::string requestIdPrefix)
+      : RunningMesh(model::loadScenario(scenarioFile), std::move(requestIdPrefix)) {}
+
+  [[nodiscard]] bool ok() const { return mesh_ != nullptr; }
+  SimMesh& mesh() { return *mesh_; }
+
+  // One curl line from the host (`from` empty) or the pod NS/NAME.
+  report::Observation curl(const std::string& from, const std::string& line) {
+    return curlThrough(*mesh_, from, line, fmt::format("{}-{}", prefix_, ++n_),
+                       std::chrono::seconds(10));
+  }
+  // Repeats `line` until `pred` holds on the observation (gateways becoming ready), for at most
+  // 20 s; returns the last observation either way, for the test to check.
+  template <typename Pred>
+  report::Observation curlUntil(const std::string& from, const std::string& line, Pred pred) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    report::Observation o = curl(from, line);
+    while (!pred(o) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      o = curl(from, line);
+    }
+    return o;
+  }
+  // curlUntil the answer is anything but a not-ready gateway's 503 (or no HTTP answer at all).
+  report::Observation curlWhenReady(const std::string& from, const std::string& line) {
+    return curlUntil(from, line, [](const report::Observation& o) {
+      return o.status.has_value() && *o.status != 503;
+    });
+  }
+
+ private:
+  std::string prefix_;
+  model::Scenario scenario_;
+  std::unique_ptr<SimMesh> mesh_;
+  std::atomic<int> n_{0};
+};
+
+// What a curl observed, for a failure message: exit, status, error, the body's start and the
+// access-log lines of the request.
+inline std::string describe(const report::Observation& o) {
+  std::string s = fmt::format("exit={} status={} err={} body={}\n", o.exit.value_or(-1),
+                              o.status.value_or(0), o.curlError, o.body.substr(0, 400));
+  for (const auto& l : o.accessLog) s += "  " + l + "\n";
+  return s;
+}
+
+// True when an access-log line of the request contains `text`.
+inline bool logHas(const report::Observation& o, const std::string& text) {
+  return std::any_of(o.accessLog.begin(), o.accessLog.end(),
+                     [&](const std::string& l) { return l.find(text) != std::string::npos; });
 }
 
 }  // namespace egresslab::sim::sim_test
