@@ -1,4 +1,5 @@
 #include "harness/mesh/jwt.h"
+#include "harness/core/ascii.h"
 
 #include <fmt/core.h>
 #include <openssl/bn.h>
@@ -312,12 +313,6 @@ std::string_view verifySignature(const ParsedJwt& jwt, const std::vector<Jwk>& k
   return matched ? jwt_status::kVerificationFail : jwt_status::kKidAlgMismatch;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // ------------------------------------------------------------------ extraction
 struct Token {
   std::string value;
@@ -397,8 +392,8 @@ std::vector<Token> extract(const std::vector<JwtProvider>& providers,
   for (const auto& p : providers) {
     const auto& r = p.rule;
     for (const auto& h : r.fromHeaders) {
-      auto& loc = headerLocs[lower(h.name) + h.prefix];
-      loc.first = {lower(h.name), h.prefix};
+      auto& loc = headerLocs[asciiLower(h.name) + h.prefix];
+      loc.first = {asciiLower(h.name), h.prefix};
       loc.second.insert(r.issuer);
     }
     for (const auto& q : r.fromParams) paramLocs[q].insert(r.issuer);
@@ -413,7 +408,7 @@ std::vector<Token> extract(const std::vector<JwtProvider>& providers,
   for (const auto& [key, loc] : headerLocs) {
     const auto& [name, prefix] = loc.first;
     for (const auto& [k, v] : headers) {
-      if (lower(k) != name) continue;
+      if (asciiLower(k) != name) continue;
       std::string value = v;
       if (!prefix.empty()) {
         const auto pos = value.find(prefix);
@@ -439,7 +434,7 @@ void applyVerifiedToken(const Token& token, const ParsedJwt& jwt, const model::J
                         const JwtRequest& request) {
   auto& headers = *request.headers;
   if (!rule.outputPayloadToHeader.empty()) {
-    headers.emplace_back(lower(rule.outputPayloadToHeader), jwt.payloadB64);
+    headers.emplace_back(asciiLower(rule.outputPayloadToHeader), jwt.payloadB64);
   }
   for (const auto& c : rule.outputClaimToHeaders) {
     if (!jwt.payload.contains(c.claim)) continue;
@@ -452,11 +447,11 @@ void applyVerifiedToken(const Token& token, const ParsedJwt& jwt, const model::J
     } else if (v.is_number_integer() || v.is_number_unsigned()) {
       text = v.dump();
     }
-    if (!text.empty()) headers.emplace_back(lower(c.header), text);
+    if (!text.empty()) headers.emplace_back(asciiLower(c.header), text);
   }
   if (rule.forwardOriginalToken) return;
   if (!token.header.empty()) {
-    std::erase_if(headers, [&](const auto& h) { return lower(h.first) == token.header; });
+    std::erase_if(headers, [&](const auto& h) { return asciiLower(h.first) == token.header; });
   } else if (request.path != nullptr && request.version.atLeast(1, 23)) {
     // Envoy 1.31 (envoy#34418, runtime jwt_authn_remove_jwt_from_query_params, on by default)
     // removes a query-parameter token too; before, it stayed in the forwarded path.
@@ -498,8 +493,9 @@ std::string_view verifyTokens(const std::vector<Token>& tokens, const std::vecto
 bool isCorsPreflight(const JwtRequest& request) {
   if (request.method != "OPTIONS") return false;
   const auto nonEmpty = [&](std::string_view name) {
-    return std::any_of(request.headers->begin(), request.headers->end(),
-                       [&](const auto& h) { return lower(h.first) == name && !h.second.empty(); });
+    return std::any_of(request.headers->begin(), request.headers->end(), [&](const auto& h) {
+      return asciiLower(h.first) == name && !h.second.empty();
+    });
   };
   return nonEmpty("origin") && nonEmpty("access-control-request-method");
 }
@@ -624,10 +620,11 @@ JwtOutcome authenticateJwt(const std::vector<JwtProvider>& providers, const JwtR
   // Sanitize: a client cannot send the headers a verified token fills in.
   for (const auto& p : providers) {
     std::vector<std::string> names;
-    if (!p.rule.outputPayloadToHeader.empty()) names.push_back(lower(p.rule.outputPayloadToHeader));
-    for (const auto& c : p.rule.outputClaimToHeaders) names.push_back(lower(c.header));
+    if (!p.rule.outputPayloadToHeader.empty())
+      names.push_back(asciiLower(p.rule.outputPayloadToHeader));
+    for (const auto& c : p.rule.outputClaimToHeaders) names.push_back(asciiLower(c.header));
     std::erase_if(headers, [&](const auto& h) {
-      return std::find(names.begin(), names.end(), lower(h.first)) != names.end();
+      return std::find(names.begin(), names.end(), asciiLower(h.first)) != names.end();
     });
   }
   const std::string path = request.path != nullptr ? *request.path : std::string("/");
