@@ -637,11 +637,14 @@ TEST(DataPlane, ListenerConnectionCapClosesExtraConnectionsAndRecovers) {
     ::send(extra->get(), request.data(), request.size(), MSG_NOSIGNAL);
     setSocketTimeouts(extra->get(), std::chrono::seconds(10), std::chrono::seconds(10));
     char buf[64];
+    errno = 0;
     const auto n = ::recv(extra->get(), buf, sizeof buf, 0);
+    const int err = errno;
     EXPECT_LE(n, 0) << "the fifth connection was served";
-    // Known bug, not yet understood: intermittently (once in a clean-clone CI run), the fifth
-    // connection is neither answered nor closed within 10 s (recv gives EAGAIN) instead of being
-    // reset at once. It is never served, which is what this asserts; the reset is left to fix.
+    // Reset at once, not left waiting: a worker thread blocked by one of the held connections
+    // (tls.cpp's peek once blocked on a wait that completed with nothing to read) stops the
+    // accept loop it runs, and recv then times out (EAGAIN).
+    EXPECT_NE(err, EAGAIN) << "the fifth connection was neither served nor closed";
   }
   held.clear();
   EXPECT_TRUE(seed.eventually([&] { return seed.curl("", kRedirect).status == 301; }));
