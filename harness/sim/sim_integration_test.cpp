@@ -836,7 +836,8 @@ INSTANTIATE_TEST_SUITE_P(Versions, ProxyHeadersByVersion,
                          });
 
 // sleep → its sidecar → egress → upstream: the egress appends the sleep pod's IP (the sidecar
-// adds no XFF), and x-forwarded-proto is the egress's own plaintext downstream (§R8).
+// adds no XFF), and x-forwarded-proto is the egress's own plaintext downstream (§R8). The
+// client's own x-envoy-attempt-count is overwritten by each hop's router (§R2.3).
 TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
   Seed seed(seedOn("1.22.0", kDrWithSni));
   ASSERT_TRUE(seed.ok());
@@ -846,13 +847,63 @@ TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
   }
   ASSERT_FALSE(sleepIp.empty());
   ASSERT_NE(sleepIp, "127.0.0.1");
-  const auto o = seed.curl("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  const auto o = seed.curl("httpbin/sleep",
+                           "-sS -H 'X-Envoy-Attempt-Count: 7' http://httpbin.example.com/headers");
   ASSERT_EQ(o.status, 200) << describe(o);
   EXPECT_EQ(o.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(o);
   EXPECT_EQ(echoedHeader(o, "X-Forwarded-For"), sleepIp) << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Forwarded-Proto"), "http") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), "true") << o.body;
+}
+
+// A sidecar straight to an `http` ServiceEntry upstream sets x-forwarded-proto only when the
+// request has none: its own scheme without one, the client's value kept otherwise (§R8) — unlike
+// gateways, which overwrite it (ProxyHeadersByVersion above).
+TEST(ProxyHeaders, SidecarSetsForwardedProtoOnlyWhenAbsent_R8) {
+  TempDir files;
+  const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+)");
+  const fs::path se = files.write("se.yaml", R"(apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata:
+  name: crm
+  namespace: demo
+spec:
+  hosts: [crm.legacy.example]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+)");
+  BackendRun run(fmt::format(R"(name: sidecar-forwarded-proto
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+  - {}
+upstreams:
+  - {{host: crm.legacy.example, port: 80}}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+)",
+                             op.string(), se.string()));
+  const auto plain = run.curl("demo/sleep", "-sS http://crm.legacy.example/headers", "xfp-0");
+  ASSERT_EQ(plain.status, 200) << describe(plain);
+  EXPECT_EQ(plain.via, std::vector<std::string>{"sleep"}) << describe(plain);
+  EXPECT_EQ(echoedHeader(plain, "X-Forwarded-Proto"), "http") << plain.body;
+  const auto kept = run.curl(
+      "demo/sleep", "-sS -H 'X-Forwarded-Proto: https' http://crm.legacy.example/headers", "xfp-1");
+  ASSERT_EQ(kept.status, 200) << describe(kept);
+  EXPECT_EQ(echoedHeader(kept, "X-Forwarded-Proto"), "https") << kept.body;
 }
 
 // §R8.1: the legacy upstream behind the egress gateway sees the gateway's metadata-exchange pair
