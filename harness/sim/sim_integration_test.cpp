@@ -966,6 +966,12 @@ workloads:
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id"), "<absent>") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata"), "<absent>") << o.body;
+  // §S2: over auto mTLS web's inbound connection manager (APPEND_FORWARD) adds the caller's
+  // element, By web's own identity, without the Cert field only gateways add.
+  const std::string xfcc = echoedHeader(o, "X-Forwarded-Client-Cert");
+  EXPECT_EQ(xfcc.rfind("By=spiffe://cluster.local/ns/demo/sa/web;Hash=", 0), 0u) << o.body;
+  EXPECT_NE(xfcc.find(";URI=spiffe://cluster.local/ns/demo/sa/sleep"), std::string::npos) << xfcc;
+  EXPECT_EQ(xfcc.find("Cert="), std::string::npos) << xfcc;
 }
 
 // A sidecar straight to a legacy service on an `http` ServiceEntry port (the mock speaks HTTP/1.1
