@@ -134,6 +134,15 @@ TEST(OutlierDetector_R3, LocalOriginFailuresCountAsFivexx) {
   d.report(0, OutlierInput::kConnectFailure, 0, milliseconds(1));
   d.report(0, OutlierInput::kReset, 0, milliseconds(2));
   EXPECT_TRUE(d.report(0, OutlierInput::kTimeout, 0, milliseconds(3)));
+  // As 503 and 504 they are gateway errors too: a DestinationRule that sets only
+  // consecutiveGatewayErrors ejects on them.
+  OutlierDetection gatewayOnly = od(100, 100);
+  gatewayOnly.consecutiveGatewayFailure = 3;
+  gatewayOnly.enforcingConsecutiveGatewayFailure = true;
+  OutlierDetector g(gatewayOnly, 1, milliseconds(0));
+  g.report(0, OutlierInput::kConnectFailure, 0, milliseconds(1));
+  g.report(0, OutlierInput::kReset, 0, milliseconds(2));
+  EXPECT_TRUE(g.report(0, OutlierInput::kTimeout, 0, milliseconds(3)));
 }
 
 TEST(OutlierDetector_R3, GatewayErrorsEjectOnlyWhenTheDestinationRuleSetsThem) {

@@ -637,11 +637,14 @@ TEST(DataPlane, ListenerConnectionCapClosesExtraConnectionsAndRecovers) {
     ::send(extra->get(), request.data(), request.size(), MSG_NOSIGNAL);
     setSocketTimeouts(extra->get(), std::chrono::seconds(10), std::chrono::seconds(10));
     char buf[64];
+    errno = 0;
     const auto n = ::recv(extra->get(), buf, sizeof buf, 0);
+    const int err = errno;
     EXPECT_LE(n, 0) << "the fifth connection was served";
-    // Known bug, not yet understood: intermittently (once in a clean-clone CI run), the fifth
-    // connection is neither answered nor closed within 10 s (recv gives EAGAIN) instead of being
-    // reset at once. It is never served, which is what this asserts; the reset is left to fix.
+    // Reset at once, not left waiting: a worker thread blocked by one of the held connections
+    // (tls.cpp's peek once blocked on a wait that completed with nothing to read) stops the
+    // accept loop it runs, and recv then times out (EAGAIN).
+    EXPECT_NE(err, EAGAIN) << "the fifth connection was neither served nor closed";
   }
   held.clear();
   EXPECT_TRUE(seed.eventually([&] { return seed.curl("", kRedirect).status == 301; }));
@@ -833,7 +836,8 @@ INSTANTIATE_TEST_SUITE_P(Versions, ProxyHeadersByVersion,
                          });
 
 // sleep → its sidecar → egress → upstream: the egress appends the sleep pod's IP (the sidecar
-// adds no XFF), and x-forwarded-proto is the egress's own plaintext downstream (§R8).
+// adds no XFF), and x-forwarded-proto is the egress's own plaintext downstream (§R8). The
+// client's own x-envoy-attempt-count is overwritten by each hop's router (§R2.3).
 TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
   Seed seed(seedOn("1.22.0", kDrWithSni));
   ASSERT_TRUE(seed.ok());
@@ -843,13 +847,63 @@ TEST(ProxyHeaders, EgressAppendsTheCallingPodsIp_R8) {
   }
   ASSERT_FALSE(sleepIp.empty());
   ASSERT_NE(sleepIp, "127.0.0.1");
-  const auto o = seed.curl("httpbin/sleep", "-sS http://httpbin.example.com/headers");
+  const auto o = seed.curl("httpbin/sleep",
+                           "-sS -H 'X-Envoy-Attempt-Count: 7' http://httpbin.example.com/headers");
   ASSERT_EQ(o.status, 200) << describe(o);
   EXPECT_EQ(o.via, (std::vector<std::string>{"sleep", "httpbin-egress"})) << describe(o);
   EXPECT_EQ(echoedHeader(o, "X-Forwarded-For"), sleepIp) << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Forwarded-Proto"), "http") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Internal"), "true") << o.body;
+}
+
+// A sidecar straight to an `http` ServiceEntry upstream sets x-forwarded-proto only when the
+// request has none: its own scheme without one, the client's value kept otherwise (§R8) — unlike
+// gateways, which overwrite it (ProxyHeadersByVersion above).
+TEST(ProxyHeaders, SidecarSetsForwardedProtoOnlyWhenAbsent_R8) {
+  TempDir files;
+  const fs::path op = files.write("operator.yaml", R"(apiVersion: install.istio.io/v1alpha1
+kind: IstioOperator
+metadata:
+  name: istio-operator
+  namespace: istio-operator
+spec:
+  profile: default
+  tag: 1.22.0
+  meshConfig:
+    accessLogFile: /dev/stdout
+)");
+  const fs::path se = files.write("se.yaml", R"(apiVersion: networking.istio.io/v1beta1
+kind: ServiceEntry
+metadata:
+  name: crm
+  namespace: demo
+spec:
+  hosts: [crm.legacy.example]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports:
+  - {number: 80, name: http, protocol: HTTP}
+)");
+  BackendRun run(fmt::format(R"(name: sidecar-forwarded-proto
+istio: {{version: "1.22.0"}}
+manifests:
+  - {}
+  - {}
+upstreams:
+  - {{host: crm.legacy.example, port: 80}}
+workloads:
+  - {{name: sleep, namespace: demo, injected: true}}
+)",
+                             op.string(), se.string()));
+  const auto plain = run.curl("demo/sleep", "-sS http://crm.legacy.example/headers", "xfp-0");
+  ASSERT_EQ(plain.status, 200) << describe(plain);
+  EXPECT_EQ(plain.via, std::vector<std::string>{"sleep"}) << describe(plain);
+  EXPECT_EQ(echoedHeader(plain, "X-Forwarded-Proto"), "http") << plain.body;
+  const auto kept = run.curl(
+      "demo/sleep", "-sS -H 'X-Forwarded-Proto: https' http://crm.legacy.example/headers", "xfp-1");
+  ASSERT_EQ(kept.status, 200) << describe(kept);
+  EXPECT_EQ(echoedHeader(kept, "X-Forwarded-Proto"), "https") << kept.body;
 }
 
 // §R8.1: the legacy upstream behind the egress gateway sees the gateway's metadata-exchange pair
@@ -912,6 +966,12 @@ workloads:
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata-Id"), "<absent>") << o.body;
   EXPECT_EQ(echoedHeader(o, "X-Envoy-Peer-Metadata"), "<absent>") << o.body;
+  // §S2: over auto mTLS web's inbound connection manager (APPEND_FORWARD) adds the caller's
+  // element, By web's own identity, without the Cert field only gateways add.
+  const std::string xfcc = echoedHeader(o, "X-Forwarded-Client-Cert");
+  EXPECT_EQ(xfcc.rfind("By=spiffe://cluster.local/ns/demo/sa/web;Hash=", 0), 0u) << o.body;
+  EXPECT_NE(xfcc.find(";URI=spiffe://cluster.local/ns/demo/sa/sleep"), std::string::npos) << xfcc;
+  EXPECT_EQ(xfcc.find("Cert="), std::string::npos) << xfcc;
 }
 
 // A sidecar straight to a legacy service on an `http` ServiceEntry port (the mock speaks HTTP/1.1

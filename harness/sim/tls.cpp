@@ -1,5 +1,9 @@
 #include "harness/sim/tls.h"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -67,9 +71,14 @@ Task<ClientHelloInfo> peekClientHello(tcp::socket& socket, std::chrono::millisec
     auto [wec] = co_await socket.async_wait(tcp::socket::wait_read, kAsTuple);
     if (wec || watchdog->fired()) co_return ClientHelloInfo{};
     if (buf.empty()) buf.resize(16384);
-    ErrorCode ec;
-    const std::size_t n = socket.receive(asio::buffer(buf), tcp::socket::message_peek, ec);
-    if (ec || n == 0) co_return ClientHelloInfo{};
+    // Never a blocking peek: Asio's wait can complete with nothing to read (seen about once in
+    // a hundred runs of DataPlane.ListenerConnectionCap…), and a blocking receive then holds the
+    // worker's thread — every connection and accept loop on it — until this peer sends.
+    const ssize_t got =
+        ::recv(socket.native_handle(), buf.data(), buf.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
+    if (got <= 0) co_return ClientHelloInfo{};
+    const auto n = static_cast<std::size_t>(got);
     if (auto info = inspectClientHello(std::string_view(buf.data(), n))) co_return *info;
     if (n == buf.size()) co_return ClientHelloInfo{true, ""};
     // The socket stays readable while the peeked bytes are queued: back off briefly until more
