@@ -917,8 +917,8 @@ workloads:
 // A sidecar straight to a legacy service on an `http` ServiceEntry port (the mock speaks HTTP/1.1
 // only, like the legacy service): HTTP/1.1 by default, and the upstream sees the sidecar's own
 // metadata-exchange pair (§R8.1); with a DestinationRule `h2UpgradePolicy: UPGRADE` the sidecar
-// speaks HTTP/2 to it and the request fails, as it would against a real HTTP/1.1-only server
-// (§R9) — never a pass where the mesh fails.
+// speaks HTTP/2 to it and the request fails as against a real HTTP/1.1-only server — Envoy's
+// codec protocol error, 502 UPE (§R9) — never a pass where the mesh fails.
 TEST(Http2Hops, UpgradeToAnHttp1OnlyLegacyServiceFails_R9) {
   TempDir files;
   const std::string upgradeDr = R"(apiVersion: networking.istio.io/v1beta1
@@ -978,7 +978,17 @@ workloads:
       EXPECT_NE(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").find("~sleep-"), std::string::npos)
           << o.body;
     } else {
-      EXPECT_EQ(o.status, 503) << describe(o);
+      // Envoy's HTTP/2 codec fails on the HTTP/1.1 answer: a protocol error, 502 UPE (§R9).
+      EXPECT_EQ(o.status, 502) << describe(o);
+      ASSERT_TRUE(o.flags.contains("sleep")) << describe(o);
+      EXPECT_EQ(o.flags.at("sleep"), "UPE");
+      EXPECT_EQ(o.body,
+                "upstream connect error or disconnect/reset before headers. reset reason: "
+                "protocol error");
+      ASSERT_EQ(o.accessLog.size(), 1u) << describe(o);
+      EXPECT_NE(o.accessLog[0].find("upstream_reset_before_response_started{protocol_error}"),
+                std::string::npos)
+          << describe(o);
     }
   }
 }
