@@ -498,6 +498,7 @@ RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
                   hasRetryOn(policy, "reset") || hasRetryOn(policy, "reset-before-request");
       break;
     case Kind::kConnectionReset:
+    case Kind::kProtocolError:
       retriable = hasRetryOn(policy, "reset") || any5xx || gatewayError;
       break;
     case Kind::kTimeout:
@@ -552,6 +553,13 @@ RetryStep afterAttempt(const RetryPolicy& policy, std::uint32_t attempt,
       f.flags |= ResponseFlag::kUC;
       f.body = prefix + "connection termination";
       f.details = "upstream_reset_before_response_started{connection_termination}";
+      break;
+    case Kind::kProtocolError:
+      // §R9: the router answers a codec protocol error with 502 (router.cc onUpstreamReset).
+      f.status = 502;
+      f.flags |= ResponseFlag::kUPE;
+      f.body = prefix + "protocol error";
+      f.details = "upstream_reset_before_response_started{protocol_error}";
       break;
     case Kind::kTimeout:
       f.status = 504;

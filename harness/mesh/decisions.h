@@ -205,8 +205,11 @@ struct AttemptOutcome {
     kResponse,         // headers received: `status`
     kConnectFailure,   // refused, unreachable, TLS handshake/verify failure → UF
     kConnectionReset,  // connected, reset before response headers → UC
-    kTimeout,          // per-try timeout → UT
-    kOverflow,         // a circuit breaker refused the request (§R6) → 503 UO, never retried
+    // The upstream broke its codec's protocol before response headers (an HTTP/2 cluster's
+    // server answering in HTTP/1.1) → 502 UPE (docs/istio-behaviour.md §R9).
+    kProtocolError,
+    kTimeout,   // per-try timeout → UT
+    kOverflow,  // a circuit breaker refused the request (§R6) → 503 UO, never retried
   };
   Kind kind = Kind::kResponse;
   std::uint32_t status = 0;

@@ -169,6 +169,23 @@ TEST(Sec9_Retries, ResetAndTimeoutOutcomes) {
   EXPECT_EQ(formatResponseFlags(timeout.final.flags, v(18)), "UT");
 }
 
+// §R9: a codec protocol error (an HTTP/2 cluster's server answering in HTTP/1.1) is Envoy's 502
+// UPE, retried like a reset (under reset, 5xx, gateway-error; not by the default policy).
+TEST(SecR9_ProtocolError, Is502UPEAndRetriedLikeAReset) {
+  const AttemptOutcome error{AttemptOutcome::Kind::kProtocolError, 0, "", ""};
+  RetryStep s = afterAttempt(defaultRetryPolicy(v(22)), 1, error, v(22));
+  EXPECT_FALSE(s.retry);
+  EXPECT_EQ(s.final.status, 502u);
+  EXPECT_EQ(formatResponseFlags(s.final.flags, v(22)), "UPE");
+  EXPECT_EQ(s.final.body,
+            "upstream connect error or disconnect/reset before headers. reset reason: protocol "
+            "error");
+  EXPECT_EQ(s.final.details, "upstream_reset_before_response_started{protocol_error}");
+  RetryPolicy reset = defaultRetryPolicy(v(22));
+  reset.retryOn = {"reset"};
+  EXPECT_TRUE(afterAttempt(reset, 1, error, v(22)).retry);
+}
+
 // §R0, §R6: a circuit breaker's overflow is 503 UO with Envoy's 81-byte body and
 // x-envoy-overloaded, and never retried, whatever retryOn says.
 TEST(SecR6_Overflow, NeverRetriedAnd503UOWithEnvoysBody) {

@@ -372,8 +372,8 @@ bool CircuitBreakerState::tryStartRequest() {
 void CircuitBreakerState::finishRequest() {
   if (requests_ > 0) --requests_;
 }
-bool CircuitBreakerState::tryOpenConnection() {
-  if (connections_ >= limits_.maxConnections) return false;
+bool CircuitBreakerState::tryOpenConnection(bool poolEmpty) {
+  if (connections_ >= limits_.maxConnections && !poolEmpty) return false;
   ++connections_;
   return true;
 }

@@ -150,8 +150,10 @@ class CircuitBreakerState {
   // A request wants to start (max_requests). False = overflow.
   bool tryStartRequest();
   void finishRequest();
-  // A connection slot (max_connections): true and counted, or false when at the limit.
-  bool tryOpenConnection();
+  // A connection slot (max_connections): true and counted, or false when at the limit. Envoy's
+  // pool that has no connection at all to its host creates one even at the limit (counted, so
+  // the others stay limited): `poolEmpty` (conn_pool_base.cc tryCreateNewConnection, §R6).
+  bool tryOpenConnection(bool poolEmpty = false);
   void closeConnection();
   // No connection available: may the request wait (max_pending_requests)? True and counted.
   bool tryStartPending();

@@ -349,6 +349,22 @@ TEST(CircuitBreakers_R6, LimitsAreCountedAndReleased) {
   EXPECT_TRUE(s.tryStartRetry());
 }
 
+// Envoy's pool with no connection to its host opens one even at max_connections, and that one
+// counts: the next pool that has connections stays limited (conn_pool_base.cc, §R6).
+TEST(CircuitBreakers_R6, AnEmptyPoolOpensAConnectionOverTheLimit) {
+  CircuitBreakers limits;
+  limits.maxConnections = 1;
+  CircuitBreakerState s(limits);
+  EXPECT_TRUE(s.tryOpenConnection());
+  EXPECT_FALSE(s.tryOpenConnection());
+  EXPECT_TRUE(s.tryOpenConnection(/*poolEmpty=*/true));
+  EXPECT_EQ(s.connections(), 2u);
+  s.closeConnection();
+  EXPECT_FALSE(s.tryOpenConnection());
+  s.closeConnection();
+  EXPECT_TRUE(s.tryOpenConnection());
+}
+
 TEST(CircuitBreakers_R6, IstioDefaultsAreEffectivelyUnlimited) {
   CircuitBreakerState s{CircuitBreakers{}};
   for (int i = 0; i < 10000; ++i) ASSERT_TRUE(s.tryOpenConnection());

@@ -54,9 +54,9 @@ void ClusterState::finishRequest() {
   breakers_.finishRequest();
 }
 
-bool ClusterState::tryOpenConnection() {
+bool ClusterState::tryOpenConnection(bool poolEmpty) {
   std::lock_guard lock(mu_);
-  return breakers_.tryOpenConnection();
+  return breakers_.tryOpenConnection(poolEmpty);
 }
 
 void ClusterState::closeConnection() {
@@ -114,6 +114,7 @@ std::optional<mesh::OutlierInput> outlierInputOf(const mesh::AttemptOutcome& out
     case K::kConnectFailure:
       return mesh::OutlierInput::kConnectFailure;
     case K::kConnectionReset:
+    case K::kProtocolError:
       return mesh::OutlierInput::kReset;
     case K::kTimeout:
       return mesh::OutlierInput::kTimeout;

@@ -39,7 +39,8 @@ class ClusterState {
   // Circuit breakers (§R6).
   bool tryStartRequest();
   void finishRequest();
-  bool tryOpenConnection();
+  // `poolEmpty`: the asking pool has no connection to its host (opened even at the limit, §R6).
+  bool tryOpenConnection(bool poolEmpty = false);
   // A connection closed: its slot goes to the next request waiting for one, if any.
   void closeConnection();
   bool tryStartPending();

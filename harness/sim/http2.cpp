@@ -141,6 +141,29 @@ class MemoryStream final : public AsyncStream {
   std::size_t offset_ = 0;
 };
 
+// Wakes a coroutine of the same executor: notify() before or during its wait(). Single-threaded
+// (a connection's coroutines all run on its worker), so no lock.
+class Wakeup {
+ public:
+  explicit Wakeup(const asio::any_io_executor& executor) : timer_(executor) {}
+  void notify() {
+    notified_ = true;
+    timer_.cancel();
+  }
+  // Returns at once when notified since the last wait.
+  friend Task<void> waitFor(Wakeup& w) {
+    if (!w.notified_) {
+      w.timer_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await w.timer_.async_wait(kAsTuple);
+    }
+    w.notified_ = false;
+  }
+
+ private:
+  asio::steady_timer timer_;
+  bool notified_ = false;
+};
+
 // ------------------------------------------------------------------------------ server
 struct ServerStream {
   HttpRequest request;
@@ -149,33 +172,90 @@ struct ServerStream {
   int localError = 0;  // 431 / 413 / 400: answered without calling the handler
 };
 
-struct ServerState {
-  CodecLimits limits;
-  std::map<std::int32_t, ServerStream> streams;
-  std::deque<std::int32_t> ready;  // complete requests, oldest first
-  std::map<std::int32_t, Body> responses;
+// The coroutines a served connection spawns. (No `co_await` inside a condition in these loops:
+// GCC 12 corrupted the frame of a writer loop of the form `if (!co_await flush(…)) break;`.)
+struct ServerSession;
+Task<void> serverWriter(ServerSession* self);
+Task<void> serverHandle(ServerSession* self, std::int32_t id);
+
+// One served connection: the reading loop (run), a writer coroutine that alone writes to the
+// stream, and one handler coroutine per complete request.
+struct ServerSession {
+  ServerSession(AsyncStream& stream, const Http2Handler& handler, Http2ServerOptions options,
+                const asio::any_io_executor& executor)
+      : stream_(stream),
+        handler_(handler),
+        options_(options),
+        executor_(executor),
+        writerWake_(executor),
+        doneWake_(executor) {}
+  ~ServerSession() {
+    if (session_ != nullptr) nghttp2_session_del(session_);
+  }
+  ServerSession(const ServerSession&) = delete;
+  ServerSession& operator=(const ServerSession&) = delete;
+
+  Task<void> run(std::string alreadyRead);
+
+  static int onBeginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int onHeader(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
+                      std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
+                      std::uint8_t flags, void* user);
+  static int onData(nghttp2_session*, std::uint8_t flags, std::int32_t stream,
+                    const std::uint8_t* data, std::size_t len, void* user);
+  static int onFrame(nghttp2_session*, const nghttp2_frame* frame, void* user);
+  static int onClose(nghttp2_session*, std::int32_t stream, std::uint32_t error, void* user);
+
+  void startHandlers();
+  void startWriter() {
+    writerRunning_ = true;
+    asio::co_spawn(executor_, serverWriter(this), logEscapedException);
+  }
+  // The session has nothing more to read or write and no handler runs.
+  [[nodiscard]] bool over() const {
+    return running_ == 0 && ready_.empty() && nghttp2_session_want_read(session_) == 0 &&
+           nghttp2_session_want_write(session_) == 0;
+  }
+  void submitResponse(std::int32_t id, const HttpResponse& r, bool headOnly);
+
+  AsyncStream& stream_;
+  const Http2Handler& handler_;
+  Http2ServerOptions options_;
+  asio::any_io_executor executor_;
+  nghttp2_session* session_ = nullptr;
+  std::map<std::int32_t, ServerStream> streams_;
+  std::deque<std::int32_t> ready_;  // complete requests whose handler has not started
+  std::map<std::int32_t, Body> responses_;
+  std::size_t running_ = 0;  // handlers in progress
+  bool writerRunning_ = false;
+  bool writerStop_ = false;
+  Wakeup writerWake_;
+  Wakeup doneWake_;  // a handler or the writer ended
+  std::shared_ptr<Watchdog> idle_;
 };
 
-int serverBeginHeaders(nghttp2_session* /*session*/, const nghttp2_frame* frame, void* user) {
-  auto* st = static_cast<ServerState*>(user);
+int ServerSession::onBeginHeaders(nghttp2_session* /*session*/, const nghttp2_frame* frame,
+                                  void* user) {
+  auto* self = static_cast<ServerSession*>(user);
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-    ServerStream& s = st->streams[frame->hd.stream_id];
+    ServerStream& s = self->streams_[frame->hd.stream_id];
     s.request.version = std::string(kHttp2Version);
   }
   return 0;
 }
 
-int serverHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const std::uint8_t* name,
-                 std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
-                 std::uint8_t /*flags*/, void* user) {
-  auto* st = static_cast<ServerState*>(user);
-  auto it = st->streams.find(frame->hd.stream_id);
-  if (it == st->streams.end()) return 0;
+int ServerSession::onHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame,
+                            const std::uint8_t* name, std::size_t namelen,
+                            const std::uint8_t* value, std::size_t valuelen, std::uint8_t /*flags*/,
+                            void* user) {
+  auto* self = static_cast<ServerSession*>(user);
+  auto it = self->streams_.find(frame->hd.stream_id);
+  if (it == self->streams_.end()) return 0;
   ServerStream& s = it->second;
   if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;  // trailers: ignored
   s.headerBytes += namelen + valuelen;
-  if (s.headerBytes > st->limits.maxHeaderBytes ||
-      s.request.headers.size() >= st->limits.maxHeaders) {
+  if (s.headerBytes > self->options_.limits.maxHeaderBytes ||
+      s.request.headers.size() >= self->options_.limits.maxHeaders) {
     s.localError = 431;
     return 0;
   }
@@ -193,13 +273,13 @@ int serverHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const
   return 0;
 }
 
-int serverData(nghttp2_session* /*session*/, std::uint8_t /*flags*/, std::int32_t stream,
-               const std::uint8_t* data, std::size_t len, void* user) {
-  auto* st = static_cast<ServerState*>(user);
-  auto it = st->streams.find(stream);
-  if (it == st->streams.end()) return 0;
+int ServerSession::onData(nghttp2_session* /*session*/, std::uint8_t /*flags*/, std::int32_t stream,
+                          const std::uint8_t* data, std::size_t len, void* user) {
+  auto* self = static_cast<ServerSession*>(user);
+  auto it = self->streams_.find(stream);
+  if (it == self->streams_.end()) return 0;
   ServerStream& s = it->second;
-  if (s.request.body.size() + len > st->limits.maxBodyBytes) {
+  if (s.request.body.size() + len > self->options_.limits.maxBodyBytes) {
     s.localError = s.localError != 0 ? s.localError : 413;
     return 0;
   }
@@ -207,21 +287,21 @@ int serverData(nghttp2_session* /*session*/, std::uint8_t /*flags*/, std::int32_
   return 0;
 }
 
-int serverFrame(nghttp2_session* /*session*/, const nghttp2_frame* frame, void* user) {
-  auto* st = static_cast<ServerState*>(user);
+int ServerSession::onFrame(nghttp2_session* /*session*/, const nghttp2_frame* frame, void* user) {
+  auto* self = static_cast<ServerSession*>(user);
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
       (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
-      st->streams.contains(frame->hd.stream_id)) {
-    st->ready.push_back(frame->hd.stream_id);
+      self->streams_.contains(frame->hd.stream_id)) {
+    self->ready_.push_back(frame->hd.stream_id);
   }
   return 0;
 }
 
-int serverClose(nghttp2_session* /*session*/, std::int32_t stream, std::uint32_t /*error*/,
-                void* user) {
-  auto* st = static_cast<ServerState*>(user);
-  st->streams.erase(stream);
-  st->responses.erase(stream);
+int ServerSession::onClose(nghttp2_session* /*session*/, std::int32_t stream,
+                           std::uint32_t /*error*/, void* user) {
+  auto* self = static_cast<ServerSession*>(user);
+  self->streams_.erase(stream);
+  self->responses_.erase(stream);
   return 0;
 }
 
@@ -234,8 +314,7 @@ void finishRequest(ServerStream& s) {
   if (s.request.method.empty() || s.request.target.empty()) s.localError = 400;
 }
 
-void submitResponse(nghttp2_session* session, ServerState& st, std::int32_t stream,
-                    const HttpResponse& r, bool headOnly) {
+void ServerSession::submitResponse(std::int32_t id, const HttpResponse& r, bool headOnly) {
   NvList nv;
   nv.add(":status", std::to_string(r.status));
   for (const auto& [k, v] : r.headers) {
@@ -245,42 +324,191 @@ void submitResponse(nghttp2_session* session, ServerState& st, std::int32_t stre
   }
   std::vector<nghttp2_nv> list = nv.build();
   if (headOnly || r.body.empty()) {
-    nghttp2_submit_response(session, stream, list.data(), list.size(), nullptr);
+    nghttp2_submit_response(session_, id, list.data(), list.size(), nullptr);
     return;
   }
-  Body& body = st.responses[stream];
+  Body& body = responses_[id];
   body.data = r.body;
   body.offset = 0;
   nghttp2_data_provider provider;
   provider.source.ptr = &body;
   provider.read_callback = readBody;
-  nghttp2_submit_response(session, stream, list.data(), list.size(), &provider);
+  nghttp2_submit_response(session_, id, list.data(), list.size(), &provider);
+}
+
+Task<void> serverWriter(ServerSession* self) {
+  bool more = true;
+  while (more) {
+    co_await waitFor(self->writerWake_);
+    const bool written = co_await flush(self->session_, self->stream_);
+    if (!written || self->over()) {
+      // A failed write, or GOAWAY sent and every stream done: the connection ends (the reading
+      // loop too).
+      self->stream_.close();
+      more = false;
+    } else if (self->writerStop_) {
+      more = false;
+    }
+  }
+  self->writerRunning_ = false;
+  self->doneWake_.notify();
+}
+
+Task<void> serverHandle(ServerSession* self, std::int32_t id) {
+  auto it = self->streams_.find(id);
+  if (it == self->streams_.end()) co_return;  // reset by the client meanwhile
+  finishRequest(it->second);
+  HttpRequest request = std::move(it->second.request);
+  const int localError = it->second.localError;
+  std::optional<HttpResponse> response;
+  bool closeAfter = false;
+  if (localError != 0) {
+    response.emplace();
+    response->status = localError;
+    response->headers = {{"server", "istio-envoy"}};
+    closeAfter = localError == 400;
+  } else {
+    response = co_await self->handler_(request, closeAfter);
+  }
+  if (self->streams_.contains(id)) {  // still open: the client did not reset it meanwhile
+    if (response) {
+      self->submitResponse(id, *response, request.method == "HEAD");
+    } else {
+      nghttp2_submit_rst_stream(self->session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+  if (closeAfter) {
+    nghttp2_submit_goaway(self->session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(self->session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
+  }
+}
+
+void ServerSession::startHandlers() {
+  while (!ready_.empty()) {
+    const std::int32_t id = ready_.front();
+    ready_.pop_front();
+    ++running_;
+    idle_->disarm();
+    asio::co_spawn(executor_, serverHandle(this, id), [this](std::exception_ptr e) {
+      --running_;
+      if (running_ == 0) idle_->arm(options_.idleTimeout);
+      writerWake_.notify();
+      doneWake_.notify();
+      logEscapedException(e);
+    });
+  }
+}
+
+Task<void> ServerSession::run(std::string alreadyRead) {
+  Callbacks cb;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb.get(), onBeginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cb.get(), onHeader);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb.get(), onData);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb.get(), onFrame);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb.get(), onClose);
+  if (nghttp2_session_server_new(&session_, cb.get(), this) != 0) {
+    session_ = nullptr;
+    co_return;
+  }
+  submitSettings(session_, options_.maxConcurrentStreams);
+  auto feed = [this](const char* data, std::size_t n) {
+    return nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(data), n) >= 0;
+  };
+  if (!feed(alreadyRead.data(), alreadyRead.size())) {
+    co_await flush(session_, stream_);
+    co_return;
+  }
+  idle_ = Watchdog::create(executor_, [this] { stream_.close(); });
+  startWriter();
+  std::vector<char> buffer;
+  for (;;) {
+    startHandlers();
+    writerWake_.notify();
+    if (over()) break;
+    if (running_ == 0) idle_->arm(options_.idleTimeout);
+    const ErrorCode readable = co_await stream_.waitReadable();
+    if (readable) break;
+    if (buffer.empty()) buffer.resize(kReadChunk);
+    const IoResult r = co_await stream_.readSome(asio::buffer(buffer));
+    if (r.ec || idle_->fired()) break;
+    if (!feed(buffer.data(), r.bytes)) break;  // a protocol error: nghttp2 queued GOAWAY
+  }
+  idle_->disarm();
+  // Reading is over; handlers in progress finish (their streams are answered if the connection
+  // still takes them), then the writer flushes what is left and stops.
+  while (running_ > 0) co_await waitFor(doneWake_);
+  writerStop_ = true;
+  writerWake_.notify();
+  while (writerRunning_) co_await waitFor(doneWake_);
 }
 
 // ------------------------------------------------------------------------------ client
-}  // namespace
-
-struct Http2ClientConnection::Session {
-  CodecLimits limits;
-  nghttp2_session* session = nullptr;
-  bool failed = false;
-  bool goaway = false;
-  std::int32_t goawayLastStream = 0;
-  // The stream in flight.
-  std::int32_t stream = -1;
-  bool anyFrame = false;  // a frame of this stream arrived (it was processed)
+// One exchange's stream, living in its exchange() frame while registered with the session.
+struct ClientStream {
+  explicit ClientStream(const asio::any_io_executor& executor) : wake(executor) {}
   int pendingStatus = 0;
   HeaderList pendingHeaders;
-  bool final = false;
+  bool final = false;  // the final (non-1xx) response headers arrived
   HttpResponse response;
+  bool anyFrame = false;  // a frame of this stream arrived (it was processed)
   bool done = false;
-  bool reset = false;
-  bool tooLarge = false;
-  Body requestBody;
+  std::optional<Http2Error> error;
+  asio::steady_timer wake;  // cancelled when done or failed
+  void finish(std::optional<Http2Error> e) {
+    if (done || error) return;
+    if (e) {
+      error = e;
+    } else {
+      done = true;
+    }
+    wake.cancel();
+  }
+};
 
+}  // namespace
+
+struct Http2ClientConnection::Session : std::enable_shared_from_this<Session> {
+  Session(std::unique_ptr<AsyncStream> s, CodecLimits l, const asio::any_io_executor& executor)
+      : stream(std::move(s)), limits(l), writerWake(executor) {}
   ~Session() {
     if (session != nullptr) nghttp2_session_del(session);
   }
+  std::unique_ptr<AsyncStream> stream;
+  CodecLimits limits;
+  nghttp2_session* session = nullptr;
+  bool started = false;
+  bool ended = false;  // the connection is over: no reads, no writes, no new streams
+  bool goaway = false;
+  std::int32_t goawayLastStream = 0;
+  // nghttp2 found a connection error in what the peer sent (e.g. HTTP/1.1 bytes where SETTINGS
+  // must come): the connection ends with a protocol error once it closes.
+  bool violation = false;
+  std::map<std::int32_t, ClientStream*> streams;
+  std::map<std::int32_t, std::unique_ptr<Body>> requestBodies;  // until the stream closes
+  Wakeup writerWake;
+
+  ClientStream* find(std::int32_t id) {
+    auto it = streams.find(id);
+    return it == streams.end() ? nullptr : it->second;
+  }
+  // The connection ended: every open stream fails — as not processed if nothing of it came
+  // back, else as lost (or with the protocol error that ended it).
+  void end(bool protocolError) {
+    if (ended) return;
+    ended = true;
+    stream->close();
+    for (auto& [id, cs] : streams) {
+      if (protocolError) {
+        cs->finish(Http2Error::kProtocolError);
+      } else {
+        cs->finish(cs->anyFrame ? Http2Error::kConnectionLost : Http2Error::kRefused);
+      }
+    }
+    writerWake.notify();
+  }
+  Task<void> reader();
+  Task<void> writer();
 };
 
 namespace {
@@ -291,8 +519,9 @@ int clientHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const
                  std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
                  std::uint8_t /*flags*/, void* user) {
   auto* c = static_cast<ClientSession*>(user);
-  if (frame->hd.stream_id != c->stream || c->final) return 0;  // trailers are ignored
-  c->anyFrame = true;
+  ClientStream* cs = c->find(frame->hd.stream_id);
+  if (cs == nullptr || cs->final) return 0;  // trailers are ignored
+  cs->anyFrame = true;
   const std::string_view n = view(name, namelen);
   const std::string_view v = view(value, valuelen);
   if (n == ":status") {
@@ -301,13 +530,13 @@ int clientHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const
       if (ch < '0' || ch > '9') return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
       status = status * 10 + (ch - '0');
     }
-    c->pendingStatus = status;
+    cs->pendingStatus = status;
   } else if (!n.empty() && n.front() != ':') {
-    if (c->pendingHeaders.size() >= c->limits.maxHeaders) {
-      c->tooLarge = true;
-      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (cs->pendingHeaders.size() >= c->limits.maxHeaders) {
+      cs->finish(Http2Error::kTooLarge);
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets this stream
     }
-    c->pendingHeaders.emplace_back(std::string(n), std::string(v));
+    cs->pendingHeaders.emplace_back(std::string(n), std::string(v));
   }
   return 0;
 }
@@ -315,13 +544,14 @@ int clientHeader(nghttp2_session* /*session*/, const nghttp2_frame* frame, const
 int clientData(nghttp2_session* /*session*/, std::uint8_t /*flags*/, std::int32_t stream,
                const std::uint8_t* data, std::size_t len, void* user) {
   auto* c = static_cast<ClientSession*>(user);
-  if (stream != c->stream) return 0;
-  c->anyFrame = true;
-  if (c->response.body.size() + len > c->limits.maxBodyBytes) {
-    c->tooLarge = true;
-    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+  ClientStream* cs = c->find(stream);
+  if (cs == nullptr) return 0;
+  cs->anyFrame = true;
+  if (cs->response.body.size() + len > c->limits.maxBodyBytes) {
+    cs->finish(Http2Error::kTooLarge);
+    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // resets this stream
   }
-  c->response.body.append(reinterpret_cast<const char*>(data), len);
+  cs->response.body.append(reinterpret_cast<const char*>(data), len);
   return 0;
 }
 
@@ -332,31 +562,80 @@ int clientFrame(nghttp2_session* /*session*/, const nghttp2_frame* frame, void* 
     c->goawayLastStream = frame->goaway.last_stream_id;
     return 0;
   }
-  if (frame->hd.stream_id != c->stream) return 0;
-  if (frame->hd.type == NGHTTP2_HEADERS && !c->final) {
-    if (c->pendingStatus >= 200) {
-      c->final = true;
-      c->response.status = c->pendingStatus;
-      c->response.headers = std::move(c->pendingHeaders);
+  ClientStream* cs = c->find(frame->hd.stream_id);
+  if (cs == nullptr) return 0;
+  if (frame->hd.type == NGHTTP2_HEADERS && !cs->final) {
+    if (cs->pendingStatus >= 200) {
+      cs->final = true;
+      cs->response.status = cs->pendingStatus;
+      cs->response.headers = std::move(cs->pendingHeaders);
     }
-    c->pendingHeaders.clear();  // 1xx: interim, skipped
-    c->pendingStatus = 0;
+    cs->pendingHeaders.clear();  // 1xx: interim, skipped
+    cs->pendingStatus = 0;
   }
   if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
-      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && c->final) {
-    c->done = true;
+      (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && cs->final) {
+    cs->finish(std::nullopt);
   }
   return 0;
 }
 
-int clientClose(nghttp2_session* /*session*/, std::int32_t stream, std::uint32_t /*error*/,
+int clientError(nghttp2_session* /*session*/, int /*libError*/, const char* /*message*/,
+                std::size_t /*length*/, void* user) {
+  static_cast<ClientSession*>(user)->violation = true;
+  return 0;
+}
+
+int clientClose(nghttp2_session* /*session*/, std::int32_t stream, std::uint32_t error,
                 void* user) {
   auto* c = static_cast<ClientSession*>(user);
-  if (stream == c->stream && !c->done) c->reset = true;
+  c->requestBodies.erase(stream);
+  ClientStream* cs = c->find(stream);
+  if (cs == nullptr) return 0;
+  // Refused (REFUSED_STREAM, or above a GOAWAY's last stream id): the peer never processed it.
+  const bool refused =
+      error == NGHTTP2_REFUSED_STREAM || (c->goaway && stream > c->goawayLastStream);
+  cs->finish(refused ? Http2Error::kRefused : Http2Error::kReset);
   return 0;
 }
 
 }  // namespace
+
+Task<void> Http2ClientConnection::Session::reader() {
+  const auto self = shared_from_this();  // the connection's state outlives its coroutines
+  std::vector<char> buffer(kReadChunk);
+  while (!ended) {
+    const IoResult r = co_await stream->readSome(asio::buffer(buffer));
+    if (ended) break;
+    if (r.ec) {
+      end(violation);
+      break;
+    }
+    const ssize_t fed = nghttp2_session_mem_recv(
+        session, reinterpret_cast<const std::uint8_t*>(buffer.data()), r.bytes);
+    writerWake.notify();  // acknowledgements, window updates, a GOAWAY of ours
+    if (fed < 0) {
+      end(true);
+      break;
+    }
+    if (nghttp2_session_want_read(session) == 0) {
+      // Over: either the peer's GOAWAY and no stream left, or nghttp2 answered a protocol
+      // violation with a GOAWAY of its own (e.g. the peer speaks HTTP/1.1).
+      end(violation || !goaway);
+      break;
+    }
+  }
+}
+
+Task<void> Http2ClientConnection::Session::writer() {
+  const auto self = shared_from_this();
+  while (!ended) {
+    co_await waitFor(writerWake);
+    if (ended) break;
+    const bool written = co_await flush(session, *stream);
+    if (!written) end(false);
+  }
+}
 
 PrefaceMatch matchHttp2Preface(std::string_view firstBytes) {
   const std::size_t n = std::min(firstBytes.size(), kHttp2Preface.size());
@@ -404,113 +683,62 @@ Task<std::expected<HttpResponse, CodecError>> parseCapturedResponse(std::string 
 
 Task<void> serveHttp2(AsyncStream& stream, std::string alreadyRead, const Http2Handler& handler,
                       Http2ServerOptions options) {
-  ServerState st;
-  st.limits = options.limits;
-  Callbacks cb;
-  nghttp2_session_callbacks_set_on_begin_headers_callback(cb.get(), serverBeginHeaders);
-  nghttp2_session_callbacks_set_on_header_callback(cb.get(), serverHeader);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb.get(), serverData);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(cb.get(), serverFrame);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb.get(), serverClose);
-  nghttp2_session* raw = nullptr;
-  if (nghttp2_session_server_new(&raw, cb.get(), &st) != 0) co_return;
-  std::unique_ptr<nghttp2_session, decltype(&nghttp2_session_del)> session(raw,
-                                                                           nghttp2_session_del);
-  submitSettings(raw, options.maxConcurrentStreams);
-  auto feed = [&](const char* data, std::size_t n) {
-    return nghttp2_session_mem_recv(raw, reinterpret_cast<const std::uint8_t*>(data), n) >= 0;
-  };
-  if (!feed(alreadyRead.data(), alreadyRead.size())) {
-    co_await flush(raw, stream);
-    co_return;
-  }
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
-  auto watchdog = Watchdog::create(executor, [&stream] { stream.close(); });
-  std::vector<char> buffer;
-  for (;;) {
-    if (!co_await flush(raw, stream)) co_return;
-    if (!st.ready.empty()) {
-      const std::int32_t id = st.ready.front();
-      st.ready.pop_front();
-      auto it = st.streams.find(id);
-      if (it == st.streams.end()) continue;  // reset by the client meanwhile
-      finishRequest(it->second);
-      HttpRequest request = std::move(it->second.request);
-      const int localError = it->second.localError;
-      std::optional<HttpResponse> response;
-      bool closeAfter = false;
-      if (localError != 0) {
-        response.emplace();
-        response->status = localError;
-        response->headers = {{"server", "istio-envoy"}};
-        closeAfter = localError == 400;
-      } else {
-        response = co_await handler(request, closeAfter);
-      }
-      if (!response) {
-        nghttp2_session_terminate_session(raw, NGHTTP2_NO_ERROR);
-        co_await flush(raw, stream);
-        co_return;
-      }
-      if (st.streams.contains(id)) submitResponse(raw, st, id, *response, request.method == "HEAD");
-      if (closeAfter) {
-        nghttp2_submit_goaway(raw, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(raw),
-                              NGHTTP2_NO_ERROR, nullptr, 0);
-      }
-      continue;
-    }
-    if (nghttp2_session_want_read(raw) == 0 && nghttp2_session_want_write(raw) == 0) co_return;
-    watchdog->arm(options.idleTimeout);
-    ErrorCode ready = co_await stream.waitReadable();
-    if (ready) co_return;
-    if (buffer.empty()) buffer.resize(kReadChunk);
-    const IoResult r = co_await stream.readSome(asio::buffer(buffer));
-    watchdog->disarm();
-    if (r.ec || watchdog->fired()) co_return;
-    if (!feed(buffer.data(), r.bytes)) {
-      co_await flush(raw, stream);
-      co_return;
-    }
+  ServerSession session(stream, handler, options, executor);
+  co_await session.run(std::move(alreadyRead));
+}
+
+Http2ClientConnection::Http2ClientConnection(std::unique_ptr<AsyncStream> stream,
+                                             CodecLimits limits) {
+  const asio::any_io_executor executor = stream->socket().get_executor();
+  s_ = std::make_shared<Session>(std::move(stream), limits, executor);
+  Callbacks cb;
+  nghttp2_session_callbacks_set_on_header_callback(cb.get(), clientHeader);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb.get(), clientData);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb.get(), clientFrame);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb.get(), clientClose);
+  nghttp2_session_callbacks_set_error_callback2(cb.get(), clientError);
+  if (nghttp2_session_client_new(&s_->session, cb.get(), s_.get()) != 0) {
+    s_->session = nullptr;
+    s_->ended = true;
+    return;
   }
+  // The client's own SETTINGS: it accepts no pushed streams.
+  submitSettings(s_->session, kEnvoyMaxConcurrentStreams);
 }
 
-Http2ClientConnection::Http2ClientConnection(CodecLimits limits) : s_(std::make_unique<Session>()) {
-  s_->limits = limits;
+Http2ClientConnection::~Http2ClientConnection() { close(); }
+
+void Http2ClientConnection::close() {
+  if (s_->ended) return;
+  s_->end(false);
 }
 
-Http2ClientConnection::~Http2ClientConnection() = default;
+AsyncStream& Http2ClientConnection::stream() { return *s_->stream; }
 
 bool Http2ClientConnection::reusable() const {
-  return s_->session != nullptr && !s_->failed && !s_->goaway &&
+  return s_->session != nullptr && !s_->ended && !s_->goaway &&
          nghttp2_session_want_read(s_->session) != 0;
 }
 
-Task<std::expected<HttpResponse, CodecError>> Http2ClientConnection::exchange(
-    AsyncStream& stream, const HttpRequest& request, std::string_view scheme) {
-  Session& c = *s_;
-  if (c.session == nullptr) {
-    Callbacks cb;
-    nghttp2_session_callbacks_set_on_header_callback(cb.get(), clientHeader);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb.get(), clientData);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb.get(), clientFrame);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb.get(), clientClose);
-    if (nghttp2_session_client_new(&c.session, cb.get(), &c) != 0) {
-      c.session = nullptr;
-      co_return std::unexpected(CodecError::kIo);
-    }
-    submitSettings(c.session, 100);
-  }
-  if (c.failed || c.goaway) co_return std::unexpected(CodecError::kClosed);
-  c.stream = -1;
-  c.anyFrame = false;
-  c.pendingStatus = 0;
-  c.pendingHeaders.clear();
-  c.final = false;
-  c.response = HttpResponse{};
-  c.done = false;
-  c.reset = false;
-  c.tooLarge = false;
+std::size_t Http2ClientConnection::activeStreams() const { return s_->streams.size(); }
 
+std::uint32_t Http2ClientConnection::peerMaxConcurrentStreams() const {
+  if (s_->session == nullptr) return 0;
+  return nghttp2_session_get_remote_settings(s_->session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+}
+
+Task<std::expected<HttpResponse, Http2Error>> Http2ClientConnection::exchange(
+    const HttpRequest& request, std::string_view scheme,
+    std::chrono::steady_clock::duration timeout) {
+  const std::shared_ptr<Session> c = s_;  // lives through this exchange whatever the owner does
+  if (c->ended || c->goaway) co_return std::unexpected(Http2Error::kRefused);
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  if (!c->started) {
+    c->started = true;
+    asio::co_spawn(executor, c->reader(), logEscapedException);
+    asio::co_spawn(executor, c->writer(), logEscapedException);
+  }
   NvList nv;
   nv.add(":method", request.method);
   nv.add(":scheme", std::string(scheme));
@@ -524,55 +752,39 @@ Task<std::expected<HttpResponse, CodecError>> Http2ClientConnection::exchange(
   }
   std::vector<nghttp2_nv> list = nv.build();
   nghttp2_data_provider provider;
-  const nghttp2_data_provider* body = nullptr;
+  const nghttp2_data_provider* bodyProvider = nullptr;
+  std::unique_ptr<Body> body;
   if (!request.body.empty()) {
-    c.requestBody.data = request.body;
-    c.requestBody.offset = 0;
-    provider.source.ptr = &c.requestBody;
+    body = std::make_unique<Body>();
+    body->data = request.body;
+    provider.source.ptr = body.get();
     provider.read_callback = readBody;
-    body = &provider;
+    bodyProvider = &provider;
   }
-  c.stream = nghttp2_submit_request(c.session, nullptr, list.data(), list.size(), body, nullptr);
-  if (c.stream < 0) {
-    c.failed = true;
-    co_return std::unexpected(CodecError::kIo);
-  }
-  // kClosed only while nothing of this stream came back: the request was not processed.
-  auto lost = [&c] { return c.anyFrame ? CodecError::kIo : CodecError::kClosed; };
-  std::vector<char> buffer(kReadChunk);
-  for (;;) {
-    if (!co_await flush(c.session, stream)) {
-      c.failed = true;
-      co_return std::unexpected(lost());
-    }
-    if (c.done) break;
-    if (c.tooLarge) {
-      c.failed = true;
-      co_return std::unexpected(CodecError::kBodyTooLarge);
-    }
-    if (c.reset) co_return std::unexpected(lost());
-    if (c.goaway && c.stream > c.goawayLastStream) co_return std::unexpected(CodecError::kClosed);
-    if (nghttp2_session_want_read(c.session) == 0) {
-      // The session ended: nghttp2 answered a protocol violation with GOAWAY (e.g. the peer
-      // speaks HTTP/1.1).
-      c.failed = true;
-      co_return std::unexpected(c.anyFrame ? CodecError::kIo : CodecError::kBadMessage);
-    }
-    const IoResult r = co_await stream.readSome(asio::buffer(buffer));
-    if (r.ec) {
-      c.failed = true;
-      co_return std::unexpected(lost());
-    }
-    const ssize_t fed = nghttp2_session_mem_recv(
-        c.session, reinterpret_cast<const std::uint8_t*>(buffer.data()), r.bytes);
-    if (fed < 0) {
-      c.failed = true;
-      co_return std::unexpected(c.anyFrame ? CodecError::kIo : CodecError::kBadMessage);
+  const std::int32_t id =
+      nghttp2_submit_request(c->session, nullptr, list.data(), list.size(), bodyProvider, nullptr);
+  if (id < 0) co_return std::unexpected(Http2Error::kRefused);  // e.g. stream ids exhausted
+  if (body) c->requestBodies[id] = std::move(body);
+  ClientStream cs(executor);
+  c->streams[id] = &cs;
+  c->writerWake.notify();
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!cs.done && !cs.error && !c->ended) {
+    cs.wake.expires_at(deadline);
+    co_await cs.wake.async_wait(kAsTuple);
+    if (!cs.done && !cs.error && std::chrono::steady_clock::now() >= deadline) {
+      // The caller's deadline: this stream is reset, the connection and its other streams go on
+      // (Envoy's router resets the upstream stream on a timeout).
+      cs.error = Http2Error::kTimeout;
+      if (!c->ended) {
+        nghttp2_submit_rst_stream(c->session, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        c->writerWake.notify();
+      }
     }
   }
-  // Acknowledgements and window updates of this exchange.
-  if (!co_await flush(c.session, stream)) c.failed = true;
-  HttpResponse out = std::move(c.response);
+  c->streams.erase(id);
+  if (!cs.done) co_return std::unexpected(cs.error.value_or(Http2Error::kConnectionLost));
+  HttpResponse out = std::move(cs.response);
   out.version = "HTTP/1.1";  // the shape the proxy serializes downstream
   out.reason = std::string(reasonPhrase(out.status));
   co_return out;

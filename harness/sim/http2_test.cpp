@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +42,9 @@ struct Loopback {
 void rethrow(const std::exception_ptr& e) {
   if (e) std::rethrow_exception(e);
 }
+
+// A bound on every exchange, so that a broken implementation fails instead of hanging.
+constexpr std::chrono::seconds kDeadline{10};
 
 // What the server saw, per request.
 struct Seen {
@@ -83,7 +88,7 @@ TEST(Http2, ClientAndServerSpeakHttp2OnTheWireAndReuseTheConnection) {
   asio::co_spawn(
       l.ctx,
       [&]() -> Task<void> {
-        Http2ClientConnection conn;
+        Http2ClientConnection conn(std::move(l.client));
         for (const char* target : {"/headers", "/status/418"}) {
           HttpRequest req;
           req.method = "GET";
@@ -93,12 +98,12 @@ TEST(Http2, ClientAndServerSpeakHttp2OnTheWireAndReuseTheConnection) {
                          {"Connection", "keep-alive"},
                          {"X-Envoy-Attempt-Count", "1"},
                          {"Transfer-Encoding", "chunked"}};
-          auto resp = co_await conn.exchange(*l.client, req, "http");
+          auto resp = co_await conn.exchange(req, "http", kDeadline);
           EXPECT_TRUE(resp.has_value());
           if (resp) responses.push_back(std::move(*resp));
         }
         reusable = conn.reusable();
-        l.client->close();
+        conn.close();
       },
       rethrow);
   l.run();
@@ -138,16 +143,16 @@ TEST(Http2, BodiesLargerThanTheDefaultWindowCrossBothWays) {
   asio::co_spawn(
       l.ctx,
       [&]() -> Task<void> {
-        Http2ClientConnection conn;
+        Http2ClientConnection conn(std::move(l.client));
         HttpRequest req;
         req.method = "POST";
         req.target = "/anything";
         req.headers = {{"host", "h"}};
         req.body = std::string(kBig, 'a');
-        auto resp = co_await conn.exchange(*l.client, req, "http");
+        auto resp = co_await conn.exchange(req, "http", kDeadline);
         EXPECT_TRUE(resp.has_value());
         if (resp) response = std::move(*resp);
-        l.client->close();
+        conn.close();
       },
       rethrow);
   l.run();
@@ -157,11 +162,219 @@ TEST(Http2, BodiesLargerThanTheDefaultWindowCrossBothWays) {
   EXPECT_EQ(response->body.size(), kBig);
 }
 
+// A gate the server's handlers wait at, on the test's io_context: open() lets every waiter go.
+// Waiting is bounded, so a server that runs handlers one at a time fails the test, not hangs it.
+struct Gate {
+  explicit Gate(asio::io_context& ctx) : timer(ctx, std::chrono::seconds(5)) {}
+  Task<void> wait() {
+    if (!opened) co_await timer.async_wait(kAsTuple);  // cancelled by open(), or the bound
+  }
+  void open() {
+    opened = true;
+    timer.cancel();
+  }
+  asio::steady_timer timer;
+  bool opened = false;
+};
+
+HttpRequest get(std::string target) {
+  HttpRequest req;
+  req.method = "GET";
+  req.target = std::move(target);
+  req.headers = {{"host", "h"}};
+  return req;
+}
+
+// Serves the HTTP/2 connection on `stream` with `handler` (the preface is read first).
+Task<void> serveWith(AsyncStream& stream, Http2Handler handler) {
+  std::string first;
+  std::vector<char> buf(64);
+  while (matchHttp2Preface(first) == PrefaceMatch::kPartial) {
+    const IoResult r = co_await stream.readSome(asio::buffer(buf));
+    if (r.ec) co_return;
+    first.append(buf.data(), r.bytes);
+  }
+  co_await serveHttp2(stream, std::move(first), handler, Http2ServerOptions{});
+}
+
+// Multiplexing both ways: five requests sent at once on one client connection are all in the
+// server's handlers at the same time (each handler waits until all five arrived), and each
+// response comes back on its own stream of that connection.
+TEST(Http2, ConcurrentRequestsAreStreamsOfOneConnectionHandledAtOnce) {
+  constexpr int kStreams = 5;
+  Loopback l;
+  Gate allArrived(l.ctx);
+  int inHandlers = 0;
+  int maxInHandlers = 0;
+  Http2Handler handler = [&](HttpRequest& req, bool&) -> Task<std::optional<HttpResponse>> {
+    maxInHandlers = std::max(maxInHandlers, ++inHandlers);
+    if (inHandlers == kStreams) allArrived.open();
+    co_await allArrived.wait();
+    --inHandlers;
+    HttpResponse r;
+    r.status = 200;
+    r.body = req.target;
+    co_return r;
+  };
+  asio::co_spawn(l.ctx, serveWith(*l.server, handler), rethrow);
+  std::vector<std::string> bodies;
+  auto conn = std::make_shared<Http2ClientConnection>(std::move(l.client));
+  int done = 0;
+  for (int i = 0; i < kStreams; ++i) {
+    asio::co_spawn(
+        l.ctx,
+        [&, i]() -> Task<void> {
+          auto resp = co_await conn->exchange(get("/r" + std::to_string(i)), "http", kDeadline);
+          EXPECT_TRUE(resp.has_value());
+          if (resp) bodies.push_back(resp->body);
+          if (++done == kStreams) {
+            EXPECT_TRUE(conn->reusable());
+            EXPECT_EQ(conn->activeStreams(), 0u);
+            conn->close();
+          }
+        },
+        rethrow);
+  }
+  l.run();
+  EXPECT_EQ(maxInHandlers, kStreams);
+  ASSERT_EQ(bodies.size(), static_cast<std::size_t>(kStreams));
+  // Every response belongs to its own request, in whatever order the streams finished.
+  std::vector<std::string> sorted = bodies;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<std::string>{"/r0", "/r1", "/r2", "/r3", "/r4"}));
+}
+
+// A stream the server resets (its handler answers nothing) fails that request alone: the other
+// streams in flight on the connection get their responses and the connection stays usable.
+TEST(Http2, AStreamResetFailsOnlyThatRequest) {
+  Loopback l;
+  Gate allArrived(l.ctx);
+  int arrived = 0;
+  Http2Handler handler = [&](HttpRequest& req, bool&) -> Task<std::optional<HttpResponse>> {
+    if (++arrived == 3) allArrived.open();
+    co_await allArrived.wait();
+    if (req.target == "/reset") co_return std::nullopt;
+    HttpResponse r;
+    r.status = 200;
+    r.body = req.target;
+    co_return r;
+  };
+  asio::co_spawn(l.ctx, serveWith(*l.server, handler), rethrow);
+  auto conn = std::make_shared<Http2ClientConnection>(std::move(l.client));
+  std::map<std::string, std::expected<HttpResponse, Http2Error>> results;
+  for (const char* target : {"/a", "/reset", "/b"}) {
+    asio::co_spawn(
+        l.ctx,
+        [&, target]() -> Task<void> {
+          auto resp = co_await conn->exchange(get(target), "http", kDeadline);
+          results.emplace(target, std::move(resp));
+          if (results.size() < 3) co_return;
+          // The connection still carries new streams.
+          auto after = co_await conn->exchange(get("/after"), "http", kDeadline);
+          EXPECT_TRUE(after.has_value());
+          conn->close();
+        },
+        rethrow);
+  }
+  l.run();
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results.at("/a").has_value());
+  EXPECT_EQ(results.at("/a")->body, "/a");
+  ASSERT_TRUE(results.at("/b").has_value());
+  EXPECT_EQ(results.at("/b")->body, "/b");
+  ASSERT_FALSE(results.at("/reset").has_value());
+  EXPECT_EQ(results.at("/reset").error(), Http2Error::kReset);
+}
+
+// A server's GOAWAY (a handler asks to close after its response) lets the streams it already
+// took finish; the connection then takes no new stream, and one sent anyway is refused (not
+// processed: the caller may send it on another connection).
+TEST(Http2, GoawayLetsTheStreamsInFlightFinishAndRefusesNewOnes) {
+  Loopback l;
+  Gate allArrived(l.ctx);
+  int arrived = 0;
+  Http2Handler handler = [&](HttpRequest& req,
+                             bool& closeAfter) -> Task<std::optional<HttpResponse>> {
+    if (++arrived == 3) allArrived.open();
+    co_await allArrived.wait();
+    closeAfter = req.target == "/close";
+    HttpResponse r;
+    r.status = 200;
+    r.body = req.target;
+    co_return r;
+  };
+  asio::co_spawn(l.ctx, serveWith(*l.server, handler), rethrow);
+  auto conn = std::make_shared<Http2ClientConnection>(std::move(l.client));
+  std::map<std::string, std::expected<HttpResponse, Http2Error>> results;
+  std::optional<std::expected<HttpResponse, Http2Error>> late;
+  bool reusableAfter = true;
+  for (const char* target : {"/close", "/a", "/b"}) {
+    asio::co_spawn(
+        l.ctx,
+        [&, target]() -> Task<void> {
+          auto resp = co_await conn->exchange(get(target), "http", kDeadline);
+          results.emplace(target, std::move(resp));
+          if (results.size() < 3) co_return;
+          reusableAfter = conn->reusable();
+          late = co_await conn->exchange(get("/late"), "http", kDeadline);
+          conn->close();
+        },
+        rethrow);
+  }
+  l.run();
+  ASSERT_EQ(results.size(), 3u);
+  for (const char* target : {"/close", "/a", "/b"}) {
+    ASSERT_TRUE(results.at(target).has_value()) << target;
+    EXPECT_EQ(results.at(target)->body, target);
+  }
+  EXPECT_FALSE(reusableAfter);
+  ASSERT_TRUE(late.has_value());
+  ASSERT_FALSE(late->has_value());
+  EXPECT_EQ(late->error(), Http2Error::kRefused);
+}
+
+// The caller's deadline on one stream resets that stream only (RST_STREAM CANCEL, as Envoy's
+// router does on a timeout): a request on the same connection is answered meanwhile and after.
+TEST(Http2, ADeadlineResetsOnlyItsStream) {
+  Loopback l;
+  Gate release(l.ctx);
+  Http2Handler handler = [&](HttpRequest& req, bool&) -> Task<std::optional<HttpResponse>> {
+    if (req.target == "/slow") co_await release.wait();
+    HttpResponse r;
+    r.status = 200;
+    r.body = req.target;
+    co_return r;
+  };
+  asio::co_spawn(l.ctx, serveWith(*l.server, handler), rethrow);
+  auto conn = std::make_shared<Http2ClientConnection>(std::move(l.client));
+  std::optional<std::expected<HttpResponse, Http2Error>> slow, fast, after;
+  asio::co_spawn(
+      l.ctx,
+      [&]() -> Task<void> {
+        slow = co_await conn->exchange(get("/slow"), "http", std::chrono::milliseconds(200));
+        after = co_await conn->exchange(get("/after"), "http", kDeadline);
+        release.open();
+        conn->close();
+      },
+      rethrow);
+  asio::co_spawn(
+      l.ctx,
+      [&]() -> Task<void> { fast = co_await conn->exchange(get("/fast"), "http", kDeadline); },
+      rethrow);
+  l.run();
+  ASSERT_TRUE(slow && !slow->has_value());
+  EXPECT_EQ(slow->error(), Http2Error::kTimeout);
+  ASSERT_TRUE(fast && fast->has_value());
+  EXPECT_EQ((*fast)->body, "/fast");
+  ASSERT_TRUE(after && after->has_value());
+  EXPECT_EQ((*after)->body, "/after");
+}
+
 // A server that speaks only HTTP/1.1 (the legacy upstream mock) answers the preface with a 400:
 // the HTTP/2 client reports a protocol failure, never an HTTP/1.1 response.
 TEST(Http2, ClientAgainstAnHttp1ServerFails) {
   Loopback l;
-  std::optional<std::expected<HttpResponse, CodecError>> result;
+  std::optional<std::expected<HttpResponse, Http2Error>> result;
   asio::co_spawn(
       l.ctx,
       [&]() -> Task<void> {
@@ -176,44 +389,43 @@ TEST(Http2, ClientAgainstAnHttp1ServerFails) {
   asio::co_spawn(
       l.ctx,
       [&]() -> Task<void> {
-        Http2ClientConnection conn;
+        Http2ClientConnection conn(std::move(l.client));
         HttpRequest req;
         req.method = "GET";
         req.target = "/";
         req.headers = {{"host", "h"}};
-        result = co_await conn.exchange(*l.client, req, "http");
+        result = co_await conn.exchange(req, "http", kDeadline);
         EXPECT_FALSE(conn.reusable());
-        l.client->close();
       },
       rethrow);
   l.run();
   ASSERT_TRUE(result.has_value());
   ASSERT_FALSE(result->has_value());
-  EXPECT_NE(result->error(), CodecError::kClosed);  // something answered: not "not processed"
+  // Something answered, in the wrong protocol: a codec protocol error, not "not processed".
+  EXPECT_EQ(result->error(), Http2Error::kProtocolError);
 }
 
 // A pooled connection the server closed in the meantime: the request was not processed
-// (kClosed), so the caller may retry it on a fresh connection.
-TEST(Http2, ConnectionClosedBeforeAnyResponseIsReportedAsClosed) {
+// (kRefused), so the caller may send it again on a fresh connection.
+TEST(Http2, ConnectionClosedBeforeAnyResponseIsReportedAsRefused) {
   Loopback l;
-  std::optional<std::expected<HttpResponse, CodecError>> result;
+  std::optional<std::expected<HttpResponse, Http2Error>> result;
   l.server->close();
   asio::co_spawn(
       l.ctx,
       [&]() -> Task<void> {
-        Http2ClientConnection conn;
+        Http2ClientConnection conn(std::move(l.client));
         HttpRequest req;
         req.method = "GET";
         req.target = "/";
         req.headers = {{"host", "h"}};
-        result = co_await conn.exchange(*l.client, req, "http");
-        l.client->close();
+        result = co_await conn.exchange(req, "http", kDeadline);
       },
       rethrow);
   l.run();
   ASSERT_TRUE(result.has_value());
   ASSERT_FALSE(result->has_value());
-  EXPECT_EQ(result->error(), CodecError::kClosed);
+  EXPECT_EQ(result->error(), Http2Error::kRefused);
 }
 
 // Hostile input on a listener: a preface followed by bytes that are no HTTP/2 frame ends the

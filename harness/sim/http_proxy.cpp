@@ -82,6 +82,7 @@ std::string decoratorOperation(const mesh::Route& route) {
 
 }  // namespace
 
+// Every TLS context an HTTP chain terminates offers ALPN h2,http/1.1 (util.ALPNHttp, §5).
 SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& chain) {
   std::lock_guard lock(p.ctxMu);
   auto it = p.serverCtx.find(chain.name);
@@ -91,7 +92,7 @@ SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& ch
   switch (t.mode) {
     case mesh::DownstreamTlsMode::kIstioMutual:
       // §6: mesh certificates both ways (sidecar inbound STRICT, ISTIO_MUTUAL servers).
-      ctx = makeServerContext(p.meshIdentity, meshCa->certPem());
+      ctx = makeServerContext(p.meshIdentity, meshCa->certPem(), ServerAlpn::kHttp);
       break;
     case mesh::DownstreamTlsMode::kSimple:
     case mesh::DownstreamTlsMode::kOptionalMutual:
@@ -99,9 +100,10 @@ SslContext SimMesh::Impl::serverContextFor(Proxy& p, const mesh::FilterChain& ch
       if (!t.credential) break;
       auto cred = credentials.find(t.credential->ns + "/" + t.credential->name);
       if (cred == credentials.end()) break;
-      ctx = makeServerContext(cred->second, t.mode == mesh::DownstreamTlsMode::kMutual
-                                                ? credentialCaPem
-                                                : std::string());
+      ctx = makeServerContext(
+          cred->second,
+          t.mode == mesh::DownstreamTlsMode::kMutual ? credentialCaPem : std::string(),
+          ServerAlpn::kHttp);
       break;
     }
     default:

@@ -338,14 +338,24 @@ Task<void> SimMesh::Impl::serveHttp2Connection(Proxy& p, VirtualListener& vl,
                                                const mesh::ConnectionInfo& ci, AsyncStream& stream,
                                                std::string alreadyRead, const std::string& remote,
                                                LiveSockets& live) {
-  // handleRequest writes an HTTP/1.1 response to the stream it is given; for a stream of an
-  // HTTP/2 connection that is a capture, whose response goes out as HEADERS and DATA frames.
-  // Requests of one connection are handled one at a time (docs/fidelity.md, "HTTP/2").
+  // Each stream is handled by its own coroutine (http2.h), with its own per-request socket state
+  // (the upstream it uses, headers the filters add), registered so that a kill or shutdown also
+  // closes the upstream connection it is using. handleRequest writes an HTTP/1.1 response to the
+  // stream it is given; for an HTTP/2 stream that is a capture, whose response goes out as
+  // HEADERS and DATA frames.
+  if (stream.tlsLayer() != nullptr) downstreamPeer(stream, live);  // read once, shared by streams
   Http2Handler handler = [&](HttpRequest& req,
                              bool& closeAfter) -> Task<std::optional<HttpResponse>> {
+    LiveSockets streamLive;
+    streamLive.worker = live.worker;
+    streamLive.downstream = &stream;
+    streamLive.peer = live.peer;
+    Worker::Registration registration(*live.worker, vl.proxy,
+                                      [&streamLive] { streamLive.closeAll(); });
     ResponseCapture capture(stream);
     const bool keep = !stopping;
-    const bool open = co_await handleRequest(p, vl, chain, ci, capture, req, remote, keep, live);
+    const bool open =
+        co_await handleRequest(p, vl, chain, ci, capture, req, remote, keep, streamLive);
     closeAfter = !open || !keep;
     if (capture.written().empty()) co_return std::nullopt;
     auto resp = co_await parseCapturedResponse(capture.written(), req.method);

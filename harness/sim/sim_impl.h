@@ -127,18 +127,39 @@ struct SimMesh::Impl {
   // upstream connection it is, else the address's own IP (curl on the host, port-forwards).
   std::string sourceIpOf(const std::string& remote);
 
-  // An upstream connection, owned by one worker's pool or by the request using it.
+  // An HTTP/1.1 upstream connection, owned by one worker's pool or by the request using it.
   struct UpstreamConn {
     std::unique_ptr<AsyncStream> stream;
     std::unique_ptr<HttpReader> reader;
-    // Set when the cluster speaks HTTP/2 (mesh::Cluster::protocol): requests go through it.
-    std::unique_ptr<Http2ClientConnection> h2;
     std::uint64_t generation = 0;
     std::unique_ptr<SourceRegistration> source;
     std::shared_ptr<ConnectionSlot> slot;  // max_connections accounting (§R6)
     std::uint32_t requests = 0;            // requests sent on it (maxRequestsPerConnection)
   };
-  using Pool = std::unordered_map<std::string, std::vector<UpstreamConn>>;
+  // An HTTP/2 upstream connection (Envoy's multiplexed ActiveClient, §R6): shared by the worker's
+  // pool and every request with a stream on it; closed when the last of them lets go.
+  struct Http2Upstream {
+    std::unique_ptr<Http2ClientConnection> conn;  // null while connecting
+    std::uint64_t generation = 0;
+    std::unique_ptr<SourceRegistration> source;
+    std::shared_ptr<ConnectionSlot> slot;
+    // Streams it may still carry (maxRequestsPerConnection; Envoy's remaining_streams).
+    std::uint64_t remainingStreams = 0;
+  };
+  // The HTTP/2 connections of one worker to one destination, and the requests waiting for a
+  // stream on one (Envoy's pending streams, §R6).
+  struct Http2Pool {
+    std::vector<std::shared_ptr<Http2Upstream>> clients;
+    std::size_t pending = 0;
+    std::vector<std::weak_ptr<asio::steady_timer>> waiters;  // woken when a client may be ready
+    std::uint64_t connectFailures = 0;  // a failed connect fails the pending requests (purge)
+    mesh::AttemptOutcome lastConnectFailure;
+    void wakeAll();
+  };
+  struct Pool {
+    std::unordered_map<std::string, std::vector<UpstreamConn>> http1;  // idle connections
+    std::unordered_map<std::string, Http2Pool> http2;
+  };
 
   // The sockets one downstream connection uses, so that a gateway kill or shutdown can close
   // them (registered with the worker for the handler's lifetime).
@@ -424,6 +445,18 @@ struct SimMesh::Impl {
     std::optional<std::chrono::milliseconds> perTry;
     bool routeTimeoutFired = false;  // out: the route timer ended this attempt
   };
+  // An attempt on an HTTP/2 cluster: a stream on a pooled connection (attemptUpstream's
+  // contract; a timed-out stream is reset, its connection stays).
+  Task<mesh::AttemptOutcome> attemptHttp2(Proxy& p, const mesh::Cluster& cluster,
+                                          const curl::SocketAddress& target,
+                                          const std::optional<mesh::EffectiveUpstreamTls>& tls,
+                                          const HttpRequest& req, AttemptTimers& timers,
+                                          HttpResponse& out, LiveSockets& live);
+  // Connects `client` of the pool `key` of `worker` and wakes the pool's waiters.
+  Task<void> connectHttp2(Proxy& p, std::size_t worker, std::string key,
+                          std::shared_ptr<Http2Upstream> client, curl::SocketAddress target,
+                          std::optional<mesh::EffectiveUpstreamTls> tls,
+                          std::chrono::milliseconds timeout);
   // One attempt; a timed-out attempt closes its connection (never pooled).
   Task<mesh::AttemptOutcome> attemptUpstream(Proxy& p, const mesh::Cluster& cluster,
                                              const curl::SocketAddress& target,

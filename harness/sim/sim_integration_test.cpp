@@ -977,8 +977,8 @@ workloads:
 // A sidecar straight to a legacy service on an `http` ServiceEntry port (the mock speaks HTTP/1.1
 // only, like the legacy service): HTTP/1.1 by default, and the upstream sees the sidecar's own
 // metadata-exchange pair (§R8.1); with a DestinationRule `h2UpgradePolicy: UPGRADE` the sidecar
-// speaks HTTP/2 to it and the request fails, as it would against a real HTTP/1.1-only server
-// (§R9) — never a pass where the mesh fails.
+// speaks HTTP/2 to it and the request fails as against a real HTTP/1.1-only server — Envoy's
+// codec protocol error, 502 UPE (§R9) — never a pass where the mesh fails.
 TEST(Http2Hops, UpgradeToAnHttp1OnlyLegacyServiceFails_R9) {
   TempDir files;
   const std::string upgradeDr = R"(apiVersion: networking.istio.io/v1beta1
@@ -1038,7 +1038,17 @@ workloads:
       EXPECT_NE(echoedHeader(o, "X-Envoy-Peer-Metadata-Id").find("~sleep-"), std::string::npos)
           << o.body;
     } else {
-      EXPECT_EQ(o.status, 503) << describe(o);
+      // Envoy's HTTP/2 codec fails on the HTTP/1.1 answer: a protocol error, 502 UPE (§R9).
+      EXPECT_EQ(o.status, 502) << describe(o);
+      ASSERT_TRUE(o.flags.contains("sleep")) << describe(o);
+      EXPECT_EQ(o.flags.at("sleep"), "UPE");
+      EXPECT_EQ(o.body,
+                "upstream connect error or disconnect/reset before headers. reset reason: "
+                "protocol error");
+      ASSERT_EQ(o.accessLog.size(), 1u) << describe(o);
+      EXPECT_NE(o.accessLog[0].find("upstream_reset_before_response_started{protocol_error}"),
+                std::string::npos)
+          << describe(o);
     }
   }
 }
@@ -1070,12 +1080,18 @@ TEST(Http2Hops, SidecarToEgressGatewayIsHttp2ByThePortName_R9) {
     // HTTP/1.1 again.
     EXPECT_EQ(echoedHeader(o, "X-Envoy-Attempt-Count"), "1") << o.body;
   }
-  // ingress → egress targets the same port: HTTP/2 too; curl → ingress is HTTP/1.1.
+  // ingress → egress targets the same port: HTTP/2 too. curl → ingress over HTTPS negotiates h2
+  // by ALPN (the gateway's TLS offers h2,http/1.1, §5), as against a real ingress gateway;
+  // `--http1.1` keeps it on HTTP/1.1.
   const auto ext = seed.curl("", kExternal);
   ASSERT_EQ(ext.status, 200) << describe(ext);
-  EXPECT_NE(lineOf(ext, "istio-ingressgateway").find(" HTTP/1.1\""), std::string::npos)
+  EXPECT_NE(lineOf(ext, "istio-ingressgateway").find(" HTTP/2\""), std::string::npos)
       << describe(ext);
   EXPECT_NE(lineOf(ext, "httpbin-egress").find(" HTTP/2\""), std::string::npos) << describe(ext);
+  const auto http11 = seed.curl("", std::string("--http1.1 ") + kExternal);
+  ASSERT_EQ(http11.status, 200) << describe(http11);
+  EXPECT_NE(lineOf(http11, "istio-ingressgateway").find(" HTTP/1.1\""), std::string::npos)
+      << describe(http11);
 }
 
 // Keep-alive: a proxy reuses its idle upstream connection to the same destination. Nine

@@ -138,7 +138,28 @@ Result<void> useIdentity(SSL_CTX* ctx, const pki::KeyPair& id) {
 
 }  // namespace
 
-Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity, const std::string& clientCaPem) {
+namespace {
+
+// util.ALPNHttp in ALPN wire format (length-prefixed names).
+constexpr unsigned char kAlpnHttpWire[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// The first of the server's protocols the client offers (server preference, as Envoy selects);
+// none in common: no ALPN in the handshake, the connection goes on.
+int selectHttpAlpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
+                   const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kAlpnHttpWire, sizeof kAlpnHttpWire, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+}  // namespace
+
+Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity, const std::string& clientCaPem,
+                                    ServerAlpn alpn) {
   ignoreSigpipe();
   SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
   if (!ctx) return environmentError("SSL_CTX_new: " + drainSslErrors());
@@ -156,6 +177,7 @@ Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity, const std::str
     }
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
+  if (alpn == ServerAlpn::kHttp) SSL_CTX_set_alpn_select_cb(ctx.get(), selectHttpAlpn, nullptr);
   return ctx;
 }
 

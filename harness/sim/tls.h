@@ -42,10 +42,17 @@ using SslContext = std::shared_ptr<asio::ssl::context>;
 // Hands an OpenSSL context to Asio (which then owns it).
 SslContext adoptContext(SslCtxPtr ctx);
 
+// ALPN a server context offers: none, or Istio's `util.ALPNHttp` — `h2` then `http/1.1`, in the
+// server's order of preference — which istiod sets on every TLS context of an HTTP listener it
+// terminates (gateway SIMPLE/MUTUAL/ISTIO_MUTUAL servers, sidecar inbound mTLS;
+// docs/istio-behaviour.md §5).
+enum class ServerAlpn { kNone, kHttp };
+
 // A server-side context presenting `identity`; when `clientCaPem` is set a client certificate
 // signed by it is required.
 Result<SslCtxPtr> makeServerContext(const pki::KeyPair& identity,
-                                    const std::string& clientCaPem = {});
+                                    const std::string& clientCaPem = {},
+                                    ServerAlpn alpn = ServerAlpn::kNone);
 
 // A client-side context. `trustPem` empty = no verification; otherwise the chain must verify
 // against it. `clientIdentity` is presented when set (mesh certificates for ISTIO_MUTUAL).

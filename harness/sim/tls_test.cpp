@@ -139,5 +139,57 @@ TEST(UpstreamTls, MutualRequiresAClientCertificateFromTheMeshCa) {
   EXPECT_FALSE(handshake(*server, mesh->certPem(), mesh->certPem(), "", {}).serverOk);
 }
 
+// The protocol ALPN settles on when a client offering `offer` (wire format, "" = no ALPN) meets
+// a server context with `alpn`: an in-memory handshake.
+std::string negotiatedAlpn(ServerAlpn alpn, const std::string& offer) {
+  auto ca = pki::CertificateAuthority::create("alpn");
+  EXPECT_TRUE(ca.has_value());
+  if (!ca) return "<no ca>";
+  auto id = ca->issueServer({"gw.example"});
+  EXPECT_TRUE(id.has_value());
+  auto sctx = makeServerContext(*id, "", alpn);
+  auto cctx = makeClientContext("", std::nullopt);
+  EXPECT_TRUE(sctx && cctx);
+  if (!id || !sctx || !cctx) return "<no context>";
+  SslPtr server(SSL_new(sctx->get()));
+  SslPtr client(SSL_new(cctx->get()));
+  BIO* toServer = BIO_new(BIO_s_mem());
+  BIO* toClient = BIO_new(BIO_s_mem());
+  BIO_up_ref(toServer);
+  BIO_up_ref(toClient);
+  SSL_set_bio(server.get(), toServer, toClient);
+  SSL_set_bio(client.get(), toClient, toServer);
+  SSL_set_accept_state(server.get());
+  SSL_set_connect_state(client.get());
+  if (!offer.empty()) {
+    SSL_set_alpn_protos(client.get(), reinterpret_cast<const unsigned char*>(offer.data()),
+                        static_cast<unsigned int>(offer.size()));
+  }
+  for (int i = 0;
+       i < 10 && (!SSL_is_init_finished(client.get()) || !SSL_is_init_finished(server.get()));
+       ++i) {
+    SSL_do_handshake(client.get());
+    SSL_do_handshake(server.get());
+  }
+  EXPECT_TRUE(SSL_is_init_finished(client.get()));
+  const unsigned char* selected = nullptr;
+  unsigned int length = 0;
+  SSL_get0_alpn_selected(client.get(), &selected, &length);
+  return std::string(reinterpret_cast<const char*>(selected), length);
+}
+
+// §5: an HTTP listener's TLS offers util.ALPNHttp in the server's order: a client offering both
+// (curl over HTTPS) gets h2, one offering only http/1.1 (curl --http1.1) gets that, and without
+// ALPN (a proxy's own TLS origination) nothing is negotiated. A context without ALPN selects
+// nothing.
+TEST(ServerTls, HttpListenersOfferH2ThenHttp11) {
+  const std::string both("\x02h2\x08http/1.1", 12);
+  const std::string http11("\x08http/1.1", 9);
+  EXPECT_EQ(negotiatedAlpn(ServerAlpn::kHttp, both), "h2");
+  EXPECT_EQ(negotiatedAlpn(ServerAlpn::kHttp, http11), "http/1.1");
+  EXPECT_EQ(negotiatedAlpn(ServerAlpn::kHttp, ""), "");
+  EXPECT_EQ(negotiatedAlpn(ServerAlpn::kNone, both), "");
+}
+
 }  // namespace
 }  // namespace egresslab::sim

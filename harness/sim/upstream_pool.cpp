@@ -6,8 +6,12 @@
 // circuit breakers — a request over max_requests, or one that finds no connection under
 // max_connections and no room under max_pending_requests, is overflow (503 UO, §R6); one with
 // room waits for a connection to close.
-// A cluster istiod configures for HTTP/2 gets HTTP/2 connections (http2.h), pooled the same way:
-// one stream at a time on each (docs/fidelity.md).
+// A cluster istiod configures for HTTP/2 gets HTTP/2 connections (http2.h) pooled as Envoy's
+// HTTP/2 pool does (§R6): concurrent requests are streams of one connection, up to the peer's
+// SETTINGS_MAX_CONCURRENT_STREAMS and maxRequestsPerConnection; a request that finds no ready
+// connection waits as pending (max_pending_requests) while one connects; max_requests
+// (http2MaxRequests) is checked when a request gets its stream; a worker's pool with no
+// connection to the host opens one even at max_connections.
 #include <fmt/format.h>
 
 #include "harness/sim/sim_impl.h"
@@ -147,12 +151,14 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     Proxy& p, const mesh::Cluster& cluster, const curl::SocketAddress& target,
     const std::optional<mesh::EffectiveUpstreamTls>& tls, const HttpRequest& req,
     AttemptTimers& timers, HttpResponse& out, LiveSockets& live) {
-  Pool& pool = p.pools[live.worker->index()];
   // The codec is istiod's choice for the cluster (from the Service port's protocol, §R9): HTTP/2
-  // with prior knowledge, one stream at a time per connection (docs/fidelity.md), or HTTP/1.1.
-  const bool http2 = cluster.protocol == mesh::UpstreamProtocol::kHttp2;
-  const std::string key = poolKey(target, tls, http2);
-  const std::string wire = http2 ? std::string() : serializeRequest(req);
+  // with prior knowledge (attemptHttp2), or HTTP/1.1.
+  if (cluster.protocol == mesh::UpstreamProtocol::kHttp2) {
+    co_return co_await attemptHttp2(p, cluster, target, tls, req, timers, out, live);
+  }
+  auto& pool = p.pools[live.worker->index()].http1;
+  const std::string key = poolKey(target, tls, false);
+  const std::string wire = serializeRequest(req);
   // Time left on the route timer (§R1); never negative.
   auto routeLeft = [&]() -> std::optional<Clock::duration> {
     if (!timers.routeDeadline) return std::nullopt;
@@ -226,11 +232,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
       if (!stream) co_return failure;
       c.emplace();
       c->stream = std::move(stream);
-      if (http2) {
-        c->h2 = std::make_unique<Http2ClientConnection>();
-      } else {
-        c->reader = std::make_unique<HttpReader>(*c->stream);
-      }
+      c->reader = std::make_unique<HttpReader>(*c->stream);
       c->generation = generation;
       c->source =
           std::make_unique<SourceRegistration>(*this, localOf(c->stream->socket()), p.cfg->podIp);
@@ -251,16 +253,11 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     if (routeBound) responseTimeout = *left;
     watchdog->arm(responseTimeout);
     live.upstream = s;
-    // (No co_await inside ?: — GCC 12 miscompiles the temporaries of that form.)
     bool wrote = true;
     std::expected<HttpResponse, CodecError> resp = std::unexpected(CodecError::kIo);
-    if (c->h2) {
-      resp = co_await c->h2->exchange(*s, req, s->tls() ? "https" : "http");
-    } else {
-      const IoResult written = co_await s->writeAll(asio::buffer(wire));
-      wrote = !written.ec;
-      if (wrote) resp = co_await c->reader->readResponse(req.method);
-    }
+    const IoResult written = co_await s->writeAll(asio::buffer(wire));
+    wrote = !written.ec;
+    if (wrote) resp = co_await c->reader->readResponse(req.method);
     live.upstream = nullptr;
     watchdog->disarm();
     if (!resp) {
@@ -281,7 +278,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     o.body = resp->body;
     ++c->requests;
     // maxRequestsPerConnection (§R6): the connection closes after that many requests.
-    const bool open = c->h2 ? c->h2->reusable() : resp->keepAlive() && c->reader->buffered() == 0;
+    const bool open = resp->keepAlive() && c->reader->buffered() == 0;
     const bool reusable = pooled && open && !stopping && !p.killed &&
                           c->generation == poolGeneration &&
                           (perConnection == 0 || c->requests < perConnection);
@@ -290,6 +287,179 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
       auto& idle = pool[key];
       if (idle.size() < limits.maxPooledPerKey) idle.push_back(std::move(*c));
     }
+    co_return o;
+  }
+  mesh::AttemptOutcome o;
+  o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
+  co_return o;
+}
+
+void SimMesh::Impl::Http2Pool::wakeAll() {
+  for (const auto& w : waiters) {
+    if (auto timer = w.lock()) timer->cancel();
+  }
+  waiters.clear();
+}
+
+Task<void> SimMesh::Impl::connectHttp2(Proxy& p, std::size_t worker, std::string key,
+                                       std::shared_ptr<Http2Upstream> client,
+                                       curl::SocketAddress target,
+                                       std::optional<mesh::EffectiveUpstreamTls> tls,
+                                       std::chrono::milliseconds timeout) {
+  // The connection is the pool's, not one request's: the cluster's connect timeout bounds it,
+  // and requests waiting for it give up on their own timers (§R1, §R6).
+  mesh::AttemptOutcome failure;
+  std::unique_ptr<AsyncStream> stream = co_await openUpstream(p, target, tls, timeout, failure);
+  Http2Pool& pool = p.pools[worker].http2[key];
+  if (stream) {
+    client->source =
+        std::make_unique<SourceRegistration>(*this, localOf(stream->socket()), p.cfg->podIp);
+    client->conn = std::make_unique<Http2ClientConnection>(std::move(stream));
+  } else {
+    // Envoy purges the pool's pending requests with the connect failure (conn_pool_base.cc
+    // onConnectionEvent).
+    std::erase(pool.clients, client);
+    ++pool.connectFailures;
+    pool.lastConnectFailure = failure;
+  }
+  pool.wakeAll();
+}
+
+Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
+    Proxy& p, const mesh::Cluster& cluster, const curl::SocketAddress& target,
+    const std::optional<mesh::EffectiveUpstreamTls>& tls, const HttpRequest& req,
+    AttemptTimers& timers, HttpResponse& out, LiveSockets& live) {
+  const std::size_t worker = live.worker->index();
+  const std::string key = poolKey(target, tls, true);
+  Http2Pool& pool = p.pools[worker].http2[key];
+  ClusterState& state = p.clusters.get(cluster, simNow());
+  live.upstreamLocal.clear();  // set once this attempt has a stream
+  auto routeLeft = [&]() -> std::optional<Clock::duration> {
+    if (!timers.routeDeadline) return std::nullopt;
+    return std::max(Clock::duration::zero(), *timers.routeDeadline - Clock::now());
+  };
+  const std::uint32_t perConnection = cluster.circuitBreakers.maxRequestsPerConnection;
+  // Envoy's remaining_streams of a new connection: maxRequestsPerConnection, else 2^29.
+  const std::uint64_t streamsPerConnection = perConnection != 0 ? perConnection : (1u << 29);
+  // Connections that take no new stream leave the pool (closed once their streams are done).
+  auto prune = [&] {
+    std::erase_if(pool.clients, [&](const std::shared_ptr<Http2Upstream>& c) {
+      if (c->generation != poolGeneration || stopping || p.killed) return true;
+      return c->conn != nullptr && (!c->conn->reusable() || c->remainingStreams == 0);
+    });
+  };
+  // A connected client with room for one more stream (Envoy's ready list).
+  auto ready = [&]() -> std::shared_ptr<Http2Upstream> {
+    prune();
+    for (const auto& c : pool.clients) {
+      if (c->conn != nullptr && c->conn->activeStreams() < c->conn->peerMaxConcurrentStreams()) {
+        return c;
+      }
+    }
+    return nullptr;
+  };
+  // Envoy's tryCreateNewConnection: a connection is opened when the pending requests exceed what
+  // the connections still connecting will carry, under max_connections — or at the limit when
+  // the pool has none at all.
+  auto maybeConnect = [&] {
+    std::uint64_t connectingCapacity = 0;
+    for (const auto& c : pool.clients) {
+      if (c->conn == nullptr) connectingCapacity += c->remainingStreams;
+    }
+    if (pool.pending <= connectingCapacity) return;
+    if (!state.tryOpenConnection(pool.clients.empty())) return;
+    auto client = std::make_shared<Http2Upstream>();
+    client->slot = std::make_shared<ConnectionSlot>(state);
+    client->generation = poolGeneration;
+    client->remainingStreams = streamsPerConnection;
+    pool.clients.push_back(client);
+    asio::co_spawn(live.worker->context(),
+                   connectHttp2(p, worker, key, client, target, tls, cluster.connectTimeout),
+                   logEscapedException);
+  };
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::shared_ptr<Http2Upstream> client = ready();
+    if (!client) {
+      // No ready connection: the request waits as pending, if the breaker has room (§R6).
+      if (!state.tryStartPending()) co_return overflow();
+      const Release pendingDone{state, &ClusterState::finishPending};
+      ++pool.pending;
+      struct Pending {
+        Http2Pool& pool;
+        ~Pending() { --pool.pending; }
+      } const counted{pool};
+      const std::uint64_t failuresBefore = pool.connectFailures;
+      const asio::any_io_executor executor = co_await asio::this_coro::executor;
+      // A pending request waits at most until the route timer fires (§R1, §R6).
+      const auto deadline =
+          Clock::now() + routeLeft().value_or(std::chrono::duration_cast<Clock::duration>(
+                             limits.defaultUpstreamTimeout));
+      for (;;) {
+        client = ready();
+        if (client) break;
+        if (pool.connectFailures != failuresBefore) co_return pool.lastConnectFailure;
+        if (Clock::now() >= deadline || stopping) {
+          if (timers.routeDeadline) timers.routeTimeoutFired = true;
+          mesh::AttemptOutcome o;
+          o.kind = mesh::AttemptOutcome::Kind::kTimeout;
+          co_return o;
+        }
+        maybeConnect();
+        auto timer = std::make_shared<asio::steady_timer>(executor);
+        timer->expires_at(deadline);
+        pool.waiters.push_back(timer);
+        state.waitForConnection(timer);  // a slot freed elsewhere (max_connections)
+        co_await timer->async_wait(kAsTuple);
+      }
+    }
+    // attachStreamToClient: max_requests (http2MaxRequests) is checked as the stream starts.
+    if (!state.tryStartRequest()) co_return overflow();
+    const Release requestDone{state, &ClusterState::finishRequest};
+    --client->remainingStreams;  // at 0 the connection drains: closed after its last stream
+    Http2ClientConnection& conn = *client->conn;
+    live.upstreamLocal = localOf(conn.stream().socket());
+    // The per-try timeout starts with the stream; the route timer keeps running (§R1).
+    Clock::duration responseTimeout = timers.perTry
+                                          ? Clock::duration(*timers.perTry)
+                                          : Clock::duration(limits.defaultUpstreamTimeout);
+    const auto left = routeLeft();
+    const bool routeBound = left && (!timers.perTry || *left <= responseTimeout);
+    if (routeBound) responseTimeout = *left;
+    live.upstream = &conn.stream();
+    auto resp =
+        co_await conn.exchange(req, conn.stream().tls() ? "https" : "http", responseTimeout);
+    live.upstream = nullptr;
+    // A stream ended: a request waiting for room on a busy connection may take it.
+    pool.wakeAll();
+    if (!resp) {
+      mesh::AttemptOutcome o;
+      switch (resp.error()) {
+        case Http2Error::kTimeout:
+          timers.routeTimeoutFired = routeBound;
+          o.kind = mesh::AttemptOutcome::Kind::kTimeout;
+          co_return o;
+        case Http2Error::kRefused:
+          // Not processed (GOAWAY, a connection that ended first): sent once more on another.
+          if (attempt == 0) continue;
+          break;
+        case Http2Error::kProtocolError:
+          // A codec protocol error (e.g. the upstream answered in HTTP/1.1): 502 UPE (§R9).
+          o.kind = mesh::AttemptOutcome::Kind::kProtocolError;
+          co_return o;
+        case Http2Error::kReset:
+        case Http2Error::kConnectionLost:
+        case Http2Error::kTooLarge:
+          break;
+      }
+      o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
+      co_return o;
+    }
+    mesh::AttemptOutcome o;
+    o.kind = mesh::AttemptOutcome::Kind::kResponse;
+    o.status = static_cast<std::uint32_t>(resp->status);
+    o.body = resp->body;
+    out = std::move(*resp);
     co_return o;
   }
   mesh::AttemptOutcome o;
