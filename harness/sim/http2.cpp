@@ -2,6 +2,7 @@
 // state; this file moves its bytes with Asio (nghttp2_session_mem_recv/mem_send, no callbacks
 // doing I/O) and converts streams to and from the HTTP/1.1 message types.
 #include "harness/sim/http2.h"
+#include "harness/core/ascii.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -20,14 +21,6 @@ namespace {
 // or response body up to the codec limit needs few WINDOW_UPDATEs.
 constexpr std::int32_t kWindow = 16 * 1024 * 1024;
 constexpr std::size_t kReadChunk = 16 * 1024;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // Headers HTTP/2 forbids (RFC 9113 §8.2.2); `host` travels as `:authority`.
 bool dropOnHttp2(std::string_view lowerName, std::string_view value) {
@@ -318,7 +311,7 @@ void ServerSession::submitResponse(std::int32_t id, const HttpResponse& r, bool 
   NvList nv;
   nv.add(":status", std::to_string(r.status));
   for (const auto& [k, v] : r.headers) {
-    std::string name = lower(k);
+    std::string name = asciiLower(k);
     if (dropOnHttp2(name, v)) continue;
     nv.add(std::move(name), v);
   }
@@ -746,7 +739,7 @@ Task<std::expected<HttpResponse, Http2Error>> Http2ClientConnection::exchange(
   nv.add(":authority", host != nullptr ? *host : std::string());
   nv.add(":path", request.target);
   for (const auto& [k, v] : request.headers) {
-    std::string name = lower(k);
+    std::string name = asciiLower(k);
     if (dropOnHttp2(name, v)) continue;
     nv.add(std::move(name), v);
   }

@@ -117,6 +117,9 @@ struct SimMesh::Impl {
     ~SourceRegistration();
     SourceRegistration(const SourceRegistration&) = delete;
     SourceRegistration& operator=(const SourceRegistration&) = delete;
+    // The connection's local address ("ip:port"), read once when it connected: the access log's
+    // UPSTREAM_LOCAL_ADDRESS of every request it carries.
+    [[nodiscard]] const std::string& local() const { return local_; }
 
    private:
     Impl& impl_;

@@ -242,7 +242,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     // receiving the whole response; the route timer keeps running. Whichever ends first closes
     // the connection.
     AsyncStream* s = c->stream.get();
-    live.upstreamLocal = localOf(s->socket());
+    live.upstreamLocal = c->source->local();
     const asio::any_io_executor executor = co_await asio::this_coro::executor;
     auto watchdog = Watchdog::create(executor, [s] { s->close(); });
     Clock::duration responseTimeout = timers.perTry
@@ -418,7 +418,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
     const Release requestDone{state, &ClusterState::finishRequest};
     --client->remainingStreams;  // at 0 the connection drains: closed after its last stream
     Http2ClientConnection& conn = *client->conn;
-    live.upstreamLocal = localOf(conn.stream().socket());
+    live.upstreamLocal = client->source->local();
     // The per-try timeout starts with the stream; the route timer keeps running (§R1).
     Clock::duration responseTimeout = timers.perTry
                                           ? Clock::duration(*timers.perTry)
