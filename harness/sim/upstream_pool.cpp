@@ -29,9 +29,21 @@ std::string poolKey(const curl::SocketAddress& target,
   return k;
 }
 
-mesh::AttemptOutcome overflow() {
+using OutcomeKind = mesh::AttemptOutcome::Kind;
+
+mesh::AttemptOutcome outcome(OutcomeKind kind) {
   mesh::AttemptOutcome o;
-  o.kind = mesh::AttemptOutcome::Kind::kOverflow;
+  o.kind = kind;
+  return o;
+}
+
+mesh::AttemptOutcome overflow() { return outcome(OutcomeKind::kOverflow); }
+
+// An attempt that got a whole response (any status: the router decides what it means).
+mesh::AttemptOutcome answered(const HttpResponse& r) {
+  mesh::AttemptOutcome o = outcome(OutcomeKind::kResponse);
+  o.status = static_cast<std::uint32_t>(r.status);
+  o.body = r.body;
   return o;
 }
 
@@ -211,9 +223,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
             slot = std::make_shared<ConnectionSlot>(state);
           } else if (Clock::now() >= deadline || stopping) {
             if (timers.routeDeadline) timers.routeTimeoutFired = true;
-            mesh::AttemptOutcome o;
-            o.kind = mesh::AttemptOutcome::Kind::kTimeout;
-            co_return o;
+            co_return outcome(OutcomeKind::kTimeout);
           }
         }
       }
@@ -263,19 +273,12 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     if (!resp) {
       if (watchdog->fired()) {
         timers.routeTimeoutFired = routeBound;
-        mesh::AttemptOutcome o;
-        o.kind = mesh::AttemptOutcome::Kind::kTimeout;
-        co_return o;
+        co_return outcome(OutcomeKind::kTimeout);
       }
       if (reused && (resp.error() == CodecError::kClosed || !wrote)) continue;  // stale
-      mesh::AttemptOutcome o;
-      o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
-      co_return o;
+      co_return outcome(OutcomeKind::kConnectionReset);
     }
-    mesh::AttemptOutcome o;
-    o.kind = mesh::AttemptOutcome::Kind::kResponse;
-    o.status = static_cast<std::uint32_t>(resp->status);
-    o.body = resp->body;
+    const mesh::AttemptOutcome o = answered(*resp);
     ++c->requests;
     // maxRequestsPerConnection (§R6): the connection closes after that many requests.
     const bool open = resp->keepAlive() && c->reader->buffered() == 0;
@@ -289,9 +292,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     }
     co_return o;
   }
-  mesh::AttemptOutcome o;
-  o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
-  co_return o;
+  co_return outcome(OutcomeKind::kConnectionReset);
 }
 
 void SimMesh::Impl::Http2Pool::wakeAll() {
@@ -401,9 +402,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
         if (pool.connectFailures != failuresBefore) co_return pool.lastConnectFailure;
         if (Clock::now() >= deadline || stopping) {
           if (timers.routeDeadline) timers.routeTimeoutFired = true;
-          mesh::AttemptOutcome o;
-          o.kind = mesh::AttemptOutcome::Kind::kTimeout;
-          co_return o;
+          co_return outcome(OutcomeKind::kTimeout);
         }
         maybeConnect();
         auto timer = std::make_shared<asio::steady_timer>(executor);
@@ -433,38 +432,29 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
     // A stream ended: a request waiting for room on a busy connection may take it.
     pool.wakeAll();
     if (!resp) {
-      mesh::AttemptOutcome o;
       switch (resp.error()) {
         case Http2Error::kTimeout:
           timers.routeTimeoutFired = routeBound;
-          o.kind = mesh::AttemptOutcome::Kind::kTimeout;
-          co_return o;
+          co_return outcome(OutcomeKind::kTimeout);
         case Http2Error::kRefused:
           // Not processed (GOAWAY, a connection that ended first): sent once more on another.
           if (attempt == 0) continue;
           break;
         case Http2Error::kProtocolError:
           // A codec protocol error (e.g. the upstream answered in HTTP/1.1): 502 UPE (§R9).
-          o.kind = mesh::AttemptOutcome::Kind::kProtocolError;
-          co_return o;
+          co_return outcome(OutcomeKind::kProtocolError);
         case Http2Error::kReset:
         case Http2Error::kConnectionLost:
         case Http2Error::kTooLarge:
           break;
       }
-      o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
-      co_return o;
+      co_return outcome(OutcomeKind::kConnectionReset);
     }
-    mesh::AttemptOutcome o;
-    o.kind = mesh::AttemptOutcome::Kind::kResponse;
-    o.status = static_cast<std::uint32_t>(resp->status);
-    o.body = resp->body;
+    const mesh::AttemptOutcome o = answered(*resp);
     out = std::move(*resp);
     co_return o;
   }
-  mesh::AttemptOutcome o;
-  o.kind = mesh::AttemptOutcome::Kind::kConnectionReset;
-  co_return o;
+  co_return outcome(OutcomeKind::kConnectionReset);
 }
 
 SimMesh::Impl::SourceRegistration::SourceRegistration(Impl& impl, std::string local,
