@@ -1,10 +1,11 @@
 #include "harness/analyze/message.h"
-#include "harness/core/ascii.h"
 
 #include <fmt/format.h>
 #include <algorithm>
 #include <cctype>
 #include <tuple>
+
+#include "harness/core/ascii.h"
 
 namespace egresslab::analyze {
 namespace {

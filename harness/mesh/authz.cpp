@@ -1,5 +1,4 @@
 #include "harness/mesh/authz.h"
-#include "harness/core/ascii.h"
 
 #include <fmt/core.h>
 
@@ -11,6 +10,7 @@
 #include <map>
 #include <regex>
 
+#include "harness/core/ascii.h"
 #include "harness/mesh/config.h"
 
 namespace egresslab::mesh {

@@ -1,7 +1,6 @@
 // Envoy's per-connection and per-request decisions over compiled config. Behaviour citations
 // (§N) point at docs/istio-behaviour.md.
 #include "harness/mesh/decisions.h"
-#include "harness/core/ascii.h"
 #include "harness/mesh/policy.h"
 
 #include <fmt/chrono.h>
@@ -11,6 +10,7 @@
 #include <array>
 #include <cctype>
 
+#include "harness/core/ascii.h"
 #include "harness/model/regex.h"
 
 namespace egresslab::mesh {

@@ -1,5 +1,4 @@
 #include "harness/mesh/endpoints.h"
-#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/core/ascii.h"
 #include "harness/mesh/decisions.h"
 #include "harness/mesh/load_balancing.h"
 #include "harness/mesh/policy.h"

@@ -1,13 +1,13 @@
 // docs/istio-behaviour.md §X1: Istio's extauthz builder (pilot/pkg/security/authz/builder) and
 // Envoy's ext_authz filter and clients, as rules.
 #include "harness/mesh/ext_authz.h"
-#include "harness/core/ascii.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
 
+#include "harness/core/ascii.h"
 #include "harness/mesh/compile.h"
 
 namespace egresslab::mesh {

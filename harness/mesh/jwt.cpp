@@ -1,5 +1,4 @@
 #include "harness/mesh/jwt.h"
-#include "harness/core/ascii.h"
 
 #include <fmt/core.h>
 #include <openssl/bn.h>
@@ -15,6 +14,7 @@
 #include <memory>
 #include <set>
 
+#include "harness/core/ascii.h"
 #include "harness/mesh/authz.h"
 #include "harness/mesh/config.h"
 

@@ -1,11 +1,12 @@
 // DestinationRule lookup, merge and upstream TLS (docs/istio-behaviour.md §4, §6).
 #include "harness/mesh/policy.h"
-#include "harness/core/ascii.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
+
+#include "harness/core/ascii.h"
 
 namespace egresslab::mesh {
 namespace {

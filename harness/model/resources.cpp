@@ -1,9 +1,10 @@
 #include "harness/model/resources.h"
-#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
 #include <iterator>
+
+#include "harness/core/ascii.h"
 
 namespace egresslab::model {
 

@@ -1,5 +1,4 @@
 #include "harness/model/schema.h"
-#include "harness/core/ascii.h"
 
 #include <fmt/core.h>
 #include <algorithm>
@@ -7,6 +6,8 @@
 #include <charconv>
 #include <cmath>
 #include <tuple>
+
+#include "harness/core/ascii.h"
 
 namespace egresslab::model::detail {
 namespace {

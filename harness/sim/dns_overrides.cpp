@@ -1,8 +1,9 @@
 #include "harness/sim/dns_overrides.h"
-#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
+
+#include "harness/core/ascii.h"
 
 namespace egresslab::sim {
 

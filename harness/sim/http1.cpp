@@ -1,5 +1,4 @@
 #include "harness/sim/http1.h"
-#include "harness/core/ascii.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,8 +8,9 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "harness/core/ascii.h"
+
 namespace egresslab::sim {
-namespace {}  // namespace
 
 const std::string* findHeader(const HeaderList& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {

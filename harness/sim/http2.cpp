@@ -2,7 +2,6 @@
 // state; this file moves its bytes with Asio (nghttp2_session_mem_recv/mem_send, no callbacks
 // doing I/O) and converts streams to and from the HTTP/1.1 message types.
 #include "harness/sim/http2.h"
-#include "harness/core/ascii.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -13,6 +12,8 @@
 #include <deque>
 #include <map>
 #include <vector>
+
+#include "harness/core/ascii.h"
 
 namespace egresslab::sim {
 namespace {
