@@ -447,6 +447,18 @@ struct SimMesh::Impl {
     std::optional<Clock::time_point> routeDeadline;
     std::optional<std::chrono::milliseconds> perTry;
     bool routeTimeoutFired = false;  // out: the route timer ended this attempt
+
+    // Time left on the route timer, never negative (nullopt: the route sets none).
+    [[nodiscard]] std::optional<Clock::duration> routeLeft() const;
+    // Until when a pending request waits for a connection: the route timer, else `fallback`.
+    [[nodiscard]] Clock::time_point pendingDeadline(std::chrono::milliseconds fallback) const;
+    // The bound of a try that starts now: the per-try timeout (else `fallback`), or what is left
+    // of the route timer when that ends first (`routeBound`: its firing is the route's timeout).
+    struct TryBound {
+      Clock::duration timeout;
+      bool routeBound = false;
+    };
+    [[nodiscard]] TryBound tryBound(std::chrono::milliseconds fallback) const;
   };
   // An attempt on an HTTP/2 cluster: a stream on a pooled connection (attemptUpstream's
   // contract; a timed-out stream is reset, its connection stays).

@@ -171,11 +171,6 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
   auto& pool = p.pools[live.worker->index()].http1;
   const std::string key = poolKey(target, tls, false);
   const std::string wire = serializeRequest(req);
-  // Time left on the route timer (§R1); never negative.
-  auto routeLeft = [&]() -> std::optional<Clock::duration> {
-    if (!timers.routeDeadline) return std::nullopt;
-    return std::max(Clock::duration::zero(), *timers.routeDeadline - Clock::now());
-  };
   const std::uint64_t generation = poolGeneration;
   live.upstreamLocal.clear();  // set once this attempt has a connection
   ClusterState& state = p.clusters.get(cluster, simNow());
@@ -207,9 +202,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
         const Release pendingDone{state, &ClusterState::finishPending};
         const asio::any_io_executor executor = co_await asio::this_coro::executor;
         // A pending request waits at most until the route timer fires (§R1, §R6).
-        const auto deadline =
-            Clock::now() + routeLeft().value_or(std::chrono::duration_cast<Clock::duration>(
-                               limits.defaultUpstreamTimeout));
+        const auto deadline = timers.pendingDeadline(limits.defaultUpstreamTimeout);
         while (!slot) {
           auto timer = std::make_shared<asio::steady_timer>(executor);
           timer->expires_at(deadline);
@@ -230,7 +223,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
       mesh::AttemptOutcome failure;
       // The route timer runs during the connect too: it bounds the cluster's connect timeout.
       std::chrono::milliseconds connectTimeout = cluster.connectTimeout;
-      if (const auto left = routeLeft()) {
+      if (const auto left = timers.routeLeft()) {
         connectTimeout =
             std::min(connectTimeout, std::chrono::ceil<std::chrono::milliseconds>(*left));
       }
@@ -255,24 +248,18 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptUpstream(
     live.upstreamLocal = c->source->local();
     const asio::any_io_executor executor = co_await asio::this_coro::executor;
     auto watchdog = Watchdog::create(executor, [s] { s->close(); });
-    Clock::duration responseTimeout = timers.perTry
-                                          ? Clock::duration(*timers.perTry)
-                                          : Clock::duration(limits.defaultUpstreamTimeout);
-    const auto left = routeLeft();
-    const bool routeBound = left && (!timers.perTry || *left <= responseTimeout);
-    if (routeBound) responseTimeout = *left;
-    watchdog->arm(responseTimeout);
+    const AttemptTimers::TryBound bound = timers.tryBound(limits.defaultUpstreamTimeout);
+    watchdog->arm(bound.timeout);
     live.upstream = s;
-    bool wrote = true;
     std::expected<HttpResponse, CodecError> resp = std::unexpected(CodecError::kIo);
     const IoResult written = co_await s->writeAll(asio::buffer(wire));
-    wrote = !written.ec;
+    const bool wrote = !written.ec;
     if (wrote) resp = co_await c->reader->readResponse(req.method);
     live.upstream = nullptr;
     watchdog->disarm();
     if (!resp) {
       if (watchdog->fired()) {
-        timers.routeTimeoutFired = routeBound;
+        timers.routeTimeoutFired = bound.routeBound;
         co_return outcome(OutcomeKind::kTimeout);
       }
       if (reused && (resp.error() == CodecError::kClosed || !wrote)) continue;  // stale
@@ -335,10 +322,6 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
   Http2Pool& pool = p.pools[worker].http2[key];
   ClusterState& state = p.clusters.get(cluster, simNow());
   live.upstreamLocal.clear();  // set once this attempt has a stream
-  auto routeLeft = [&]() -> std::optional<Clock::duration> {
-    if (!timers.routeDeadline) return std::nullopt;
-    return std::max(Clock::duration::zero(), *timers.routeDeadline - Clock::now());
-  };
   const std::uint32_t perConnection = cluster.circuitBreakers.maxRequestsPerConnection;
   // Envoy's remaining_streams of a new connection: maxRequestsPerConnection, else 2^29.
   const std::uint64_t streamsPerConnection = perConnection != 0 ? perConnection : (1u << 29);
@@ -393,9 +376,7 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
       const std::uint64_t failuresBefore = pool.connectFailures;
       const asio::any_io_executor executor = co_await asio::this_coro::executor;
       // A pending request waits at most until the route timer fires (§R1, §R6).
-      const auto deadline =
-          Clock::now() + routeLeft().value_or(std::chrono::duration_cast<Clock::duration>(
-                             limits.defaultUpstreamTimeout));
+      const auto deadline = timers.pendingDeadline(limits.defaultUpstreamTimeout);
       for (;;) {
         client = ready();
         if (client) break;
@@ -419,22 +400,16 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
     Http2ClientConnection& conn = *client->conn;
     live.upstreamLocal = client->source->local();
     // The per-try timeout starts with the stream; the route timer keeps running (§R1).
-    Clock::duration responseTimeout = timers.perTry
-                                          ? Clock::duration(*timers.perTry)
-                                          : Clock::duration(limits.defaultUpstreamTimeout);
-    const auto left = routeLeft();
-    const bool routeBound = left && (!timers.perTry || *left <= responseTimeout);
-    if (routeBound) responseTimeout = *left;
+    const AttemptTimers::TryBound bound = timers.tryBound(limits.defaultUpstreamTimeout);
     live.upstream = &conn.stream();
-    auto resp =
-        co_await conn.exchange(req, conn.stream().tls() ? "https" : "http", responseTimeout);
+    auto resp = co_await conn.exchange(req, conn.stream().tls() ? "https" : "http", bound.timeout);
     live.upstream = nullptr;
     // A stream ended: a request waiting for room on a busy connection may take it.
     pool.wakeAll();
     if (!resp) {
       switch (resp.error()) {
         case Http2Error::kTimeout:
-          timers.routeTimeoutFired = routeBound;
+          timers.routeTimeoutFired = bound.routeBound;
           co_return outcome(OutcomeKind::kTimeout);
         case Http2Error::kRefused:
           // Not processed (GOAWAY, a connection that ended first): sent once more on another.
@@ -455,6 +430,25 @@ Task<mesh::AttemptOutcome> SimMesh::Impl::attemptHttp2(
     co_return o;
   }
   co_return outcome(OutcomeKind::kConnectionReset);
+}
+
+std::optional<Clock::duration> SimMesh::Impl::AttemptTimers::routeLeft() const {
+  if (!routeDeadline) return std::nullopt;
+  return std::max(Clock::duration::zero(), *routeDeadline - Clock::now());
+}
+
+Clock::time_point SimMesh::Impl::AttemptTimers::pendingDeadline(
+    std::chrono::milliseconds fallback) const {
+  return Clock::now() + routeLeft().value_or(std::chrono::duration_cast<Clock::duration>(fallback));
+}
+
+SimMesh::Impl::AttemptTimers::TryBound SimMesh::Impl::AttemptTimers::tryBound(
+    std::chrono::milliseconds fallback) const {
+  TryBound b{perTry ? Clock::duration(*perTry) : Clock::duration(fallback)};
+  const auto left = routeLeft();
+  b.routeBound = left && (!perTry || *left <= b.timeout);
+  if (b.routeBound) b.timeout = *left;
+  return b;
 }
 
 SimMesh::Impl::SourceRegistration::SourceRegistration(Impl& impl, std::string local,
