@@ -68,10 +68,7 @@ void checkRequestPrincipalsWithoutJwt(const Cluster& cluster, Reporter& report) 
         if (!field.path.empty()) break;
       }
       if (field.path.empty()) continue;
-      const model::AuthorizationPolicy* ap = nullptr;
-      for (const auto& candidate : cluster.resources().authorizationPolicies) {
-        if (candidate.ref() == p.origin) ap = &candidate;
-      }
+      const model::AuthorizationPolicy* ap = cluster.authorizationPolicy(p.origin);
       if (ap == nullptr || !reported.insert(p.origin + "|" + proxy.id.str()).second) continue;
       const bool allow = p.action == model::AuthzAction::kAllow;
       report.egl(
@@ -114,10 +111,7 @@ void checkPrincipalSplit(const Cluster& cluster, Reporter& report) {
   std::set<std::string> reported;
   for (const mesh::ProxyConfig& proxy : compiled->proxies) {
     for (const mesh::AuthzPolicy& p : proxy.authz.policies) {
-      const model::AuthorizationPolicy* ap = nullptr;
-      for (const auto& candidate : cluster.resources().authorizationPolicies) {
-        if (candidate.ref() == p.origin) ap = &candidate;
-      }
+      const model::AuthorizationPolicy* ap = cluster.authorizationPolicy(p.origin);
       if (ap == nullptr) continue;
       for (const auto& rule : p.rules) {
         for (const auto& [value, path] : principalValues(rule)) {

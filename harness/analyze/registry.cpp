@@ -160,6 +160,14 @@ const RegistryService* Cluster::lookupFrom(const std::string& host, const std::s
   return nullptr;
 }
 
+const model::AuthorizationPolicy* Cluster::authorizationPolicy(const std::string& ref) const {
+  const model::AuthorizationPolicy* found = nullptr;
+  for (const auto& candidate : resources_->authorizationPolicies) {
+    if (candidate.ref() == ref) found = &candidate;
+  }
+  return found;
+}
+
 bool Cluster::secretExists(const std::string& ns, const std::string& name) const {
   // credentialName may be "ns/name" (ShortOrFullName).
   if (const auto slash = name.find('/'); slash != std::string::npos) {

@@ -83,6 +83,9 @@ class Cluster {
                                                   const std::string& sourceNs,
                                                   const std::vector<std::string>& exportTo) const;
   [[nodiscard]] bool secretExists(const std::string& ns, const std::string& name) const;
+  // The AuthorizationPolicy a compiled policy came from (mesh::AuthzPolicy::origin is its
+  // ref()), or nullptr.
+  [[nodiscard]] const model::AuthorizationPolicy* authorizationPolicy(const std::string& ref) const;
   // Pods a Gateway selector picks, in every namespace (istiod's default).
   [[nodiscard]] std::vector<const PodInfo*> podsSelectedBy(const model::Labels& selector) const;
   // Ports of the Services (input or derived) that select `pod`, in the pod's namespace.

@@ -123,10 +123,7 @@ void checkPlaintextPrincipal(const Cluster& cluster, Reporter& report) {
       if (p.action != model::AuthzAction::kAllow && p.action != model::AuthzAction::kDeny) {
         continue;
       }
-      const model::AuthorizationPolicy* ap = nullptr;
-      for (const auto& candidate : cluster.resources().authorizationPolicies) {
-        if (candidate.ref() == p.origin) ap = &candidate;
-      }
+      const model::AuthorizationPolicy* ap = cluster.authorizationPolicy(p.origin);
       if (ap == nullptr) continue;
       if (std::none_of(p.rules.begin(), p.rules.end(), usesPeerIdentity)) continue;
       if (!reported.insert(p.origin + "|" + gw.id.str()).second) continue;
