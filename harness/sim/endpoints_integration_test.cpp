@@ -69,28 +69,13 @@ workloads:
 )",
                     s.version, op.string(), manifests.string(), s.upstreams, s.dns, locality);
     const fs::path file = dir_.write("scenario.yaml", yaml);
-    auto sc = model::loadScenario(file);
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    SimOptions o;
-    o.periodicProbes = false;
-    auto m = SimMesh::start(scenario_, o);
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
+    running_.emplace(file, "ep-test", SimOptions{.periodicProbes = false},
+                     std::chrono::seconds(20));
   }
-  bool ok() const { return mesh_ != nullptr; }
-  SimMesh& mesh() { return *mesh_; }
+  bool ok() const { return running_ && running_->ok(); }
+  SimMesh& mesh() { return running_->mesh(); }
 
-  report::Observation curl(const std::string& line) {
-    return sim_test::curlThrough(*mesh_, "apps/client", line, fmt::format("ep-test-{}", ++n_),
-                                 std::chrono::seconds(20));
-  }
+  report::Observation curl(const std::string& line) { return running_->curl("apps/client", line); }
 
   // The server that answered /hostname ("" when none did).
   std::string hostname() {
@@ -107,15 +92,13 @@ workloads:
     f.action = action;
     f.code = code;
     f.ms = ms;
-    auto r = mesh_->fault(f);
+    auto r = mesh().fault(f);
     ASSERT_TRUE(r.has_value()) << r.error().str();
   }
 
  private:
   TempDir dir_;
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
-  std::atomic<int> n_{0};  // curl() runs on several threads at once
+  std::optional<sim_test::RunningMesh> running_;  // curl() runs on several threads at once
 };
 
 std::string flagOf(const report::Observation& o) {

@@ -72,27 +72,14 @@ workloads:
   - {{name: sleep, namespace: httpbin, injected: true}}
 )",
                                                                   manifests));
-    auto sc = model::loadScenario(file);
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    SimOptions o;
-    o.periodicProbes = false;
-    auto m = SimMesh::start(scenario_, o);
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
+    running_.emplace(file, "h2-mux", SimOptions{.periodicProbes = false});
   }
-  bool ok() const { return mesh_ != nullptr; }
-  SimMesh& mesh() { return *mesh_; }
+  bool ok() const { return running_ && running_->ok(); }
+  SimMesh& mesh() { return running_->mesh(); }
 
   // The real listener sleep's sidecar captures httpbin.example.com:80 on.
   std::optional<curl::SocketAddress> sidecarListener() {
-    auto opts = mesh_->execOptionsFor(std::string("httpbin/sleep"));
+    auto opts = mesh().execOptionsFor(std::string("httpbin/sleep"));
     if (!opts || !opts->resolve || !opts->mapConnection) return std::nullopt;
     const auto ip = opts->resolve("httpbin.example.com");
     if (!ip) return std::nullopt;
@@ -101,8 +88,7 @@ workloads:
 
  private:
   TempDir dir_;
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
+  std::optional<sim_test::RunningMesh> running_;
 };
 
 // What one stream of the application's connection got.

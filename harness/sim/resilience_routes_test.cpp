@@ -102,27 +102,14 @@ portForwards:
   - {{service: istio-system/istio-ingressgateway, local: 15443, remote: 443}}
 )",
                                                                   version, manifests));
-    auto sc = model::loadScenario(file);
-    if (!sc) {
-      ADD_FAILURE() << sc.error().str();
-      return;
-    }
-    scenario_ = std::move(*sc);
-    SimOptions o;
-    o.periodicProbes = false;
-    auto m = SimMesh::start(scenario_, o);
-    if (!m) {
-      ADD_FAILURE() << m.error().str();
-      return;
-    }
-    mesh_ = std::move(*m);
+    running_.emplace(file, "resilience", SimOptions{.periodicProbes = false},
+                     std::chrono::seconds(20));
   }
-  bool ok() const { return mesh_ != nullptr; }
-  SimMesh& mesh() { return *mesh_; }
+  bool ok() const { return running_ && running_->ok(); }
+  SimMesh& mesh() { return running_->mesh(); }
 
   report::Observation curl(const std::string& from, std::string line) {
-    return sim_test::curlThrough(*mesh_, from, line, fmt::format("resilience-{}", ++n_),
-                                 std::chrono::seconds(20));
+    return running_->curl(from, line);
   }
 
   void fault(const std::string& action, int ms = 0) {
@@ -131,15 +118,13 @@ portForwards:
     f.upstreamHost = "httpbin.org";
     f.action = action;
     f.ms = ms;
-    auto r = mesh_->fault(f);
+    auto r = mesh().fault(f);
     EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().str());
   }
 
  private:
   TempDir dir_;
-  model::Scenario scenario_;
-  std::unique_ptr<SimMesh> mesh_;
-  std::atomic<int> n_{0};  // request ids; tests may curl from several threads
+  std::optional<sim_test::RunningMesh> running_;
 };
 
 const char* kInMesh = "-sS http://httpbin.example.com";

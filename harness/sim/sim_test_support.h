@@ -63,35 +63,40 @@ inline report::Observation curlThrough(SimMesh& mesh, const std::string& from, s
   return observationFrom(r, requestId, mesh.logsFor(requestId));
 }
 
-// One scenario's simulated mesh, started for a test: a scenario that does not load or a mesh that
-// does not start is a test failure and leaves ok() false. Curls carry the request ids
-// "<requestIdPrefix>-1", "-2", … (atomic: tests may curl from several threads).
+// One scenario's simulated mesh, started for a test with `options`: a scenario that does not load
+// or a mesh that does not start is a test failure and leaves ok() false. Curls carry the request
+// ids "<requestIdPrefix>-1", "-2", … (atomic: tests may curl from several threads) and give up
+// after `curlTimeout`.
 class RunningMesh {
  public:
-  RunningMesh(Result<model::Scenario> scenario, std::string requestIdPrefix)
-      : prefix_(std::move(requestIdPrefix)) {
+  RunningMesh(Result<model::Scenario> scenario, std::string requestIdPrefix,
+              const SimOptions& options = {},
+              std::chrono::seconds curlTimeout = std::chrono::seconds(10))
+      : prefix_(std::move(requestIdPrefix)), curlTimeout_(curlTimeout) {
     if (!scenario) {
       ADD_FAILURE() << scenario.error().str();
       return;
     }
     scenario_ = std::move(*scenario);
-    auto m = SimMesh::start(scenario_, {});
+    auto m = SimMesh::start(scenario_, options);
     if (!m) {
       ADD_FAILURE() << m.error().str();
       return;
     }
     mesh_ = std::move(*m);
   }
-  RunningMesh(const std::filesystem::path& scenarioFile, std::string requestIdPrefix)
-      : RunningMesh(model::loadScenario(scenarioFile), std::move(requestIdPrefix)) {}
+  RunningMesh(const std::filesystem::path& scenarioFile, std::string requestIdPrefix,
+              const SimOptions& options = {},
+              std::chrono::seconds curlTimeout = std::chrono::seconds(10))
+      : RunningMesh(model::loadScenario(scenarioFile), std::move(requestIdPrefix), options,
+                    curlTimeout) {}
 
   [[nodiscard]] bool ok() const { return mesh_ != nullptr; }
   SimMesh& mesh() { return *mesh_; }
 
   // One curl line from the host (`from` empty) or the pod NS/NAME.
   report::Observation curl(const std::string& from, const std::string& line) {
-    return curlThrough(*mesh_, from, line, fmt::format("{}-{}", prefix_, ++n_),
-                       std::chrono::seconds(10));
+    return curlThrough(*mesh_, from, line, fmt::format("{}-{}", prefix_, ++n_), curlTimeout_);
   }
   // Repeats `line` until `pred` holds on the observation (gateways becoming ready), for at most
   // 20 s; returns the last observation either way, for the test to check.
@@ -114,6 +119,7 @@ class RunningMesh {
 
  private:
   std::string prefix_;
+  std::chrono::seconds curlTimeout_;
   model::Scenario scenario_;
   std::unique_ptr<SimMesh> mesh_;
   std::atomic<int> n_{0};
